@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages strata's tests and demo need, when they are missing.
+# runc/crun run containers; skopeo/umoci check image outputs; docker-registry is the
+# real registry for registry tests; busybox-static is the base of test images.
+set -euo pipefail
+packages=(runc crun skopeo umoci docker-registry busybox-static git ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing Debian packages (${missing[*]}); run as root to install them" >&2
+    exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

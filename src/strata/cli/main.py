@@ -1,0 +1,74 @@
+"""The `strata` command: global options, then one sub-command per module of this package.
+
+Each command module exports `COMMANDS`, a list of click commands; this file only
+assembles them and turns a `StrataError` into one clear message and an exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from strata.errors import StrataError
+
+
+def default_root() -> Path:
+    """`$STRATA_ROOT`, else `/var/lib/strata` for root, else `$XDG_DATA_HOME/strata`."""
+    env = os.environ.get("STRATA_ROOT")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/strata")
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "strata"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="State root directory (default: $STRATA_ROOT, /var/lib/strata for root).",
+)
+@click.version_option(package_name="strata")
+@click.pass_context
+def cli(ctx: click.Context, root: Path | None) -> None:
+    """strata: build container images from Dockerfiles, the BuildKit way, without a daemon."""
+    ctx.ensure_object(dict)
+    ctx.obj["root"] = root if root is not None else default_root()
+
+
+def _register() -> None:
+    from strata.cli import build, cache, images, run
+
+    for module in (build, images, run, cache):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    """Console entry point: user errors print one message and exit non-zero."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except StrataError as exc:
+        from strata.cli.report import print_error
+
+        print_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("ERROR: interrupted", err=True)
+        sys.exit(130)
