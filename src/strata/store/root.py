@@ -1,0 +1,213 @@
+"""The state root: one directory holding everything strata keeps.
+
+    metadata.db          SQLite in WAL mode (tables are created by the modules that own them)
+    blobs/sha256/<hex>   content store
+    snapshots/<id>/      layer file trees
+    cachemounts/<id>/    RUN --mount=type=cache directories
+    locks/               advisory lock files shared by processes
+    tmp/<owner>/         one directory per live strata process: bundles, mount points,
+                         partial downloads. Each holds `owner.lock`, locked for the life of
+                         the process; a directory whose lock is free belongs to a dead
+                         process and is reaped (containers killed, mounts undone, files
+                         removed) by the next `StateRoot.open`.
+
+Several processes may open one root at once: SQLite serialises metadata writes and file
+locks guard what SQLite cannot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import sqlite3
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from strata.errors import StoreError
+
+BUSY_TIMEOUT_SECONDS = 60.0
+
+
+class StateRoot:
+    """An opened state root. Create with `StateRoot.open(path)`; one per process is enough."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.blobs_dir = path / "blobs" / "sha256"
+        self.snapshots_dir = path / "snapshots"
+        self.cachemounts_dir = path / "cachemounts"
+        self.locks_dir = path / "locks"
+        self.tmp_root = path / "tmp"
+        self.db_path = path / "metadata.db"
+        self._local = threading.local()
+        self._schemas: set[str] = set()
+        self._schema_lock = threading.Lock()
+        self._owner_dir: Path | None = None
+        self._owner_lock: IO[bytes] | None = None
+
+    @classmethod
+    def open(cls, path: Path | str) -> StateRoot:
+        """Create the layout if needed and reap what dead processes left behind."""
+        root = cls(Path(path).absolute())
+        try:
+            for d in (
+                root.blobs_dir,
+                root.snapshots_dir,
+                root.cachemounts_dir,
+                root.locks_dir,
+                root.tmp_root,
+            ):
+                d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot use state root {root.path}: {exc.strerror}") from exc
+        root.reap_stale()
+        with root.transaction() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+        return root
+
+    # -- metadata ---------------------------------------------------------------------
+
+    def connect(self) -> sqlite3.Connection:
+        """This thread's connection to metadata.db (WAL, long busy timeout, autocommit)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.db_path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=True,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE): all of it lands, or none of it."""
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def ensure_schema(self, name: str, ddl: str) -> None:
+        """Run a module's `CREATE TABLE IF NOT EXISTS ...` script once per process."""
+        with self._schema_lock:
+            if name in self._schemas:
+                return
+            conn = self.connect()
+            conn.executescript(ddl)
+            self._schemas.add(name)
+
+    # -- locks ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
+        """An advisory lock across processes and threads, held for the `with` block."""
+        safe = name.replace("/", "_")
+        with open(self.locks_dir / f"{safe}.lock", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- temporary space ----------------------------------------------------------------
+
+    def owner_dir(self) -> Path:
+        """This process's private directory under tmp/, locked while the process lives."""
+        if self._owner_dir is None:
+            d = self.tmp_root / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            d.mkdir(parents=True)
+            fh = open(d / "owner.lock", "a+b")  # noqa: SIM115 - held for the process's life
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._owner_lock = fh
+            self._owner_dir = d
+        return self._owner_dir
+
+    def mkdtemp(self, prefix: str = "t") -> Path:
+        """A fresh directory inside this process's tmp space."""
+        d = self.owner_dir() / f"{prefix}-{uuid.uuid4().hex[:12]}"
+        d.mkdir()
+        return d
+
+    def close(self) -> None:
+        """Release this process's tmp space (mounts must already be undone)."""
+        if self._owner_dir is not None:
+            reap_directory(self._owner_dir)
+            self._owner_dir = None
+        if self._owner_lock is not None:
+            self._owner_lock.close()
+            self._owner_lock = None
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def reap_stale(self) -> None:
+        """Remove tmp/ directories of processes that no longer run (SIGKILL leftovers)."""
+        for entry in sorted(self.tmp_root.iterdir()):
+            if entry == self._owner_dir or not entry.is_dir():
+                continue
+            if _owner_alive(entry):
+                continue
+            reap_directory(entry)
+
+
+def _owner_alive(directory: Path) -> bool:
+    lock_path = directory / "owner.lock"
+    try:
+        fh = open(lock_path, "a+b")  # noqa: SIM115
+    except OSError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+
+def mounts_under(directory: Path) -> list[Path]:
+    """Mount points at or below `directory`, deepest first (from /proc/self/mountinfo)."""
+    prefix = str(directory.resolve())
+    found: list[Path] = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            mount_point = line.split(" ")[4].encode().decode("unicode_escape")
+            if mount_point == prefix or mount_point.startswith(prefix + "/"):
+                found.append(Path(mount_point))
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def reap_directory(directory: Path) -> None:
+    """Kill containers recorded under `directory/runc`, undo its mounts, delete it."""
+    runc_root = directory / "runc"
+    if runc_root.is_dir():
+        for runtime in ("runc", "crun"):
+            if shutil.which(runtime) is None:
+                continue
+            listed = subprocess.run(
+                [runtime, "--root", str(runc_root), "list", "-q"], capture_output=True, text=True
+            )
+            for cid in listed.stdout.split():
+                subprocess.run(
+                    [runtime, "--root", str(runc_root), "delete", "--force", cid],
+                    capture_output=True,
+                )
+    for mount_point in mounts_under(directory):
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+    shutil.rmtree(directory, ignore_errors=True)
