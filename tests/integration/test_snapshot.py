@@ -1,0 +1,239 @@
+"""Snapshotter behaviour, run against both the overlay and the native implementation."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from strata.errors import StoreError
+from strata.store.root import StateRoot
+from strata.worker.snapshot import Snapshotter, is_mounted, mounted, open_snapshotter
+from tests.integration.conftest import commit_tree
+
+
+def snapshot_files(tree: Path) -> dict[str, str]:
+    """Every entry below `tree` as path -> kind/content, for comparing trees."""
+    found: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(tree):
+        for name in dirnames + filenames:
+            full = Path(dirpath) / name
+            rel = str(full.relative_to(tree))
+            st = full.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                found[rel] = "link:" + os.readlink(full)
+            elif stat.S_ISDIR(st.st_mode):
+                found[rel] = f"dir:{stat.S_IMODE(st.st_mode):o}"
+            elif stat.S_ISREG(st.st_mode):
+                found[rel] = f"file:{stat.S_IMODE(st.st_mode):o}:{full.read_text()}"
+            else:
+                found[rel] = "other"
+    return found
+
+
+def apply_upper(diff: Path, tree: Path) -> None:
+    """Reference reading of the overlay-upper diff format, applied onto a plain tree."""
+    for dirpath, dirnames, filenames in os.walk(diff):
+        rel_dir = Path(dirpath).relative_to(diff)
+        for name in list(dirnames) + filenames:
+            src = Path(dirpath) / name
+            dst = tree / rel_dir / name
+            st = src.lstat()
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                if dst.is_dir() and not dst.is_symlink():
+                    shutil.rmtree(dst)
+                elif dst.exists() or dst.is_symlink():
+                    dst.unlink()
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                opaque = b""
+                with contextlib.suppress(OSError):
+                    opaque = os.getxattr(src, "trusted.overlay.opaque")
+                if (dst.exists() and not dst.is_dir()) or opaque == b"y":
+                    if dst.is_dir():
+                        shutil.rmtree(dst)
+                    elif dst.exists() or dst.is_symlink():
+                        dst.unlink()
+                dst.mkdir(exist_ok=True)
+                os.chmod(dst, stat.S_IMODE(st.st_mode))
+                continue
+            if dst.is_dir() and not dst.is_symlink():
+                shutil.rmtree(dst)
+            elif dst.exists() or dst.is_symlink():
+                dst.unlink()
+            if stat.S_ISLNK(st.st_mode):
+                dst.symlink_to(os.readlink(src))
+            else:
+                shutil.copy2(src, dst)
+
+
+def test_prepare_without_parent_mounts_an_empty_writable_tree(
+    snapshotter: Snapshotter, tmp_path: Path
+) -> None:
+    mounts = snapshotter.prepare("a", None)
+    target = tmp_path / "mnt"
+    target.mkdir()
+    with mounted(mounts, target):
+        assert list(target.iterdir()) == []
+        (target / "hello").write_text("hi")
+    snapshotter.commit("layer-a", "a")
+    assert (snapshotter.diff_dir("layer-a") / "hello").read_text() == "hi"
+    assert not is_mounted(target)
+
+
+def test_child_snapshot_sees_parent_and_diff_holds_only_changes(
+    snapshotter: Snapshotter, tmp_path: Path
+) -> None:
+    base = tmp_path / "base"
+    (base / "etc").mkdir(parents=True)
+    (base / "etc" / "keep").write_text("keep")
+    (base / "etc" / "change").write_text("old")
+    (base / "etc" / "gone").write_text("bye")
+    (base / "olddir" / "sub").mkdir(parents=True)
+    (base / "olddir" / "sub" / "f").write_text("f")
+    commit_tree(snapshotter, "base", base)
+
+    mounts = snapshotter.prepare("child", "base")
+    target = tmp_path / "mnt"
+    target.mkdir()
+    with mounted(mounts, target):
+        assert (target / "etc" / "keep").read_text() == "keep"
+        (target / "etc" / "change").write_text("new")
+        (target / "etc" / "gone").unlink()
+        (target / "etc" / "added").write_text("added")
+        shutil.rmtree(target / "olddir")
+        (target / "olddir").mkdir()
+        (target / "olddir" / "fresh").write_text("fresh")
+        expected = snapshot_files(target)
+    snapshotter.commit("child-layer", "child")
+
+    diff = snapshotter.diff_dir("child-layer")
+    assert not (diff / "etc" / "keep").exists()
+    assert (diff / "etc" / "change").read_text() == "new"
+    assert (diff / "etc" / "added").read_text() == "added"
+    gone = (diff / "etc" / "gone").lstat()
+    assert stat.S_ISCHR(gone.st_mode) and gone.st_rdev == 0
+
+    # The diff applied to the parent tree must reproduce the child exactly.
+    replay = tmp_path / "replay"
+    shutil.copytree(base, replay, symlinks=True)
+    apply_upper(diff, replay)
+    assert snapshot_files(replay) == expected
+
+
+def test_view_is_read_only_and_shows_the_whole_chain(
+    snapshotter: Snapshotter, tmp_path: Path
+) -> None:
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "a").write_text("1")
+    commit_tree(snapshotter, "l1", one)
+    snapshotter.prepare("k2", "l1")
+    (snapshotter.upper_dir("k2") / "b").write_text("2")
+    snapshotter.commit("l2", "k2")
+
+    target = tmp_path / "view"
+    target.mkdir()
+    with mounted(snapshotter.view("v", "l2"), target):
+        assert sorted(p.name for p in target.iterdir()) == ["a", "b"]
+        with pytest.raises(OSError):
+            (target / "c").write_text("3")
+    snapshotter.remove("v")
+    assert not snapshotter.exists("v")
+
+
+def test_remove_refuses_a_parent_and_deletes_files_of_a_leaf(
+    snapshotter: Snapshotter, state_root: StateRoot, tmp_path: Path
+) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    commit_tree(snapshotter, "p", tree)
+    snapshotter.prepare("c", "p")
+    leaf_id = snapshotter.stat("c").id
+    with pytest.raises(StoreError, match="depends on it"):
+        snapshotter.remove("p")
+    snapshotter.remove("c")
+    assert not (state_root.snapshots_dir / str(leaf_id)).exists()
+    snapshotter.remove("p")
+    assert snapshotter.list() == []
+
+
+def test_metadata_records_parent_kind_and_size(snapshotter: Snapshotter, tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "f").write_bytes(b"x" * 1000)
+    commit_tree(snapshotter, "p", tree)
+    snapshotter.prepare("c", "p")
+    info = snapshotter.stat("c")
+    assert (info.kind, info.parent) == ("active", "p")
+    parent = snapshotter.stat("p")
+    assert parent.kind == "committed" and parent.size >= 1000
+
+
+def test_duplicate_keys_and_names_are_refused(snapshotter: Snapshotter, tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    commit_tree(snapshotter, "p", tree)
+    snapshotter.prepare("c", "p")
+    with pytest.raises(StoreError, match="already exists"):
+        snapshotter.prepare("c", "p")
+    with pytest.raises(StoreError, match="already exists"):
+        snapshotter.commit("p", "c")
+    with pytest.raises(StoreError, match="not committed"):
+        snapshotter.prepare("d", "c")
+
+
+def test_diff_keeps_owner_mode_symlink_and_hardlink(
+    snapshotter: Snapshotter, tmp_path: Path
+) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    commit_tree(snapshotter, "p", tree)
+    target = tmp_path / "mnt"
+    target.mkdir()
+    with mounted(snapshotter.prepare("c", "p"), target):
+        (target / "f").write_text("data")
+        os.chown(target / "f", 1000, 50)
+        os.chmod(target / "f", 0o640)
+        (target / "link").symlink_to("f")
+        os.link(target / "f", target / "hard")
+    snapshotter.commit("c1", "c")
+    diff = snapshotter.diff_dir("c1")
+    st = (diff / "f").lstat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1000, 50, 0o640)
+    assert os.readlink(diff / "link") == "f"
+    assert (diff / "hard").stat().st_ino == st.st_ino
+
+
+def test_auto_selects_overlay_where_overlayfs_mounts(state_root: StateRoot) -> None:
+    assert open_snapshotter(state_root).name == "overlay"
+    # The probe result is remembered, so a second open does not probe again.
+    row = state_root.connect().execute("SELECT overlay FROM snapshotter_probe").fetchone()
+    assert row == (1,)
+
+
+def test_overlay_chain_of_130_layers_mounts(
+    overlay_snapshotter: Snapshotter, state_root: StateRoot, tmp_path: Path
+) -> None:
+    # 130 absolute lowerdir paths exceed the kernel's one-page limit for mount options.
+    parent: str | None = None
+    for i in range(130):
+        key = f"k{i}"
+        overlay_snapshotter.prepare(key, parent)
+        (overlay_snapshotter.upper_dir(key) / f"f{i}").write_text(str(i))
+        overlay_snapshotter.commit(f"l{i}", key)
+        parent = f"l{i}"
+    mounts = overlay_snapshotter.prepare("top", parent)
+    assert len(",".join(mounts[0].options)) > os.sysconf("SC_PAGE_SIZE")
+    target = tmp_path / "mnt"
+    target.mkdir()
+    with mounted(mounts, target):
+        assert len(list(target.iterdir())) == 130
+        assert (target / "f0").read_text() == "0"
+        assert (target / "f129").read_text() == "129"
+        (target / "f0").write_text("changed")
+    assert (overlay_snapshotter.upper_dir("top") / "f0").read_text() == "changed"
