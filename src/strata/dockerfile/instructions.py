@@ -1,0 +1,802 @@
+"""Typed Dockerfile instructions built from parser nodes, with BuildKit's checks and errors.
+
+`parse_instruction` mirrors buildkit: frontend/dockerfile/instructions/parse.go. Values
+stay as written (unexpanded): the planner expands them at dispatch with the build
+environment of that point, as BuildKit does. Every instruction keeps its place in the
+file so later errors (a bad mount option, a missing stage) can point at it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from strata.dockerfile.ast import Heredoc, Node
+from strata.dockerfile.flags import FlagSet, InstructionError, ParsedFlags
+from strata.dockerfile.mounts import Mount, MountError, mount_from, parse_mount, split_csv
+from strata.dockerfile.suggest import with_suggestion
+from strata.errors import DockerfileError
+
+INSTRUCTION_NAMES = (
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+)
+
+NETWORK_MODES = ("default", "none", "host")
+SECURITY_MODES = ("sandbox", "insecure")
+DEVICE_UNSUPPORTED = "device feature is only supported in Dockerfile frontend 1.14.0-labs or later"
+
+_STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
+_HEREDOC_WORD = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$")
+_LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)
+_ONBUILD_PREFIX = re.compile(r"^\s*ONBUILD\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where an instruction sits: file name, 1-based lines, and the file's text."""
+
+    file: str
+    start_line: int
+    end_line: int
+    source: str | None = field(default=None, compare=False, repr=False)
+
+    def error(self, message: str) -> DockerfileError:
+        """A DockerfileError pointing at these lines (BuildKit's parser.WithLocation)."""
+        return DockerfileError(
+            message,
+            file=self.file,
+            line=self.start_line,
+            end_line=self.end_line,
+            source=self.source,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Instruction:
+    """What every instruction has: its keyword as typed, its text and its place."""
+
+    keyword: str
+    original: str
+    location: Location
+    comments: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The keyword in lower case (`run`, `copy`, ...)."""
+        return self.keyword.lower()
+
+
+_I = TypeVar("_I", bound=Instruction)
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    """One ENV/LABEL pair as written; `legacy` marks the `ENV key value` form."""
+
+    key: str
+    value: str
+    legacy: bool = False
+
+
+@dataclass(frozen=True)
+class ArgDefinition:
+    """One name of an ARG, its default as written (None when absent), its doc comment."""
+
+    name: str
+    default: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SourceContent:
+    """A COPY/ADD heredoc source: a file named `name` with `data` (tabs chomped)."""
+
+    name: str
+    data: str
+    expand: bool = True
+
+
+@dataclass(frozen=True)
+class Device:
+    """A `RUN --device` CDI device request."""
+
+    name: str
+    required: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class FromInstruction(Instruction):
+    base_name: str
+    stage_name: str | None = None  # lower-cased
+    platform: str = ""
+    description: str = ""  # the `# <name> <text>` comment above, when named
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunInstruction(Instruction):
+    command: tuple[str, ...]  # exec form: argv; shell form: one string
+    prepend_shell: bool
+    heredocs: tuple[Heredoc, ...] = ()
+    mount_values: tuple[str, ...] = ()  # raw `--mount` CSV values
+    mount_sources: tuple[str, ...] = ()  # `from` of each mount as written ("" = none)
+    network: str = "default"
+    security: str = "sandbox"
+    devices: tuple[Device, ...] = ()
+    flags_used: frozenset[str] = frozenset()
+
+    def mounts(self, expand: Callable[[str], str]) -> tuple[Mount, ...]:
+        """Every `--mount`, its values expanded with `expand`, validated as at dispatch.
+
+        Errors point at this RUN (without the parse-error prefix, as BuildKit's dispatch).
+        """
+        try:
+            return tuple(parse_mount(value, expand=expand) for value in self.mount_values)
+        except MountError as exc:
+            raise self.location.error(exc.message) from None
+
+    def check_supported(self) -> None:
+        """Refuse what only BuildKit's labs frontend runs (`--device`), as at dispatch."""
+        if self.devices:
+            raise self.location.error(DEVICE_UNSUPPORTED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CmdInstruction(Instruction):
+    command: tuple[str, ...]
+    prepend_shell: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntrypointInstruction(Instruction):
+    command: tuple[str, ...]
+    prepend_shell: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShellInstruction(Instruction):
+    shell: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvInstruction(Instruction):
+    pairs: tuple[KeyValue, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelInstruction(Instruction):
+    pairs: tuple[KeyValue, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaintainerInstruction(Instruction):
+    maintainer: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExposeInstruction(Instruction):
+    ports: tuple[str, ...]  # raw words, sorted as strings (BuildKit sorts before expanding)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CopyInstruction(Instruction):
+    sources: tuple[str, ...]
+    contents: tuple[SourceContent, ...]
+    dest: str
+    from_: str = ""
+    chown: str = ""
+    chmod: str = ""
+    link: bool = False
+    parents: bool = False
+    excludes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddInstruction(Instruction):
+    sources: tuple[str, ...]
+    contents: tuple[SourceContent, ...]
+    dest: str
+    chown: str = ""
+    chmod: str = ""
+    link: bool = False
+    checksum: str = ""
+    keep_git_dir: bool | None = None  # None = not given
+    unpack: bool | None = None  # None = not given (local: true, URL: false)
+    excludes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeInstruction(Instruction):
+    volumes: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserInstruction(Instruction):
+    user: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkdirInstruction(Instruction):
+    path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArgInstruction(Instruction):
+    args: tuple[ArgDefinition, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnbuildInstruction(Instruction):
+    trigger: str  # the triggered keyword, upper-cased
+    expression: str  # the text after ONBUILD, heredoc bodies re-attached
+
+
+@dataclass(frozen=True, kw_only=True)
+class StopsignalInstruction(Instruction):
+    signal: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthcheckInstruction(Instruction):
+    test: tuple[str, ...]  # ("NONE",), ("CMD", argv...) or ("CMD-SHELL", text)
+    interval: int = 0  # nanoseconds; 0 = engine default
+    timeout: int = 0
+    start_period: int = 0
+    start_interval: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One node's pieces, as BuildKit's parseRequest."""
+
+    node: Node
+    keyword: str
+    location: Location
+
+    @property
+    def args(self) -> list[str]:
+        return self.node.args
+
+    def make(self, cls: type[_I], **fields: Any) -> _I:
+        """An instruction of type `cls` carrying this node's keyword, text and place."""
+        return cls(
+            keyword=self.keyword,
+            original=self.node.original.strip(),
+            location=self.location,
+            comments=tuple(self.node.comments),
+            **fields,
+        )
+
+    def flags(self, flag_set: FlagSet) -> ParsedFlags:
+        return flag_set.parse(self.node.flags)
+
+    def no_flags(self) -> None:
+        FlagSet().parse(self.node.flags)
+
+
+def _keyword_as_typed(node: Node) -> str:
+    words = node.original.split(None, 1)
+    if words and words[0].lower() == node.value.lower():
+        return words[0]
+    return node.value
+
+
+def _doc_comment(comments: tuple[str, ...], name: str) -> str:
+    """The text after `<name> ` in the first comment line that starts so (getDocComment)."""
+    if not name:
+        return ""
+    for line in comments:
+        if line.startswith(name + " "):
+            return line[len(name) + 1 :]
+    return ""
+
+
+def _command_line(node: Node) -> tuple[str, ...]:
+    """Exec form as is; shell form joined into one string (handleJSONArgs)."""
+    if not node.args:
+        return ()
+    if node.json_form:
+        return tuple(node.args)
+    return (" ".join(node.args),)
+
+
+def _at_least_one(keyword: str) -> InstructionError:
+    return InstructionError(f"{keyword} requires at least one argument")
+
+
+def _exactly_one(keyword: str) -> InstructionError:
+    return InstructionError(f"{keyword} requires exactly one argument")
+
+
+def _key_values(args: list[str], keyword: str) -> tuple[KeyValue, ...]:
+    if not args:
+        raise _at_least_one(keyword)
+    if len(args) % 3 != 0:
+        raise InstructionError(f"Bad input to {keyword}, too many arguments")
+    pairs = []
+    for i in range(0, len(args), 3):
+        if not args[i]:
+            raise InstructionError(f"{keyword} names can not be blank")
+        pairs.append(KeyValue(args[i], args[i + 1], legacy=args[i + 2] == ""))
+    return tuple(pairs)
+
+
+def heredoc_word(word: str) -> tuple[str, bool] | None:
+    """If `word` opens a heredoc (`<<EOF`, `<<-"EOF"`), its name and whether `-` chomps."""
+    match = _HEREDOC_WORD.match(word)
+    if not match:
+        return None
+    rest = match.group(3).strip()
+    name = rest.replace('"', "").replace("'", "")
+    if not name or any(c.isspace() for c in name):
+        return None
+    return name, match.group(2) == "-"
+
+
+def chomp_heredoc(content: str) -> str:
+    """Strip leading tabs of every line, as `<<-` asks."""
+    return _LEADING_TABS.sub("", content)
+
+
+def _sources_and_dest(
+    req: _Request,
+) -> tuple[tuple[str, ...], tuple[SourceContent, ...], str]:
+    *sources, dest = req.args
+    if heredoc_word(dest) is not None:
+        raise InstructionError(f"{req.keyword.upper()} cannot accept a heredoc as a destination")
+    by_name = {doc.name: doc for doc in req.node.heredocs}
+    paths: list[str] = []
+    contents: list[SourceContent] = []
+    for src in sources:
+        opened = heredoc_word(src)
+        if opened is None:
+            paths.append(src)
+            continue
+        name, chomp = opened
+        doc = by_name.get(name)
+        data = doc.content if doc is not None else ""
+        if chomp or (doc is not None and doc.chomp):
+            data = chomp_heredoc(data)
+        contents.append(
+            SourceContent(name=name, data=data, expand=doc.expand if doc is not None else True)
+        )
+    return tuple(paths), tuple(contents), dest
+
+
+def _parse_from(req: _Request) -> FromInstruction:
+    args = req.args
+    stage_name: str | None = None
+    if len(args) == 3 and args[1].lower() == "as":
+        stage_name = args[2].lower()
+        if not _STAGE_NAME.match(stage_name):
+            raise InstructionError(
+                f'invalid name for build stage: "{args[2]}", '
+                "name can't start with a number or contain symbols"
+            )
+    elif len(args) != 1:
+        raise InstructionError("FROM requires either one or three arguments")
+    flags = req.flags(FlagSet().add_string("platform"))
+    comments = tuple(req.node.comments)
+    return req.make(
+        FromInstruction,
+        base_name=args[0],
+        stage_name=stage_name,
+        platform=flags.value("platform"),
+        description=_doc_comment(comments, stage_name or ""),
+    )
+
+
+def _parse_device(value: str) -> Device:
+    # buildkit: instructions/commands_rundevice.go (ParseDevice)
+    try:
+        fields = split_csv(value)
+    except ValueError as exc:
+        raise InstructionError(f"failed to parse csv devices: {exc}") from None
+    name = ""
+    required = False
+    for item in fields:
+        key, has_value, val = item.partition("=")
+        key = key.lower()
+        if not has_value:
+            if key == "required":
+                required = True
+            elif not name:
+                name = item
+            else:
+                raise InstructionError(f"invalid field '{item}' must be a key=value pair")
+            continue
+        if key == "name":
+            if name:
+                raise InstructionError(f"device name already set to {name}")
+            name = val
+        elif key == "required":
+            if val in ("1", "t", "T", "TRUE", "true", "True"):
+                required = True
+            elif val in ("0", "f", "F", "FALSE", "false", "False"):
+                required = False
+            else:
+                raise InstructionError(f"invalid value for {key}: {val}")
+        elif not name:
+            name = item
+        else:
+            raise InstructionError(
+                with_suggestion(f"unexpected key '{key}' in '{item}'", key, ("name", "required"))
+            )
+    return Device(name=name, required=required)
+
+
+def _parse_run(req: _Request) -> RunInstruction:
+    # Flag order follows BuildKit's hook registration (device, mount, network, security).
+    flags = req.flags(
+        FlagSet()
+        .add_strings("device")
+        .add_strings("mount")
+        .add_string("network", "default")
+        .add_string("security", "sandbox")
+    )
+    devices = tuple(_parse_device(v) for v in flags.values("device"))
+    mount_values = flags.values("mount")
+    try:
+        mount_sources = tuple(mount_from(v) for v in mount_values)
+    except MountError as exc:
+        raise InstructionError(exc.message) from None
+    network = flags.value("network")
+    if network not in NETWORK_MODES:
+        raise InstructionError(f'invalid network mode "{network}"')
+    security = flags.value("security")
+    if security not in SECURITY_MODES:
+        raise InstructionError(f'security "{security}" is not valid')
+    return req.make(
+        RunInstruction,
+        command=_command_line(req.node),
+        prepend_shell=not req.node.json_form,
+        heredocs=tuple(req.node.heredocs),
+        mount_values=mount_values,
+        mount_sources=mount_sources,
+        network=network,
+        security=security,
+        devices=devices,
+        flags_used=flags.used,
+    )
+
+
+def _parse_copy(req: _Request) -> CopyInstruction:
+    if len(req.args) < 2:
+        raise _no_destination("COPY")
+    flags = req.flags(
+        FlagSet()
+        .add_string("chown")
+        .add_string("from")
+        .add_string("chmod")
+        .add_bool("link")
+        .add_strings("exclude")
+        .add_bool("parents")
+    )
+    sources, contents, dest = _sources_and_dest(req)
+    return req.make(
+        CopyInstruction,
+        sources=sources,
+        contents=contents,
+        dest=dest,
+        from_=flags.value("from"),
+        chown=flags.value("chown"),
+        chmod=flags.value("chmod"),
+        link=flags.is_true("link"),
+        parents=flags.is_true("parents"),
+        excludes=flags.values("exclude"),
+    )
+
+
+def _parse_add(req: _Request) -> AddInstruction:
+    if len(req.args) < 2:
+        raise _no_destination("ADD")
+    flags = req.flags(
+        FlagSet()
+        .add_string("chown")
+        .add_string("chmod")
+        .add_bool("link")
+        .add_bool("keep-git-dir")
+        .add_string("checksum")
+        .add_bool("unpack")
+        .add_strings("exclude")
+    )
+    sources, contents, dest = _sources_and_dest(req)
+    return req.make(
+        AddInstruction,
+        sources=sources,
+        contents=contents,
+        dest=dest,
+        chown=flags.value("chown"),
+        chmod=flags.value("chmod"),
+        link=flags.is_true("link"),
+        checksum=flags.value("checksum"),
+        keep_git_dir=flags.is_true("keep-git-dir") if flags.is_used("keep-git-dir") else None,
+        unpack=flags.is_true("unpack") if flags.is_used("unpack") else None,
+        excludes=flags.values("exclude"),
+    )
+
+
+def _no_destination(keyword: str) -> InstructionError:
+    return InstructionError(
+        f"{keyword} requires at least two arguments, but only one was provided. "
+        "Destination could not be determined"
+    )
+
+
+_DURATION_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
+
+
+def parse_go_duration(text: str) -> int:
+    """Nanoseconds from a Go duration (`1m30s`, `1.5h`, `300ms`); Go's error text on failure."""
+    invalid = ValueError(f'time: invalid duration "{text}"')
+    rest = text
+    negative = False
+    if rest[:1] in ("-", "+"):
+        negative = rest[0] == "-"
+        rest = rest[1:]
+    if rest == "0":
+        return 0
+    if rest == "":
+        raise invalid
+    total = 0.0
+    while rest:
+        match = _DURATION_PART.match(rest)
+        assert match is not None  # the pattern matches the empty string
+        whole, fraction, unit = match.group(1), match.group(2), match.group(3)
+        if not whole and not fraction:
+            raise invalid
+        if not unit:
+            raise ValueError(f'time: missing unit in duration "{text}"')
+        if unit not in _DURATION_UNITS:
+            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
+        number = float(f"{whole or '0'}.{fraction or '0'}")
+        total += number * _DURATION_UNITS[unit]
+        rest = rest[match.end() :]
+    if total > 2**63 - 1:
+        raise invalid
+    return -int(total) if negative else int(total)
+
+
+def _interval(flags: ParsedFlags, name: str) -> int:
+    text = flags.value(name)
+    if not text:
+        return 0
+    try:
+        value = parse_go_duration(text)
+    except ValueError as exc:
+        raise InstructionError(str(exc)) from None
+    if value != 0 and value < 1_000_000:
+        raise InstructionError(f'Interval "{name}" cannot be less than 1ms')
+    return value
+
+
+def _parse_int32(text: str) -> int:
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise InstructionError(f'strconv.ParseInt: parsing "{text}": invalid syntax')
+    value = int(text)
+    if not -(2**31) <= value < 2**31:
+        raise InstructionError(f'strconv.ParseInt: parsing "{text}": value out of range')
+    return value
+
+
+def _parse_healthcheck(req: _Request) -> HealthcheckInstruction:
+    if not req.args:
+        raise _at_least_one("HEALTHCHECK")
+    kind = req.args[0].upper()
+    rest = req.args[1:]
+    if kind == "NONE":
+        if rest:
+            raise InstructionError("HEALTHCHECK NONE takes no arguments")
+        # Flags given with NONE are never parsed, so never checked (as in BuildKit).
+        return req.make(HealthcheckInstruction, test=("NONE",))
+    flags = req.flags(
+        FlagSet()
+        .add_string("interval")
+        .add_string("timeout")
+        .add_string("start-period")
+        .add_string("start-interval")
+        .add_string("retries")
+    )
+    if kind != "CMD":
+        raise InstructionError(f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
+    if not rest:
+        raise InstructionError("Missing command after HEALTHCHECK CMD")
+    test = ("CMD", *rest) if req.node.json_form else ("CMD-SHELL", " ".join(rest))
+    interval = _interval(flags, "interval")
+    timeout = _interval(flags, "timeout")
+    start_period = _interval(flags, "start-period")
+    start_interval = _interval(flags, "start-interval")
+    retries = 0
+    if flags.value("retries"):
+        retries = _parse_int32(flags.value("retries"))
+        if retries < 0:
+            raise InstructionError(f"--retries cannot be negative ({retries})")
+    return req.make(
+        HealthcheckInstruction,
+        test=test,
+        interval=interval,
+        timeout=timeout,
+        start_period=start_period,
+        start_interval=start_interval,
+        retries=retries,
+    )
+
+
+def _parse_onbuild(req: _Request) -> OnbuildInstruction:
+    if not req.args:
+        raise _at_least_one("ONBUILD")
+    req.no_flags()
+    trigger = req.args[0].strip().upper()
+    if trigger == "ONBUILD":
+        raise InstructionError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+    if trigger in ("MAINTAINER", "FROM"):
+        raise InstructionError(f"{trigger} isn't allowed as an ONBUILD trigger")
+    expression = _ONBUILD_PREFIX.sub("", req.node.original, count=1)
+    heredocs = req.node.heredocs or (req.node.child.heredocs if req.node.child else [])
+    for doc in heredocs:
+        expression += "\n" + doc.content + doc.name
+    return req.make(
+        OnbuildInstruction,
+        trigger=trigger,
+        expression=expression,
+    )
+
+
+def _parse_arg(req: _Request) -> ArgInstruction:
+    # BuildKit never parses ARG's flags: stray `--x` words are ignored, not errors.
+    if not req.args:
+        raise _at_least_one("ARG")
+    comments = tuple(req.node.comments)
+    definitions = []
+    for word in req.args:
+        name, has_value, default = word.partition("=")
+        if has_value and not name:
+            raise InstructionError("ARG names can not be blank")
+        definitions.append(
+            ArgDefinition(
+                name=name,
+                default=default if has_value else None,
+                description=_doc_comment(comments, name),
+            )
+        )
+    return req.make(ArgInstruction, args=tuple(definitions))
+
+
+def _parse_shell(req: _Request) -> ShellInstruction:
+    req.no_flags()
+    shell = _command_line(req.node)
+    if not shell:
+        raise _at_least_one("SHELL")
+    if not req.node.json_form:
+        raise InstructionError("SHELL requires the arguments to be in JSON form")
+    return req.make(ShellInstruction, shell=shell)
+
+
+def _parse_simple(req: _Request) -> Instruction:
+    """The instructions whose only checks are arity and "no flags"."""
+    args = req.args
+    kind = req.node.value.lower()
+    if kind == "env":
+        req.no_flags()
+        return req.make(EnvInstruction, pairs=_key_values(args, "ENV"))
+    if kind == "label":
+        req.no_flags()
+        return req.make(LabelInstruction, pairs=_key_values(args, "LABEL"))
+    if kind == "maintainer":
+        if len(args) != 1:
+            raise _exactly_one("MAINTAINER")
+        req.no_flags()
+        return req.make(MaintainerInstruction, maintainer=args[0])
+    if kind == "workdir":
+        if len(args) != 1:
+            raise _exactly_one("WORKDIR")
+        req.no_flags()
+        return req.make(WorkdirInstruction, path=args[0])
+    if kind == "user":
+        if len(args) != 1:
+            raise _exactly_one("USER")
+        req.no_flags()
+        return req.make(UserInstruction, user=args[0])
+    if kind == "stopsignal":
+        # BuildKit checks no flags here either.
+        if len(args) != 1:
+            raise _exactly_one("STOPSIGNAL")
+        return req.make(StopsignalInstruction, signal=args[0])
+    if kind == "expose":
+        if not args:
+            raise _at_least_one("EXPOSE")
+        req.no_flags()
+        return req.make(ExposeInstruction, ports=tuple(sorted(args)))
+    if kind == "volume":
+        if not args:
+            raise _at_least_one("VOLUME")
+        req.no_flags()
+        volumes = tuple(v.strip() for v in args)
+        if any(v == "" for v in volumes):
+            raise InstructionError("VOLUME specified can not be an empty string")
+        return req.make(VolumeInstruction, volumes=volumes)
+    if kind == "cmd":
+        req.no_flags()
+        return req.make(
+            CmdInstruction,
+            command=_command_line(req.node),
+            prepend_shell=not req.node.json_form,
+        )
+    if kind == "entrypoint":
+        req.no_flags()
+        return req.make(
+            EntrypointInstruction,
+            command=_command_line(req.node),
+            prepend_shell=not req.node.json_form,
+        )
+    raise _unknown(req)
+
+
+def _unknown(req: _Request) -> InstructionError:
+    return InstructionError(
+        with_suggestion(
+            f"unknown instruction: {req.keyword}",
+            req.keyword,
+            INSTRUCTION_NAMES,
+            case_sensitive=False,
+        )
+    )
+
+
+_PARSERS: dict[str, Callable[[_Request], Instruction]] = {
+    "from": _parse_from,
+    "run": _parse_run,
+    "copy": _parse_copy,
+    "add": _parse_add,
+    "healthcheck": _parse_healthcheck,
+    "onbuild": _parse_onbuild,
+    "arg": _parse_arg,
+    "shell": _parse_shell,
+}
+
+
+def parse_instruction(node: Node, *, file: str, source: str) -> Instruction:
+    """The typed instruction for `node`, or DockerfileError with BuildKit's message.
+
+    Messages get BuildKit's `dockerfile parse error on line <L>: ` prefix, since
+    BuildKit wraps every instruction parse failure that way (instructions/parse.go).
+    """
+    location = Location(file, node.start_line, node.end_line, source)
+    keyword = _keyword_as_typed(node)
+    req = _Request(node=node, keyword=keyword, location=location)
+    parser = _PARSERS.get(node.value.lower(), _parse_simple)
+    try:
+        return parser(req)
+    except InstructionError as exc:
+        raise location.error(
+            f"dockerfile parse error on line {node.start_line}: {exc.message}"
+        ) from None
