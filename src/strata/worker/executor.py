@@ -1,0 +1,380 @@
+"""Running one process in a container under runc (or crun), BuildKit's runcexecutor way.
+
+`Executor.run` mounts the root file system into a bundle in the state root's tmp
+space, prepares the runtime mounts, writes config.json and /etc/hosts,
+/etc/resolv.conf next to it (bind-mounted, never written into the root), runs
+`runc run` in the foreground and streams output line by line. Afterwards every mount
+is undone and every mount point the run had to create in the root is removed again
+(BuildKit `executor/stubs.go`), so the snapshot holds only what the process wrote.
+
+The runtime's state dir is `<owner_dir>/runc`, so after a crash the next
+`StateRoot.open` finds and deletes leftover containers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO, Literal
+
+from strata.errors import ExecError, Interrupted
+from strata.store.cachemounts import CacheMounts
+from strata.store.root import StateRoot
+from strata.worker.mounts import RuntimeMount, prepare_mounts, resolve_in_root
+from strata.worker.snapshot import MountSpec, mount_all, unmount
+from strata.worker.spec import (
+    DEFAULT_HOSTNAME,
+    NetworkMode,
+    SecurityMode,
+    build_spec,
+    hosts_file,
+    process_failed_message,
+    resolv_conf,
+)
+from strata.worker.users import resolve_user
+
+OutputCallback = Callable[[str, bytes, float], None]
+"""Called with ("stdout" | "stderr", one line including its newline, unix time)."""
+
+Runtime = Literal["runc", "crun"]
+
+FORWARDED_SIGNALS = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+)
+MAX_LINE = 64 * 1024
+
+__all__ = ["Executor", "OutputCallback", "ProcessSpec", "process_failed_message"]
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """What to run: argv, environment, working directory (created if missing), user
+    (`name`, `uid`, `uid:gid`, `name:group`), hostname and extra /etc/hosts entries."""
+
+    args: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    cwd: str = "/"
+    user: str = ""
+    hostname: str = DEFAULT_HOSTNAME
+    extra_hosts: tuple[tuple[str, str], ...] = ()
+
+
+def pick_runtime(requested: Runtime | None) -> str:
+    """runc unless crun is asked for; crun when runc is not installed."""
+    if requested is not None:
+        if shutil.which(requested) is None:
+            raise ExecError(f"OCI runtime {requested} is not installed")
+        return requested
+    for candidate in ("runc", "crun"):
+        if shutil.which(candidate) is not None:
+            return candidate
+    raise ExecError("no OCI runtime found: install runc (or crun)")
+
+
+def stub_paths(rootfs: Path, targets: Sequence[str]) -> list[Path]:
+    """Paths the runtime will have to create for these mount targets: for each, the
+    missing target and missing ancestors up to the first one that exists, deepest first
+    (BuildKit `executor/stubs.go`)."""
+    found: list[Path] = []
+    for target in targets:
+        if target.strip("/") == "":
+            continue
+        path = resolve_in_root(rootfs, target)
+        while path != rootfs:
+            try:
+                os.lstat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                found.append(path)
+                path = path.parent
+                continue
+            break
+    return found
+
+
+def remove_stubs(paths: Sequence[Path]) -> None:
+    """Remove mount stubs that are still empty (empty dir, 0-byte file), restoring the
+    parent directory's times so nothing of the mount is left in the layer."""
+    for path in paths:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            if any(os.scandir(path)):
+                continue
+        elif st.st_size != 0:
+            continue
+        parent = path.parent
+        try:
+            pst = os.stat(parent)
+        except OSError:
+            continue
+        with contextlib.suppress(OSError):
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)
+            else:
+                os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.utime(parent, ns=(pst.st_atime_ns, pst.st_mtime_ns))
+
+
+def _runtime_error(log_path: Path) -> str | None:
+    """The last error the runtime logged (JSON log lines), if any."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return None
+    message = None
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("error", "fatal"):
+            message = str(entry.get("msg", "")).strip() or message
+    return message
+
+
+def _pump_lines(stream: IO[bytes], name: str, callback: OutputCallback) -> None:
+    try:
+        while True:
+            line = stream.readline(MAX_LINE)
+            if not line:
+                break
+            callback(name, line, time.time())
+    finally:
+        stream.close()
+
+
+class Executor:
+    """Runs containers for one state root. Thread-safe: each `run` has its own bundle."""
+
+    def __init__(
+        self,
+        root: StateRoot,
+        runtime: Runtime | None = None,
+        *,
+        cache_mounts: CacheMounts | None = None,
+    ) -> None:
+        self.root = root
+        self.runtime = pick_runtime(runtime)
+        self.cache_mounts = cache_mounts
+        self._running: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+
+    @property
+    def state_dir(self) -> Path:
+        """The runtime's `--root`, where StateRoot's reaper looks for leftovers."""
+        return self.root.owner_dir() / "runc"
+
+    def _runtime_cmd(self, *args: str) -> list[str]:
+        return [self.runtime, "--root", str(self.state_dir), *args]
+
+    def cancel(self) -> None:
+        """Kill every container this executor runs; their `run` calls raise Interrupted.
+        For engines whose runs happen off the main thread."""
+        self._cancelled.set()
+        with self._lock:
+            ids = list(self._running)
+        for cid in ids:
+            self._kill(cid)
+
+    def _kill(self, cid: str) -> None:
+        subprocess.run(self._runtime_cmd("kill", cid, "KILL"), capture_output=True)
+
+    def run(
+        self,
+        process: ProcessSpec,
+        rootfs: Sequence[MountSpec],
+        mounts: Sequence[RuntimeMount] = (),
+        *,
+        network: NetworkMode = "default",
+        security: SecurityMode = "sandbox",
+        on_output: OutputCallback | None = None,
+        stdin: int | IO[bytes] | None = None,
+        tty: bool = False,
+        forward_signals: bool = False,
+    ) -> int:
+        """Run `process` on the root assembled from `rootfs` mounts; return its exit code.
+
+        Output goes to `on_output` line by line, or straight to this process's stdout and
+        stderr when it is None. `stdin` is passed through (default: /dev/null). With
+        `forward_signals` (for `strata run`) SIGINT, SIGTERM and friends go to the
+        container; otherwise SIGINT/SIGTERM kill it, everything is undone, and
+        `Interrupted` is raised."""
+        if self._cancelled.is_set():
+            raise Interrupted()
+        bundle = self.root.mkdtemp("bundle")
+        try:
+            with contextlib.ExitStack() as stack:
+                rootfs_dir = bundle / "rootfs"
+                rootfs_dir.mkdir()
+                mount_all(rootfs, rootfs_dir)
+                stack.callback(unmount, rootfs_dir)
+                config = self._prepare(process, rootfs_dir, mounts, network, security, tty, stack)
+                (bundle / "config.json").write_text(json.dumps(config))
+                cid = f"strata-{uuid.uuid4().hex[:16]}"
+                return self._start(cid, bundle, process, on_output, stdin, forward_signals)
+        finally:
+            shutil.rmtree(bundle, ignore_errors=True)
+
+    def _prepare(
+        self,
+        process: ProcessSpec,
+        rootfs_dir: Path,
+        mounts: Sequence[RuntimeMount],
+        network: NetworkMode,
+        security: SecurityMode,
+        tty: bool,
+        stack: contextlib.ExitStack,
+    ) -> dict[str, object]:
+        user = resolve_user(rootfs_dir, process.user)
+        cwd = process.cwd or "/"
+        cwd_host = resolve_in_root(rootfs_dir, cwd)
+        if not cwd_host.exists():
+            # BuildKit creates a missing working directory (root-owned, 0755); it stays.
+            cwd_host.mkdir(mode=0o755, parents=True)
+        prepared = prepare_mounts(
+            self.root, mounts, cwd=cwd, env=process.env, stack=stack, cache=self.cache_mounts
+        )
+        stubs = stub_paths(rootfs_dir, ["/etc/resolv.conf", "/etc/hosts", *prepared.targets])
+        stack.callback(remove_stubs, stubs)
+        files = self.root.mkdtemp("etc")
+        hosts = files / "hosts"
+        hosts.write_text(hosts_file(process.hostname, process.extra_hosts))
+        resolv = files / "resolv.conf"
+        try:
+            host_resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            host_resolv = ""
+        resolv.write_text(resolv_conf(host_resolv, network))
+        for f in (hosts, resolv):
+            f.chmod(0o644)
+        return build_spec(
+            args=process.args,
+            env=[*process.env, *prepared.env],
+            cwd=cwd,
+            user=user,
+            hostname=process.hostname,
+            network=network,
+            security=security,
+            tty=tty,
+            hosts_path=hosts,
+            resolv_path=resolv,
+            mounts=prepared.oci_mounts,
+            rootfs=str(rootfs_dir),
+        )
+
+    def _start(
+        self,
+        cid: str,
+        bundle: Path,
+        process: ProcessSpec,
+        on_output: OutputCallback | None,
+        stdin: int | IO[bytes] | None,
+        forward_signals: bool,
+    ) -> int:
+        log_path = bundle / "runtime.log"
+        cmd = self._runtime_cmd(
+            "--log", str(log_path), "--log-format", "json", "run", "--bundle", str(bundle), cid
+        )
+        pipe = subprocess.PIPE if on_output is not None else None
+        with self._signals(cid, forward_signals) as received:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                stdout=pipe,
+                stderr=pipe,
+                start_new_session=not forward_signals,
+            )
+            with self._lock:
+                self._running[cid] = proc
+            if received and not forward_signals:
+                self._kill(cid)
+            readers: list[threading.Thread] = []
+            if on_output is not None:
+                assert proc.stdout is not None and proc.stderr is not None
+                for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+                    t = threading.Thread(target=_pump_lines, args=(stream, name, on_output))
+                    t.start()
+                    readers.append(t)
+            try:
+                code = proc.wait()
+            finally:
+                if proc.poll() is None:
+                    self._kill(cid)
+                    proc.wait()
+                for t in readers:
+                    t.join()
+                subprocess.run(self._runtime_cmd("delete", "--force", cid), capture_output=True)
+                with self._lock:
+                    self._running.pop(cid, None)
+        if received and not forward_signals:
+            raise Interrupted(signal_number=received[0])
+        if self._cancelled.is_set():
+            raise Interrupted()
+        if code < 0:
+            code = 128 - code
+        if code != 0:
+            error = _runtime_error(log_path)
+            if error is not None:
+                raise ExecError(self._explain(error), exit_status=code)
+        return code
+
+    def _explain(self, error: str) -> str:
+        if "cgroups in hybrid mode not supported" in error:
+            return (
+                f"{self.runtime} cannot start containers on this host: {error} "
+                "(the host mounts cgroup v1 and v2 side by side; use runc instead)"
+            )
+        return f"{self.runtime}: {error}"
+
+    @contextlib.contextmanager
+    def _signals(self, cid: str, forward: bool) -> Iterator[list[int]]:
+        """Install signal handlers for one run when on the main thread: either forward
+        to the runtime (which passes them to the container) or stop the wait."""
+        received: list[int] = []
+        if threading.current_thread() is not threading.main_thread():
+            yield received
+            return
+        wanted = FORWARDED_SIGNALS if forward else (signal.SIGINT, signal.SIGTERM)
+        previous: dict[int, object] = {}
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            with self._lock:
+                proc = self._running.get(cid)
+            if forward:
+                if proc is not None and proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(proc.pid, signum)
+                return
+            # Runs on the main thread between waitpid retries: kill, and let the wait end.
+            received.append(signum)
+            if proc is not None:
+                self._kill(cid)
+
+        for wanted_signal in wanted:
+            previous[wanted_signal] = signal.signal(wanted_signal, handler)
+        try:
+            yield received
+        finally:
+            for restored, old in previous.items():
+                signal.signal(restored, old)  # type: ignore[arg-type]

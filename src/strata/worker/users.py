@@ -1,0 +1,149 @@
+"""Resolving `USER` strings against a root file system's /etc/passwd and /etc/group.
+
+The rules are runc's `libcontainer/user.GetExecUser`, which BuildKit calls through
+`executor/oci/user.go` (`GetUser`): a name or number, optionally `:group`; a number
+without a passwd entry is taken as is (group 0), a name without one is an error;
+supplementary groups come from /etc/group membership only when no group was given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from strata.errors import ExecError
+
+MAX_ID = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ResolvedUser:
+    """What the OCI spec's `process.user` needs, plus the home directory."""
+
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...] = ()
+    home: str = "/"
+
+
+@dataclass(frozen=True)
+class PasswdEntry:
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+
+@dataclass(frozen=True)
+class GroupEntry:
+    name: str
+    gid: int
+    members: tuple[str, ...]
+
+
+def _int_or_none(text: str) -> int | None:
+    if text.isdigit():
+        return int(text)
+    return None
+
+
+def parse_passwd(text: str) -> list[PasswdEntry]:
+    """Entries of a passwd file; malformed lines are skipped as runc does."""
+    entries: list[PasswdEntry] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(":")
+        parts += [""] * (7 - len(parts))
+        uid = _int_or_none(parts[2]) if parts[2] else 0
+        gid = _int_or_none(parts[3]) if parts[3] else 0
+        if uid is None or gid is None:
+            continue
+        entries.append(PasswdEntry(parts[0], uid, gid, parts[5]))
+    return entries
+
+
+def parse_group(text: str) -> list[GroupEntry]:
+    """Entries of a group file; malformed lines are skipped."""
+    entries: list[GroupEntry] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(":")
+        parts += [""] * (4 - len(parts))
+        gid = _int_or_none(parts[2]) if parts[2] else 0
+        if gid is None:
+            continue
+        members = tuple(m for m in parts[3].split(",") if m)
+        entries.append(GroupEntry(parts[0], gid, members))
+    return entries
+
+
+def _check_range(value: int) -> int:
+    if value > MAX_ID:
+        raise ExecError(f"uid/gid {value} out of range")
+    return value
+
+
+def resolve_user_from(user: str, passwd: str | None, group: str | None) -> ResolvedUser:
+    """Resolve `user` ("", "name", "uid", "name:group", "uid:gid", ...) against the
+    texts of /etc/passwd and /etc/group (None when the file does not exist)."""
+    if user == "":
+        # BuildKit: an empty user is root; a missing passwd file is no error then.
+        user_arg, group_arg = "0", ""
+    else:
+        user_arg, _, group_arg = user.partition(":")
+    uid_arg = _int_or_none(user_arg)
+    gid_arg = _int_or_none(group_arg)
+
+    uid, gid, home = 0, 0, "/"
+    matched_name = ""
+    users = parse_passwd(passwd) if passwd is not None else []
+    if uid_arg is not None:
+        found = [u for u in users if u.uid == uid_arg]
+    else:
+        found = [u for u in users if u.name == user_arg]
+    if found:
+        matched_name = found[0].name
+        uid, gid, home = found[0].uid, found[0].gid, found[0].home
+    elif uid_arg is None:
+        raise ExecError(f"unable to find user {user_arg}: no matching entries in passwd file")
+    else:
+        uid = _check_range(uid_arg)
+
+    additional: tuple[int, ...] = ()
+    if group_arg or matched_name:
+        groups = parse_group(group) if group is not None else []
+        if group_arg:
+            if gid_arg is not None:
+                gfound = [g for g in groups if g.gid == gid_arg]
+            else:
+                gfound = [g for g in groups if g.name == group_arg]
+            if gfound:
+                gid = gfound[0].gid
+            elif gid_arg is None:
+                raise ExecError(
+                    f"unable to find group {group_arg}: no matching entries in group file"
+                )
+            else:
+                gid = _check_range(gid_arg)
+        else:
+            additional = tuple(g.gid for g in groups if matched_name in g.members)
+    return ResolvedUser(uid, gid, additional, home or "/")
+
+
+def resolve_user(rootfs: Path, user: str) -> ResolvedUser:
+    """Resolve `user` against the files of the root file system at `rootfs`.
+
+    Symlinks in the container's /etc are followed inside `rootfs`, never out of it."""
+    from strata.worker.mounts import resolve_in_root
+
+    def read(path: str) -> str | None:
+        try:
+            return resolve_in_root(rootfs, path).read_text(errors="replace")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    return resolve_user_from(user, read("/etc/passwd"), read("/etc/group"))

@@ -1,0 +1,75 @@
+"""USER resolution against passwd/group texts, following runc's GetExecUser rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from strata.errors import ExecError
+from strata.worker.users import ResolvedUser, resolve_user, resolve_user_from
+
+PASSWD = """root:x:0:0:root:/root:/bin/sh
+app:x:1000:1000:app:/home/app:/bin/sh
+# a comment
+broken line
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+"""
+
+GROUP = """root:x:0:
+staff:x:50:app,other
+wheel:x:10:app
+app:x:1000:
+"""
+
+
+def test_empty_user_is_root_even_without_passwd() -> None:
+    assert resolve_user_from("", None, None) == ResolvedUser(0, 0, (), "/")
+
+
+def test_name_gives_uid_gid_home_and_member_groups() -> None:
+    assert resolve_user_from("app", PASSWD, GROUP) == ResolvedUser(
+        1000, 1000, (50, 10), "/home/app"
+    )
+
+
+def test_numeric_uid_found_in_passwd_takes_its_primary_group() -> None:
+    assert resolve_user_from("1000", PASSWD, GROUP).gid == 1000
+
+
+def test_numeric_uid_without_entry_is_used_with_group_zero() -> None:
+    assert resolve_user_from("4242", PASSWD, GROUP) == ResolvedUser(4242, 0, (), "/")
+
+
+def test_unknown_name_is_an_error_with_runc_wording() -> None:
+    with pytest.raises(ExecError) as err:
+        resolve_user_from("ghost", PASSWD, GROUP)
+    assert err.value.message == "unable to find user ghost: no matching entries in passwd file"
+
+
+def test_name_fails_when_passwd_is_missing() -> None:
+    with pytest.raises(ExecError, match="unable to find user app"):
+        resolve_user_from("app", None, None)
+
+
+def test_explicit_group_by_name_replaces_gid_and_drops_supplementary_groups() -> None:
+    assert resolve_user_from("app:staff", PASSWD, GROUP) == ResolvedUser(1000, 50, (), "/home/app")
+
+
+def test_uid_gid_pair_needs_no_entries() -> None:
+    assert resolve_user_from("5:7", None, None) == ResolvedUser(5, 7, (), "/")
+
+
+def test_unknown_group_name_is_an_error() -> None:
+    with pytest.raises(ExecError) as err:
+        resolve_user_from("app:nogroup", PASSWD, GROUP)
+    assert err.value.message == "unable to find group nogroup: no matching entries in group file"
+
+
+def test_resolve_user_follows_etc_symlinks_inside_the_root(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "passwd").write_text(PASSWD)
+    (tmp_path / "etc").mkdir()
+    # An absolute link must resolve inside the root file system, not on the host.
+    (tmp_path / "etc" / "passwd").symlink_to("/data/passwd")
+    assert resolve_user(tmp_path, "app").uid == 1000
