@@ -2,11 +2,79 @@
 
 The parser fills these; the instruction layer reads them. Fields listed here are the
 contract between the two: add fields freely, do not rename these.
+
+`dump()` renders the tree in BuildKit's s-expression notation (parser.go `Node.Dump`), the
+form BuildKit's own parser test vectors are written in, so strata can be checked against them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+
+# Go's unicode.IsSpace set. Python's str.isspace() also counts U+001C..U+001F, which Go's
+# strings.TrimSpace keeps, so the parser and the dump trim with this explicit set instead.
+GO_SPACE: Final = (
+    "\t\n\v\f\r \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+_GO_SHORT_ESCAPES: Final = MappingProxyType(
+    {
+        "\a": "\\a",
+        "\b": "\\b",
+        "\f": "\\f",
+        "\n": "\\n",
+        "\r": "\\r",
+        "\t": "\\t",
+        "\v": "\\v",
+    }
+)
+
+
+def go_quote(text: str) -> str:
+    """Quote `text` as Go's strconv.Quote (`%q`) does.
+
+    BuildKit's dump and several of its error messages print words this way; matching it
+    byte for byte is what lets the conformance vectors compare equal.
+    """
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return '"' + text + '"'
+    out = ['"']
+    for char in text:
+        if char == '"' or char == "\\":
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        elif char in _GO_SHORT_ESCAPES:
+            out.append(_GO_SHORT_ESCAPES[char])
+        else:
+            out.append(_go_escape_code_point(char))
+    out.append('"')
+    return "".join(out)
+
+
+def _go_escape_code_point(char: str) -> str:
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        # A lone surrogate stands for bytes that were not valid UTF-8 (surrogateescape) or
+        # cannot be encoded; Go prints invalid bytes one by one as \xNN.
+        if 0xDC80 <= code <= 0xDCFF:
+            return f"\\x{code - 0xDC00:02x}"
+        return "".join(f"\\x{byte:02x}" for byte in char.encode("utf-8", "surrogatepass"))
+    if code < 0x20 or code == 0x7F:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def go_lower(text: str) -> str:
+    """Lower-case as Go's strings.ToLower: one code point for one (no final-sigma rule, İ→i)."""
+    if text.isascii():
+        return text.lower()
+    return "".join("i" if char == "\u0130" else char.lower() for char in text)
 
 
 @dataclass(frozen=True)
@@ -35,6 +103,13 @@ class Node:
     comments:   the comment lines directly above this instruction (without `#`),
                 used as a stage's description when this is a FROM.
     start_line, end_line: 1-based lines the instruction spans in the file.
+    keyword:    the instruction word exactly as written (`Run`, `FROM`), for messages and
+                the casing lint; `value` is its lower-case form.
+
+    For ONBUILD, `child` is the trigger and `args` are the trigger's keyword followed by its
+    args (BuildKit's nodeArgs); the heredocs of a trigger are on both nodes.
+    For ENV and LABEL, `args` come in triples: key, value, and `=` or `` (legacy `ENV k v`).
+    For HEALTHCHECK, `args[0]` is the type (`CMD`, `NONE`) and the rest its command.
     """
 
     value: str
@@ -47,6 +122,18 @@ class Node:
     comments: list[str] = field(default_factory=list)
     start_line: int = 0
     end_line: int = 0
+    keyword: str = ""
+
+    def dump(self) -> str:
+        """This instruction in BuildKit's AST notation, without the enclosing parentheses."""
+        parts = [go_lower(self.value)]
+        if self.flags:
+            parts.append("[" + " ".join(go_quote(flag) for flag in self.flags) + "]")
+        if self.child is not None:
+            parts.append("(" + self.child.dump() + ")")
+        else:
+            parts.extend(go_quote(arg) for arg in self.args)
+        return " ".join(parts).strip(GO_SPACE)
 
 
 @dataclass(frozen=True)
@@ -56,3 +143,32 @@ class ParseWarning:
     rule: str
     message: str
     line: int
+
+
+@dataclass
+class Dockerfile:
+    """A whole parsed Dockerfile: its instructions in order plus what the parser learned.
+
+    children:   one Node per instruction.
+    filename:   the name errors and excerpts refer to.
+    source:     the text that was parsed (for excerpts).
+    escape:     the escape / line-continuation character in force (`\\` or `` ` ``).
+    directives: the parser directives BuildKit honours, keys lower-case (`syntax`, `escape`,
+                `check`), values as written. `syntax` and `check` are read the way BuildKit's
+                frontend selection and linter read them (a `#!` first line is skipped).
+    warnings:   parse-time lint warnings (NoEmptyContinuation).
+    """
+
+    children: list[Node]
+    filename: str = "Dockerfile"
+    source: str = ""
+    escape: str = "\\"
+    directives: dict[str, str] = field(default_factory=dict)
+    warnings: list[ParseWarning] = field(default_factory=list)
+
+    def dump(self) -> str:
+        """The tree in BuildKit's AST notation, one `(instruction ...)` per line.
+
+        Equal to BuildKit's `Node.Dump()` of the root; its test vectors hold this plus `\\n`.
+        """
+        return "\n".join(f"({child.dump()})" for child in self.children).strip(GO_SPACE)
