@@ -307,6 +307,34 @@ def _collect_named(groups: Iterable[Mapping[str, OutlineSecret]]) -> list[Outlin
     return list(found.values())
 
 
+CALLS = ("outline", "targets")
+
+
+def render_call(
+    name: str,
+    definition: BuildDefinition,
+    *,
+    target: str | None = None,
+    build_args: Mapping[str, str] | None = None,
+    json_format: bool = False,
+) -> str:
+    """The text `docker buildx build --call=<name>` prints for this Dockerfile.
+
+    JSON output is the subrequest's result.json plus a newline, as buildx prints it.
+    """
+    if name == "targets":
+        targets = list_targets(definition)
+        if json_format:
+            return go_json(targets_json(targets, definition.source)) + "\n"
+        return format_targets(targets)
+    if name == "outline":
+        outline = build_outline(definition, target=target, build_args=build_args)
+        if json_format:
+            return go_json(outline_json(outline, definition.source)) + "\n"
+        return format_outline(outline)
+    raise ValueError(f"unknown call {name!r}")
+
+
 # ---- rendering -------------------------------------------------------------------
 
 

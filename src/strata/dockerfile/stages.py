@@ -51,6 +51,14 @@ class DockerfileLike(Protocol):
     def escape(self) -> str: ...
 
 
+class UnknownTargetError(DockerfileError):
+    """`--target` names no stage; `stages` lists the names that do exist."""
+
+    def __init__(self, message: str, *, file: str, stages: Sequence[str]) -> None:
+        super().__init__(message, file=file)
+        self.stages = tuple(stages)
+
+
 @dataclass(frozen=True)
 class Stage:
     """One `FROM` and the instructions under it.
@@ -138,9 +146,10 @@ class BuildDefinition:
         stage = self.find_stage(target)
         if stage is None:
             names = [s.display_name for s in self.stages if s.name is not None]
-            raise DockerfileError(
+            raise UnknownTargetError(
                 with_suggestion(f'target stage "{target}" could not be found', target, names),
                 file=self.file,
+                stages=names,
             )
         return stage
 
