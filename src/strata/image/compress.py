@@ -1,0 +1,144 @@
+"""Layer compression: streaming compressors, and decompression chosen by sniffing.
+
+gzip goes through ISA-L (`isal`), several times faster than zlib at a similar ratio,
+which is what makes exporting big layers cheap. zstd uses `zstandard`. Every
+compressor here writes deterministic bytes (gzip header with mtime 0, single-threaded
+zstd), so the same tar always gives the same blob digest.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+from collections.abc import Callable
+from typing import Any, BinaryIO, Literal, cast
+
+import zstandard
+from isal import igzip, isal_zlib
+
+from strata.errors import StoreError
+from strata.image.oci import Compression
+
+# ISA-L level 3 is its best; measured against `gzip -6` in bench/export.py.
+GZIP_LEVEL = 3
+ZSTD_LEVEL = 3
+CHUNK = 1 << 20
+
+Sniffed = Literal["gzip", "zstd", "bzip2", "xz", "none"]
+
+_MAGICS: tuple[tuple[bytes, Sniffed], ...] = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+
+
+def sniff(head: bytes) -> Sniffed:
+    """The compression a stream starting with `head` (≥ 6 bytes when available) uses."""
+    for magic, kind in _MAGICS:
+        if head.startswith(magic):
+            return kind
+    return "none"
+
+
+class Compressor:
+    """Feeds compressed bytes to `sink` as data is written; `finish()` flushes the tail."""
+
+    def __init__(
+        self, kind: Compression, sink: Callable[[bytes | bytearray | memoryview], object]
+    ) -> None:
+        self.kind = kind
+        self._sink = sink
+        # Any: the compressors take any buffer (bytes, bytearray, memoryview).
+        self._compress: Callable[[Any], bytes] | None
+        self._flush: Callable[[], bytes] | None
+        if kind == "gzip":
+            gz = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)
+            self._compress, self._flush = gz.compress, gz.flush
+        elif kind == "zstd":
+            zs = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compressobj()
+            self._compress, self._flush = zs.compress, zs.flush
+        elif kind == "none":
+            self._compress = self._flush = None
+        else:
+            raise ValueError(f"unknown compression {kind!r}")
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._compress is None:
+            self._sink(data)
+            return
+        out = self._compress(data)
+        if out:
+            self._sink(out)
+
+    def finish(self) -> None:
+        if self._flush is not None:
+            out = self._flush()
+            if out:
+                self._sink(out)
+
+
+class _Rewound(io.RawIOBase):
+    """A stream with bytes already read from it pushed back in front."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        if not data:
+            return 0
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def open_decompressed(
+    stream: BinaryIO, *, allowed: tuple[Sniffed, ...] = ("gzip", "zstd", "none")
+) -> tuple[BinaryIO, Sniffed]:
+    """Wrap `stream` so reads return its decompressed bytes; the format is sniffed.
+
+    Layers only come as gzip, zstd or plain tar; `docker import` also takes bzip2 and
+    xz, which callers enable through `allowed`.
+    """
+    head = b""
+    while len(head) < 6:
+        more = stream.read(6 - len(head))
+        if not more:
+            break
+        head += more
+    kind = sniff(head)
+    if kind not in allowed:
+        raise StoreError(f"unsupported compression {kind}")
+    raw = io.BufferedReader(_Rewound(head, stream), CHUNK)
+    if kind == "gzip":
+        gz = igzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[no-untyped-call]
+        return cast(BinaryIO, gz), kind
+    if kind == "zstd":
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            raw, read_across_frames=True, closefd=False
+        )
+        return cast(BinaryIO, reader), kind
+    if kind == "bzip2":
+        return cast(BinaryIO, bz2.BZ2File(raw)), kind
+    if kind == "xz":
+        return cast(BinaryIO, lzma.LZMAFile(raw)), kind
+    return cast(BinaryIO, raw), kind
+
+
+def read_decompressed(stream: BinaryIO, size: int) -> bytes:
+    """`stream.read(size)`, turning a corrupt compressed stream into a StoreError."""
+    try:
+        return stream.read(size)
+    except (OSError, EOFError, zstandard.ZstdError, lzma.LZMAError) as exc:
+        raise StoreError(f"corrupt compressed data: {exc}") from exc

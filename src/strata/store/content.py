@@ -1,0 +1,371 @@
+"""The content store: blobs (layers, configs, manifests) named by their sha256 digest.
+
+A blob is streamed into this process's tmp space, hashed on the way, checked against
+the digest the caller expected, fsynced and renamed into `blobs/sha256/<hex>`. The
+rename is atomic, so a blob file is always complete; a process killed mid-write
+leaves only tmp files, which the next `StateRoot.open` reaps. Two writers of the same
+content both succeed: the second finds the blob present (or renames identical bytes
+over it) and drops its copy.
+
+Metadata (SQLite, tables `content_*`):
+
+- `content_blobs`: size, creation and last-use times, for du/prune;
+- `content_refs`: who holds a blob (`image:<manifest digest>`, or any owner string the
+  cache uses), so removing an image deletes exactly the blobs nobody else holds;
+- `content_layers`: layer facts that are expensive to recompute: the diff_id and
+  uncompressed size of a compressed blob, and so "which blob is diff_id X compressed
+  with Y", letting an unchanged layer be exported without compressing it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from strata.errors import StoreError
+from strata.image.compress import open_decompressed, read_decompressed
+from strata.image.oci import Compression, check_digest, layer_media_type
+from strata.store.root import StateRoot
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS content_blobs (
+    digest TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    created REAL NOT NULL,
+    last_used REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS content_refs (
+    digest TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    PRIMARY KEY (digest, owner)
+);
+CREATE INDEX IF NOT EXISTS content_refs_by_owner ON content_refs(owner);
+CREATE TABLE IF NOT EXISTS content_layers (
+    digest TEXT PRIMARY KEY,
+    diff_id TEXT NOT NULL,
+    compression TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    uncompressed_size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS content_layers_by_diff ON content_layers(diff_id, compression);
+"""
+
+COPY_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """What is known about a layer blob without reading it."""
+
+    digest: str
+    diff_id: str
+    compression: Compression
+    media_type: str
+    uncompressed_size: int
+
+
+class BlobWriter:
+    """Receives a blob's bytes; after the `with` block, `digest` and `size` are set."""
+
+    def __init__(self, fh: BinaryIO, tmp_path: Path) -> None:
+        self._fh = fh
+        self._hash = hashlib.sha256()
+        self.tmp_path = tmp_path
+        self.size = 0
+        self.digest = ""
+        # True when this writer put the blob in place (it was not there before).
+        self.created = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._hash.update(data)
+        self._fh.write(data)
+        self.size += len(data)
+        return len(data)
+
+    def copy_from(self, source: BinaryIO) -> None:
+        while chunk := source.read(COPY_CHUNK):
+            self.write(chunk)
+
+    def _seal(self) -> str:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        return "sha256:" + self._hash.hexdigest()
+
+
+class ContentStore:
+    """Blobs of one state root. Cheap to create; share the `StateRoot`."""
+
+    def __init__(self, root: StateRoot) -> None:
+        self.root = root
+        root.ensure_schema("content", SCHEMA)
+
+    # -- writing ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writer(self, expected: str | None = None) -> Iterator[BlobWriter]:
+        """Stream a blob in; it lands in the store only if the block finishes cleanly.
+
+        With `expected`, a blob whose bytes hash to anything else is refused
+        (StoreError) and nothing is stored.
+        """
+        if expected is not None:
+            check_digest(expected)
+        tmp_path = self.root.owner_dir() / f"ingest-{uuid.uuid4().hex}"
+        fh = open(tmp_path, "xb")  # noqa: SIM115 - closed by _seal or below
+        blob = BlobWriter(fh, tmp_path)
+        try:
+            yield blob
+            digest = blob._seal()
+            if expected is not None and digest != expected:
+                raise StoreError(f"digest mismatch: expected {expected}, got {digest}")
+            blob.digest = digest
+            final = self.path(digest)
+            if final.exists():
+                tmp_path.unlink()
+            else:
+                os.chmod(tmp_path, 0o444)
+                os.rename(tmp_path, final)
+                _fsync_dir(final.parent)
+                blob.created = True
+            self._record(digest, blob.size)
+        except BaseException:
+            fh.close()
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
+            raise
+
+    def ingest_bytes(self, data: bytes, expected: str | None = None) -> str:
+        """Store `data`; returns its digest."""
+        with self.writer(expected) as w:
+            w.write(data)
+        return w.digest
+
+    def ingest_stream(self, source: BinaryIO, expected: str | None = None) -> BlobWriter:
+        """Store everything `source` yields; returns the finished writer (digest, size)."""
+        with self.writer(expected) as w:
+            w.copy_from(source)
+        return w
+
+    def _record(self, digest: str, size: int) -> None:
+        now = time.time()
+        with self.root.transaction() as db:
+            db.execute(
+                "INSERT INTO content_blobs(digest, size, created, last_used) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(digest) DO UPDATE SET last_used = excluded.last_used",
+                (digest, size, now, now),
+            )
+
+    # -- reading ------------------------------------------------------------------------
+
+    def path(self, digest: str) -> Path:
+        check_digest(digest)
+        return self.root.blobs_dir / digest.removeprefix("sha256:")
+
+    def has(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path(digest), "rb")
+        except FileNotFoundError:
+            raise StoreError(f"blob {digest} not found in the content store") from None
+
+    def read_bytes(self, digest: str, *, limit: int = 64 << 20) -> bytes:
+        """A small blob (manifest, config) whole, its digest checked."""
+        with self.open(digest) as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise StoreError(f"blob {digest} is larger than {limit} bytes")
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise StoreError(f"blob {digest} is corrupt: its content has another digest")
+        return data
+
+    def info(self, digest: str) -> BlobInfo:
+        try:
+            return BlobInfo(digest, self.path(digest).stat().st_size)
+        except FileNotFoundError:
+            raise StoreError(f"blob {digest} not found in the content store") from None
+
+    def touch(self, digests: Iterable[str]) -> None:
+        """Mark blobs used now (prune keeps recently used content longer)."""
+        now = time.time()
+        with self.root.transaction() as db:
+            db.executemany(
+                "UPDATE content_blobs SET last_used = ? WHERE digest = ?",
+                [(now, d) for d in digests],
+            )
+
+    # -- references and deletion -----------------------------------------------------------
+
+    def add_refs(self, owner: str, digests: Iterable[str]) -> None:
+        """Record that `owner` holds these blobs; each must be present (checked now)."""
+        with self.root.transaction() as db:
+            self.add_refs_in(db, owner, digests)
+
+    def add_refs_in(self, db: sqlite3.Connection, owner: str, digests: Iterable[str]) -> None:
+        """`add_refs` inside the caller's transaction.
+
+        The presence check runs inside the transaction, so a blob deleted by a
+        concurrent `delete_unreferenced` is noticed instead of referenced while missing.
+        """
+        wanted = sorted(set(digests))
+        for digest in wanted:
+            if not self.has(digest):
+                raise StoreError(f"blob {digest} not found in the content store")
+        db.executemany(
+            "INSERT OR IGNORE INTO content_refs(digest, owner) VALUES (?, ?)",
+            [(d, owner) for d in wanted],
+        )
+
+    def remove_refs(self, owner: str) -> list[str]:
+        """Drop everything `owner` holds; return the blobs it held."""
+        with self.root.transaction() as db:
+            return self.remove_refs_in(db, owner)
+
+    def remove_refs_in(self, db: sqlite3.Connection, owner: str) -> list[str]:
+        rows = db.execute("SELECT digest FROM content_refs WHERE owner = ?", (owner,))
+        held = [str(r[0]) for r in rows]
+        db.execute("DELETE FROM content_refs WHERE owner = ?", (owner,))
+        return held
+
+    def ref_count(self, digest: str) -> int:
+        row = self.root.connect().execute(
+            "SELECT COUNT(*) FROM content_refs WHERE digest = ?", (digest,)
+        )
+        return int(row.fetchone()[0])
+
+    def delete_unreferenced(self, digests: Iterable[str]) -> list[str]:
+        """Delete those of `digests` that no owner holds; return the ones deleted."""
+        with self.root.transaction() as db:
+            return self.delete_unreferenced_in(db, digests)
+
+    def delete_unreferenced_in(self, db: sqlite3.Connection, digests: Iterable[str]) -> list[str]:
+        deleted: list[str] = []
+        for digest in dict.fromkeys(digests):
+            held = db.execute(
+                "SELECT 1 FROM content_refs WHERE digest = ? LIMIT 1", (digest,)
+            ).fetchone()
+            if held is None and self._delete_locked(db, digest):
+                deleted.append(digest)
+        return deleted
+
+    def delete(self, digest: str) -> bool:
+        """Delete a blob whatever holds it (True if it was there)."""
+        with self.root.transaction() as db:
+            db.execute("DELETE FROM content_refs WHERE digest = ?", (digest,))
+            return self._delete_locked(db, digest)
+
+    def _delete_locked(self, db: sqlite3.Connection, digest: str) -> bool:
+        db.execute("DELETE FROM content_blobs WHERE digest = ?", (digest,))
+        db.execute("DELETE FROM content_layers WHERE digest = ?", (digest,))
+        try:
+            os.unlink(self.path(digest))
+        except FileNotFoundError:
+            return False
+        return True
+
+    # -- layer facts ----------------------------------------------------------------------
+
+    def record_layer(
+        self,
+        *,
+        digest: str,
+        diff_id: str,
+        compression: Compression,
+        media_type: str,
+        uncompressed_size: int,
+    ) -> None:
+        """Remember what `digest` holds, so later exports skip compressing it again."""
+        check_digest(digest)
+        check_digest(diff_id)
+        with self.root.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO content_layers"
+                "(digest, diff_id, compression, media_type, uncompressed_size)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (digest, diff_id, compression, media_type, uncompressed_size),
+            )
+
+    def layer_for_diff(self, diff_id: str, compression: Compression) -> str | None:
+        """The stored blob holding `diff_id` compressed with `compression`, if any."""
+        rows = self.root.connect().execute(
+            "SELECT digest FROM content_layers WHERE diff_id = ? AND compression = ?",
+            (diff_id, compression),
+        )
+        for (digest,) in rows.fetchall():
+            if self.has(digest):
+                return str(digest)
+        return None
+
+    def describe_layer(self, digest: str, media_type: str | None = None) -> LayerRecord:
+        """The layer facts of a stored blob, computed by reading it once if not known.
+
+        Used for layers that arrive from archives: their diff_id must be checked against
+        the image config, and a docker-archive export needs the uncompressed size.
+        """
+        known = self.layer_record(digest)
+        if known is not None:
+            return known
+        tar_hash = hashlib.sha256()
+        size = 0
+        with self.open(digest) as raw:
+            stream, kind = open_decompressed(raw)
+            if kind != "none":  # a plain tar is its own diff_id: no need to read it
+                while chunk := read_decompressed(stream, COPY_CHUNK):
+                    tar_hash.update(chunk)
+                    size += len(chunk)
+            else:
+                size = self.info(digest).size
+        compression: Compression = "none" if kind == "none" else kind  # type: ignore[assignment]
+        record = LayerRecord(
+            digest=digest,
+            diff_id=digest if kind == "none" else "sha256:" + tar_hash.hexdigest(),
+            compression=compression,
+            media_type=media_type or layer_media_type(compression),
+            uncompressed_size=size,
+        )
+        self.record_layer(
+            digest=digest,
+            diff_id=record.diff_id,
+            compression=record.compression,
+            media_type=record.media_type,
+            uncompressed_size=size,
+        )
+        return record
+
+    def layer_record(self, digest: str) -> LayerRecord | None:
+        row = (
+            self.root.connect()
+            .execute(
+                "SELECT digest, diff_id, compression, media_type, uncompressed_size"
+                " FROM content_layers WHERE digest = ?",
+                (digest,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return LayerRecord(row[0], row[1], row[2], row[3], int(row[4]))
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
