@@ -332,7 +332,8 @@ class ProgressBus:
                 self._deliver(self._printer.refresh, now)
                 continue
             self._deliver(self._printer.update, item, now)
-            if last_refresh is None or now - last_refresh >= self._refresh_interval:
+            # the epsilon keeps 100.0 + 0.1 from counting as less than 0.1 s later
+            if last_refresh is None or now - last_refresh >= self._refresh_interval - 1e-9:
                 last_refresh = now
                 self._deliver(self._printer.refresh, now)
             if self._tick_interval is not None:

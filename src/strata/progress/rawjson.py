@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -37,11 +38,17 @@ _GO_ESCAPES = (
 
 
 def format_timestamp(seconds: float) -> str:
-    """Go's RFC3339Nano for a UTC time: `2026-08-21T15:04:05.1234Z`."""
-    nanos = round(seconds * 1_000_000_000)
-    whole, fraction = divmod(nanos, 1_000_000_000)
+    """Go's RFC3339Nano for a UTC time: `2026-08-21T15:04:05.1234Z`.
+
+    A float Unix time holds about a quarter of a microsecond at today's dates,
+    so the fraction is rounded to microseconds rather than printing noise digits.
+    """
+    whole = math.floor(seconds)
+    micros = round((seconds - whole) * 1_000_000)
+    if micros == 1_000_000:
+        whole, micros = whole + 1, 0
     stamp = datetime.fromtimestamp(whole, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    digits = f"{fraction:09d}".rstrip("0")
+    digits = f"{micros:06d}".rstrip("0")
     return f"{stamp}.{digits}Z" if digits else f"{stamp}Z"
 
 

@@ -60,9 +60,9 @@ class _Job:
     status: str = ""
     error: bool = False
     canceled: bool = False
-    timed: bool = True
     vertex: TracedVertex | None = None
     show_output: bool = False
+    note: str | None = None  # an untimed row right under this one (the cache-miss reason)
 
 
 class TtyPrinter:
@@ -99,8 +99,8 @@ class TtyPrinter:
         if self._finished:
             return
         live = self._ensure_live()
-        live.update(self._renderable(now, final=True), refresh=True)
-        live.stop()
+        live.update(self._renderable(now, final=True), refresh=False)
+        live.stop()  # draws the final frame once more and leaves it on screen
         self._finished = True
 
     def failed_steps(self) -> list[FailedStep]:
@@ -140,6 +140,8 @@ class TtyPrinter:
             if row is None:
                 continue
             rows.append(row)
+            if job.note:
+                rows.append(Row(f"{ROW_PREFIX}=> {job.note}", row.style))
             if job.show_output and job.vertex is not None and job.vertex.terminal is not None:
                 terminal = job.vertex.terminal
                 for line in terminal.content()[-self._output_lines :]:
@@ -169,16 +171,9 @@ class TtyPrinter:
                     job.name = "ERROR " + job.name
             if record.cached:
                 job.name = "CACHED " + job.name
-            jobs.append(job)
             if traced.cache_miss:
-                jobs.append(
-                    _Job(
-                        name=f"=> cache miss: {traced.cache_miss[0]}",
-                        spans=[(None, None)],
-                        completed=job.completed,
-                        timed=False,
-                    )
-                )
+                job.note = f"cache miss: {traced.cache_miss[0]}"
+            jobs.append(job)
             for status_id in traced.status_order:
                 status = traced.statuses[status_id]
                 jobs.append(
@@ -243,7 +238,7 @@ class TtyPrinter:
                 seconds += (stop if stop is not None else now) - start
         if seconds < 0.05:
             seconds = 0.0
-        timer = f" {seconds:3.1f}s" if job.timed else ""
+        timer = f" {seconds:3.1f}s"
         # buildkit counts the timer's newline too: rows end one column short
         left = width - len(ROW_PREFIX) - (len(timer) + 1) - 1
         show_status = False
@@ -255,7 +250,7 @@ class TtyPrinter:
         text = ROW_PREFIX + job.name[:left]
         if show_status:
             text += " " + job.status
-        text = text.ljust(width - len(timer) - 2) + " " + timer if job.timed else text
+        text = text.ljust(width - len(timer) - 2) + " " + timer
         style: str | None = None
         if job.completed:
             style = STYLE_DONE
@@ -263,7 +258,7 @@ class TtyPrinter:
                 style = STYLE_CANCELED
             elif job.error:
                 style = STYLE_ERROR
-        return Row(text.rstrip(), style)
+        return Row(text, style)
 
 
 def _wrap_height(jobs: list[_Job], limit: int) -> list[_Job]:
