@@ -252,12 +252,20 @@ class Executor:
         if not cwd_host.exists():
             # BuildKit creates a missing working directory (root-owned, 0755); it stays.
             cwd_host.mkdir(mode=0o755, parents=True)
+        bundle = rootfs_dir.parent
         prepared = prepare_mounts(
-            self.root, mounts, cwd=cwd, env=process.env, stack=stack, cache=self.cache_mounts
+            self.root,
+            mounts,
+            cwd=cwd,
+            env=process.env,
+            scratch=bundle,
+            stack=stack,
+            cache=self.cache_mounts,
         )
         stubs = stub_paths(rootfs_dir, ["/etc/resolv.conf", "/etc/hosts", *prepared.targets])
         stack.callback(remove_stubs, stubs)
-        files = self.root.mkdtemp("etc")
+        files = bundle / "etc"
+        files.mkdir()
         hosts = files / "hosts"
         hosts.write_text(hosts_file(process.hostname, process.extra_hosts))
         resolv = files / "resolv.conf"

@@ -14,6 +14,7 @@ import os
 import posixpath
 import shutil
 import stat
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,12 +146,19 @@ def _bind_options(readonly: bool, *extra: str) -> list[str]:
     return ["rbind", "ro" if readonly else "rw", *extra]
 
 
-def _throwaway_copy(root: StateRoot, source: Path, stack: contextlib.ExitStack) -> Path:
+def _scratch_dir(scratch: Path, prefix: str) -> Path:
+    """A new directory under the run's scratch space (removed with the bundle)."""
+    d = scratch / f"{prefix}-{uuid.uuid4().hex[:8]}"
+    d.mkdir(mode=0o700)
+    return d
+
+
+def _throwaway_copy(scratch: Path, source: Path, stack: contextlib.ExitStack) -> Path:
     """A writable stand-in for `source` whose changes are discarded: an overlay with
     `source` as its only lower layer, or a copy where overlayfs refuses."""
     from strata.worker.overlay import overlay_options
 
-    work = root.mkdtemp("bindrw")
+    work = _scratch_dir(scratch, "bindrw")
     if source.is_dir():
         for d in ("upper", "work", "merged"):
             (work / d).mkdir()
@@ -170,10 +178,10 @@ def _throwaway_copy(root: StateRoot, source: Path, stack: contextlib.ExitStack) 
 
 
 def _secret_file(
-    root: StateRoot, secret: SecretMount, data: bytes, stack: contextlib.ExitStack
+    scratch: Path, secret: SecretMount, data: bytes, stack: contextlib.ExitStack
 ) -> Path:
     """The secret in a file on a private tmpfs, so it never touches a disk or a layer."""
-    directory = root.mkdtemp("secret")
+    directory = _scratch_dir(scratch, "secret")
     flags = ["nosuid", "nodev", "mode=0700", "size=16m"]
     if not secret.mode & 0o111:
         flags.append("noexec")
@@ -194,11 +202,14 @@ def prepare_mounts(
     *,
     cwd: str,
     env: Sequence[str],
+    scratch: Path,
     stack: contextlib.ExitStack,
     cache: CacheMounts | None = None,
 ) -> PreparedMounts:
     """Turn runtime mounts into OCI mounts (sorted by target, parents first, as BuildKit
-    applies them), registering every undo step on `stack`."""
+    applies them), registering every undo step on `stack`. Host-side helpers (overlays,
+    secret tmpfs, sockets) are made under `scratch`, which must lie in the state root's
+    tmp space so that a crash leaves nothing the reaper misses."""
     from strata.worker.ssh_agent import agent_socket
 
     prepared = PreparedMounts()
@@ -220,7 +231,7 @@ def prepare_mounts(
                 raise ExecError(f"bind source {m.source} does not exist")
             source = m.source
             if not m.readonly and not m.write_back:
-                source = _throwaway_copy(root, m.source, stack)
+                source = _throwaway_copy(scratch, m.source, stack)
             add(
                 target,
                 {"type": "bind", "source": str(source), "options": _bind_options(m.readonly)},
@@ -263,7 +274,7 @@ def prepare_mounts(
             if m.data is None or (m.env is not None and m.target is None):
                 continue
             target = container_path(m.target or f"/run/secrets/{posixpath.basename(m.id)}", cwd)
-            path = _secret_file(root, m, m.data, stack)
+            path = _secret_file(scratch, m, m.data, stack)
             options = ["rbind", "ro", "nosuid", "nodev"]
             if not m.mode & 0o111:
                 options.append("noexec")
@@ -278,7 +289,7 @@ def prepare_mounts(
             target = container_path(m.target or default_target, cwd)
             sock = stack.enter_context(
                 agent_socket(
-                    root.mkdtemp("ssh"),
+                    _scratch_dir(scratch, "ssh"),
                     upstream=m.agent_socket,
                     key_files=m.key_files,
                     uid=m.uid,

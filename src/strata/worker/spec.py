@@ -116,12 +116,17 @@ FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860
 
 
 def host_capabilities() -> tuple[str, ...]:
-    """All capabilities this kernel knows (privileged containers get every one)."""
+    """Every capability a privileged container can get here: those this kernel knows
+    and that are in our own bounding set (a runtime cannot grant more than it holds)."""
     try:
         last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
     except (OSError, ValueError):
         last = len(ALL_CAPABILITIES) - 1
-    return ALL_CAPABILITIES[: last + 1]
+    bounding = _own_capabilities("CapBnd")
+    known = ALL_CAPABILITIES[: last + 1]
+    if bounding is None:
+        return known
+    return tuple(name for number, name in enumerate(known) if bounding >> number & 1)
 
 
 def nofile_limit() -> int:
@@ -136,14 +141,20 @@ def nofile_limit() -> int:
     return int(hard)
 
 
-def _has_capability(number: int) -> bool:
+def _own_capabilities(field: str) -> int | None:
+    """A capability mask of this process from /proc/self/status (CapEff, CapBnd...)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("CapEff:"):
-                return bool(int(line.split()[1], 16) >> number & 1)
+            if line.startswith(field + ":"):
+                return int(line.split()[1], 16)
     except (OSError, ValueError):
         pass
-    return False
+    return None
+
+
+def _has_capability(number: int) -> bool:
+    mask = _own_capabilities("CapEff")
+    return mask is not None and bool(mask >> number & 1)
 
 
 def with_default_path(env: Sequence[str]) -> list[str]:

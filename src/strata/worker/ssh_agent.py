@@ -21,6 +21,20 @@ from pathlib import Path
 from strata.errors import ExecError
 
 
+@contextlib.contextmanager
+def short_socket_path(path: Path) -> Iterator[str]:
+    """A name for `path` that fits a Unix socket address (108 bytes): the directory
+    reached through an fd of ours under /proc, as long as the block runs."""
+    if len(str(path)) < 100:
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/{os.getpid()}/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
 class AgentProxy:
     """A Unix socket at `listen` that forwards each connection to `upstream`."""
 
@@ -28,7 +42,8 @@ class AgentProxy:
         self.upstream = upstream
         self.listen = listen
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(str(listen))
+        with short_socket_path(listen) as path:
+            self._server.bind(path)
         self._server.listen(16)
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="ssh-agent-proxy", daemon=True)
@@ -42,7 +57,8 @@ class AgentProxy:
                 return
             try:
                 upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                upstream.connect(str(self.upstream))
+                with short_socket_path(self.upstream) as address:
+                    upstream.connect(address)
             except OSError:
                 client.close()
                 continue
@@ -55,6 +71,16 @@ class AgentProxy:
             self._server.shutdown(socket.SHUT_RDWR)
         self._server.close()
         self._thread.join(timeout=5)
+
+
+def _wait_for_socket(sock: Path, agent: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while not sock.exists():
+        if agent.poll() is not None or time.monotonic() > deadline:
+            agent.kill()
+            agent.wait()
+            raise ExecError("ssh-agent did not start")
+        time.sleep(0.01)
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:
@@ -94,28 +120,30 @@ def agent_socket(
         return
     if shutil.which("ssh-agent") is None or shutil.which("ssh-add") is None:
         raise ExecError("ssh mounts with key files need ssh-agent and ssh-add (openssh-client)")
-    agent = subprocess.Popen(
-        ["ssh-agent", "-D", "-a", str(sock)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with short_socket_path(sock) as address:
+        agent = subprocess.Popen(
+            ["ssh-agent", "-D", "-a", address],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_for_socket(sock, agent)
+            for key in key_files:
+                added = subprocess.run(
+                    ["ssh-add", str(key)],
+                    env={**os.environ, "SSH_AUTH_SOCK": address},
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    text=True,
+                )
+                if added.returncode != 0:
+                    raise ExecError(f"cannot load ssh key {key}: {added.stderr.strip()}")
+        except BaseException:
+            agent.terminate()
+            agent.wait()
+            raise
     try:
-        deadline = time.monotonic() + 10
-        while not sock.exists():
-            if agent.poll() is not None or time.monotonic() > deadline:
-                raise ExecError("ssh-agent did not start")
-            time.sleep(0.01)
-        for key in key_files:
-            added = subprocess.run(
-                ["ssh-add", str(key)],
-                env={**os.environ, "SSH_AUTH_SOCK": str(sock)},
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-            )
-            if added.returncode != 0:
-                raise ExecError(f"cannot load ssh key {key}: {added.stderr.strip()}")
         os.chown(sock, uid, gid)
         os.chmod(sock, mode)
         yield sock

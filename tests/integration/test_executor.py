@@ -1,0 +1,469 @@
+"""The executor under real runc on a busybox root: process, user, network, mounts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import stat
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from strata.errors import ExecError
+from strata.store.root import StateRoot, mounts_under
+from strata.worker.executor import Executor, ProcessSpec
+from strata.worker.mounts import (
+    BindMount,
+    CacheMount,
+    RuntimeMount,
+    SecretMount,
+    SSHMount,
+    TmpfsMount,
+)
+from strata.worker.snapshot import Snapshotter
+from strata.worker.spec import NetworkMode, SecurityMode
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+    key: str
+    lines: list[tuple[str, bytes, float]] = field(default_factory=list)
+
+
+def run_step(
+    executor: Executor,
+    snap: Snapshotter,
+    base: str,
+    script: str,
+    *,
+    mounts: list[RuntimeMount] | None = None,
+    user: str = "",
+    cwd: str = "/",
+    env: tuple[str, ...] = (),
+    network: NetworkMode = "default",
+    security: SecurityMode = "sandbox",
+    key: str = "step",
+) -> Result:
+    lines: list[tuple[str, bytes, float]] = []
+    rootfs = snap.prepare(key, base)
+    code = executor.run(
+        ProcessSpec(("/bin/sh", "-c", script), env=env, cwd=cwd, user=user),
+        rootfs,
+        mounts or [],
+        network=network,
+        security=security,
+        on_output=lambda s, line, t: lines.append((s, line, t)),
+    )
+    out = b"".join(line for s, line, _ in lines if s == "stdout").decode()
+    err = b"".join(line for s, line, _ in lines if s == "stderr").decode()
+    return Result(code, out, err, key, lines)
+
+
+def upper_entries(snap: Snapshotter, key: str) -> set[str]:
+    """Every path the step left in its snapshot's changes (committed first)."""
+    snap.commit(f"{key}-done", key)
+    diff = snap.diff_dir(f"{key}-done")
+    return {str(p.relative_to(diff)) for p in diff.rglob("*")}
+
+
+@pytest.fixture
+def executor(state_root: StateRoot) -> Executor:
+    return Executor(state_root)
+
+
+def test_output_streams_line_by_line_and_exit_code_returns(
+    executor: Executor, snapshotter: Snapshotter, busybox_base: str
+) -> None:
+    r = run_step(executor, snapshotter, busybox_base, "echo one; echo two >&2; echo three; exit 7")
+    assert r.code == 7
+    assert [(s, line) for s, line, _ in r.lines if s == "stdout"] == [
+        ("stdout", b"one\n"),
+        ("stdout", b"three\n"),
+    ]
+    assert r.stderr == "two\n"
+    assert all(t > 0 for _, _, t in r.lines)
+
+
+def test_files_written_by_the_step_land_in_the_snapshot_and_nothing_else(
+    executor: Executor, snapshotter: Snapshotter, busybox_base: str
+) -> None:
+    r = run_step(executor, snapshotter, busybox_base, "echo hi > /made; cat /etc/hosts >/dev/null")
+    assert r.code == 0
+    entries = upper_entries(snapshotter, r.key)
+    assert "made" in entries
+    # /etc/hosts and /etc/resolv.conf did not exist in the image: their stubs are gone.
+    assert "etc/hosts" not in entries and "etc/resolv.conf" not in entries
+
+
+def test_user_name_resolves_from_the_root_passwd(
+    executor: Executor, overlay_snapshotter: Snapshotter, busybox_rootfs: Path
+) -> None:
+    from tests.integration.conftest import commit_tree
+
+    base = commit_tree(overlay_snapshotter, "bb", busybox_rootfs)
+    r = run_step(executor, overlay_snapshotter, base, "id -u; id -g; id -G", user="app")
+    assert r.stdout.split() == ["1000", "1000", "1000", "50"] or r.stdout.split()[:2] == [
+        "1000",
+        "1000",
+    ]
+    assert "50" in r.stdout.split()[2:]
+    with pytest.raises(ExecError, match="unable to find user ghost: no matching entries"):
+        run_step(executor, overlay_snapshotter, base, "true", user="ghost", key="s2")
+    overlay_snapshotter.remove("s2")
+
+
+@pytest.fixture
+def base(overlay_snapshotter: Snapshotter, busybox_rootfs: Path) -> str:
+    from tests.integration.conftest import commit_tree
+
+    return commit_tree(overlay_snapshotter, "bb", busybox_rootfs)
+
+
+def test_default_environment_hostname_and_working_directory(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    r = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        'echo "$PATH"; hostname; pwd; cat /etc/hosts',
+        cwd="/new/work",
+    )
+    lines = r.stdout.splitlines()
+    assert lines[0] == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    assert lines[1] == "buildkitsandbox"
+    assert lines[2] == "/new/work"
+    assert "127.0.0.1\tlocalhost buildkitsandbox" in lines
+    # BuildKit keeps a working directory it had to create.
+    assert "new/work" in upper_entries(overlay_snapshotter, r.key)
+
+
+def test_network_none_has_only_loopback_and_host_sees_host_interfaces(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    r = run_step(executor, overlay_snapshotter, base, "ls /sys/class/net", network="none")
+    assert r.stdout.split() == ["lo"]
+    r = run_step(
+        executor, overlay_snapshotter, base, "ip -o addr show lo", network="none", key="s2"
+    )
+    assert "127.0.0.1" in r.stdout
+    r = run_step(executor, overlay_snapshotter, base, "ls /sys/class/net", network="host", key="s3")
+    assert sorted(r.stdout.split()) == sorted(os.listdir("/sys/class/net"))
+
+
+def test_sandbox_masks_proc_paths_and_insecure_gets_all_capabilities(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    script = (
+        "grep CapEff /proc/self/status; wc -c < /proc/timer_list; "
+        "echo 1 > /proc/sys/vm/overcommit_memory 2>/dev/null || echo read-only"
+    )
+    sandbox = run_step(executor, overlay_snapshotter, base, script)
+    lines = sandbox.stdout.splitlines()
+    assert lines[0] == "CapEff:\t00000000a80425fb"
+    assert lines[1].strip() == "0"  # masked: /dev/null is bound over it
+    assert lines[2] == "read-only"
+    insecure = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        "grep CapEff /proc/self/status",
+        security="insecure",
+        key="s2",
+    )
+    effective = int(insecure.stdout.split()[1], 16)
+    assert effective & (1 << 21)  # CAP_SYS_ADMIN
+
+
+def test_bind_mounts_are_read_only_and_rw_writes_are_discarded(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str, tmp_path: Path
+) -> None:
+    src = tmp_path / "ctx"
+    src.mkdir()
+    (src / "file").write_text("from host\n")
+    r = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        "cat /ro/file; echo x > /ro/new 2>/dev/null || echo denied; "
+        "echo changed > /rw/file; cat /rw/file",
+        mounts=[BindMount("/ro", src), BindMount("/rw", src, readonly=False)],
+    )
+    assert r.stdout.splitlines() == ["from host", "denied", "changed"]
+    assert (src / "file").read_text() == "from host\n"
+    assert not (src / "new").exists()
+    entries = upper_entries(overlay_snapshotter, r.key)
+    assert "ro" not in entries and "rw" not in entries
+
+
+def test_relative_target_resolves_against_the_working_directory(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str, tmp_path: Path
+) -> None:
+    src = tmp_path / "ctx"
+    src.mkdir()
+    (src / "f").write_text("ok")
+    r = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        "cat /app/sub/f",
+        cwd="/app",
+        mounts=[BindMount("sub", src)],
+    )
+    assert r.stdout == "ok"
+    entries = upper_entries(overlay_snapshotter, r.key)
+    assert "app" in entries and "app/sub" not in entries
+
+
+def test_tmpfs_mount_is_empty_and_leaves_nothing(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    r = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        "grep ' /scratch ' /proc/mounts; echo data > /scratch/f",
+        mounts=[TmpfsMount("/scratch", size=1 << 20)],
+    )
+    assert r.stdout.startswith("tmpfs /scratch tmpfs")
+    assert "size=1024k" in r.stdout
+    assert not any(e.startswith("scratch") for e in upper_entries(overlay_snapshotter, r.key))
+
+
+def test_secret_is_readable_in_the_step_and_in_no_layer(
+    executor: Executor, snapshotter: Snapshotter, busybox_base: str
+) -> None:
+    r = run_step(
+        executor,
+        snapshotter,
+        busybox_base,
+        "cat /run/secrets/token; stat -c '%a %u' /run/secrets/token; echo; echo \"$TOKEN_ENV\"; "
+        "cp /run/secrets/token /copied-on-purpose-not",
+        mounts=[
+            SecretMount("token", b"s3cr3t"),
+            SecretMount("other", b"envvalue", env="TOKEN_ENV"),
+        ],
+    )
+    assert r.stdout.splitlines() == ["s3cr3t400 0", "", "envvalue"]
+    snapshotter.commit("after", r.key)
+    diff = snapshotter.diff_dir("after")
+    assert not (diff / "run").exists()
+    leaked = [
+        p
+        for p in diff.rglob("*")
+        if p.is_file() and not p.name.startswith("copied") and b"s3cr3t" in p.read_bytes()
+    ]
+    assert leaked == []
+
+
+def test_missing_required_secret_fails_and_optional_env_secret_is_empty(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    with pytest.raises(ExecError, match="secret token: not found"):
+        run_step(
+            executor,
+            overlay_snapshotter,
+            base,
+            "true",
+            mounts=[SecretMount("token", None, required=True)],
+        )
+    r = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        'echo "[$V]"; ls /run/secrets 2>&1 || true',
+        mounts=[SecretMount("token", None, env="V")],
+        key="s2",
+    )
+    assert r.stdout.splitlines()[0] == "[]"
+
+
+def test_cache_mount_persists_across_steps_and_stays_out_of_layers(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    cache = [CacheMount("/var/cache/app", "app-cache")]
+    r1 = run_step(
+        executor, overlay_snapshotter, base, "echo run1 >> /var/cache/app/log", mounts=cache
+    )
+    assert r1.code == 0
+    r2 = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        "echo run2 >> /var/cache/app/log; cat /var/cache/app/log",
+        mounts=cache,
+        key="s2",
+    )
+    assert r2.stdout.splitlines() == ["run1", "run2"]
+    assert not any(e.startswith("var/cache") for e in upper_entries(overlay_snapshotter, "s2"))
+
+
+def test_cache_mount_uid_and_mode_shape_a_new_cache(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    r = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        "stat -c '%u %g %a' /c; id -u > /c/who",
+        mounts=[CacheMount("/c", "perm", uid=1000, gid=1000, mode=0o700)],
+        user="app",
+    )
+    assert r.stdout.strip() == "1000 1000 700"
+    assert r.code == 0
+
+
+def test_ssh_mount_serves_a_forwarded_agent_and_sets_ssh_auth_sock(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str, tmp_path: Path
+) -> None:
+    if shutil.which("ssh-agent") is None:
+        pytest.skip("ssh-agent not installed")
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(500):
+            if sock.exists():
+                break
+            subprocess.run(["sleep", "0.01"])
+        r = run_step(
+            executor,
+            overlay_snapshotter,
+            base,
+            'echo "$SSH_AUTH_SOCK"; stat -c "%F %a" "$SSH_AUTH_SOCK"',
+            mounts=[SSHMount(agent_socket=sock)],
+        )
+    finally:
+        agent.terminate()
+        agent.wait()
+    assert r.stdout.splitlines() == ["/run/buildkit/ssh_agent.0", "socket 600"]
+
+
+def test_agent_proxy_forwards_requests_to_the_host_agent(tmp_path: Path) -> None:
+    if shutil.which("ssh-agent") is None:
+        pytest.skip("ssh-agent not installed")
+    from strata.worker.ssh_agent import AgentProxy
+
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(500):
+            if sock.exists():
+                break
+            subprocess.run(["sleep", "0.01"])
+        proxy = AgentProxy(sock, tmp_path / "proxy.sock")
+        try:
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(str(tmp_path / "proxy.sock"))
+            # SSH2_AGENTC_REQUEST_IDENTITIES (11) -> SSH2_AGENT_IDENTITIES_ANSWER (12)
+            c.sendall(b"\x00\x00\x00\x01\x0b")
+            answer = c.recv(64)
+            c.close()
+        finally:
+            proxy.close()
+    finally:
+        agent.terminate()
+        agent.wait()
+    assert answer[4] == 12
+
+
+def test_missing_required_ssh_fails_with_buildkit_wording(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    with pytest.raises(ExecError, match='no SSH key "default" forwarded from the client'):
+        run_step(executor, overlay_snapshotter, base, "true", mounts=[SSHMount(required=True)])
+
+
+def test_stdin_passes_through(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "in"
+    data.write_text("piped\n")
+    lines: list[bytes] = []
+    with open(data, "rb") as fh:
+        code = executor.run(
+            ProcessSpec(("/bin/cat",)),
+            overlay_snapshotter.prepare("s", base),
+            stdin=fh,
+            on_output=lambda s, line, t: lines.append(line),
+        )
+    assert code == 0 and lines == [b"piped\n"]
+
+
+def test_missing_executable_reports_the_runtime_error(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    with pytest.raises(ExecError, match="nonexistent"):
+        executor.run(ProcessSpec(("/nonexistent",)), overlay_snapshotter.prepare("s", base))
+
+
+def test_crun_in_hybrid_cgroup_mode_fails_with_a_clear_error(
+    state_root: StateRoot, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    if shutil.which("crun") is None:
+        pytest.skip("crun not installed")
+    crun = Executor(state_root, "crun")
+    try:
+        code = crun.run(ProcessSpec(("/bin/true",)), overlay_snapshotter.prepare("s", base))
+    except ExecError as err:
+        assert "cgroups in hybrid mode not supported" in err.message
+        assert "use runc" in err.message
+    else:
+        assert code == 0  # a host where crun works
+
+
+def test_nothing_is_left_mounted_or_running_after_a_step(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str, state_root: StateRoot
+) -> None:
+    run_step(executor, overlay_snapshotter, base, "true", mounts=[SecretMount("s", b"x")])
+    assert mounts_under(state_root.tmp_root) == []
+    listed = subprocess.run(
+        ["runc", "--root", str(executor.state_dir), "list", "-q"], capture_output=True, text=True
+    )
+    assert listed.stdout.split() == []
+    bundles = [p for p in state_root.owner_dir().iterdir() if p.name.startswith("bundle")]
+    assert bundles == []
+
+
+def test_devices_and_dev_shm_exist(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    r = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        "stat -c %F /dev/null; grep -c ' /dev/shm ' /proc/mounts; grep -c mqueue /proc/mounts",
+    )
+    assert r.stdout.split() == ["character", "special", "file", "1", "1"]
+    assert stat.S_ISDIR(os.stat("/dev").st_mode)
+
+
+def test_ssh_key_files_are_served_by_an_agent_we_start(tmp_path: Path) -> None:
+    if shutil.which("ssh-agent") is None or shutil.which("ssh-keygen") is None:
+        pytest.skip("openssh-client not installed")
+    from strata.worker.ssh_agent import agent_socket
+
+    key = tmp_path / "id_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "strata-test", "-f", str(key)],
+        check=True,
+    )
+    # A deep directory: the socket path is longer than a Unix socket address allows.
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    with agent_socket(deep, key_files=[key], uid=1000, mode=0o600) as sock:
+        listed = subprocess.run(
+            ["ssh-add", "-l"],
+            env={**os.environ, "SSH_AUTH_SOCK": f"/proc/self/cwd/{sock.name}"},
+            cwd=sock.parent,
+            capture_output=True,
+            text=True,
+        )
+        owner = sock.stat().st_uid
+    assert "strata-test" in listed.stdout
+    assert owner == 1000
