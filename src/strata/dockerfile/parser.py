@@ -196,7 +196,6 @@ class _Parser:
                 f"dockerfile line greater than max allowed size of {MAX_LINE_BYTES}",
                 self.too_long_line,
             )
-        _reject_unknown_instructions(children, self)
         for key in ("syntax", "check"):
             value = find_directive(self.text, key)
             if value is not None:
@@ -598,6 +597,9 @@ _ARGUMENT_PARSERS: Final[Mapping[str, Callable[[str, str], _Arguments]]] = Mappi
     }
 )
 
+# The instructions BuildKit knows. The parser accepts any word as an instruction (with no
+# arguments), as BuildKit's does; refusing unknown ones with `unknown instruction: X` is the
+# instruction layer's job (instructions/parse.go), which keeps BuildKit's error order.
 INSTRUCTIONS: Final = frozenset(_ARGUMENT_PARSERS)
 
 
@@ -618,9 +620,7 @@ def _heredocs_in_line(line: str) -> list[Heredoc]:
     `\\` as escape whatever the directive says; a line the lexer refuses opens none.
     """
     try:
-        words = ShellLex("\\").process_words(
-            line, {}, keep_quotes=True, keep_escapes=True, skip_unset=True
-        )
+        words = _lexed_words(line, keep_quotes=True, keep_escapes=True)
     except ShellError:
         return []
     except RecursionError:
@@ -631,6 +631,18 @@ def _heredocs_in_line(line: str) -> list[Heredoc]:
         if heredoc is not None:
             heredocs.append(heredoc)
     return heredocs
+
+
+def _lexed_words(text: str, *, keep_quotes: bool, keep_escapes: bool) -> list[str]:
+    """ProcessWords with BuildKit's heredoc settings: escape `\\`, unset variables kept.
+
+    Go's ProcessWords never yields an empty word (`""` alone is no word); strata's lexer
+    does, so empty words are dropped here.
+    """
+    words = ShellLex("\\").process_words(
+        text, {}, keep_quotes=keep_quotes, keep_escapes=keep_escapes, skip_unset=True
+    )
+    return [word for word in words if word]
 
 
 def _heredoc_from_word(word: str) -> Heredoc | None:
@@ -645,12 +657,11 @@ def _heredoc_from_word(word: str) -> Heredoc | None:
     digits, dash, rest = match.groups()
     if not rest:
         return None
-    lexer = ShellLex("\\")
     try:
-        words = lexer.process_words(rest, {}, skip_unset=True)
+        words = _lexed_words(rest, keep_quotes=False, keep_escapes=False)
         if len(words) != 1:
             return None
-        raw_words = lexer.process_words(rest, {}, keep_quotes=True, skip_unset=True)
+        raw_words = _lexed_words(rest, keep_quotes=True, keep_escapes=False)
     except ShellError as error:
         raise _Problem(str(error)) from None
     except RecursionError:
@@ -669,61 +680,3 @@ def _heredoc_from_word(word: str) -> Heredoc | None:
         chomp=dash == "-",
         file_descriptor=file_descriptor,
     )
-
-
-# --- instruction names -----------------------------------------------------------------
-
-
-def _reject_unknown_instructions(children: list[Node], parser: _Parser) -> None:
-    """Refuse the first top-level instruction BuildKit does not know.
-
-    BuildKit's parser accepts any word and its instruction layer (instructions/parse.go)
-    refuses it; we refuse it here, after the whole text parsed cleanly, so the message is
-    the same. ONBUILD triggers are left alone: BuildKit only checks them when an image built
-    on this one runs them.
-    """
-    for node in children:
-        if node.value not in INSTRUCTIONS:
-            message = f"dockerfile parse error on line {node.start_line}: unknown instruction: "
-            message += node.keyword
-            suggestion = _closest_instruction(node.keyword)
-            if suggestion is not None:
-                message += f" (did you mean {suggestion}?)"
-            parser.fail(message, node.start_line, node.end_line)
-
-
-def _closest_instruction(typed: str) -> str | None:
-    """The instruction within edit distance 2 of `typed`, cased like it (util/suggest).
-
-    BuildKit scans a Go map, so ties go to a random one; we scan alphabetically.
-    """
-    wanted = go_lower(typed)
-    best: str | None = None
-    best_distance = 3
-    for option in sorted(INSTRUCTIONS):
-        distance = _edit_distance(wanted, option)
-        if distance < best_distance:
-            best, best_distance = option, distance
-    if best is None:
-        return None
-    if typed == go_lower(typed):
-        return best
-    if typed == _go_upper(typed):
-        return best.upper()
-    return best
-
-
-def _go_upper(text: str) -> str:
-    return "".join(upper if len(upper := char.upper()) == 1 else char for char in text)
-
-
-def _edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, start=1):
-        current = [i]
-        for j, char_b in enumerate(b, start=1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
-            )
-        previous = current
-    return previous[-1]
