@@ -88,30 +88,30 @@ class TerminalTail:
     def __init__(self, height: int = TERMINAL_LINES) -> None:
         self.lines: deque[str] = deque(maxlen=height)
         self.height = height
-        self.current: list[str] = []
+        self.current = ""
         self.column = 0
         self.byte_count = 0
         self.shown_count = 0
 
     def write(self, data: bytes) -> None:
         self.byte_count += len(data)
-        for char in _ANSI_ESCAPE.sub(b"", data).decode("utf-8", "replace"):
-            if char == "\n":
-                self.lines.append("".join(self.current))
-                self.current = []
+        text = _ANSI_ESCAPE.sub(b"", data).decode("utf-8", "replace")
+        for line_number, line in enumerate(text.split("\n")):
+            if line_number:
+                self.lines.append(self.current)
+                self.current = ""
                 self.column = 0
-            elif char == "\r":
-                self.column = 0
-            elif self.column < len(self.current):
-                self.current[self.column] = char
-                self.column += 1
-            else:
-                self.current.append(char)
-                self.column += 1
+            for part_number, part in enumerate(line.split("\r")):
+                if part_number:
+                    self.column = 0  # carriage return: later text overwrites the line
+                if part:
+                    end = self.column + len(part)
+                    self.current = self.current[: self.column] + part + self.current[end:]
+                    self.column = end
 
     def content(self) -> list[str]:
         """Non-blank rows, oldest first, at most `height` of them."""
-        rows = [*self.lines, "".join(self.current)]
+        rows = [*self.lines, self.current]
         return [row.expandtabs() for row in rows if row.strip()][-self.height :]
 
 
