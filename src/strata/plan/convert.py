@@ -1,0 +1,967 @@
+"""Dockerfile → op graph, image config and history, following BuildKit's dockerfile2llb.
+
+`plan_build` walks the stages the target needs in file order, the way
+frontend/dockerfile/dockerfile2llb/convert.go (`toDispatchState`) does: resolve base
+images, expand FROM lines with the global ARGs, run inherited ONBUILD triggers first,
+then dispatch each instruction onto a per-stage state. Only the target's dependencies
+are converted; the rest of the file is parsed (by the frontend) and otherwise ignored.
+
+The build context is one `ContextSource` whose `include` lists the paths COPY/ADD and bind
+mounts read. Those are known only after every stage was dispatched, and every vertex
+reading the context hashes over it, so the conversion runs twice: once to learn the paths,
+once with the final source. Conversion is pure and cheap; base images are resolved once.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from strata.dockerfile.ast import Dockerfile
+from strata.dockerfile.instructions import (
+    AddInstruction,
+    ArgInstruction,
+    CmdInstruction,
+    CopyInstruction,
+    EntrypointInstruction,
+    EnvInstruction,
+    ExposeInstruction,
+    HealthcheckInstruction,
+    Instruction,
+    LabelInstruction,
+    Location,
+    MaintainerInstruction,
+    OnbuildInstruction,
+    RunInstruction,
+    ShellInstruction,
+    StopsignalInstruction,
+    UserInstruction,
+    VolumeInstruction,
+    WorkdirInstruction,
+    parse_instruction,
+)
+from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.stages import BuildDefinition, parse_stages
+from strata.errors import DockerfileError
+from strata.plan import paths
+from strata.plan.buildargs import (
+    CACHE_NS_ARG,
+    HOSTNAME_ARG,
+    NON_ENV_ARGS,
+    SOURCE_DATE_EPOCH_ARG,
+    EnvList,
+    predefined_args,
+    proxy_env,
+)
+from strata.plan.config import (
+    ConfigError,
+    ImageState,
+    empty_image,
+    ensure_path,
+    go_list,
+    go_quote_list,
+    healthcheck_history,
+    image_from_base,
+    is_scratch_config,
+    parse_exposed_port,
+    validate_signal,
+)
+from strata.plan.copy import INLINE_DOCUMENT_NAME, dispatch_copy
+from strata.plan.naming import StepCounter, summarize_heredoc
+from strata.plan.ops import (
+    ContextSource,
+    ExecMount,
+    ExecOp,
+    FileOp,
+    ImageSource,
+    MkdirAction,
+    MkfileAction,
+    Platform,
+    SourceLocation,
+    Vertex,
+)
+from strata.plan.platforms import PlatformError, native_platform, parse_platform
+from strata.plan.references import ReferenceError, check_reference
+from strata.plan.result import (
+    BuildPlan,
+    ImageResolver,
+    PlanWarning,
+    ResolvedImage,
+    StagePlan,
+)
+from strata.plan.runmount import ExecInputs, convert_mounts
+from strata.plan.state import Command, DispatchState, PlanOptions, SharedState
+
+EMPTY_IMAGE = "scratch"
+CONTEXT_VERTEX_NAME = "[internal] load build context"
+DEFAULT_HOSTNAME = "buildkitsandbox"
+PIPES_DIR = "/dev/pipes/"
+_HEREDOC_ONLY = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$")
+
+
+def plan_build(
+    df: Dockerfile,
+    *,
+    target: str | None = None,
+    build_args: Mapping[str, str] | None = None,
+    resolve_image: ImageResolver,
+    platform: Platform | None = None,
+    no_cache: bool = False,
+    no_cache_filter: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
+    context_name: str = "context",
+    dockerignore: Sequence[str] = (),
+    source_date_epoch: int | None = None,
+    network: str = "default",
+) -> BuildPlan:
+    """Convert `df` for `target` (default: the last stage) into a BuildPlan.
+
+    `platform` None means "this machine, implicitly": the image config then keeps the
+    base image's os/architecture, as BuildKit does without `--platform`. The hostname
+    and cache-mount namespace come from the BUILDKIT_SANDBOX_HOSTNAME and
+    BUILDKIT_CACHE_MOUNT_NS build-args. Raises DockerfileError for anything wrong in the
+    Dockerfile, and whatever StrataError `resolve_image` raises for a missing image.
+    """
+    args = dict(build_args or {})
+    native = native_platform()
+    definition = parse_stages(df)
+    if not definition.stages:
+        raise DockerfileError("dockerfile contains no stages to build", file=df.filename)
+    options = PlanOptions(
+        build_args=args,
+        resolve_image=resolve_image,
+        target_platform=platform or native,
+        build_platform=native,
+        implicit_platform=platform is None,
+        no_cache=no_cache,
+        no_cache_filter=tuple(no_cache_filter),
+        labels=dict(labels or {}),
+        context_name=context_name,
+        dockerignore=tuple(dockerignore),
+        source_date_epoch=source_date_epoch,
+        network=network,
+        hostname=args.get(HOSTNAME_ARG, ""),
+        cache_namespace=args.get(CACHE_NS_ARG, ""),
+        escape=df.escape,
+        file=df.filename,
+        source=df.source,
+    )
+    resolved: dict[tuple[str, Platform], ResolvedImage] = {}
+    first = _Conversion(definition, options, ContextSource(name=context_name), resolved).run(target)
+    include = _include_paths(first.shared.context_paths)
+    final_source = ContextSource(name=context_name, include=include, exclude=tuple(dockerignore))
+    plan = _Conversion(definition, options, final_source, resolved).run(target).plan
+    plan.warnings[:0] = [PlanWarning(w.rule, w.message, w.line) for w in df.warnings]
+    plan.warnings[len(df.warnings) : len(df.warnings)] = [
+        PlanWarning(w.rule, w.message, w.line) for w in definition.warnings
+    ]
+    return plan
+
+
+def _include_paths(read: set[str]) -> tuple[str, ...]:
+    """BuildKit's FollowPaths: relative, sorted; reading `/` means everything (empty)."""
+    if "/" in read:
+        return ()
+    return tuple(sorted(paths.join(".", p) for p in read))
+
+
+def _epoch_string(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Result:
+    def __init__(self, plan: BuildPlan, shared: SharedState) -> None:
+        self.plan = plan
+        self.shared = shared
+
+
+class _Conversion:
+    """One pass over the stages the target needs."""
+
+    def __init__(
+        self,
+        definition: BuildDefinition,
+        options: PlanOptions,
+        context: ContextSource,
+        resolved: dict[tuple[str, Platform], ResolvedImage],
+    ) -> None:
+        self.definition = definition
+        self.options = options
+        self.shared = SharedState(
+            options=options,
+            context=Vertex(context, name=CONTEXT_VERTEX_NAME),
+            lex=ShellLex(options.escape),
+            resolved_images=resolved,
+        )
+        self.states: list[DispatchState] = []
+        self.by_name: dict[str, DispatchState] = {}
+        self.epoch: int | None = None
+
+    # -- setup -------------------------------------------------------------------------
+
+    def run(self, target: str | None) -> _Result:
+        definition = self.definition
+        target_stage = definition.resolve_target(target)
+        target_name = target or (target_stage.name or "")
+        predefined = predefined_args(
+            target_platform=self.options.target_platform,
+            build_platform=self.options.build_platform,
+            target_stage=target_name,
+            build_args=self.options.build_args,
+        )
+        global_env = definition.global_args(self.options.build_args, predefined).env
+        self.global_args = EnvList.from_pairs(global_env.items())
+        self.epoch = self._source_date_epoch()
+        for stage in definition.stages:
+            self._add_stage_state(stage)
+        target_state = self._find_stage_state(target_stage.name, target_stage.index)
+        self._build_dependency_graph()
+        self._check_cycles()
+        if len(self.states) == 1:
+            self.states[0].stage_name = ""
+            self.states[0].counter.stage_name = ""
+        reachable = self._resolve_stages(target_state)
+        self._dispatch_stages(reachable)
+        return _Result(self._finalize(target_state, reachable), self.shared)
+
+    def _source_date_epoch(self) -> int | None:
+        if self.options.source_date_epoch is not None:
+            return self.options.source_date_epoch
+        raw = self.options.build_args.get(SOURCE_DATE_EPOCH_ARG) or self.global_args.get(
+            SOURCE_DATE_EPOCH_ARG, ""
+        )
+        if not raw:
+            return None
+        if not re.fullmatch(r"[0-9]+", raw):
+            raise DockerfileError(f"invalid SOURCE_DATE_EPOCH: {raw}", file=self.options.file)
+        return int(raw)
+
+    def _add_stage_state(self, stage: Any) -> None:
+        where: Location = stage.location
+        base_name, _ = self.definition.expand_from(stage, self.global_args)
+        state = DispatchState(
+            base_name=base_name,
+            stage=stage,
+            stage_name=stage.name or f"stage-{stage.index}",
+            lookup_name=stage.name,
+            location=where,
+        )
+        if stage.platform:
+            state.platform = self._stage_platform(stage.platform, where)
+        self._register(state)
+        total = 1 if base_name != EMPTY_IMAGE and state.base is None else 0
+        for command in stage.commands:
+            if isinstance(
+                command,
+                RunInstruction | CopyInstruction | AddInstruction | WorkdirInstruction,
+            ):
+                total += 1
+        state.counter = StepCounter(
+            state.stage_name,
+            total,
+            platform=None,
+        )
+        state.ignore_cache = self.options.ignores_cache(stage.name)
+        state.commands = [Command(c) for c in stage.commands]
+
+    def _stage_platform(self, written: str, where: Location) -> Platform:
+        try:
+            value = self.shared.lex.process_word(written, self.global_args).value
+        except ShellError as exc:
+            raise where.error(
+                f"failed to process arguments for platform {written}: {exc.message}"
+            ) from None
+        if value == "":
+            raise where.error(f"empty platform value from expression {written}")
+        try:
+            return parse_platform(value)
+        except PlatformError as exc:
+            raise where.error(f"failed to parse platform {written}: {exc.message}") from None
+
+    def _register(self, state: DispatchState) -> None:
+        """BuildKit's addState: a FROM naming an earlier stage makes it the base."""
+        self.states.append(state)
+        base = self.by_name.get(state.base_name)
+        if base is not None:
+            state.base = base
+        if state.lookup_name:
+            self.by_name[state.lookup_name.lower()] = state
+
+    def _find_stage_state(self, name: str | None, index: int) -> DispatchState:
+        if name:
+            return self.by_name[name.lower()]
+        return self.states[index]
+
+    def _unregistered(self, base_name: str, where: Location | None) -> DispatchState:
+        """An image or the hidden scratch input named by COPY --from / RUN --mount."""
+        state = DispatchState(base_name=base_name, unregistered=True, location=where)
+        self._register(state)
+        return state
+
+    def _sources_for(self, command: Command) -> None:
+        """Which states a COPY --from or RUN --mount reads (convert.go `toCommand`)."""
+        instruction = command.instruction
+        where = command.where
+        if isinstance(instruction, CopyInstruction) and instruction.from_:
+            from_ = instruction.from_
+            try:
+                unchanged = self.shared.lex.process_word(from_, {}).value
+            except ShellError as exc:
+                raise where.error(exc.message) from None
+            if unchanged != from_:
+                raise where.error(
+                    "variable expansion is not supported for --from, define a new stage "
+                    "with FROM using ARG from global scope as a workaround"
+                )
+            index = _go_atoi(from_)
+            if index is None:
+                found = self.by_name.get(from_.lower())
+                source = found if found is not None else self._unregistered(from_, where)
+            else:
+                if not 0 <= index < len(self.states):
+                    raise where.error(f"invalid stage index {index}")
+                source = self.states[index]
+            command.sources = [source]
+        elif isinstance(instruction, RunInstruction):
+            sources: list[DispatchState | None] = []
+            for raw_from in instruction.mount_sources:
+                name = raw_from or EMPTY_IMAGE
+                found = self.by_name.get(name.lower())
+                sources.append(found if found is not None else self._unregistered(name, where))
+            command.sources = sources
+
+    def _build_dependency_graph(self) -> None:
+        for state in list(self.states):
+            for command in state.commands:
+                self._sources_for(command)
+                for source in command.sources:
+                    if source is not None:
+                        state.deps.append((source, command))
+
+    def _check_cycles(self) -> None:
+        """Fail on a stage that (transitively) reads itself (validations.go)."""
+        visited: set[int] = set()
+
+        def visit(state: DispatchState, path: set[int], trail: list[Command]) -> list[Command]:
+            if id(state) in visited:
+                return []
+            visited.add(id(state))
+            path.add(id(state))
+            for dep, command in state.deps:
+                step = [*trail, command]
+                if id(dep) in path:
+                    return step
+                found = visit(dep, path, step)
+                if found:
+                    return found
+            path.discard(id(state))
+            return []
+
+        for state in self.states:
+            cycle = visit(state, set(), [])
+            if cycle:
+                raise cycle[0].where.error(
+                    f"circular dependency detected on stage: {state.stage_name}"
+                )
+
+    # -- resolution --------------------------------------------------------------------
+
+    def _reachable(self, target: DispatchState) -> list[DispatchState]:
+        seen: set[int] = set()
+        pending = [target]
+        while pending:
+            state = pending.pop()
+            if id(state) in seen:
+                continue
+            seen.add(id(state))
+            if state.base is not None:
+                pending.append(state.base)
+            pending.extend(dep for dep, _ in state.deps)
+        return [state for state in self.states if id(state) in seen]
+
+    def _resolve_stages(self, target: DispatchState) -> list[DispatchState]:
+        while True:
+            reachable = self._reachable(target)
+            for state in reachable:
+                if state.base is None and not state.dispatched and not state.resolved:
+                    state.resolved = True
+                    self._resolve_base(state)
+            new_dependencies = False
+            for state in reachable:
+                if self._init_onbuild(state):
+                    new_dependencies = True
+            if not new_dependencies:
+                return reachable
+
+    def _resolve_base(self, state: DispatchState) -> None:
+        platform = state.platform or self.options.target_platform
+        if state.base_name == EMPTY_IMAGE:
+            state.root = None
+            state.image = ImageState(empty_image(self.options.target_platform))
+            state.platform = self.options.target_platform
+            if state.unregistered:
+                state.dispatched = True
+            return
+        where = state.location
+        try:
+            check_reference(state.base_name)
+        except ReferenceError as exc:
+            message = f'failed to parse stage name "{state.base_name}": {exc.message}'
+            if where is None:
+                raise DockerfileError(message, file=self.options.file) from None
+            raise where.error(message) from None
+        key = (state.base_name, platform)
+        image = self.shared.resolved_images.get(key)
+        if image is None:
+            image = self.options.resolve_image(state.base_name, platform)
+            self.shared.resolved_images[key] = image
+        config, history = image_from_base(image.config)
+        state.base_image = image
+        state.image = ImageState(config, history, self._epoch_text())
+        if is_scratch_config(image.config):
+            state.root = None
+        else:
+            pinned = f"{image.ref}@{image.manifest_digest}"
+            location = _source_location(where) if where and not state.unregistered else None
+            state.root = state.record(
+                Vertex(
+                    ImageSource(
+                        ref=image.ref, manifest_digest=image.manifest_digest, platform=platform
+                    ),
+                    name=state.counter.prefix("FROM " + pinned),
+                    location=location,
+                )
+            )
+        state.platform = platform
+        if state.unregistered:
+            state.dispatched = True
+
+    def _epoch_text(self) -> str | None:
+        return _epoch_string(self.epoch) if self.epoch is not None else None
+
+    def _init_onbuild(self, state: DispatchState) -> bool:
+        """Prepend the triggers a stage inherits; True when they add dependencies."""
+        if state.unregistered or (state.image is None and state.base is None):
+            return False
+        triggers: list[str] = []
+        if state.base is None and state.image is not None:
+            triggers = list(state.image.config.get("OnBuild") or [])
+            state.image.config.pop("OnBuild", None)
+        elif state.base is not None and not state.onbuild_initialized:
+            for command in state.base.commands:
+                if isinstance(command.instruction, OnbuildInstruction) and not command.onbuild:
+                    triggers.append(command.instruction.expression)
+        state.onbuild_initialized = True
+        if not triggers:
+            return False
+        where = state.location
+        assert where is not None
+        added: list[Command] = []
+        new_dependencies = False
+        for trigger in triggers:
+            instruction = self._parse_trigger(trigger, where)
+            command = Command(instruction, onbuild=True, location=where)
+            self._sources_for(command)
+            if command.sources:
+                new_dependencies = True
+            for source in command.sources:
+                if source is not None:
+                    state.deps.append((source, command))
+            added.append(command)
+        state.commands[:0] = added
+        state.counter.total += len(added)
+        return new_dependencies
+
+    def _parse_trigger(self, trigger: str, where: Location) -> Instruction:
+        from strata.dockerfile.parser import parse
+
+        try:
+            parsed = parse(trigger, filename=self.options.file)
+        except DockerfileError as exc:
+            raise where.error(exc.message) from None
+        if len(parsed.children) != 1:
+            raise where.error("onbuild trigger should be a single expression")
+        node = parsed.children[0]
+        node.start_line, node.end_line = where.start_line, where.end_line
+        return parse_instruction(node, file=self.options.file, source=self.options.source)
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def _dispatch_stages(self, reachable: list[DispatchState]) -> None:
+        wanted = {id(state) for state in reachable}
+        for state in self.states:
+            if id(state) not in wanted or state.dispatched:
+                continue
+            self._init_from_base(state)
+            state.dispatched = True
+            if state.platform is None:
+                state.platform = self.options.target_platform
+            image = state.config
+            ensure_path(image)
+            for entry in image.config.get("Env") or []:
+                key, _, value = str(entry).partition("=")
+                state.env = state.env.set(key, value)
+            if self.options.hostname:
+                state.hostname = self.options.hostname
+            working_dir = image.config.get("WorkingDir")
+            if working_dir:
+                state.workdir = paths.normalize_workdir(str(working_dir), str(working_dir))
+                image.config["WorkingDir"] = state.workdir
+            if image.config.get("User"):
+                state.user = str(image.config["User"])
+            state.network = self.options.network
+            for command in state.commands:
+                self._dispatch(state, command)
+
+    def _init_from_base(self, state: DispatchState) -> None:
+        base = state.base
+        if base is None:
+            return
+        state.root = base.root
+        state.platform = base.platform
+        state.image = base.config.clone()
+        state.image.config.pop("OnBuild", None)
+        state.base_image = base.base_image
+        state.env = base.env
+        state.workdir = base.workdir
+        state.user = base.user
+        state.hostname = base.hostname
+        state.network = base.network
+        state.workdir_set = base.workdir_set
+        state.declared_args = [*state.declared_args, *base.declared_args]
+
+    def _dispatch(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        try:
+            handler = _HANDLERS.get(type(instruction))
+            if handler is not None:
+                handler(self, state, command)
+        except ConfigError as exc:
+            raise command.where.error(exc.message) from None
+
+    # -- instructions ------------------------------------------------------------------
+
+    def _expand(self, state: DispatchState, word: str, where: Location) -> str:
+        return self.shared.expand(word, state.env, where)
+
+    def dispatch_env(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, EnvInstruction)
+        where = command.where
+        pairs = [
+            (self._expand(state, p.key, where), self._expand(state, p.value, where))
+            for p in instruction.pairs
+        ]
+        message = "ENV"
+        for key, value in pairs:
+            message += f" {key}={value}"
+            state.env = state.env.set(key, value)
+            state.config.set_env(key, value)
+        state.config.commit(message, with_layer=False)
+
+    def dispatch_label(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, LabelInstruction)
+        where = command.where
+        pairs = [
+            (self._expand(state, p.key, where), self._expand(state, p.value, where))
+            for p in instruction.pairs
+        ]
+        message = "LABEL"
+        for key, value in pairs:
+            state.config.set_label(key, value)
+            message += f" {key}={value}"
+        state.config.commit(message, with_layer=False)
+
+    def dispatch_maintainer(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, MaintainerInstruction)
+        state.config.image["author"] = instruction.maintainer
+        state.config.commit(f"MAINTAINER {instruction.maintainer}", with_layer=False)
+
+    def dispatch_user(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, UserInstruction)
+        user = self._expand(state, instruction.user, command.where)
+        state.user = user
+        state.config.set_optional("User", user)
+        state.config.commit(f"USER {user}", with_layer=False)
+
+    def dispatch_volume(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, VolumeInstruction)
+        volumes = self.shared.expand_all(instruction.volumes, state.env, command.where)
+        if any(v == "" for v in volumes):
+            raise ConfigError("VOLUME specified can not be an empty string")
+        state.config.add_volumes(volumes)
+        state.config.commit(f"VOLUME {go_list(volumes)}", with_layer=False)
+
+    def dispatch_stopsignal(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, StopsignalInstruction)
+        signal = self._expand(state, instruction.signal, command.where)
+        validate_signal(signal)
+        state.config.config["StopSignal"] = signal
+        state.config.commit(f"STOPSIGNAL {signal}", with_layer=False)
+
+    def dispatch_shell(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, ShellInstruction)
+        shell = list(instruction.shell)
+        state.config.set_optional("Shell", shell)
+        state.config.commit(f"SHELL {go_list(shell)}", with_layer=False)
+
+    def _json_args_lint(self, state: DispatchState, keyword: str, line: int) -> None:
+        if not state.config.config.get("Shell"):
+            self.shared.warnings.append(
+                PlanWarning(
+                    "JSONArgsRecommended",
+                    f"JSON arguments recommended for {keyword} to prevent unintended "
+                    "behavior related to OS signals",
+                    line,
+                )
+            )
+
+    def dispatch_cmd(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, CmdInstruction)
+        args = list(instruction.command)
+        if instruction.prepend_shell:
+            self._json_args_lint(state, "CMD", command.where.start_line)
+            args = state.config.with_shell(args)
+        state.config.set_optional("Cmd", args)
+        state.config.config["ArgsEscaped"] = True
+        state.cmd_set = True
+        state.config.commit(f"CMD {go_quote_list(args)}", with_layer=False)
+
+    def dispatch_entrypoint(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, EntrypointInstruction)
+        args = list(instruction.command)
+        if instruction.prepend_shell:
+            self._json_args_lint(state, "ENTRYPOINT", command.where.start_line)
+            args = state.config.with_shell(args)
+        state.config.set_optional("Entrypoint", args)
+        if not state.cmd_set:
+            state.config.config.pop("Cmd", None)
+        state.config.commit(f"ENTRYPOINT {go_quote_list(args)}", with_layer=False)
+
+    def dispatch_healthcheck(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, HealthcheckInstruction)
+        check: dict[str, Any] = {"Test": list(instruction.test)}
+        for key, value in (
+            ("Interval", instruction.interval),
+            ("Timeout", instruction.timeout),
+            ("StartPeriod", instruction.start_period),
+            ("StartInterval", instruction.start_interval),
+            ("Retries", instruction.retries),
+        ):
+            if value:
+                check[key] = value
+        state.config.config["Healthcheck"] = check
+        state.config.commit(healthcheck_history(check), with_layer=False)
+
+    def dispatch_expose(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, ExposeInstruction)
+        words: list[str] = []
+        for raw in sorted(instruction.ports):
+            try:
+                words.extend(self.shared.lex.process_words(raw, state.env))
+            except ShellError as exc:
+                raise command.where.error(exc.message) from None
+        ports: list[str] = []
+        for word in words:
+            ports.extend(parse_exposed_port(word))
+        state.config.add_ports(ports)
+        state.config.commit(f"EXPOSE {go_list(ports)}", with_layer=False)
+
+    def dispatch_onbuild(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, OnbuildInstruction)
+        triggers = list(state.config.config.get("OnBuild") or [])
+        triggers.append(instruction.expression)
+        state.config.config["OnBuild"] = triggers
+
+    def dispatch_arg(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, ArgInstruction)
+        build_args = self.options.build_args
+        parts: list[str] = []
+        for definition in instruction.args:
+            key = definition.name
+            value = definition.default
+            in_build_args = key in build_args
+            if value is None and not in_build_args and key in self.global_args:
+                value = self.global_args[key]  # inherited from the global scope
+            elif in_build_args:
+                value = build_args[key]
+            elif value is not None:
+                value = self._expand(state, value, command.where)
+            if value is not None and key not in NON_ENV_ARGS:
+                state.env = state.env.set(key, value)
+            state.declared_args.append((key, value))
+            parts.append(key if value is None else f"{key}={value}")
+        state.config.commit("ARG " + " ".join(parts), with_layer=False)
+
+    def dispatch_workdir(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, WorkdirInstruction)
+        where = command.where
+        requested = self._expand(state, instruction.path, where)
+        if not state.workdir_set and not requested.startswith("/"):
+            self.shared.warnings.append(
+                PlanWarning(
+                    "WorkdirRelativePath",
+                    f'Relative workdir "{requested}" can have unexpected results if the '
+                    "base image changes",
+                    where.start_line,
+                )
+            )
+        state.workdir_set = True
+        current = str(state.config.config.get("WorkingDir") or "")
+        workdir = paths.normalize_workdir(current, requested)
+        state.config.config["WorkingDir"] = workdir
+        state.workdir = workdir
+        with_layer = workdir != "/"
+        if with_layer:
+            name = state.counter.prefix(
+                self.shared.display_text(instruction.original, state.env),
+                onbuild=command.onbuild,
+            )
+            user = str(state.config.config.get("User") or "")
+            from strata.plan.copy import parse_chown
+
+            op = FileOp(
+                actions=(
+                    MkdirAction(
+                        path=workdir,
+                        mode=0o755,
+                        chown=parse_chown(user),
+                        make_parents=True,
+                        mtime=self.epoch,
+                    ),
+                ),
+                base=0 if state.root is not None else None,
+            )
+            state.root = state.record(
+                Vertex(
+                    op,
+                    (state.root,) if state.root is not None else (),
+                    name=name,
+                    location=_source_location(where),
+                )
+            )
+        state.config.commit(f"WORKDIR {workdir}", with_layer=with_layer)
+
+    def dispatch_copy(self, state: DispatchState, command: Command) -> None:
+        dispatch_copy(self.shared, state, command)
+
+    def dispatch_run(self, state: DispatchState, command: Command) -> None:
+        instruction = command.instruction
+        assert isinstance(instruction, RunInstruction)
+        where = command.where
+        instruction.check_supported()
+        env = state.env
+        mounts = instruction.mounts(lambda word: self.shared.expand(word, env, where))
+        inputs = ExecInputs()
+        if state.root is not None:
+            inputs.index_of(state.root)
+        exec_mounts: list[ExecMount] = [
+            ExecMount(target="/", input=0 if state.root is not None else None)
+        ]
+        args = list(instruction.command)
+        name_text = instruction.original
+        if instruction.heredocs:
+            if len(args) != 1 or not instruction.prepend_shell:
+                raise where.error(f"parsing produced an invalid run command: {go_list(args)}")
+            first = instruction.heredocs[0]
+            if _is_single_heredoc(args[0]):
+                data = first.content
+                if first.chomp:
+                    data = re.sub(r"(?m)^\t+", "", data)
+                if state.config.os != "windows" and data.startswith("#!"):
+                    script = state.record(
+                        Vertex(
+                            FileOp(
+                                actions=(MkfileAction("/" + first.name, data, mode=0o755),),
+                                base=None,
+                            ),
+                            name=INLINE_DOCUMENT_NAME,
+                        )
+                    )
+                    exec_mounts.append(
+                        ExecMount(
+                            target=PIPES_DIR,
+                            input=inputs.index_of(script),
+                            selector="/",
+                            readonly=True,
+                        )
+                    )
+                    args = [paths.join(PIPES_DIR, first.name)]
+                else:
+                    args = [data]
+                name_text += f" ({summarize_heredoc(first.content)})"
+            else:
+                text = args[0]
+                for doc in instruction.heredocs:
+                    text += "\n" + doc.content + doc.name
+                args = [text]
+        if instruction.prepend_shell:
+            args = state.config.with_shell(args)
+
+        converted = convert_mounts(self.shared, state, mounts, command.sources, inputs, where)
+        exec_mounts.extend(converted.mounts)
+        run_env = env
+        if converted.ssh_sock and "SSH_AUTH_SOCK" not in run_env:
+            run_env = run_env.set("SSH_AUTH_SOCK", converted.ssh_sock)
+
+        network = state.network if instruction.network == "default" else instruction.network
+        op = ExecOp(
+            args=tuple(args),
+            env=run_env.as_strings(),
+            cwd=state.workdir,
+            user=state.user,
+            mounts=tuple(exec_mounts),
+            hostname=state.hostname or DEFAULT_HOSTNAME,
+            network=network,
+            security=instruction.security,
+            proxy_env=proxy_env(self.options.build_args, env),
+        )
+        masked = env
+        for mount in mounts:
+            secret_env = getattr(mount, "env", None)
+            if isinstance(secret_env, str) and secret_env:
+                masked = masked.set(secret_env, "****")
+        display = self.shared.display_text(name_text, masked, raw=True)
+        name = state.counter.prefix(display, onbuild=command.onbuild)
+        state.root = state.record(
+            Vertex(
+                op,
+                tuple(inputs.vertices),
+                name=name,
+                location=_source_location(where),
+                no_cache=state.ignore_cache,
+            )
+        )
+        history = "RUN " + _run_command_string(args, state.declared_args, env) + " # buildkit"
+        state.config.commit(history, with_layer=True)
+
+    # -- result ------------------------------------------------------------------------
+
+    def _finalize(self, target: DispatchState, reachable: list[DispatchState]) -> BuildPlan:
+        image = target.config
+        if self.options.labels:
+            for key, value in self.options.labels.items():
+                image.set_label(key, value)
+        if not self.options.implicit_platform:
+            wanted = self.options.target_platform
+            same = (
+                image.image.get("os") == wanted.os
+                and image.image.get("architecture") == wanted.architecture
+            )
+            image.image["os"] = wanted.os
+            image.image["architecture"] = wanted.architecture
+            if wanted.variant or not same:
+                if wanted.variant:
+                    image.image["variant"] = wanted.variant
+                else:
+                    image.image.pop("variant", None)
+        config = copy.deepcopy(image.image)
+        stages: list[StagePlan] = []
+        locations: dict[str, SourceLocation] = {}
+        stage_of: dict[str, str] = {}
+        for state in reachable:
+            label = state.stage_name or (
+                state.lookup_name or (f"stage-{state.stage.index}" if state.stage else "")
+            )
+            if state.stage is None:
+                continue
+            stages.append(
+                StagePlan(
+                    name=label,
+                    index=state.stage.index,
+                    vertices=list(state.vertices),
+                    state=state.root,
+                    platform=state.platform or self.options.target_platform,
+                )
+            )
+            for vertex in state.vertices:
+                stage_of.setdefault(vertex.digest, state.lookup_name or label)
+                if vertex.location is not None:
+                    locations.setdefault(vertex.digest, vertex.location)
+        return BuildPlan(
+            target=target.root,
+            config=config,
+            history=list(image.history),
+            base_image=target.base_image,
+            stages=stages,
+            platform=target.platform or self.options.target_platform,
+            locations=locations,
+            stage_of=stage_of,
+            warnings=list(self.shared.warnings),
+            secrets_used=list(self.shared.secrets.values()),
+            ssh_used=list(self.shared.ssh.values()),
+            cache_ids_to_clear=list(dict.fromkeys(self.shared.cache_ids_to_clear)),
+            source_date_epoch=self.epoch,
+        )
+
+
+_Handler = Callable[[_Conversion, DispatchState, Command], None]
+_HANDLERS: dict[type, _Handler] = {
+    EnvInstruction: _Conversion.dispatch_env,
+    LabelInstruction: _Conversion.dispatch_label,
+    MaintainerInstruction: _Conversion.dispatch_maintainer,
+    UserInstruction: _Conversion.dispatch_user,
+    VolumeInstruction: _Conversion.dispatch_volume,
+    StopsignalInstruction: _Conversion.dispatch_stopsignal,
+    ShellInstruction: _Conversion.dispatch_shell,
+    CmdInstruction: _Conversion.dispatch_cmd,
+    EntrypointInstruction: _Conversion.dispatch_entrypoint,
+    HealthcheckInstruction: _Conversion.dispatch_healthcheck,
+    ExposeInstruction: _Conversion.dispatch_expose,
+    OnbuildInstruction: _Conversion.dispatch_onbuild,
+    ArgInstruction: _Conversion.dispatch_arg,
+    WorkdirInstruction: _Conversion.dispatch_workdir,
+    CopyInstruction: _Conversion.dispatch_copy,
+    AddInstruction: _Conversion.dispatch_copy,
+    RunInstruction: _Conversion.dispatch_run,
+}
+
+
+def _source_location(where: Location) -> SourceLocation:
+    return SourceLocation(where.file, where.start_line, where.end_line)
+
+
+def _go_atoi(text: str) -> int | None:
+    body = text[1:] if text[:1] in ("+", "-") else text
+    if not body or not body.isascii() or not body.isdigit():
+        return None
+    return int(text)
+
+
+def _is_single_heredoc(command: str) -> bool:
+    """The whole command is one `<<WORD` (parser.MustParseHeredoc on the command)."""
+    match = _HEREDOC_ONLY.match(command)
+    if not match or not match.group(3):
+        return False
+    try:
+        words = ShellLex("\\").process_words(match.group(3), {}, skip_unset=True)
+    except ShellError:
+        return False
+    return len(words) == 1
+
+
+def _run_command_string(
+    args: Sequence[str], declared: Sequence[tuple[str, str | None]], env: Mapping[str, str]
+) -> str:
+    """RUN's history text: `|<n> K=V ... <argv>` (convert.go `runCommandString`)."""
+    values: dict[str, str] = {}
+    for key, default in declared:
+        values[key] = env.get(key, default or "")
+    prefix = [f"|{len(values)}", *(f"{k}={v}" for k, v in values.items())] if values else []
+    return " ".join([*prefix, *args])

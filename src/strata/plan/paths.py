@@ -1,0 +1,85 @@
+"""Path arithmetic of the Dockerfile frontend: Go's path.Clean/Join and BuildKit's
+NormalizePath, which keeps an absolute path as written but cleans a relative one joined
+to the working directory (util/system/path.go). Both shapes reach op identities, so they
+must match BuildKit exactly.
+"""
+
+from __future__ import annotations
+
+
+def clean(path: str) -> str:
+    """Go's path.Clean: lexical `.`/`..` removal, `""` → `.`, no trailing slash."""
+    if path == "":
+        return "."
+    rooted = path.startswith("/")
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts and parts[-1] != "..":
+                parts.pop()
+            elif not rooted:
+                parts.append("..")
+            continue
+        parts.append(part)
+    body = "/".join(parts)
+    if rooted:
+        return "/" + body
+    return body or "."
+
+
+def join(*elements: str) -> str:
+    """Go's path.Join: join the non-empty elements with `/` and clean; all empty → ``."""
+    kept = [e for e in elements if e]
+    if not kept:
+        return ""
+    return clean("/".join(kept))
+
+
+def base_name(path: str) -> str:
+    """Go's path.Base."""
+    if path == "":
+        return "."
+    stripped = path.rstrip("/")
+    if stripped == "":
+        return "/"
+    return stripped.rsplit("/", 1)[-1]
+
+
+def normalize_path(parent: str, new_path: str, *, keep_slash: bool) -> str:
+    """BuildKit's NormalizePath for Linux: relative paths join `parent`, absolute stay."""
+    original = new_path
+    if parent == "":
+        parent = "/"
+    if not parent.startswith("/"):
+        parent = join("/", parent)
+    if new_path == "":
+        new_path = parent
+    if not new_path.startswith("/"):
+        new_path = join(parent, new_path)
+    if keep_slash:
+        if original.endswith("/") and not new_path.endswith("/"):
+            new_path += "/"
+        elif original.endswith("/."):
+            if new_path != "/":
+                new_path += "/"
+            new_path += "."
+    return new_path
+
+
+def normalize_workdir(current: str, requested: str) -> str:
+    """The WORKDIR after `WORKDIR requested` with `current` in effect."""
+    return normalize_path(current, requested, keep_slash=False)
+
+
+def relative_to_workdir(workdir: str, path: str) -> str:
+    """A COPY/ADD destination resolved against WORKDIR, keeping a trailing `/` or `/.`.
+
+    Source: dockerfile2llb/convert.go `pathRelativeToWorkingDir`.
+    """
+    if path.startswith("/"):
+        return normalize_path("/", path, keep_slash=True)
+    if path in (".", ""):
+        path = "./"
+    return normalize_path(workdir, path, keep_slash=True)

@@ -1,0 +1,157 @@
+"""The conversion's working state: options of the whole build and one state per stage.
+
+A `DispatchState` is BuildKit's dispatchState (dockerfile2llb/convert.go): the stage's
+current root vertex, its build environment, working directory, user and image config,
+plus the step counter that numbers its vertex names. States also stand for images and
+hidden scratch inputs named by `COPY --from` and `RUN --mount`, which BuildKit registers
+as extra stages (that is what turns `[1/3]` into `[stage-0 1/3]`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from strata.dockerfile.instructions import Instruction, Location
+from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.stages import Stage
+from strata.errors import DockerfileError
+from strata.plan.buildargs import EnvList
+from strata.plan.config import ImageState
+from strata.plan.naming import StepCounter, uppercase_first_word
+from strata.plan.ops import Platform, Vertex
+from strata.plan.result import ImageResolver, PlanWarning, ResolvedImage, SecretUse
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Everything about the build request the conversion reads, fixed for the build."""
+
+    build_args: Mapping[str, str]
+    resolve_image: ImageResolver
+    target_platform: Platform
+    build_platform: Platform
+    implicit_platform: bool
+    no_cache: bool
+    no_cache_filter: tuple[str, ...]
+    labels: Mapping[str, str]
+    context_name: str
+    dockerignore: tuple[str, ...]
+    source_date_epoch: int | None
+    network: str
+    hostname: str
+    cache_namespace: str
+    escape: str
+    file: str
+    source: str
+    multi_platform: bool = False
+
+    def ignores_cache(self, stage_name: str | None) -> bool:
+        """BuildKit's IsNoCache: `--no-cache` hits every stage, the filter named ones."""
+        if self.no_cache:
+            return True
+        if not stage_name:
+            return False
+        return any(name.lower() == stage_name.lower() for name in self.no_cache_filter)
+
+
+@dataclass
+class Command:
+    """An instruction to dispatch, with the states it reads (COPY --from, mount from=)."""
+
+    instruction: Instruction
+    sources: list[DispatchState | None] = field(default_factory=list)
+    onbuild: bool = False
+    location: Location | None = None  # where errors point (the FROM line for triggers)
+
+    @property
+    def where(self) -> Location:
+        return self.location or self.instruction.location
+
+
+@dataclass(eq=False)
+class DispatchState:
+    """One stage (or image / scratch input) while the conversion walks it."""
+
+    base_name: str
+    stage: Stage | None = None
+    stage_name: str = ""  # display name; "" when the Dockerfile has a single state
+    lookup_name: str | None = None  # lower-cased `AS` name
+    location: Location | None = None
+    unregistered: bool = False
+    platform: Platform | None = None
+    base: DispatchState | None = None
+    deps: list[tuple[DispatchState, Command]] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    resolved: bool = False
+    dispatched: bool = False
+    onbuild_initialized: bool = False
+    root: Vertex | None = None
+    image: ImageState | None = None
+    base_image: ResolvedImage | None = None
+    env: EnvList = field(default_factory=EnvList)
+    workdir: str = "/"
+    user: str = ""
+    hostname: str = ""
+    network: str = "default"
+    declared_args: list[tuple[str, str | None]] = field(default_factory=list)
+    counter: StepCounter = field(default_factory=lambda: StepCounter("", 0))
+    ignore_cache: bool = False
+    cmd_set: bool = False
+    workdir_set: bool = False
+    vertices: list[Vertex] = field(default_factory=list)
+
+    @property
+    def config(self) -> ImageState:
+        assert self.image is not None, "state used before its base was resolved"
+        return self.image
+
+    def record(self, vertex: Vertex) -> Vertex:
+        self.vertices.append(vertex)
+        return vertex
+
+
+@dataclass
+class SharedState:
+    """What one conversion pass accumulates across stages."""
+
+    options: PlanOptions
+    context: Vertex
+    lex: ShellLex
+    resolved_images: dict[tuple[str, Platform], ResolvedImage]
+    context_paths: set[str] = field(default_factory=set)
+    warnings: list[PlanWarning] = field(default_factory=list)
+    secrets: dict[str, SecretUse] = field(default_factory=dict)
+    ssh: dict[str, SecretUse] = field(default_factory=dict)
+    cache_ids_to_clear: list[str] = field(default_factory=list)
+
+    def expand(self, word: str, env: Mapping[str, str], where: Location) -> str:
+        """A word expanded as BuildKit's dispatch does; errors point at `where`."""
+        try:
+            return self.lex.process_word(word, env).value
+        except ShellError as exc:
+            raise where.error(exc.message) from None
+
+    def expand_all(
+        self, words: Sequence[str], env: Mapping[str, str], where: Location
+    ) -> list[str]:
+        return [self.expand(word, env, where) for word in words]
+
+    def display_text(self, text: str, env: Mapping[str, str], *, raw: bool = False) -> str:
+        """An instruction's text for its vertex name (convert.go `processCmdEnv`).
+
+        RUN (`raw`) keeps quotes and leaves unset variables as written; COPY/ADD/WORKDIR
+        expand fully. A word that fails to expand is shown as written.
+        """
+        try:
+            if raw:
+                lex = ShellLex(self.options.escape)
+                value = lex.process_word(text, env, keep_quotes=True, skip_unset=True).value
+            else:
+                value = self.lex.process_word(text, env).value
+        except ShellError:
+            value = text
+        return uppercase_first_word(value)
+
+    def error(self, message: str, where: Location) -> DockerfileError:
+        return where.error(message)
