@@ -342,3 +342,24 @@ def test_progress_group_members_print_as_one_vertex_under_the_group_name() -> No
         "#1 DONE 0.5s",
         "",
     ]
+
+
+def test_cache_miss_during_a_half_printed_line_starts_on_its_own_line() -> None:
+    bus, clock, out = plain_bus()
+    bus.vertex_started("v", "[1/1] RUN ./build")
+    clock.advance(0.2)
+    bus.log("v", STDOUT, b"step 1")
+    clock.advance(0.2)
+    bus.cache_miss("v", ["build arg VERSION changed"])
+    clock.advance(0.2)
+    bus.log("v", STDOUT, b" done\n")
+    bus.vertex_done("v")
+    bus.close()
+    assert out.getvalue().split("\n") == [
+        "#1 [1/1] RUN ./build",
+        "#1 0.200 step 1",
+        "#1 cache miss: build arg VERSION changed",
+        "#1 0.200 step 1 done",
+        "#1 DONE 0.6s",
+        "",
+    ]

@@ -119,6 +119,8 @@ class PlainPrinter:
             self._write(f"#{traced.index} {name}\n")
 
         if traced.events:
+            if traced.logs_partial and traced.logs_offset != 0 and digest == self._current:
+                self._write("\n")  # end the half-printed line; it is printed whole below
             traced.logs_offset = 0
         for event in traced.events:
             self._write(f"#{traced.index} {event}\n")
