@@ -188,3 +188,19 @@ def test_dump_renders_nodes_in_buildkit_notation() -> None:
 def test_dump_escapes_non_printable_characters_as_go_does() -> None:
     node = node_of("RUN a\x01b\u00a0c\u200bd\U000e0001")
     assert node.dump() == 'run "a\\x01b\\u00a0c\\u200bd\\U000e0001"'
+
+
+def test_deeply_nested_valid_json_is_refused_as_not_strings() -> None:
+    depth = 3000
+    with pytest.raises(DockerfileError, match="arrays must be comprised of strings only"):
+        parse("CMD " + "[" * depth + "]" * depth + "\n")
+
+
+@pytest.mark.parametrize(
+    "rest",
+    ["[" * 3000, "[" * 10001 + "]" * 10001],
+    ids=["unterminated", "deeper-than-go-allows"],
+)
+def test_deeply_nested_json_go_cannot_decode_is_shell_form(rest: str) -> None:
+    node = node_of("CMD " + rest)
+    assert (node.json_form, node.args) == (False, [rest])

@@ -549,7 +549,11 @@ def _json_string_array(rest: str) -> list[str] | None:
     except ValueError:
         return None
     except RecursionError:
-        raise _Problem("JSON array nested too deeply to read") from None
+        # Python's decoder recurses; Go's does not. Decide deep arrays without recursion:
+        # a valid one necessarily holds a non-string (the nested array).
+        if _decodes_in_go(rest):
+            raise _Problem(_NOT_STRING_ARRAY) from None
+        return None
     if not isinstance(value, list):
         return None
     for item in value:
@@ -561,6 +565,67 @@ def _json_string_array(rest: str) -> list[str] | None:
 
 
 _UNPAIRED_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+# One JSON token after optional blanks: a string, a number, a literal or punctuation.
+_JSON_TOKEN: Final = re.compile(
+    r'[ \t\n\r]*(?:("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*")'
+    r"|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
+    r"|(true|false|null)"
+    r"|([\[\]{},:]))"
+)
+# encoding/json's scanner refuses deeper nesting.
+_GO_MAX_JSON_DEPTH: Final = 10000
+
+
+def _decodes_in_go(text: str) -> bool:
+    """Whether Go's json.Unmarshal would decode `text` without error, checked iteratively.
+
+    Only used for arrays nested too deeply for Python's recursive decoder.
+    """
+    stack: list[str] = []
+    expect = "value"  # value | first-value | key | first-key | colon | next
+    pos = 0
+    while stack or expect != "next":
+        match = _JSON_TOKEN.match(text, pos)
+        if match is None:
+            return False
+        pos = match.end()
+        string, number, _literal, punct = match.groups()
+        if expect in ("value", "first-value"):
+            if punct == "]" and expect == "first-value":
+                stack.pop()
+                expect = "next"
+            elif punct in ("[", "{"):
+                stack.append(punct)
+                if len(stack) > _GO_MAX_JSON_DEPTH:
+                    return False
+                expect = "first-value" if punct == "[" else "first-key"
+            elif punct is not None:
+                return False
+            elif number is not None and math.isinf(float(number)):
+                return False  # Go fails to decode a number that overflows a float64
+            else:
+                expect = "next"
+        elif expect in ("key", "first-key"):
+            if punct == "}" and expect == "first-key":
+                stack.pop()
+                expect = "next"
+            elif string is None:
+                return False
+            else:
+                expect = "colon"
+        elif expect == "colon":
+            if punct != ":":
+                return False
+            expect = "value"
+        elif punct == "," and stack:
+            expect = "value" if stack[-1] == "[" else "key"
+        elif stack and punct == {"[": "]", "{": "}"}[stack[-1]]:
+            stack.pop()
+        else:
+            return False
+    return not text[pos:].strip(" \t\n\r")
 
 
 def _reject_json_constant(name: str) -> float:
