@@ -208,9 +208,11 @@ class BuildDefinition:
         """For each stage built on an earlier stage, that stage (keyed by index).
 
         A FROM matches only stages defined above it, against their lower-cased name
-        and case-sensitively, after expansion with the global ARGs (`env`).
+        and case-sensitively, after expansion with the global ARGs (`env`; None = the
+        ARG defaults without build-args).
         """
-        env = env or {}
+        if env is None:
+            env = self.global_args({}, predefined_args(None)).env
         by_name: dict[str, Stage] = {}
         bases: dict[int, Stage] = {}
         for stage in self.stages:
@@ -284,7 +286,7 @@ class BuildDefinition:
         """The target and every stage it needs, in an order they can be built (file order).
 
         `env` is the global-ARG environment for expanding FROM lines (see
-        `global_args`). Raises BuildKit's errors for an unknown target, a cycle, or a
+        `global_args`; None = the ARG defaults). Raises BuildKit's errors for an unknown target, a cycle, or a
         COPY --from / mount from= naming a stage defined after the one using it.
         """
         self._require_stages()
