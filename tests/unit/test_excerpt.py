@@ -32,4 +32,10 @@ def test_error_report_has_excerpt_then_error_line() -> None:
     exc = DockerfileError("boom", file="Dockerfile", line=1, source="FROM a\n")
     report = format_error(exc)
     assert report.startswith("Dockerfile:1\n")
-    assert report.endswith("ERROR: failed to solve: boom")
+    assert report.endswith("ERROR: failed to build: failed to solve: boom")
+
+
+def test_errors_outside_a_build_print_one_line() -> None:
+    from strata.errors import StoreError
+
+    assert format_error(StoreError("No such image: x")) == "ERROR: No such image: x"

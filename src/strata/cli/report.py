@@ -1,22 +1,22 @@
-"""How a user error reaches the terminal: the Dockerfile excerpt if any, then `ERROR: ...`."""
+"""How a user error reaches the terminal.
+
+Errors that belong to a build (a Dockerfile that does not parse, a failing step) print as
+buildx prints them: the Dockerfile excerpt, then `ERROR: failed to build: failed to solve:`.
+Every other command's errors print one `ERROR: <message>` line.
+"""
 
 from __future__ import annotations
 
 import sys
 
 from strata.errors import BuildError, DockerfileError, StrataError
-from strata.progress.excerpt import format_excerpt
+from strata.progress.report import format_build_error
 
 
 def format_error(exc: StrataError) -> str:
-    """BuildKit's shape: excerpt (when the error has a place in a Dockerfile), then ERROR."""
-    parts: list[str] = []
-    if isinstance(exc, DockerfileError | BuildError) and exc.source is not None and exc.line > 0:
-        filename = exc.file or "Dockerfile"
-        parts.append(format_excerpt(exc.source, filename, exc.line, exc.end_line))
-    prefix = "failed to solve: " if isinstance(exc, DockerfileError | BuildError) else ""
-    parts.append(f"ERROR: {prefix}{exc.message}")
-    return "\n".join(parts)
+    if isinstance(exc, DockerfileError | BuildError):
+        return format_build_error(exc).rstrip("\n")
+    return f"ERROR: {exc.message}"
 
 
 def print_error(exc: StrataError) -> None:
