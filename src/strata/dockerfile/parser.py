@@ -157,7 +157,11 @@ class _Parser:
                     comments.append(comment)
                 else:
                     comments = []
-            if not self.directive_reader.done and self.read_directive(token, directives):
+            if (
+                not self.directive_reader.done
+                and self.read_directive(token, directives)
+                and comments
+            ):
                 # A directive is not part of the description of the instruction below it.
                 comments.pop()
             if is_comment:
