@@ -48,6 +48,7 @@ from strata.worker.context import (
 )
 
 EMPTY_DIGEST = "sha256:" + hashlib.sha256(b"").hexdigest()
+_EMPTY_HEX = hashlib.sha256(b"").hexdigest().encode()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS contenthash_files (
@@ -352,8 +353,9 @@ class _Hasher:
         h.update(b"xattrs\0" + known.xattrs)
         if kind == "2":
             h.update(b"link\0" + known.content + b"\0")
-        elif kind == "0" and stat.S_ISREG(mode):
-            h.update(b"content\0" + known.content)
+        elif kind == "0":
+            # A socket is an empty regular file to the build (its bytes are no bytes).
+            h.update(b"content\0" + (known.content if stat.S_ISREG(mode) else _EMPTY_HEX))
         return "sha256:" + h.hexdigest()
 
     def preload(self, directory: Path) -> None:
