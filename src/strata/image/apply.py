@@ -47,6 +47,7 @@ from strata.image.layer import (
 ApplyMode = Literal["overlay", "tree"]
 
 _ZEROS = bytes(CHUNK)
+SPARSE_BLOCK = 64 << 10
 _XATTR_KEYS = ("SCHILY.xattr.",)
 
 
@@ -295,12 +296,7 @@ class _Applier:
         )
         try:
             while chunk := read_decompressed(cast(BinaryIO, source), CHUNK):
-                if chunk == _ZEROS[: len(chunk)]:
-                    os.lseek(fd, len(chunk), os.SEEK_CUR)
-                    continue
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_sparse(fd, chunk)
             os.ftruncate(fd, member.size)
             self._set_metadata(rel, member, fd=fd)
             ns = _mtime_ns(member)
@@ -344,6 +340,24 @@ class _Applier:
             unsupported = exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EACCES)
             if required or not unsupported or self.is_root:
                 raise
+
+
+def _write_sparse(fd: int, chunk: bytes) -> None:
+    """Write `chunk` at the current offset, seeking over each all-zero 64 KiB block."""
+    if chunk == _ZEROS[: len(chunk)]:
+        os.lseek(fd, len(chunk), os.SEEK_CUR)
+        return
+    start = 0
+    while start < len(chunk):
+        end = min(start + SPARSE_BLOCK, len(chunk))
+        # bytes slices compare with memcmp; memoryview comparison is 50x slower
+        if chunk[start:end] == _ZEROS[: end - start]:
+            os.lseek(fd, end - start, os.SEEK_CUR)
+        else:
+            view = memoryview(chunk)[start:end]
+            while view:
+                view = view[os.write(fd, view) :]
+        start = end
 
 
 def forget_members(archive: tarfile.TarFile) -> None:

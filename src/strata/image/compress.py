@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO, Literal, cast
 
 import zstandard
-from isal import igzip, isal_zlib
+from isal import igzip, igzip_lib, isal_zlib
 
 from strata.errors import StoreError
 from strata.image.oci import Compression
@@ -140,5 +140,5 @@ def read_decompressed(stream: BinaryIO, size: int) -> bytes:
     """`stream.read(size)`, turning a corrupt compressed stream into a StoreError."""
     try:
         return stream.read(size)
-    except (OSError, EOFError, zstandard.ZstdError, lzma.LZMAError) as exc:
+    except (OSError, EOFError, zstandard.ZstdError, lzma.LZMAError, igzip_lib.IsalError) as exc:
         raise StoreError(f"corrupt compressed data: {exc}") from exc
