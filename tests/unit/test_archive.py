@@ -214,6 +214,6 @@ def test_imported_tarball_is_one_gzip_layer_whose_diff_id_is_the_tar(
 
 
 def test_import_of_something_that_is_not_a_tar_is_refused(store: ImageStore) -> None:
-    with pytest.raises(StoreError, match="notes.txt: not a tar archive"):
+    with pytest.raises(StoreError, match=r"notes\.txt: not a tar archive"):
         import_tarball(store, io.BytesIO(b"just some notes\n" * 100), source="notes.txt")
     assert store.list() == []

@@ -66,7 +66,7 @@ def test_digests_are_hashes_of_compressed_and_uncompressed_bytes(tmp_path: Path)
 
 def test_zstd_and_uncompressed_layers_share_the_diff_id(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "a")
-    gz, gz_info = layer_bytes(tree, compression="gzip")
+    _, gz_info = layer_bytes(tree, compression="gzip")
     zs, zs_info = layer_bytes(tree, compression="zstd")
     plain, plain_info = layer_bytes(tree, compression="none")
     assert zstandard.ZstdDecompressor().stream_reader(io.BytesIO(zs)).read() == plain
