@@ -331,3 +331,8 @@ def test_leading_byte_order_mark_is_skipped() -> None:
 
 def test_go_quote_escapes_like_go() -> None:
     assert go_quote('a"b\\c\n\x01é\u00a0') == '"a\\"b\\\\c\\n\\x01é\\u00a0"'
+
+
+def test_quoted_empty_strings_make_no_words() -> None:
+    assert expand_words('a "" b', {}) == ["a", "b"]
+    assert expand_words("''", {}) == []

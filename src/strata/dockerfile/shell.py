@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from strata.dockerfile.ast import go_quote
 from strata.errors import StrataError
 
 __all__ = [
@@ -70,39 +71,6 @@ class ExpandResult:
     words: tuple[str, ...]
     matched: frozenset[str]
     unmatched: frozenset[str]
-
-
-def go_quote(text: str) -> str:
-    """Quote `text` like Go's `%q` / strconv.Quote, for messages that BuildKit
-    formats that way."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch in _GO_CHAR_ESCAPES:
-            out.append(_GO_CHAR_ESCAPES[ch])
-        elif ch == " " or (ch.isprintable() and not 0xD800 <= code <= 0xDFFF):
-            out.append(ch)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_GO_CHAR_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-}
 
 
 def expand(word: str, env: Mapping[str, str], *, escape: str = "\\") -> str:
@@ -211,7 +179,8 @@ class _WordSplitter:
 
     def add_char(self, ch: str) -> None:
         if _is_go_space(ch):
-            if self.in_word and self.buffer:
+            # lex.go checks the word's length, so a quoted empty string ("") is no word.
+            if self.in_word and any(self.buffer):
                 self.words.append("".join(self.buffer))
                 self.buffer.clear()
                 self.in_word = False
@@ -227,7 +196,7 @@ class _WordSplitter:
             self.add_char(ch)
 
     def finish(self) -> list[str]:
-        if self.buffer:
+        if any(self.buffer):
             self.words.append("".join(self.buffer))
             self.buffer.clear()
             self.in_word = False
