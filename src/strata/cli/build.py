@@ -145,9 +145,7 @@ def call_result(
     default=None,
     help="Output format of --call (same as ,format=json).",
 )
-@click.pass_context
 def build(
-    ctx: click.Context,
     context: Path,
     dockerfile: str | None,
     target: str | None,
@@ -174,10 +172,12 @@ def build(
         print_error(exc)
         if exc.stages:
             click.echo(f"available targets: {', '.join(exc.stages)}", err=True)
-        ctx.exit(exc.exit_code)
+        # SystemExit, not ctx.exit: under standalone_mode=False click returns the code
+        # of ctx.exit instead of exiting, and the entry point would then exit 0.
+        raise SystemExit(exc.exit_code) from None
     except StrataError as exc:
         print_error(exc)
-        ctx.exit(exc.exit_code)
+        raise SystemExit(exc.exit_code) from None
     click.echo(output, nl=False)
 
 
