@@ -325,3 +325,13 @@ def test_maintainer_is_linted_as_deprecated() -> None:
     assert _rules("FROM a\nMAINTAINER me\n") == [
         ("MaintainerDeprecated", "Maintainer instruction is deprecated in favor of using label", 2)
     ]
+
+
+def test_frontend_package_exposes_the_whole_pipeline() -> None:
+    import strata.dockerfile as frontend
+
+    definition = frontend.parse_stages(frontend.parse("FROM a AS x\nRUN --mount=type=tmpfs true\n"))
+    [run] = definition.stages[0].commands
+    assert isinstance(run, frontend.RunInstruction)
+    assert run.mounts(lambda w: frontend.expand(w, {})) == (frontend.TmpfsMount(),)
+    assert frontend.PatternMatcher(["*.md"]).matches("README.md")
