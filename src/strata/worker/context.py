@@ -432,14 +432,14 @@ class BuildContext:
     def tree_filter(self) -> TreeFilter:
         return TreeFilter(ignore=self.ignore)
 
-    def files(self) -> Iterator[str]:
+    def files(self, stats: ScanStats | None = None) -> Iterator[str]:
         """Relative paths of everything sent (directories included), parents first.
 
         Excluded directories are not read when the matcher says nothing inside them can
         be re-included (`may_skip_directory`).
         """
         st = os.lstat(self.root)
-        tree = scan_tree(self.root, st, root_rel="", tree_filter=self.tree_filter())
+        tree = scan_tree(self.root, st, root_rel="", tree_filter=self.tree_filter(), stats=stats)
         for rel, _node in tree.walk():
             if rel:
                 yield rel
