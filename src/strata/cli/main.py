@@ -55,7 +55,10 @@ _register()
 def main() -> None:
     """Console entry point: user errors print one message and exit non-zero."""
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns `ctx.exit(n)`'s code instead of exiting.
+        result = cli.main(standalone_mode=False)
+        if isinstance(result, int):
+            sys.exit(result)
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
         sys.exit(1)
