@@ -1,0 +1,90 @@
+"""Op identities: what changes a vertex digest and what must not."""
+
+from __future__ import annotations
+
+from tests.unit.test_plan_support import plan
+
+from strata.plan.ops import ExecOp
+
+BASE = """
+FROM busybox
+ARG VERSION=1
+ENV A=1
+COPY app /app
+RUN build $VERSION
+RUN test
+"""
+
+
+def target_digest(text: str, **options: object) -> str:
+    result = plan(text, **options)  # type: ignore[arg-type]
+    assert result.target is not None
+    return result.target.digest
+
+
+def test_same_dockerfile_gives_identical_digests() -> None:
+    one, two = plan(BASE), plan(BASE)
+    assert [v.digest for v in one.all_vertices()] == [v.digest for v in two.all_vertices()]
+
+
+def test_comments_and_blank_lines_do_not_change_digests() -> None:
+    moved = "# a comment\n\n" + BASE.replace("ENV A=1", "# note\nENV A=1\n\n")
+    assert target_digest(moved) == target_digest(BASE)
+
+
+def test_changed_build_arg_changes_runs_after_the_arg_but_not_before() -> None:
+    one = plan(BASE, build_args={"VERSION": "1"})
+    two = plan(BASE, build_args={"VERSION": "2"})
+    copy_one = [v for v in one.all_vertices() if "COPY" in v.name][0]
+    copy_two = [v for v in two.all_vertices() if "COPY" in v.name][0]
+    assert copy_one.digest == copy_two.digest
+    assert one.target is not None and two.target is not None
+    assert one.target.digest != two.target.digest
+
+
+def test_undeclared_build_arg_does_not_change_digests() -> None:
+    assert target_digest(BASE, build_args={"OTHER": "x"}) == target_digest(BASE)
+
+
+def test_proxy_build_args_do_not_change_digests() -> None:
+    proxied = target_digest(BASE, build_args={"HTTPS_PROXY": "http://proxy:3128"})
+    assert proxied == target_digest(BASE)
+
+
+def test_run_whitespace_is_part_of_the_key() -> None:
+    assert target_digest("FROM busybox\nRUN echo  hi\n") != target_digest("FROM busybox\nRUN echo hi\n")
+
+
+def test_metadata_instructions_change_later_runs_only_through_env_user_workdir() -> None:
+    plain = target_digest("FROM busybox\nRUN x\n")
+    assert target_digest("FROM busybox\nLABEL a=b\nEXPOSE 80\nCMD y\nRUN x\n") == plain
+    assert target_digest("FROM busybox\nUSER app\nRUN x\n") != plain
+    assert target_digest("FROM busybox\nENV Q=1\nRUN x\n") != plain
+
+
+def test_custom_cache_id_and_sharing_are_in_the_op_for_the_solver_to_strip() -> None:
+    result = plan("FROM busybox\nRUN --mount=type=cache,target=/c,id=x,sharing=private true\n")
+    assert result.target is not None
+    assert isinstance(result.target.op, ExecOp)
+    assert result.target.op.mounts[1].cache_id == "/x"
+
+
+def test_identical_stages_share_vertices() -> None:
+    text = "FROM busybox AS a\nRUN same\nFROM busybox AS b\nRUN same\nFROM scratch\nCOPY --from=a /x /a\nCOPY --from=b /x /b\n"
+    result = plan(text)
+    a = [s for s in result.stages if s.name == "a"][0]
+    b = [s for s in result.stages if s.name == "b"][0]
+    assert a.state is not None and b.state is not None
+    assert a.state.digest == b.state.digest
+
+
+def test_location_and_names_are_not_identity() -> None:
+    one = plan("FROM busybox\nRUN x\n")
+    two = plan("FROM busybox AS named\n\n\nRUN x\n")
+    assert one.target is not None and two.target is not None
+    assert one.target.location != two.target.location
+    assert one.target.digest == two.target.digest
+    with_mount = plan("FROM busybox\nRUN --mount=type=tmpfs,target=/t x\n")
+    without_name_change = plan("FROM busybox\nRUN x\nRUN --mount=type=tmpfs,target=/t x\n")
+    assert with_mount.target is not None and without_name_change.target is not None
+    assert with_mount.target.name == "[stage-0 2/2] RUN --mount=type=tmpfs,target=/t x"
