@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.unit.test_plan_support import FakeImages, created_by, image_config, plan
-
 from strata.plan.ops import Platform
+from tests.unit.test_plan_support import FakeImages, created_by, image_config, plan
 
 
 def test_scratch_config_has_default_path_and_root_workdir() -> None:
@@ -167,7 +166,9 @@ def test_empty_exec_entrypoint_removes_it() -> None:
 
 
 def test_healthcheck_durations_are_nanoseconds_and_zeros_omitted() -> None:
-    result = plan("FROM scratch\nHEALTHCHECK --interval=5m --timeout=3s --retries=2 CMD curl -f http://x/\n")
+    result = plan(
+        "FROM scratch\nHEALTHCHECK --interval=5m --timeout=3s --retries=2 CMD curl -f http://x/\n"
+    )
     assert result.config["config"]["Healthcheck"] == {
         "Test": ["CMD-SHELL", "curl -f http://x/"],
         "Interval": 300_000_000_000,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.test_plan_support import FakeImages, last_file, plan, vertices_of
 
 from strata.errors import DockerfileError
 from strata.plan.ops import (
@@ -17,6 +16,7 @@ from strata.plan.ops import (
     MergeOp,
     MkfileAction,
 )
+from tests.unit.test_plan_support import FakeImages, last_file, plan, vertices_of
 
 
 def copy_actions(text: str, **options: object) -> list[CopyAction]:
@@ -79,7 +79,9 @@ def test_copy_from_stage_reads_its_root_and_keeps_owners() -> None:
 
 
 def test_copy_from_index_and_from_image() -> None:
-    result = plan("FROM busybox\nRUN a\nFROM scratch\nCOPY --from=0 /x /x\nCOPY --from=alpine:3 /y /y\n")
+    result = plan(
+        "FROM busybox\nRUN a\nFROM scratch\nCOPY --from=0 /x /x\nCOPY --from=alpine:3 /y /y\n"
+    )
     op = last_file(result)
     (action,) = op.actions
     assert result.target is not None
@@ -114,7 +116,9 @@ def test_heredoc_sources_become_files_in_scratch_trees() -> None:
     result = plan("FROM scratch\nARG N=world\nCOPY <<A <<'B' /dir/\nhello $N\nA\nraw $N\nB\n")
     op = last_file(result)
     assert [a.sources for a in op.actions if isinstance(a, CopyAction)] == [("/A",), ("/B",)]
-    documents = [v for v in result.all_vertices() if v.name == "[internal] preparing inline document"]
+    documents = [
+        v for v in result.all_vertices() if v.name == "[internal] preparing inline document"
+    ]
     data = sorted(v.op.actions[0].data for v in documents)  # type: ignore[union-attr]
     assert data == ["hello world\n", "raw $N\n"]
     mkfile = documents[0].op.actions[0]  # type: ignore[union-attr]
@@ -204,15 +208,30 @@ def test_bare_github_path_is_a_local_path() -> None:
     [
         ("COPY https://example.com/a /a", "source can't be a URL for COPY"),
         ("COPY https://example.com/r.git /a", "source can't be a git ref for COPY"),
-        ("ADD --checksum=sha256:" + "a" * 64 + " a b /d/", "checksum can't be specified for multiple sources"),
-        ("ADD --checksum=sha256:" + "a" * 64 + " local /d", "checksum requires HTTP(S) or Git sources"),
+        (
+            "ADD --checksum=sha256:" + "a" * 64 + " a b /d/",
+            "checksum can't be specified for multiple sources",
+        ),
+        (
+            "ADD --checksum=sha256:" + "a" * 64 + " local /d",
+            "checksum requires HTTP(S) or Git sources",
+        ),
         ("ADD --checksum=md5:abc https://e.com/f /d", "unsupported digest algorithm"),
         ("ADD --checksum=sha256:abc https://e.com/f /d", "invalid checksum digest length"),
         ("ADD --checksum=nocolon https://e.com/f /d", "invalid checksum digest format"),
-        ("COPY --chmod=0999 a /a", "invalid chmod parameter: '0999'. it should be octal string and between 0 and 07777"),
-        ("COPY --chmod=17777 a /a", "invalid chmod parameter: '17777'. it should be octal string and between 0 and 07777"),
+        (
+            "COPY --chmod=0999 a /a",
+            "invalid chmod parameter: '0999'. it should be octal string and between 0 and 07777",
+        ),
+        (
+            "COPY --chmod=17777 a /a",
+            "invalid chmod parameter: '17777'. it should be octal string and between 0 and 07777",
+        ),
         ("COPY --chmod=bogus a /a", "invalid syntax"),
-        ("COPY --from=$X a /a", "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround"),
+        (
+            "COPY --from=$X a /a",
+            "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround",
+        ),
         ("COPY --from=7 a /a", "invalid stage index 7"),
     ],
 )

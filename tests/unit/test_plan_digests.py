@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.unit.test_plan_support import plan
-
 from strata.plan.ops import ExecOp
+from tests.unit.test_plan_support import plan
 
 BASE = """
 FROM busybox
@@ -35,8 +34,8 @@ def test_comments_and_blank_lines_do_not_change_digests() -> None:
 def test_changed_build_arg_changes_runs_after_the_arg_but_not_before() -> None:
     one = plan(BASE, build_args={"VERSION": "1"})
     two = plan(BASE, build_args={"VERSION": "2"})
-    copy_one = [v for v in one.all_vertices() if "COPY" in v.name][0]
-    copy_two = [v for v in two.all_vertices() if "COPY" in v.name][0]
+    copy_one = next(v for v in one.all_vertices() if "COPY" in v.name)
+    copy_two = next(v for v in two.all_vertices() if "COPY" in v.name)
     assert copy_one.digest == copy_two.digest
     assert one.target is not None and two.target is not None
     assert one.target.digest != two.target.digest
@@ -52,7 +51,9 @@ def test_proxy_build_args_do_not_change_digests() -> None:
 
 
 def test_run_whitespace_is_part_of_the_key() -> None:
-    assert target_digest("FROM busybox\nRUN echo  hi\n") != target_digest("FROM busybox\nRUN echo hi\n")
+    assert target_digest("FROM busybox\nRUN echo  hi\n") != target_digest(
+        "FROM busybox\nRUN echo hi\n"
+    )
 
 
 def test_metadata_instructions_change_later_runs_only_through_env_user_workdir() -> None:
@@ -72,8 +73,8 @@ def test_custom_cache_id_and_sharing_are_in_the_op_for_the_solver_to_strip() -> 
 def test_identical_stages_share_vertices() -> None:
     text = "FROM busybox AS a\nRUN same\nFROM busybox AS b\nRUN same\nFROM scratch\nCOPY --from=a /x /a\nCOPY --from=b /x /b\n"
     result = plan(text)
-    a = [s for s in result.stages if s.name == "a"][0]
-    b = [s for s in result.stages if s.name == "b"][0]
+    a = next(s for s in result.stages if s.name == "a")
+    b = next(s for s in result.stages if s.name == "b")
     assert a.state is not None and b.state is not None
     assert a.state.digest == b.state.digest
 

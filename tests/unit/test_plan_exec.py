@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.unit.test_plan_support import FakeImages, image_config, last_exec, plan, vertices_of
-
 from strata.plan.ops import (
     ContextSource,
     ExecMount,
@@ -14,6 +12,7 @@ from strata.plan.ops import (
     MountType,
     Sharing,
 )
+from tests.unit.test_plan_support import FakeImages, image_config, last_exec, plan, vertices_of
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -154,7 +153,11 @@ def test_cache_mount_id_defaults_to_cleaned_target_with_namespace() -> None:
     op = last_exec(plan("FROM busybox\nRUN --mount=type=cache,target=/root/.cache/ true\n"))
     mount = op.mounts[1]
     assert mount.type is MountType.CACHE
-    assert (mount.cache_id, mount.sharing, mount.readonly) == ("//root/.cache", Sharing.SHARED, False)
+    assert (mount.cache_id, mount.sharing, mount.readonly) == (
+        "//root/.cache",
+        Sharing.SHARED,
+        False,
+    )
     assert mount.input is None
     ns = last_exec(
         plan(
@@ -203,7 +206,9 @@ def test_secret_mount_defaults_and_env_form() -> None:
 
 
 def test_secret_id_defaults_to_target_basename() -> None:
-    op = last_exec(plan("FROM busybox\nRUN --mount=type=secret,target=/etc/creds.json,required true\n"))
+    op = last_exec(
+        plan("FROM busybox\nRUN --mount=type=secret,target=/etc/creds.json,required true\n")
+    )
     assert (op.mounts[1].secret_id, op.mounts[1].required) == ("creds.json", True)
 
 

@@ -69,12 +69,9 @@ def test_run_name_keeps_quotes_and_leaves_unset_variables_literal() -> None:
 
 def test_run_name_masks_env_secrets() -> None:
     result = plan(
-        "FROM busybox\nENV TOKEN=plain\n"
-        "RUN --mount=type=secret,id=tok,env=TOKEN echo $TOKEN\n"
+        "FROM busybox\nENV TOKEN=plain\nRUN --mount=type=secret,id=tok,env=TOKEN echo $TOKEN\n"
     )
-    assert names(result)[-1] == (
-        "[stage-0 2/2] RUN --mount=type=secret,id=tok,env=TOKEN echo ****"
-    )
+    assert names(result)[-1] == ("[stage-0 2/2] RUN --mount=type=secret,id=tok,env=TOKEN echo ****")
 
 
 def test_copy_and_workdir_names_are_fully_expanded() -> None:
@@ -83,7 +80,9 @@ def test_copy_and_workdir_names_are_fully_expanded() -> None:
 
 
 def test_run_single_heredoc_shows_first_line_and_ellipsis() -> None:
-    result = plan("FROM busybox\nRUN <<EOF\n  apt-get update\n  apt-get install\nEOF\nRUN <<X\none\nX\n")
+    result = plan(
+        "FROM busybox\nRUN <<EOF\n  apt-get update\n  apt-get install\nEOF\nRUN <<X\none\nX\n"
+    )
     assert names(result)[-2:] == [
         "[2/3] RUN <<EOF (apt-get update...)",
         "[3/3] RUN <<X (one)",

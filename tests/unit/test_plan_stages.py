@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.test_plan_support import FakeImages, created_by, image_config, last_exec, plan
 
 from strata.errors import DockerfileError, StoreError
+from tests.unit.test_plan_support import FakeImages, created_by, image_config, last_exec, plan
 
 MULTI = """
 FROM busybox AS base
@@ -133,7 +133,7 @@ def test_mount_from_later_stage_fails() -> None:
 
 def test_stages_of_plan_list_vertices_and_platform() -> None:
     result = plan(MULTI)
-    build = [s for s in result.stages if s.name == "build"][0]
+    build = next(s for s in result.stages if s.name == "build")
     assert [v.name for v in build.vertices] == ["[build 1/1] RUN build"]
     assert build.state is not None and build.state.digest == build.vertices[-1].digest
 
