@@ -26,9 +26,8 @@ import posixpath
 import stat
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple
 
 from strata.store.root import StateRoot
 from strata.worker.context import (
@@ -66,8 +65,7 @@ CREATE TABLE IF NOT EXISTS contenthash_files (
 _READ_CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class _Known:
+class _Known(NamedTuple):
     """What the cache (or this call) knows about one path, valid while its stat matches."""
 
     dev: int
@@ -86,20 +84,6 @@ class _Known:
             and self.mtime_ns == st.st_mtime_ns
             and self.ctime_ns == st.st_ctime_ns
         )
-
-
-def _known_from_row(row: Sequence[object]) -> _Known:
-    dev, ino, size, mtime_ns, ctime_ns, content, xattrs = row
-    assert isinstance(content, bytes) and isinstance(xattrs, bytes)
-    return _Known(
-        dev=cast(int, dev),
-        ino=cast(int, ino),
-        size=cast(int, size),
-        mtime_ns=cast(int, mtime_ns),
-        ctime_ns=cast(int, ctime_ns),
-        content=content,
-        xattrs=xattrs,
-    )
 
 
 class DigestCache:
@@ -123,7 +107,8 @@ class DigestCache:
             " FROM contenthash_files WHERE path = ? OR (path >= ? AND path < ?)",
             (directory, low, high),
         )
-        return {bytes(r[0]): _known_from_row(r[1:]) for r in rows}
+        make = _Known._make
+        return {r[0]: make(r[1:]) for r in rows}
 
     def load_one(self, path: bytes) -> _Known | None:
         row = (
@@ -135,7 +120,7 @@ class DigestCache:
             )
             .fetchone()
         )
-        return None if row is None else _known_from_row(row)
+        return None if row is None else _Known._make(row)
 
     def store(self, rows: dict[bytes, _Known], stale: Sequence[bytes]) -> None:
         """Write learned rows and forget vanished paths, in one transaction."""
@@ -239,6 +224,7 @@ class _Hasher:
         stats: ScanStats | None,
     ) -> None:
         self.root = root
+        self.root_key = _key(root)
         self.owner_reset = owner_reset
         self.cache = cache
         self.stats = stats if stats is not None else ScanStats()
@@ -310,7 +296,7 @@ class _Hasher:
         if tree_filter.include is None and tree_filter.exclude is None:
             for _rel, node in tree.walk():
                 if node.is_dir:
-                    self.listed.add(os.fsencode(node.path))
+                    self.listed.add(_key(node.path))
         return tree
 
     def tree_entries(self, tree: TreeNode, base: str, *, top_header: bool) -> list[tuple[str, str]]:
@@ -334,14 +320,15 @@ class _Hasher:
 
     # -- entries ---------------------------------------------------------------------------
 
-    def entry_digest(self, host: Path, st: os.stat_result) -> str:
+    def entry_digest(self, host: str | Path, st: os.stat_result) -> str:
         """The header digest of one entry; for regular files it covers the bytes too."""
-        if os.fsencode(host) == os.fsencode(self.root):
+        key = _key(host)
+        if key == self.root_key:
             # The root of a tree has no header of its own: BuildKit records a fixed empty
             # header for it, so the root's mode never reaches a key.
             return EMPTY_DIGEST
         mode = st.st_mode
-        known = self.lookup(host, st)
+        known = self.lookup(key, host, st)
         h = hashlib.sha256(b"strata.entry.v1\0")
         kind = _type_flag(mode)
         uid, gid = (0, 0) if self.owner_reset else (st.st_uid, st.st_gid)
@@ -361,14 +348,13 @@ class _Hasher:
     def preload(self, directory: Path) -> None:
         if self.cache is None:
             return
-        key = os.fsencode(directory)
+        key = _key(directory)
         if any(key == d or key.startswith(d + b"/") for d in self.loaded_dirs):
             return
         self.known.update(self.cache.load_under(key))
         self.loaded_dirs.add(key)
 
-    def lookup(self, host: Path, st: os.stat_result) -> _Known:
-        key = os.fsencode(host)
+    def lookup(self, key: bytes, host: str | Path, st: os.stat_result) -> _Known:
         self.seen.add(key)
         known = self.known.get(key)
         if known is None and self.cache is not None and not self._preloaded(key):
@@ -390,7 +376,7 @@ class _Hasher:
         window = self.cache.racy_window_ns
         return max(st.st_mtime_ns, st.st_ctime_ns) >= time.time_ns() - window
 
-    def learn(self, host: Path, st: os.stat_result) -> _Known:
+    def learn(self, host: str | Path, st: os.stat_result) -> _Known:
         content = b""
         if stat.S_ISLNK(st.st_mode):
             content = os.fsencode(os.readlink(host))
@@ -406,7 +392,7 @@ class _Hasher:
             xattrs=_hashed_xattrs(host),
         )
 
-    def content_digest(self, host: Path, st: os.stat_result) -> bytes:
+    def content_digest(self, host: str | Path, st: os.stat_result) -> bytes:
         inode = (st.st_dev, st.st_ino)
         if st.st_nlink > 1 and inode in self.by_inode:
             return self.by_inode[inode]
@@ -445,7 +431,12 @@ def _type_flag(mode: int) -> str:
     return "0"
 
 
-def _hashed_xattrs(host: Path) -> bytes:
+def _key(path: str | Path) -> bytes:
+    """A path as the bytes the kernel sees (the digest cache's key)."""
+    return os.fspath(path).encode("utf-8", "surrogateescape")
+
+
+def _hashed_xattrs(host: str | Path) -> bytes:
     """The xattrs that enter a header, sorted and length-prefixed."""
     try:
         names = os.listxattr(host, follow_symlinks=False)

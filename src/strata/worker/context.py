@@ -259,7 +259,7 @@ class TreeNode:
     """One entry of a scanned source: its host path, lstat, and kept children (sorted)."""
 
     name: str
-    path: Path
+    path: str  # host path (a str: trees have thousands of nodes and Path is slow)
     st: os.stat_result
     selected: bool = True
     children: list[TreeNode] | None = None
@@ -279,7 +279,7 @@ def _name_key(name: str) -> bytes:
     return os.fsencode(name)
 
 
-def list_dir(path: Path, stats: ScanStats | None) -> list[tuple[str, os.stat_result]]:
+def list_dir(path: str | Path, stats: ScanStats | None) -> list[tuple[str, os.stat_result]]:
     """The entries of a directory with their lstat, in byte order of their names."""
     found: list[tuple[str, os.stat_result]] = []
     with os.scandir(path) as it:
@@ -304,14 +304,14 @@ def scan_tree(
     `root_rel` is `path` relative to the tree root, for the ignore matcher. The source
     itself is always kept: it was named, and its selection is the caller's business.
     """
-    node = TreeNode(name=path.name, path=path, st=st, selected=tree_filter.include is None)
+    node = TreeNode(name=path.name, path=str(path), st=st, selected=tree_filter.include is None)
     if stat.S_ISDIR(st.st_mode):
-        node.children = _scan_children(path, root_rel, "", tree_filter, stats)
+        node.children = _scan_children(node.path, root_rel, "", tree_filter, stats)
     return node
 
 
 def _scan_children(
-    path: Path, root_rel: str, src_rel: str, tf: TreeFilter, stats: ScanStats | None
+    path: str, root_rel: str, src_rel: str, tf: TreeFilter, stats: ScanStats | None
 ) -> list[TreeNode]:
     kept: list[TreeNode] = []
     for name, st in list_dir(path, stats):
@@ -320,7 +320,7 @@ def _scan_children(
         ignored = tf.ignore is not None and tf.ignore.matches(r_rel)
         included = tf.include is None or tf.include.matches(s_rel)
         excluded = tf.exclude is not None and tf.exclude.matches(s_rel)
-        node = TreeNode(name=name, path=path / name, st=st, selected=not (ignored or excluded))
+        node = TreeNode(name=name, path=f"{path}/{name}", st=st, selected=not (ignored or excluded))
         node.selected = node.selected and included
         if stat.S_ISDIR(st.st_mode):
             skip = (ignored and tf.ignore is not None and tf.ignore.may_skip_directory(r_rel)) or (
@@ -347,7 +347,7 @@ def is_visible(root: Path, host_path: Path, st: os.stat_result, ignore: PathMatc
         return True
     if not stat.S_ISDIR(st.st_mode) or ignore.may_skip_directory(rel):
         return False
-    return bool(_scan_children(host_path, rel, "", TreeFilter(ignore=ignore), None))
+    return bool(_scan_children(str(host_path), rel, "", TreeFilter(ignore=ignore), None))
 
 
 def lookup_source(

@@ -268,7 +268,7 @@ def _names_directory(dest: str) -> bool:
     return dest in ("", ".") or dest.endswith("/") or dest.endswith("/.")
 
 
-def copy_file_content(source: Path, target: Path) -> None:
+def copy_file_content(source: str | Path, target: Path) -> None:
     """Copy bytes into a new file (never through an existing link), in-kernel when possible."""
     fd_out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
@@ -298,7 +298,7 @@ def chown_quietly(path: Path, uid: int, gid: int) -> None:
             raise
 
 
-def copy_xattrs(source: Path, target: Path) -> None:
+def copy_xattrs(source: str | Path, target: Path) -> None:
     """Copy every xattr we may set; BuildKit logs and ignores failures here too."""
     try:
         names = os.listxattr(source, follow_symlinks=False)
