@@ -97,8 +97,10 @@ def test_files_written_by_the_step_land_in_the_snapshot_and_nothing_else(
     assert r.code == 0
     entries = upper_entries(snapshotter, r.key)
     assert "made" in entries
-    # /etc/hosts and /etc/resolv.conf did not exist in the image: their stubs are gone.
+    # /etc/hosts and /etc/resolv.conf did not exist in the image: their stubs are gone,
+    # and so is the unchanged /etc that overlayfs copied up to hold them.
     assert "etc/hosts" not in entries and "etc/resolv.conf" not in entries
+    assert entries == {"made"}
 
 
 def test_user_name_resolves_from_the_root_passwd(

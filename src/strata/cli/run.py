@@ -186,7 +186,9 @@ def run_command(
                 snap.remove(key)
     finally:
         root.close()
-    ctx.exit(code)
+    # sys.exit, not ctx.exit: main() runs click with standalone_mode=False, which turns
+    # ctx.exit(n) into a return value that main() does not pass on.
+    sys.exit(code)
 
 
 COMMANDS: list[click.Command] = [run_command]

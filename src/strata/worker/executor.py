@@ -88,11 +88,19 @@ def pick_runtime(requested: Runtime | None) -> str:
     raise ExecError("no OCI runtime found: install runc (or crun)")
 
 
-def stub_paths(rootfs: Path, targets: Sequence[str]) -> list[Path]:
-    """Paths the runtime will have to create for these mount targets: for each, the
-    missing target and missing ancestors up to the first one that exists, deepest first
-    (BuildKit `executor/stubs.go`)."""
-    found: list[Path] = []
+@dataclass
+class MountStubs:
+    """Mount points the runtime will create in the root, and the times of the existing
+    directories they go into, taken before the run."""
+
+    paths: list[Path]
+    parent_times: dict[Path, tuple[int, int]]
+
+
+def stub_paths(rootfs: Path, targets: Sequence[str]) -> MountStubs:
+    """For each mount target, the missing target and missing ancestors up to the first
+    one that exists, deepest first (BuildKit `executor/stubs.go`)."""
+    stubs = MountStubs([], {})
     for target in targets:
         if target.strip("/") == "":
             continue
@@ -101,17 +109,23 @@ def stub_paths(rootfs: Path, targets: Sequence[str]) -> list[Path]:
             try:
                 os.lstat(path)
             except (FileNotFoundError, NotADirectoryError):
-                found.append(path)
+                stubs.paths.append(path)
                 path = path.parent
                 continue
             break
-    return found
+        if stubs.paths and stubs.paths[-1].parent == path and path not in stubs.parent_times:
+            with contextlib.suppress(OSError):
+                st = os.stat(path)
+                stubs.parent_times[path] = (st.st_atime_ns, st.st_mtime_ns)
+    return stubs
 
 
-def remove_stubs(paths: Sequence[Path]) -> None:
-    """Remove mount stubs that are still empty (empty dir, 0-byte file), restoring the
-    parent directory's times so nothing of the mount is left in the layer."""
-    for path in paths:
+def remove_stubs(stubs: MountStubs) -> None:
+    """Remove mount stubs that are still empty (empty dir, 0-byte file). BuildKit keeps
+    the parent's times across the removal; we go further and give the parent back the
+    times it had before the run, so creating the stub leaves no trace either (§2.4 of
+    our BuildKit notes: "nothing is left")."""
+    for path in stubs.paths:
         try:
             st = os.lstat(path)
         except OSError:
@@ -126,13 +140,103 @@ def remove_stubs(paths: Sequence[Path]) -> None:
             pst = os.stat(parent)
         except OSError:
             continue
+        times = stubs.parent_times.get(parent, (pst.st_atime_ns, pst.st_mtime_ns))
         with contextlib.suppress(OSError):
             if os.path.isdir(path) and not os.path.islink(path):
                 os.rmdir(path)
             else:
                 os.unlink(path)
         with contextlib.suppress(OSError):
-            os.utime(parent, ns=(pst.st_atime_ns, pst.st_mtime_ns))
+            os.utime(parent, ns=times)
+
+
+def config_targets(config: dict[str, object]) -> list[str]:
+    """Mount destinations of a spec that live in the image's tree (not /proc, /dev...)."""
+    mounts = config.get("mounts")
+    assert isinstance(mounts, list)
+    skip = ("/proc", "/dev", "/sys")
+    return [
+        str(m["destination"])
+        for m in mounts
+        if not any(
+            str(m["destination"]) == p or str(m["destination"]).startswith(p + "/") for p in skip
+        )
+    ]
+
+
+def stub_parents(rootfs: Path, targets: Sequence[str]) -> list[str]:
+    """The existing directories above each mount target (relative, deepest first):
+    creating a stub inside one makes overlayfs copy it up into the upper dir. Call
+    before the run, while no stub exists yet."""
+    found: list[str] = []
+    for target in targets:
+        path = resolve_in_root(rootfs, target).parent
+        while path != rootfs and rootfs in path.parents:
+            rel = str(path.relative_to(rootfs))
+            if path.is_dir() and not path.is_symlink() and rel not in found:
+                found.append(rel)
+            path = path.parent
+    return sorted(found, key=lambda r: r.count("/"), reverse=True)
+
+
+def _overlay_option(rootfs: Sequence[MountSpec], name: str) -> str | None:
+    for m in rootfs:
+        if m.type == "overlay":
+            for opt in m.options:
+                key, _, value = opt.partition("=")
+                if key == name:
+                    return value
+    return None
+
+
+def _upper_dir_of(rootfs: Sequence[MountSpec]) -> Path | None:
+    upper = _overlay_option(rootfs, "upperdir")
+    return Path(upper) if upper else None
+
+
+def _lower_dirs_of(rootfs: Sequence[MountSpec]) -> list[Path]:
+    lowers = _overlay_option(rootfs, "lowerdir")
+    return [Path(p) for p in lowers.split(":")] if lowers else []
+
+
+def _comparable(path: Path) -> tuple[int, int, int, int, dict[str, bytes]] | None:
+    try:
+        st = os.lstat(path)
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return None
+    xattrs = {
+        n: os.getxattr(path, n, follow_symlinks=False)
+        for n in names
+        if not n.startswith("trusted.overlay.")
+    }
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, xattrs)
+
+
+def prune_copied_up_dirs(upper: Path, lowers: Sequence[Path], rels: Sequence[str]) -> None:
+    """Remove directories overlayfs copied up only because a mount stub was made in
+    them: empty in the upper dir, not opaque, and identical to the lower directory they
+    shadow. BuildKit's overlay differ leaves such unchanged directories out of the
+    layer (`util/overlay/overlay_linux.go`); removing them keeps our diff the same.
+    Runs after the overlay is unmounted (the upper dir must not change under a mount)."""
+    for rel in rels:
+        here = upper / rel
+        try:
+            if not here.is_dir() or here.is_symlink() or any(os.scandir(here)):
+                continue
+            if os.getxattr(here, "trusted.overlay.opaque", follow_symlinks=False) == b"y":
+                continue
+        except OSError:
+            pass
+        lower = next((lo / rel for lo in lowers if os.path.lexists(lo / rel)), None)
+        if lower is None or not here.is_dir():
+            continue
+        if _comparable(here) == _comparable(lower):
+            parent = here.parent
+            pst = os.stat(parent)
+            with contextlib.suppress(OSError):
+                os.rmdir(here)
+                os.utime(parent, ns=(pst.st_atime_ns, pst.st_mtime_ns))
 
 
 def _runtime_error(log_path: Path) -> str | None:
@@ -227,9 +331,17 @@ class Executor:
             with contextlib.ExitStack() as stack:
                 rootfs_dir = bundle / "rootfs"
                 rootfs_dir.mkdir()
+                after_unmount: list[Callable[[], None]] = []
+                stack.callback(lambda: [f() for f in after_unmount])
                 mount_all(rootfs, rootfs_dir)
                 stack.callback(unmount, rootfs_dir)
                 config = self._prepare(process, rootfs_dir, mounts, network, security, tty, stack)
+                upper = _upper_dir_of(rootfs)
+                if upper is not None:
+                    parents = stub_parents(rootfs_dir, config_targets(config))
+                    after_unmount.append(
+                        lambda: prune_copied_up_dirs(upper, _lower_dirs_of(rootfs), parents)
+                    )
                 (bundle / "config.json").write_text(json.dumps(config))
                 cid = f"strata-{uuid.uuid4().hex[:16]}"
                 return self._start(cid, bundle, process, on_output, stdin, forward_signals)
@@ -332,7 +444,10 @@ class Executor:
                     proc.wait()
                 for t in readers:
                     t.join()
-                subprocess.run(self._runtime_cmd("delete", "--force", cid), capture_output=True)
+                if received or self._cancelled.is_set() or proc.returncode != 0:
+                    # `run` deletes a container that exits normally; only a killed or
+                    # failed one may linger in the runtime's state dir.
+                    subprocess.run(self._runtime_cmd("delete", "--force", cid), capture_output=True)
                 with self._lock:
                     self._running.pop(cid, None)
         if received and not forward_signals:

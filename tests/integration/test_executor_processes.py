@@ -1,0 +1,237 @@
+"""Executor behaviour across processes: cache sharing, SIGINT, SIGKILL and the reaper.
+
+Each test starts this module as a separate strata process (`python -m ...`) that runs
+one step, so locks and signals are exercised exactly as between two builds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from strata.store.cachemounts import CacheMounts
+from strata.store.root import StateRoot, mounts_under
+from strata.worker.executor import Executor, ProcessSpec
+from strata.worker.mounts import CacheMount
+from strata.worker.snapshot import open_snapshotter
+from tests.integration.conftest import commit_tree
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def worker_main(root_path: str, base: str, script: str, cache_json: str) -> int:
+    """Run one step on snapshot `base` of the root; print its output as it comes."""
+    from strata.errors import StrataError
+
+    root = StateRoot.open(root_path)
+    try:
+        snap = open_snapshotter(root, "overlay")
+        mounts = [CacheMount(**spec) for spec in json.loads(cache_json)]
+        key = f"step-{os.getpid()}"
+        rootfs = snap.prepare(key, base)
+
+        def show(stream: str, line: bytes, at: float) -> None:
+            sys.stdout.write(line.decode())
+            sys.stdout.flush()
+
+        try:
+            return Executor(root).run(
+                ProcessSpec(("/bin/sh", "-c", script)), rootfs, mounts, on_output=show
+            )
+        except StrataError as err:
+            print(f"ERROR: {err.message}", flush=True)
+            return err.exit_code
+        finally:
+            snap.remove(key)
+    finally:
+        root.close()
+
+
+def start_worker(
+    root: StateRoot, base: str, script: str, caches: list[dict[str, object]]
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.test_executor_processes",
+            str(root.path),
+            base,
+            script,
+            json.dumps(caches),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(predicate: object, what: str) -> None:
+    """Poll until `predicate()` holds (an ordering aid, not a timing assertion)."""
+    assert callable(predicate)
+    deadline = time.monotonic() + 60
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def cache_dir(root: StateRoot, cache_id: str) -> Path:
+    row = (
+        root.connect()
+        .execute("SELECT n FROM cache_mounts WHERE id = ? ORDER BY n", (cache_id,))
+        .fetchone()
+    )
+    assert row is not None
+    return root.cachemounts_dir / str(row[0]) / "data"
+
+
+def someone_waits_for_lock(lock_file: Path) -> bool:
+    inode = lock_file.stat().st_ino
+    with open("/proc/locks") as fh:
+        return any("->" in line and f":{inode} " in line for line in fh)
+
+
+@pytest.fixture
+def base(state_root: StateRoot, busybox_rootfs: Path) -> str:
+    return commit_tree(open_snapshotter(state_root, "overlay"), "bb", busybox_rootfs)
+
+
+@pytest.fixture
+def workers() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_locked_cache_serialises_two_steps_in_separate_processes(
+    state_root: StateRoot, base: str, workers: list[subprocess.Popen[str]]
+) -> None:
+    cache = [{"target": "/c", "id": "shared-log", "sharing": "locked"}]
+    CacheMounts(state_root)  # the table exists before we poll it
+    first = start_worker(
+        state_root,
+        base,
+        "echo start-A >> /c/log; while [ ! -e /c/go ]; do sleep 0.02; done; echo end-A >> /c/log",
+        cache,
+    )
+    workers.append(first)
+    wait_for(
+        lambda: (
+            state_root.connect().execute("SELECT count(*) FROM cache_mounts").fetchone()[0] == 1
+        ),
+        "the cache to exist",
+    )
+    data = cache_dir(state_root, "shared-log")
+    wait_for(lambda: (data / "log").exists(), "the first step to start")
+    second = start_worker(state_root, base, "echo start-B >> /c/log; echo end-B >> /c/log", cache)
+    workers.append(second)
+    wait_for(lambda: someone_waits_for_lock(data.parent / "lock"), "the second step to queue")
+    (data / "go").touch()
+    assert first.wait() == 0 and second.wait() == 0
+    assert (data / "log").read_text().split() == ["start-A", "end-A", "start-B", "end-B"]
+
+
+def test_private_cache_in_use_gives_a_separate_copy(state_root: StateRoot, base: str) -> None:
+    caches = CacheMounts(state_root)
+    snap = open_snapshotter(state_root, "overlay")
+    with caches.acquire("priv", "private") as held:
+        (held / "mine").write_text("held")
+        lines: list[bytes] = []
+        Executor(state_root, cache_mounts=caches).run(
+            ProcessSpec(("/bin/sh", "-c", "ls /c; echo other > /c/theirs")),
+            snap.prepare("s", base),
+            [CacheMount("/c", "priv", sharing="private")],
+            on_output=lambda s, line, t: lines.append(line),
+        )
+        assert lines == []  # the step saw a fresh, empty copy
+        assert not (held / "theirs").exists()
+    # Once free, the first directory is reused.
+    with caches.acquire("priv", "private") as again:
+        assert again == held
+
+
+def test_shared_cache_is_one_directory_for_concurrent_users(state_root: StateRoot) -> None:
+    caches = CacheMounts(state_root)
+    with caches.acquire("sh", "shared") as a, caches.acquire("sh", "shared") as b:
+        assert a == b
+
+
+def test_discard_starts_the_cache_empty(state_root: StateRoot) -> None:
+    caches = CacheMounts(state_root)
+    with caches.acquire("gone") as d:
+        (d / "f").write_text("x")
+    assert caches.discard("gone") == 1
+    with caches.acquire("gone") as d:
+        assert list(d.iterdir()) == []
+
+
+def test_sigint_mid_step_kills_the_container_and_leaves_no_mount(
+    state_root: StateRoot, base: str, workers: list[subprocess.Popen[str]]
+) -> None:
+    proc = start_worker(state_root, base, "echo started; exec sleep 4242", [])
+    workers.append(proc)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "started\n"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait() == 130
+    assert "ERROR: interrupted" in proc.stdout.read()
+    assert mounts_under(state_root.path) == []
+    assert not _process_running("sleep 4242")
+
+
+def test_sigterm_mid_step_exits_143(
+    state_root: StateRoot, base: str, workers: list[subprocess.Popen[str]]
+) -> None:
+    proc = start_worker(state_root, base, "echo started; exec sleep 4343", [])
+    workers.append(proc)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "started\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait() == 143
+    assert mounts_under(state_root.path) == []
+    assert not _process_running("sleep 4343")
+
+
+def test_after_sigkill_the_next_open_reaps_container_and_mounts(
+    state_root: StateRoot, base: str, workers: list[subprocess.Popen[str]]
+) -> None:
+    proc = start_worker(state_root, base, "echo started; exec sleep 4444", [])
+    workers.append(proc)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "started\n"
+    proc.kill()
+    proc.wait()
+    assert mounts_under(state_root.tmp_root) != []  # the dead process left them
+    StateRoot.open(state_root.path).close()
+    assert mounts_under(state_root.tmp_root) == []
+    wait_for(lambda: not _process_running("sleep 4444"), "the orphaned container to die")
+
+
+def _process_running(cmdline: str) -> bool:
+    wanted = cmdline.replace(" ", "\0")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text.rstrip("\0") == wanted:
+            return True
+    return False
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main(*sys.argv[1:5]))

@@ -1,0 +1,234 @@
+"""`strata run` as a user runs it: a real process, real runc, a stored busybox image."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from strata.store.root import StateRoot, mounts_under
+from strata.worker.snapshot import open_snapshotter
+from tests.integration.test_snapshot_unpack import store_image
+
+STRATA = [sys.executable, "-c", "from strata.cli.main import main; main()"]
+IMAGE = "busybox:test"
+
+
+def tar_tree(tree: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(tree.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(tree)), recursive=False)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def busybox_layer(busybox_rootfs: Path) -> bytes:
+    return tar_tree(busybox_rootfs)
+
+
+@pytest.fixture
+def root_with_image(state_root: StateRoot, busybox_layer: bytes) -> Path:
+    store_image(state_root, IMAGE, [busybox_layer])
+    # Give the image a config as a Dockerfile would.
+    from strata.store.images import ImageStore
+
+    images = ImageStore(state_root)
+    stored = images.load_image(IMAGE)
+    config = dict(stored.config)
+    config["config"] = {
+        "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "FROM_IMAGE=yes"],
+        "Cmd": ["/bin/sh", "-c", "echo default-cmd"],
+        "WorkingDir": "/",
+    }
+    manifest = images.commit_image(config, stored.layers)
+    images.put(IMAGE, manifest)
+    return state_root.path
+
+
+def strata_run(root: Path, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*STRATA, "--root", str(root), "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,  # type: ignore[call-overload]
+    )
+
+
+def test_image_cmd_runs_and_exit_code_passes_through(root_with_image: Path) -> None:
+    assert strata_run(root_with_image, "--rm", IMAGE).stdout == "default-cmd\n"
+    r = strata_run(root_with_image, "--rm", IMAGE, "sh", "-c", "echo out; exit 5")
+    assert (r.returncode, r.stdout) == (5, "out\n")
+
+
+def test_volume_and_workdir_let_the_container_write_a_file_the_host_sees(
+    root_with_image: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "project"
+    work.mkdir()
+    r = strata_run(
+        root_with_image,
+        "--rm",
+        "-v",
+        f"{work}:{work}",
+        "-w",
+        str(work),
+        IMAGE,
+        "sh",
+        "-c",
+        "pwd; echo written > result.txt",
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{work}\n"
+    assert (work / "result.txt").read_text() == "written\n"
+
+
+def test_read_only_volume_refuses_writes(root_with_image: Path, tmp_path: Path) -> None:
+    r = strata_run(
+        root_with_image,
+        "--rm",
+        "-v",
+        f"{tmp_path}:/data:ro",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo x > /data/f",
+    )
+    assert r.returncode != 0
+    assert not (tmp_path / "f").exists()
+
+
+def test_env_flags_env_file_user_and_entrypoint(root_with_image: Path, tmp_path: Path) -> None:
+    env_file = tmp_path / "env"
+    env_file.write_text("# comment\nFROM_FILE=file\n")
+    r = strata_run(
+        root_with_image,
+        "--rm",
+        "-e",
+        "FROM_FLAG=flag",
+        "--env-file",
+        str(env_file),
+        "-u",
+        "app",
+        IMAGE,
+        "sh",
+        "-c",
+        'echo "$FROM_IMAGE $FROM_FILE $FROM_FLAG"; id -u',
+    )
+    assert r.stdout.splitlines() == ["yes file flag", "1000"]
+    r = strata_run(root_with_image, "--rm", "--entrypoint", "/bin/echo", IMAGE, "hello")
+    assert r.stdout == "hello\n"
+
+
+def test_network_none_sees_only_loopback(root_with_image: Path) -> None:
+    r = strata_run(root_with_image, "--rm", "--network", "none", IMAGE, "ls", "/sys/class/net")
+    assert r.stdout.split() == ["lo"]
+
+
+def test_interactive_passes_stdin(root_with_image: Path) -> None:
+    r = strata_run(root_with_image, "--rm", "-i", IMAGE, "cat", input="through stdin\n")
+    assert r.stdout == "through stdin\n"
+
+
+def test_tty_gives_the_process_a_terminal(root_with_image: Path) -> None:
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            *STRATA,
+            "--root",
+            str(root_with_image),
+            "run",
+            "--rm",
+            "-t",
+            IMAGE,
+            "sh",
+            "-c",
+            "test -t 0 && test -t 1 && echo is-a-tty",
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    output = b""
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        code = proc.wait(timeout=60)
+        os.close(master)
+    assert b"is-a-tty" in output
+    assert code == 0
+
+
+def test_sigterm_is_forwarded_to_the_container(root_with_image: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            *STRATA,
+            "--root",
+            str(root_with_image),
+            "run",
+            "--rm",
+            IMAGE,
+            "sh",
+            "-c",
+            'trap "echo got-term; exit 9" TERM; echo ready; while true; do sleep 0.05; done',
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 9
+        assert proc.stdout.read() == "got-term\n"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_run_leaves_no_mounts_and_no_container_snapshot(
+    root_with_image: Path, state_root: StateRoot
+) -> None:
+    assert strata_run(root_with_image, IMAGE, "true").returncode == 0
+    assert mounts_under(root_with_image) == []
+    snapshots = open_snapshotter(state_root).list()
+    assert [s.key for s in snapshots if s.key.startswith("container/")] == []
+    assert all(s.kind == "committed" for s in snapshots)
+
+
+def test_named_container_keeps_its_files_until_removed(
+    root_with_image: Path, state_root: StateRoot
+) -> None:
+    assert strata_run(root_with_image, "--name", "keep", IMAGE, "touch", "/kept").returncode == 0
+    snap = open_snapshotter(state_root)
+    assert (snap.upper_dir("container/keep") / "kept").exists()
+    r = strata_run(root_with_image, "--name", "keep", IMAGE, "true")
+    assert r.returncode != 0 and "already in use" in r.stderr
+
+
+def test_unknown_image_is_a_clear_error(root_with_image: Path) -> None:
+    r = strata_run(root_with_image, "--rm", "nosuch:image", "true")
+    assert r.returncode == 1
+    assert "nosuch" in r.stderr
