@@ -204,6 +204,9 @@ def test_required_path_missing_is_not_found(tree: Path) -> None:
     with pytest.raises(SourceNotFoundError, match=r'"/app/missing.py": not found'):
         checksum(tree, "/", include=include, required_paths=["/app/missing.py"])
     checksum(tree, "/", include=PatternMatcher(["app/main.py"]), required_paths=["/app/main.py"])
+    checksum(tree, "/app", required_paths=["/app/main.py"])
+    with pytest.raises(SourceNotFoundError):
+        checksum(tree, "/app", required_paths=["/app/gone.py"])
 
 
 def test_ignored_context_paths_do_not_exist_for_the_digest(tree: Path) -> None:

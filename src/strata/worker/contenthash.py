@@ -184,8 +184,9 @@ def checksum(
         result = hasher.plain(path, ignore=ignore, follow=follow_top_symlink)
     for required in required_paths:
         wanted = clean_path(required)
-        listed = entries if entries is not None else []
-        if not any(p == wanted or p.startswith(wanted.rstrip("/") + "/") for p, _ in listed):
+        if entries is None:
+            lookup_source(root_dir, wanted, follow_final=True, ignore=ignore)
+        elif not any(p == wanted or p.startswith(wanted.rstrip("/") + "/") for p, _ in entries):
             # BuildKit checks required paths by prefix over the hashed entries.
             raise SourceNotFoundError(wanted)
     hasher.flush()
