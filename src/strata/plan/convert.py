@@ -7,14 +7,15 @@ then dispatch each instruction onto a per-stage state. Only the target's depende
 are converted; the rest of the file is parsed (by the frontend) and otherwise ignored.
 
 The build context is one `ContextSource` whose `include` lists the paths COPY/ADD and bind
-mounts read. Those are known only after every stage was dispatched, and every vertex
-reading the context hashes over it, so the conversion runs twice: once to learn the paths,
-once with the final source. Conversion is pure and cheap; base images are resolved once.
+mounts read. Those are known only after every stage was dispatched, so the conversion uses
+a placeholder source and then rebuilds the vertices that read it around the final one
+(BuildKit fills the same gap with a mutable output, convert.go `mutableOutput`).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -89,7 +90,6 @@ from strata.plan.result import (
     BuildPlan,
     ImageResolver,
     PlanWarning,
-    ResolvedImage,
     StagePlan,
 )
 from strata.plan.runmount import ExecInputs, convert_mounts
@@ -149,11 +149,8 @@ def plan_build(
         file=df.filename,
         source=df.source,
     )
-    resolved: dict[tuple[str, Platform], ResolvedImage] = {}
-    first = _Conversion(definition, options, ContextSource(name=context_name), resolved).run(target)
-    include = _include_paths(first.shared.context_paths)
-    final_source = ContextSource(name=context_name, include=include, exclude=tuple(dockerignore))
-    plan = _Conversion(definition, options, final_source, resolved).run(target).plan
+    conversion = _Conversion(definition, options, ContextSource(name=context_name))
+    plan = conversion.run(target)
     plan.warnings[:0] = [PlanWarning(w.rule, w.message, w.line) for w in df.warnings]
     plan.warnings[len(df.warnings) : len(df.warnings)] = [
         PlanWarning(w.rule, w.message, w.line) for w in definition.warnings
@@ -172,12 +169,6 @@ def _epoch_string(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class _Result:
-    def __init__(self, plan: BuildPlan, shared: SharedState) -> None:
-        self.plan = plan
-        self.shared = shared
-
-
 class _Conversion:
     """One pass over the stages the target needs."""
 
@@ -186,7 +177,6 @@ class _Conversion:
         definition: BuildDefinition,
         options: PlanOptions,
         context: ContextSource,
-        resolved: dict[tuple[str, Platform], ResolvedImage],
     ) -> None:
         self.definition = definition
         self.options = options
@@ -194,7 +184,7 @@ class _Conversion:
             options=options,
             context=Vertex(context, name=CONTEXT_VERTEX_NAME),
             lex=ShellLex(options.escape),
-            resolved_images=resolved,
+            resolved_images={},
         )
         self.states: list[DispatchState] = []
         self.by_name: dict[str, DispatchState] = {}
@@ -202,7 +192,7 @@ class _Conversion:
 
     # -- setup -------------------------------------------------------------------------
 
-    def run(self, target: str | None) -> _Result:
+    def run(self, target: str | None) -> BuildPlan:
         definition = self.definition
         target_stage = definition.resolve_target(target)
         target_name = target or (target_stage.name or "")
@@ -225,7 +215,49 @@ class _Conversion:
             self.states[0].counter.stage_name = ""
         reachable = self._resolve_stages(target_state)
         self._dispatch_stages(reachable)
-        return _Result(self._finalize(target_state, reachable), self.shared)
+        self._install_context()
+        return self._finalize(target_state, reachable)
+
+    def _install_context(self) -> None:
+        """Swap the placeholder context source for one listing the paths read.
+
+        The paths are known only once every stage was dispatched; vertices reading the
+        context (directly or through their inputs) are rebuilt around the final source.
+        """
+        placeholder = self.shared.context
+        assert isinstance(placeholder.op, ContextSource)
+        final = Vertex(
+            ContextSource(
+                name=placeholder.op.name,
+                include=_include_paths(self.shared.context_paths),
+                exclude=self.options.dockerignore,
+            ),
+            name=CONTEXT_VERTEX_NAME,
+        )
+        rebuilt: dict[int, Vertex] = {id(placeholder): final}
+
+        def rebuild(vertex: Vertex) -> Vertex:
+            stack: list[tuple[Vertex, bool]] = [(vertex, False)]
+            while stack:
+                current, expanded = stack.pop()
+                if id(current) in rebuilt:
+                    continue
+                if not expanded:
+                    stack.append((current, True))
+                    stack.extend((item, False) for item in current.inputs)
+                    continue
+                inputs = tuple(rebuilt[id(item)] for item in current.inputs)
+                changed = any(a is not b for a, b in zip(inputs, current.inputs, strict=True))
+                rebuilt[id(current)] = (
+                    dataclasses.replace(current, inputs=inputs) if changed else current
+                )
+            return rebuilt[id(vertex)]
+
+        self.shared.context = final
+        for state in self.states:
+            state.vertices = [rebuild(vertex) for vertex in state.vertices]
+            if state.root is not None:
+                state.root = rebuild(state.root)
 
     def _source_date_epoch(self) -> int | None:
         if self.options.source_date_epoch is not None:

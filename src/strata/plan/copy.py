@@ -155,7 +155,7 @@ def dispatch_copy(
         if vertex is None:
             return None
         for i, existing in enumerate(inputs):
-            if existing.digest == vertex.digest:
+            if existing is vertex:
                 return i
         inputs.append(vertex)
         return len(inputs) - 1

@@ -92,8 +92,8 @@ def native_platform() -> Platform:
     """The platform of this machine, the default target when none is requested."""
     machine = host_platform.machine() or "amd64"
     arch, variant = normalize_arch(machine, "")
-    if arch == "arm" and variant == "v7":
-        variant = "v7"
+    if arch == "arm" and machine.lower().startswith("armv6"):
+        variant = "v6"
     return Platform(os="linux", architecture=arch, variant=variant)
 
 

@@ -46,7 +46,7 @@ class ExecInputs:
         if vertex is None:
             return None
         for index, existing in enumerate(self.vertices):
-            if existing.digest == vertex.digest:
+            if existing is vertex:
                 return index
         self.vertices.append(vertex)
         return len(self.vertices) - 1
