@@ -47,8 +47,7 @@ def tree_state(root: Path, *, keep_overlay_xattrs: bool = True) -> dict[str, Any
                     if keep_overlay_xattrs or not x.startswith(OVERLAY_PREFIXES)
                 },
             }
-            if not stat.S_ISDIR(st.st_mode):
-                entry["mtime"] = st.st_mtime_ns // 1_000_000_000
+            entry["mtime"] = st.st_mtime_ns // 1_000_000_000
             if stat.S_ISREG(st.st_mode):
                 entry["size"] = st.st_size
                 entry["sha256"] = file_digest(path)

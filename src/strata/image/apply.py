@@ -204,7 +204,7 @@ class _Applier:
         parent, _, base = rel.rpartition(b"/")
         self._ensure_dir(parent, create=True)
         if base.startswith(WHITEOUT_PREFIX):
-            self._apply_whiteout(parent, base)
+            self._apply_whiteout(parent, base, _mtime_ns(member))
             return
         path = self._path(rel)
         if member.isdir():
@@ -257,7 +257,7 @@ class _Applier:
             return  # GNU volume headers and the like carry no files
         self.created.add(rel)
 
-    def _apply_whiteout(self, parent: bytes, base: bytes) -> None:
+    def _apply_whiteout(self, parent: bytes, base: bytes, mtime_ns: int) -> None:
         if base == OPAQUE_MARKER:
             if self.overlay:
                 self._set_xattr(self._path(parent), OVERLAY_OPAQUE_XATTR, b"y", required=True)
@@ -281,9 +281,9 @@ class _Applier:
         if self.overlay:
             if not self.is_root:
                 raise self._refuse("whiteouts in overlay mode need root (mknod)")
-            os.mknod(
-                self._path(rel), stat.S_IFCHR, os.makedev(0, 0)
-            )  # mode 0, as overlayfs makes them
+            # mode 0, as overlayfs makes them
+            os.mknod(self._path(rel), stat.S_IFCHR, os.makedev(0, 0))
+            os.utime(self._path(rel), ns=(mtime_ns, mtime_ns), follow_symlinks=False)
 
     def _write_file(self, archive: tarfile.TarFile, member: tarfile.TarInfo, rel: bytes) -> None:
         """Write content; runs of zeros become holes, so sparse files stay sparse."""

@@ -61,7 +61,12 @@ class LayerInfo:
 
 
 class _LayerOutput:
-    """Tar bytes in; diff_id and digest hashes, sizes and compressed bytes out."""
+    """Tar bytes in; diff_id and digest hashes, sizes and compressed bytes out.
+
+    The compressor always receives whole CHUNK-sized pieces, whatever the sizes of the
+    writes: ISA-L's output depends on how its input is split, and how a file is split
+    depends on where its holes happen to be, which must not change the digest.
+    """
 
     def __init__(self, out: BinaryIO, compression: Compression) -> None:
         self.tar_hash = hashlib.sha256()
@@ -69,7 +74,7 @@ class _LayerOutput:
         self.tar_size = 0
         self.blob_size = 0
         self._out = out
-        self._small = bytearray()
+        self._pending = bytearray()
         self._compressor = Compressor(compression, self._emit)
 
     def _emit(self, data: bytes | bytearray | memoryview) -> None:
@@ -77,28 +82,26 @@ class _LayerOutput:
         self.blob_size += len(data)
         self._out.write(data)
 
-    def _feed(self, data: bytes | bytearray | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         self.tar_hash.update(data)
         self.tar_size += len(data)
-        self._compressor.write(data)
-
-    def write_small(self, data: bytes) -> None:
-        """Headers and padding: gathered so the compressor sees large writes."""
-        self._small += data
-        if len(self._small) >= CHUNK:
-            self.flush()
-
-    def write_large(self, data: bytes | bytearray | memoryview) -> None:
-        self.flush()
-        self._feed(data)
-
-    def flush(self) -> None:
-        if self._small:
-            self._feed(bytes(self._small))
-            self._small.clear()
+        view = memoryview(data)
+        pos = 0
+        while pos < len(view):
+            take = min(CHUNK - len(self._pending), len(view) - pos)
+            if take == CHUNK:
+                self._compressor.write(view[pos : pos + CHUNK])
+            else:
+                self._pending += view[pos : pos + take]
+                if len(self._pending) == CHUNK:
+                    self._compressor.write(self._pending)
+                    self._pending.clear()
+            pos += take
 
     def finish(self) -> None:
-        self.flush()
+        if self._pending:
+            self._compressor.write(self._pending)
+            self._pending.clear()
         self._compressor.finish()
 
 
@@ -122,7 +125,7 @@ def write_layer(
         return seconds
 
     if _is_opaque(base):
-        output.write_small(_marker(OPAQUE_MARKER, clamp(os.lstat(base).st_mtime_ns)))
+        output.write(_marker(OPAQUE_MARKER, clamp(os.lstat(base).st_mtime_ns)))
 
     for rel, st in _walk(base):
         path = base + b"/" + rel
@@ -131,7 +134,7 @@ def write_layer(
         if stat.S_ISCHR(mode) and st.st_rdev == 0:
             parent, _, name = rel.rpartition(b"/")
             whiteout = (parent + b"/" if parent else b"") + WHITEOUT_PREFIX + name
-            output.write_small(_marker(whiteout, mtime))
+            output.write(_marker(whiteout, mtime))
             continue
         if stat.S_ISSOCK(mode):
             continue  # sockets cannot be stored in a tar; they are never content
@@ -147,9 +150,9 @@ def write_layer(
         if stat.S_ISDIR(mode):
             header.name = rel + b"/"
             header.type = DIRTYPE
-            output.write_small(header.encode())
+            output.write(header.encode())
             if _is_opaque(path):
-                output.write_small(_marker(rel + b"/" + OPAQUE_MARKER, mtime))
+                output.write(_marker(rel + b"/" + OPAQUE_MARKER, mtime))
             continue
         if st.st_nlink > 1:
             key = (st.st_dev, st.st_ino)
@@ -157,14 +160,14 @@ def write_layer(
             if first is not None:
                 header.type = LNKTYPE
                 header.linkname = first
-                output.write_small(header.encode())
+                output.write(header.encode())
                 continue
             seen_inodes[key] = rel
         if stat.S_ISREG(mode):
             header.size = st.st_size
-            output.write_small(header.encode())
+            output.write(header.encode())
             _copy_content(path, st.st_size, output, buffer)
-            output.write_small(bytes(padding(st.st_size)))
+            output.write(bytes(padding(st.st_size)))
             continue
         if stat.S_ISLNK(mode):
             header.type = SYMTYPE
@@ -177,9 +180,9 @@ def write_layer(
             header.type = FIFOTYPE
         else:
             continue
-        output.write_small(header.encode())
+        output.write(header.encode())
 
-    output.write_small(END_OF_ARCHIVE)
+    output.write(END_OF_ARCHIVE)
     output.finish()
     return LayerInfo(
         diff_id="sha256:" + output.tar_hash.hexdigest(),
@@ -269,7 +272,7 @@ def _copy_content(path: bytes, size: int, output: _LayerOutput, buffer: bytearra
                 if n == 0:
                     _emit_zeros(output, size - pos)
                     return
-                output.write_large(view[:n])
+                output.write(view[:n])
                 pos += n
     finally:
         os.close(fd)
@@ -290,5 +293,5 @@ def _emit_zeros(output: _LayerOutput, count: int) -> None:
     zeros = memoryview(_ZEROS)
     while count > 0:
         n = min(count, CHUNK)
-        output.write_large(zeros[:n])
+        output.write(zeros[:n])
         count -= n
