@@ -286,3 +286,14 @@ def test_child_stage_inherits_config_and_history_of_parent_stage() -> None:
     env = result.config["config"]["Env"]
     assert "A=1" in env and "B=2" in env
     assert created_by(result) == ["ENV A=1", "ENV B=2"]
+
+
+def test_base_config_keeps_only_fields_of_the_image_spec() -> None:
+    config = image_config(extra={"Hostname": "abc", "Labels": {"a": "b"}, "Image": "sha256:x"})
+    config["container_config"] = {"Cmd": ["old"]}
+    config["docker_version"] = "20.10"
+    result = plan("FROM b\n", FakeImages({"b": config}))
+    assert set(result.config) == {"architecture", "os", "config"}
+    assert "Hostname" not in result.config["config"]
+    assert "Image" not in result.config["config"]
+    assert result.config["config"]["Labels"] == {"a": "b"}

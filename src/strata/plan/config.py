@@ -115,12 +115,49 @@ def empty_image(platform: Platform) -> dict[str, Any]:
     return image
 
 
+# The fields BuildKit's DockerOCIImage keeps when it reads a base config
+# (moby/docker-image-spec specs-go/v1 image.go); anything else is dropped on the way.
+_IMAGE_FIELDS = ("author", "architecture", "os", "os.version", "os.features", "variant")
+_RUNTIME_FIELDS = (
+    "User",
+    "ExposedPorts",
+    "Env",
+    "Entrypoint",
+    "Cmd",
+    "Volumes",
+    "WorkingDir",
+    "Labels",
+    "StopSignal",
+    "ArgsEscaped",
+    "Healthcheck",
+    "OnBuild",
+    "Shell",
+)
+_HEALTHCHECK_FIELDS = ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")
+
+
+def _kept(value: Any) -> bool:
+    return value not in (None, "", [], {}, False, 0)
+
+
 def image_from_base(config: Mapping[str, Any]) -> tuple[dict[str, Any], list[HistoryEntry]]:
-    """A base image's config without `created`, `rootfs` and `history`, and its history."""
-    image = copy.deepcopy(dict(config))
-    raw_history = image.pop("history", None) or []
-    image.pop("created", None)
-    image.pop("rootfs", None)
+    """A base image's config as BuildKit carries it on, and the base history.
+
+    `created`, `rootfs` and `history` are left out (the exporter writes them), and so is
+    every field the OCI/Docker image types do not define (`container_config`, ...).
+    """
+    source = copy.deepcopy(dict(config))
+    raw_history = source.get("history") or []
+    image: dict[str, Any] = {k: source[k] for k in _IMAGE_FIELDS if _kept(source.get(k))}
+    runtime_in = source.get("config")
+    if isinstance(runtime_in, Mapping):
+        runtime = {k: runtime_in[k] for k in _RUNTIME_FIELDS if _kept(runtime_in.get(k))}
+        check = runtime.get("Healthcheck")
+        if isinstance(check, Mapping):
+            runtime["Healthcheck"] = {
+                k: check[k] for k in _HEALTHCHECK_FIELDS if _kept(check.get(k))
+            }
+        image["config"] = runtime
     history = [
         HistoryEntry(
             created_by=str(item.get("created_by", "")),
