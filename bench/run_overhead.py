@@ -27,7 +27,7 @@ from strata.store.root import StateRoot
 from strata.worker.executor import Executor, ProcessSpec
 from strata.worker.native import copy_tree
 from strata.worker.snapshot import mount_all, open_snapshotter, unmount
-from strata.worker.spec import build_spec
+from strata.worker.spec import build_spec, hosts_file, resolv_conf
 from strata.worker.users import ResolvedUser
 
 ROUNDS = 30
@@ -60,7 +60,17 @@ def bench_bare(root: StateRoot, runtime: str, base: str) -> list[float]:
     rootfs.mkdir()
     mount_all(snap.prepare(f"bare-{runtime}", base), rootfs)
     try:
-        spec = build_spec(args=["/bin/true"], env=[], cwd="/", user=ResolvedUser(0, 0))
+        # The same config strata writes, generated /etc files included.
+        (bundle / "hosts").write_text(hosts_file("buildkitsandbox"))
+        (bundle / "resolv.conf").write_text(resolv_conf("nameserver 10.0.0.1\n", "default"))
+        spec = build_spec(
+            args=["/bin/true"],
+            env=[],
+            cwd="/",
+            user=ResolvedUser(0, 0),
+            hosts_path=bundle / "hosts",
+            resolv_path=bundle / "resolv.conf",
+        )
         spec["root"] = {"path": str(rootfs), "readonly": False}
         (bundle / "config.json").write_text(json.dumps(spec))
         state = bundle / "state"
@@ -72,6 +82,7 @@ def bench_bare(root: StateRoot, runtime: str, base: str) -> list[float]:
                 check=True,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             samples.append(time.perf_counter() - start)
         return samples

@@ -469,3 +469,34 @@ def test_ssh_key_files_are_served_by_an_agent_we_start(tmp_path: Path) -> None:
         owner = sock.stat().st_uid
     assert "strata-test" in listed.stdout
     assert owner == 1000
+
+
+def test_cancel_from_another_thread_interrupts_the_step_and_cleans_up(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str, state_root: StateRoot
+) -> None:
+    import threading
+
+    from strata.errors import Interrupted
+
+    started = threading.Event()
+    outcome: list[BaseException | int] = []
+
+    def step() -> None:
+        try:
+            outcome.append(
+                executor.run(
+                    ProcessSpec(("/bin/sh", "-c", "echo started; exec sleep 4545")),
+                    overlay_snapshotter.prepare("s", base),
+                    on_output=lambda s, line, t: started.set(),
+                )
+            )
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=step)
+    worker.start()
+    assert started.wait(60)
+    executor.cancel()
+    worker.join(60)
+    assert len(outcome) == 1 and isinstance(outcome[0], Interrupted)
+    assert mounts_under(state_root.tmp_root) == []

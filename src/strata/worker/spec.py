@@ -313,6 +313,16 @@ def build_spec(
         all_mounts.append(_ro_bind(resolv_path, "/etc/resolv.conf"))
     if hosts_path is not None:
         all_mounts.append(_ro_bind(hosts_path, "/etc/hosts"))
+    # BuildKit `executor/oci/spec_unix.go` adds the cgroup file system, read-only
+    # unless privileged.
+    all_mounts.append(
+        {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "rw" if privileged else "ro"],
+        }
+    )
     all_mounts.extend(dict(m) for m in mounts)
 
     linux: dict[str, object] = {
