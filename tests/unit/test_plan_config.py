@@ -297,3 +297,18 @@ def test_base_config_keeps_only_fields_of_the_image_spec() -> None:
     assert "Hostname" not in result.config["config"]
     assert "Image" not in result.config["config"]
     assert result.config["config"]["Labels"] == {"a": "b"}
+
+
+def test_undefined_variable_warns_with_a_suggestion_but_not_for_declared_args() -> None:
+    result = plan("FROM scratch\nENV VERSION=1\nARG EMPTY\nCOPY a /$VERSON/$EMPTY\n")
+    assert [(w.rule, w.message, w.line) for w in result.warnings] == [
+        ("UndefinedVar", "Usage of undefined variable '$VERSON' (did you mean $VERSION?)", 4)
+    ]
+
+
+def test_json_args_warning_uses_the_keyword_as_typed() -> None:
+    result = plan("FROM scratch\ncmd echo hi\n")
+    assert [str(w) for w in result.warnings] == [
+        "JSONArgsRecommended: JSON arguments recommended for cmd to prevent unintended "
+        "behavior related to OS signals (line 2)"
+    ]

@@ -577,7 +577,7 @@ class _Conversion:
     # -- instructions ------------------------------------------------------------------
 
     def _expand(self, state: DispatchState, word: str, where: Location) -> str:
-        return self.shared.expand(word, state.env, where)
+        return self.shared.expand_in(state, word, where)
 
     def dispatch_env(self, state: DispatchState, command: Command) -> None:
         instruction = command.instruction
@@ -625,7 +625,7 @@ class _Conversion:
     def dispatch_volume(self, state: DispatchState, command: Command) -> None:
         instruction = command.instruction
         assert isinstance(instruction, VolumeInstruction)
-        volumes = self.shared.expand_all(instruction.volumes, state.env, command.where)
+        volumes = [self._expand(state, v, command.where) for v in instruction.volumes]
         if any(v == "" for v in volumes):
             raise ConfigError("VOLUME specified can not be an empty string")
         state.config.add_volumes(volumes)
@@ -646,7 +646,9 @@ class _Conversion:
         state.config.set_optional("Shell", shell)
         state.config.commit(f"SHELL {go_list(shell)}", with_layer=False)
 
-    def _json_args_lint(self, state: DispatchState, keyword: str, line: int) -> None:
+    def _json_args_lint(self, state: DispatchState, command: Command) -> None:
+        keyword = command.instruction.keyword
+        line = command.where.start_line
         if not state.config.config.get("Shell"):
             self.shared.warnings.append(
                 PlanWarning(
@@ -662,7 +664,7 @@ class _Conversion:
         assert isinstance(instruction, CmdInstruction)
         args = list(instruction.command)
         if instruction.prepend_shell:
-            self._json_args_lint(state, "CMD", command.where.start_line)
+            self._json_args_lint(state, command)
             args = state.config.with_shell(args)
         state.config.set_optional("Cmd", args)
         state.config.config["ArgsEscaped"] = True
@@ -674,7 +676,7 @@ class _Conversion:
         assert isinstance(instruction, EntrypointInstruction)
         args = list(instruction.command)
         if instruction.prepend_shell:
-            self._json_args_lint(state, "ENTRYPOINT", command.where.start_line)
+            self._json_args_lint(state, command)
             args = state.config.with_shell(args)
         state.config.set_optional("Entrypoint", args)
         if not state.cmd_set:
@@ -799,7 +801,7 @@ class _Conversion:
         where = command.where
         instruction.check_supported()
         env = state.env
-        mounts = instruction.mounts(lambda word: self.shared.expand(word, env, where))
+        mounts = instruction.mounts(lambda word: self.shared.expand_in(state, word, where))
         inputs = ExecInputs()
         if state.root is not None:
             inputs.index_of(state.root)

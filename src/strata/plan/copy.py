@@ -103,13 +103,15 @@ def dispatch_copy(
     where = command.where
     is_add = isinstance(instruction, AddInstruction)
     env = state.env
-    expand = shared.expand
 
-    chown = expand(instruction.chown, env, where)
-    chmod = expand(instruction.chmod, env, where)
-    checksum = expand(instruction.checksum, env, where) if is_add else ""  # type: ignore[union-attr]
-    sources = shared.expand_all(instruction.sources, env, where)
-    dest_written = expand(instruction.dest, env, where)
+    def expand(word: str) -> str:
+        return shared.expand_in(state, word, where)
+
+    chown = expand(instruction.chown)
+    chmod = expand(instruction.chmod)
+    checksum = expand(instruction.checksum) if isinstance(instruction, AddInstruction) else ""
+    sources = [expand(source) for source in instruction.sources]
+    dest_written = expand(instruction.dest)
     try:
         contents = [_expand_content(c, state) for c in instruction.contents]
     except ConfigError as exc:

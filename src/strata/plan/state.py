@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from strata.dockerfile.instructions import Instruction, Location
 from strata.dockerfile.shell import ShellError, ShellLex
 from strata.dockerfile.stages import Stage
+from strata.dockerfile.suggest import closest
 from strata.errors import DockerfileError
-from strata.plan.buildargs import EnvList
+from strata.plan.buildargs import NON_ENV_ARGS, EnvList
 from strata.plan.config import ImageState
 from strata.plan.naming import StepCounter, uppercase_first_word
 from strata.plan.ops import Platform, Vertex
@@ -136,6 +137,27 @@ class SharedState:
         self, words: Sequence[str], env: Mapping[str, str], where: Location
     ) -> list[str]:
         return [self.expand(word, env, where) for word in words]
+
+    def expand_in(self, state: DispatchState, word: str, where: Location) -> str:
+        """Expand with the stage's environment, noting undefined variables (UndefinedVar).
+
+        As convert.go `reportUnmatchedVariables`: names declared by ARG in the stage
+        (even without a value) are not reported.
+        """
+        try:
+            result = self.lex.process_word(word, state.env)
+        except ShellError as exc:
+            raise where.error(exc.message) from None
+        declared = {name for name, _ in state.declared_args}
+        for name in sorted(result.unmatched - declared - NON_ENV_ARGS):
+            hint = closest(name, list(state.env))
+            message = f"Usage of undefined variable '${name}'"
+            if hint:
+                message += f" (did you mean ${hint}?)"
+            warning = PlanWarning("UndefinedVar", message, where.start_line)
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+        return result.value
 
     def display_text(self, text: str, env: Mapping[str, str], *, raw: bool = False) -> str:
         """An instruction's text for its vertex name (convert.go `processCmdEnv`).
