@@ -143,3 +143,16 @@ def test_base_image_of_plan_follows_the_stage_chain() -> None:
     assert result.base_image is not None
     assert result.base_image.ref == "docker.io/library/busybox:latest"
     assert plan(MULTI).base_image is None
+
+
+def test_resolver_build_errors_get_the_line_of_the_from() -> None:
+    from strata.errors import BuildError
+    from strata.plan.ops import Platform
+    from strata.plan.result import ResolvedImage
+
+    def missing(ref: str, platform: Platform) -> ResolvedImage:
+        raise BuildError(f"{ref}: not found")
+
+    with pytest.raises(BuildError) as caught:
+        plan("FROM scratch AS a\n\nFROM nosuch:1\n", missing)
+    assert (caught.value.message, caught.value.line) == ("nosuch:1: not found", 3)

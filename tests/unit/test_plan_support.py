@@ -14,7 +14,7 @@ from strata.dockerfile.parser import parse
 from strata.errors import StoreError
 from strata.plan.convert import plan_build
 from strata.plan.ops import ExecOp, FileOp, Platform, Vertex
-from strata.plan.result import BuildPlan, ResolvedImage
+from strata.plan.result import BuildPlan, ImageResolver, ResolvedImage
 
 DIGEST = "sha256:" + "1" * 64
 
@@ -74,7 +74,7 @@ class FakeImages:
         return ResolvedImage(ref=name, manifest_digest=DIGEST, config=config)
 
 
-def plan(text: str, images: FakeImages | None = None, **options: Any) -> BuildPlan:
+def plan(text: str, images: ImageResolver | None = None, **options: Any) -> BuildPlan:
     """Plan a Dockerfile given as (dedented) text."""
     df = parse(textwrap.dedent(text).lstrip("\n"))
     return plan_build(df, resolve_image=images or FakeImages(), **options)

@@ -46,7 +46,7 @@ from strata.dockerfile.instructions import (
 )
 from strata.dockerfile.shell import ShellError, ShellLex
 from strata.dockerfile.stages import BuildDefinition, parse_stages
-from strata.errors import DockerfileError
+from strata.errors import BuildError, DockerfileError
 from strata.plan import paths
 from strata.plan.buildargs import (
     CACHE_NS_ARG,
@@ -448,7 +448,19 @@ class _Conversion:
         key = (state.base_name, platform)
         image = self.shared.resolved_images.get(key)
         if image is None:
-            image = self.options.resolve_image(state.base_name, platform)
+            try:
+                image = self.options.resolve_image(state.base_name, platform)
+            except BuildError as exc:
+                if exc.line or where is None:
+                    raise
+                # BuildKit points a failed base-image lookup at the FROM (or COPY) line.
+                raise BuildError(
+                    exc.message,
+                    file=where.file,
+                    line=where.start_line,
+                    end_line=where.end_line,
+                    source=where.source,
+                ) from exc
             self.shared.resolved_images[key] = image
         config, history = image_from_base(image.config)
         state.base_image = image
