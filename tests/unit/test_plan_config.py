@@ -312,3 +312,25 @@ def test_json_args_warning_uses_the_keyword_as_typed() -> None:
         "JSONArgsRecommended: JSON arguments recommended for cmd to prevent unintended "
         "behavior related to OS signals (line 2)"
     ]
+
+
+def test_lint_warnings_for_secrets_expose_format_and_repeated_cmd() -> None:
+    result = plan(
+        """
+        FROM scratch
+        ARG GITHUB_TOKEN
+        ENV PUBLIC_KEY=x APP_VERSION=1
+        EXPOSE 8080:80/TCP
+        CMD ["a"]
+        CMD ["b"]
+        """
+    )
+    assert [(w.rule, w.line) for w in result.warnings] == [
+        ("SecretsUsedInArgOrEnv", 2),
+        ("ExposeProtoCasing", 4),
+        ("ExposeInvalidFormat", 4),
+        ("MultipleInstructionsDisallowed", 5),
+    ]
+    assert result.warnings[0].message == (
+        'Do not use ARG or ENV instructions for sensitive data (ARG "GITHUB_TOKEN")'
+    )

@@ -71,6 +71,7 @@ from strata.plan.config import (
     validate_signal,
 )
 from strata.plan.copy import INLINE_DOCUMENT_NAME, dispatch_copy
+from strata.plan.lint import expose_warnings, repeated_instruction_warning, secret_key_warning
 from strata.plan.naming import StepCounter, summarize_heredoc
 from strata.plan.ops import (
     ContextSource,
@@ -601,6 +602,7 @@ class _Conversion:
         ]
         message = "ENV"
         for key, value in pairs:
+            self._secret_lint("ENV", key, where)
             message += f" {key}={value}"
             state.env = state.env.set(key, value)
             state.config.set_env(key, value)
@@ -658,6 +660,20 @@ class _Conversion:
         state.config.set_optional("Shell", shell)
         state.config.commit(f"SHELL {go_list(shell)}", with_layer=False)
 
+    def _used_once(self, state: DispatchState, command: Command) -> None:
+        kind = type(command.instruction).__name__
+        previous = state.used_once.get(kind)
+        if previous is not None:
+            self.shared.warnings.append(
+                repeated_instruction_warning(command.instruction.keyword, previous)
+            )
+        state.used_once[kind] = command.where.start_line
+
+    def _secret_lint(self, instruction: str, key: str, where: Location) -> None:
+        warning = secret_key_warning(instruction, key, where.start_line)
+        if warning is not None:
+            self.shared.warnings.append(warning)
+
     def _json_args_lint(self, state: DispatchState, command: Command) -> None:
         keyword = command.instruction.keyword
         line = command.where.start_line
@@ -674,6 +690,7 @@ class _Conversion:
     def dispatch_cmd(self, state: DispatchState, command: Command) -> None:
         instruction = command.instruction
         assert isinstance(instruction, CmdInstruction)
+        self._used_once(state, command)
         args = list(instruction.command)
         if instruction.prepend_shell:
             self._json_args_lint(state, command)
@@ -686,6 +703,7 @@ class _Conversion:
     def dispatch_entrypoint(self, state: DispatchState, command: Command) -> None:
         instruction = command.instruction
         assert isinstance(instruction, EntrypointInstruction)
+        self._used_once(state, command)
         args = list(instruction.command)
         if instruction.prepend_shell:
             self._json_args_lint(state, command)
@@ -698,6 +716,7 @@ class _Conversion:
     def dispatch_healthcheck(self, state: DispatchState, command: Command) -> None:
         instruction = command.instruction
         assert isinstance(instruction, HealthcheckInstruction)
+        self._used_once(state, command)
         check: dict[str, Any] = {"Test": list(instruction.test)}
         for key, value in (
             ("Interval", instruction.interval),
@@ -723,6 +742,7 @@ class _Conversion:
         ports: list[str] = []
         for word in words:
             ports.extend(parse_exposed_port(word))
+            self.shared.warnings.extend(expose_warnings(word, command.where.start_line))
         state.config.add_ports(ports)
         state.config.commit(f"EXPOSE {go_list(ports)}", with_layer=False)
 
@@ -740,6 +760,7 @@ class _Conversion:
         parts: list[str] = []
         for definition in instruction.args:
             key = definition.name
+            self._secret_lint("ARG", key, command.where)
             value = definition.default
             in_build_args = key in build_args
             if value is None and not in_build_args and key in self.global_args:

@@ -99,6 +99,8 @@ class DispatchState:
     counter: StepCounter = field(default_factory=lambda: StepCounter("", 0))
     ignore_cache: bool = False
     cmd_set: bool = False
+    # line of the last CMD / ENTRYPOINT / HEALTHCHECK in this stage (MultipleInstructionsDisallowed)
+    used_once: dict[str, int] = field(default_factory=dict)
     workdir_set: bool = False
     vertices: list[Vertex] = field(default_factory=list)
 
