@@ -1,8 +1,10 @@
-"""`strata build`: for now its `--call=targets|outline` side, as `docker buildx build --call`.
+"""`strata build`: the flags of `docker buildx build` that apply to a local builder.
 
-The command only gathers options; `call_result` does the work so the build engine can
-add its own flags (-t, -o, --progress, ...) to the same command later and branch on
-`--call=build`.
+The command only gathers and checks options and prints; the build itself is
+`strata.api.build`, and `--call=targets|outline` is `call_result`. Progress goes to
+stderr through the printer `--progress` picks; after it, the failure report (if any)
+and the exit code come from `strata.progress.report`. `-q` prints the image ID on
+stdout, as `docker build -q` does.
 """
 
 from __future__ import annotations
@@ -15,10 +17,19 @@ from pathlib import Path
 
 import click
 
+from strata.api import BuildRequest, write_iidfile, write_metadata_file
+from strata.api import build as api_build
 from strata.cli.report import print_error
 from strata.dockerfile.outline import CALLS, render_call
 from strata.dockerfile.stages import UnknownTargetError, parse_stages
-from strata.errors import DockerfileError, StrataError, UsageError
+from strata.errors import DockerfileError, Interrupted, StrataError, UsageError
+from strata.export.outputs import parse_outputs
+from strata.progress.bus import ProgressBus
+from strata.progress.printers import make_printer
+from strata.progress.protocol import Printer
+from strata.progress.report import report_build_end
+from strata.solver.execop import SSHSource
+from strata.store.reference import parse_reference
 
 
 @dataclass(frozen=True)
@@ -120,8 +131,73 @@ def call_result(
     )
 
 
+def parse_secret(value: str) -> tuple[str, bytes]:
+    """`id=ID,src=PATH` / `id=ID,env=VAR` (buildx `util/buildflags/secrets.go`)."""
+    fields: dict[str, str] = {}
+    for item in value.split(","):
+        key, has_value, setting = item.partition("=")
+        key = key.strip().lower()
+        if not has_value:
+            raise UsageError(f"invalid field '{item}' must be a key=value pair", option="--secret")
+        if key == "source":
+            key = "src"
+        if key not in ("id", "src", "env", "type"):
+            raise UsageError(f"unexpected key '{key}' in '{item}'", option="--secret")
+        fields[key] = setting
+    secret_id = fields.get("id") or fields.get("env") or ""
+    if not secret_id and "src" in fields:
+        secret_id = Path(fields["src"]).name
+    if not secret_id:
+        raise UsageError(f"secret id is required in {value!r}", option="--secret")
+    kind = fields.get("type", "env" if "env" in fields else "file")
+    if kind == "env" or ("src" not in fields and secret_id in os.environ):
+        name = fields.get("env") or fields.get("src") or secret_id
+        if name not in os.environ:
+            raise UsageError(f"secret {secret_id}: environment variable {name} is not set")
+        return secret_id, os.environ[name].encode()
+    source = fields.get("src") or secret_id
+    try:
+        return secret_id, Path(source).read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"failed to read secret {secret_id} from {source}: {exc.strerror}", option="--secret"
+        ) from None
+
+
+def parse_ssh(value: str) -> tuple[str, SSHSource]:
+    """`default`, `ID=SOCKET` or `ID=KEY[,KEY]` (buildx `util/buildflags/ssh.go`)."""
+    ssh_id, has_paths, paths = value.partition("=")
+    if not has_paths or not paths:
+        socket = os.environ.get("SSH_AUTH_SOCK")
+        if not socket:
+            raise UsageError(
+                f"invalid empty ssh agent socket for {ssh_id}: make sure SSH_AUTH_SOCK is set",
+                option="--ssh",
+            )
+        return ssh_id or "default", SSHSource(agent_socket=Path(socket))
+    files = [Path(p) for p in paths.split(",") if p]
+    if len(files) == 1 and files[0].is_socket():
+        return ssh_id, SSHSource(agent_socket=files[0])
+    for path in files:
+        if not path.is_file():
+            raise UsageError(f"ssh key {path} not found", option="--ssh")
+    return ssh_id, SSHSource(key_files=tuple(files))
+
+
+def parse_labels(values: Sequence[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for value in values:
+        key, _, setting = value.partition("=")
+        labels[key] = setting
+    return labels
+
+
+def _split_commas(values: Sequence[str]) -> list[str]:
+    return [item for value in values for item in value.split(",") if item]
+
+
 @click.command(name="build")
-@click.argument("context", type=click.Path(path_type=Path))
+@click.argument("context", type=str)
 @click.option(
     "-f",
     "--file",
@@ -129,8 +205,46 @@ def call_result(
     default=None,
     help="Name of the Dockerfile (default: CONTEXT/Dockerfile; - reads standard input).",
 )
+@click.option("-t", "--tag", "tags", multiple=True, help="Name and optionally a tag (name:tag).")
 @click.option("--target", default=None, help="Set the target build stage.")
 @click.option("--build-arg", "build_args", multiple=True, help="Set a build-time variable K=V.")
+@click.option("--secret", "secrets", multiple=True, help="Secret: id=ID,src=PATH or id=ID,env=VAR.")
+@click.option("--ssh", "ssh", multiple=True, help="SSH agent or keys: default or ID=PATH[,PATH].")
+@click.option("--no-cache", is_flag=True, help="Do not use cache when building the image.")
+@click.option(
+    "--no-cache-filter", "no_cache_filter", multiple=True, help="Do not cache these stages."
+)
+@click.option("--network", default="default", help="Networking mode for RUN (default, none, host).")
+@click.option(
+    "--allow", "allow", multiple=True, help="Extra entitlement: network.host, security.insecure."
+)
+@click.option("--label", "labels", multiple=True, help="Set metadata for the image K=V.")
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    help="Output: type=local|tar|docker|oci|image,dest=PATH; DIR; - (tar to stdout).",
+)
+@click.option(
+    "--iidfile", type=click.Path(path_type=Path), default=None, help="Write the image ID."
+)
+@click.option(
+    "--metadata-file",
+    "metadata_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write build result metadata (JSON).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID on success.")
+@click.option(
+    "--progress",
+    default="auto",
+    show_default=True,
+    help="Progress output: auto, plain, tty, rawjson, quiet.",
+)
+@click.option("--platform", default=None, help="Target platform (only this machine's).")
+@click.option("--pull", is_flag=True, help="Always pull images (not supported yet).")
 @click.option(
     "--call",
     "call",
@@ -145,29 +259,65 @@ def call_result(
     default=None,
     help="Output format of --call (same as ,format=json).",
 )
+@click.pass_context
 def build(
-    context: Path,
+    ctx: click.Context,
+    context: str,
     dockerfile: str | None,
+    tags: tuple[str, ...],
     target: str | None,
     build_args: tuple[str, ...],
+    secrets: tuple[str, ...],
+    ssh: tuple[str, ...],
+    no_cache: bool,
+    no_cache_filter: tuple[str, ...],
+    network: str,
+    allow: tuple[str, ...],
+    labels: tuple[str, ...],
+    outputs: tuple[str, ...],
+    iidfile: Path | None,
+    metadata_file: Path | None,
+    quiet: bool,
+    progress: str,
+    platform: str | None,
+    pull: bool,
     call: str,
     output_format: str | None,
 ) -> None:
-    """Build an image from a Dockerfile (for now: --call=targets|outline)."""
+    """Build an image from a Dockerfile and a context (a directory, or - for stdin)."""
     try:
-        request = parse_call(call, output_format=output_format)
-        if request is None:
-            raise UsageError(
-                "building images is not available yet; use --call=targets or --call=outline",
-                option="--call",
+        call_request = parse_call(call, output_format=output_format)
+        if call_request is not None:
+            if context == "-":
+                raise UsageError("--call needs a context directory", option="--call")
+            output = call_result(
+                call_request,
+                Path(context),
+                dockerfile=dockerfile,
+                target=target,
+                build_args=parse_build_args(build_args),
             )
-        output = call_result(
-            request,
-            context,
+            click.echo(output, nl=False)
+            return
+        request = _build_request(
+            context=context,
             dockerfile=dockerfile,
+            tags=tags,
             target=target,
-            build_args=parse_build_args(build_args),
+            build_args=build_args,
+            secrets=secrets,
+            ssh=ssh,
+            no_cache=no_cache,
+            no_cache_filter=no_cache_filter,
+            network=network,
+            allow=allow,
+            labels=labels,
+            outputs=outputs,
+            platform=platform,
+            pull=pull,
         )
+        mode = "quiet" if quiet else progress
+        printer = make_printer(mode, sys.stderr)
     except UnknownTargetError as exc:
         print_error(exc)
         if exc.stages:
@@ -178,7 +328,96 @@ def build(
     except StrataError as exc:
         print_error(exc)
         raise SystemExit(exc.exit_code) from None
-    click.echo(output, nl=False)
+    code = _run_build(ctx.obj["root"], request, printer, iidfile, metadata_file, quiet)
+    if code != 0:
+        raise SystemExit(code)
+
+
+def _build_request(
+    *,
+    context: str,
+    dockerfile: str | None,
+    tags: Sequence[str],
+    target: str | None,
+    build_args: Sequence[str],
+    secrets: Sequence[str],
+    ssh: Sequence[str],
+    no_cache: bool,
+    no_cache_filter: Sequence[str],
+    network: str,
+    allow: Sequence[str],
+    labels: Sequence[str],
+    outputs: Sequence[str],
+    platform: str | None,
+    pull: bool,
+) -> BuildRequest:
+    """Check the options and turn them into an API request."""
+    if pull:
+        raise UsageError(
+            "--pull is not supported: strata does not talk to registries yet "
+            "(import or load base images instead)",
+            option="--pull",
+        )
+    if network not in ("default", "none", "host"):
+        raise UsageError(f'invalid network mode "{network}"', option="--network")
+    if context == "-" and dockerfile == "-":
+        raise UsageError("invalid argument: can't use stdin for both build context and dockerfile")
+    for tag in tags:
+        parse_reference(tag)
+    dockerfile_text: str | None = None
+    dockerfile_path: Path | None = None
+    if dockerfile == "-":
+        dockerfile_text = sys.stdin.read()
+    elif dockerfile is not None:
+        dockerfile_path = Path(dockerfile)
+    return BuildRequest(
+        context=None if context == "-" else Path(context),
+        context_stream=sys.stdin.buffer if context == "-" else None,
+        dockerfile=dockerfile_path,
+        dockerfile_text=dockerfile_text,
+        target=target,
+        build_args=parse_build_args(build_args),
+        secrets=dict(parse_secret(s) for s in secrets),
+        ssh=dict(parse_ssh(s) for s in ssh),
+        no_cache=no_cache,
+        no_cache_filter=_split_commas(no_cache_filter),
+        network=network,
+        allow=_split_commas(allow),
+        labels=parse_labels(labels),
+        tags=tuple(tags),
+        outputs=parse_outputs(list(outputs)),
+        platform=platform,
+    )
+
+
+def _run_build(
+    root: Path,
+    request: BuildRequest,
+    printer: Printer,
+    iidfile: Path | None,
+    metadata_file: Path | None,
+    quiet: bool,
+) -> int:
+    bus = ProgressBus(printer)
+    error: StrataError | None = None
+    result = None
+    try:
+        result = api_build(request, root=root, bus=bus, stdout=sys.stdout.buffer)
+    except StrataError as exc:
+        error = exc
+    except KeyboardInterrupt:
+        error = Interrupted(signal_number=2)
+    finally:
+        summary = bus.close()
+    code = report_build_end(sys.stderr, summary, error)
+    if result is not None and error is None:
+        if iidfile is not None and result.image_id:
+            write_iidfile(iidfile, result)
+        if metadata_file is not None:
+            write_metadata_file(metadata_file, result)
+        if quiet and result.image_id:
+            click.echo(result.image_id)
+    return code
 
 
 COMMANDS: list[click.Command] = [build]

@@ -1,0 +1,541 @@
+"""strata's public Python API: what `strata build` does, as objects.
+
+    from strata.api import BuildRequest, build
+    result = build(BuildRequest(context=Path("."), tags=("demo",)), root=Path("/var/lib/strata"))
+    print(result.image_id)
+
+`build` reads the Dockerfile, plans the target's graph (`strata.plan`), solves it
+against the state root's cache (`strata.solver`) and exports the result: by default into
+the local image store under every tag, or as `-o` outputs say. Progress goes to an
+optional `ProgressBus`; every user-caused failure is a `StrataError` (a failing step's
+error is a `BuildError` pointing at its Dockerfile lines). On the main thread SIGINT and
+SIGTERM cancel the build: containers are killed, mounts undone, `Interrupted` raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, BinaryIO
+
+from strata.dockerfile.ast import Dockerfile
+from strata.dockerfile.ignore import PatternMatcher, find_ignore_file, read_ignore_patterns
+from strata.dockerfile.parser import parse
+from strata.errors import BuildError, DockerfileError, StrataError, UsageError
+from strata.export.docker_archive import ExportEntry, write_docker_archive
+from strata.export.image_store import ExportedImage, image_config, store_image
+from strata.export.local import export_local, export_tar
+from strata.export.oci_layout import write_oci_archive
+from strata.export.outputs import OutputSpec
+from strata.plan.convert import plan_build
+from strata.plan.ops import ExecOp, Platform, Vertex
+from strata.plan.platforms import native_platform, parse_platform
+from strata.plan.result import BuildPlan, ResolvedImage
+from strata.progress.bus import ProgressBus
+from strata.progress.units import format_size
+from strata.solver.checksums import ChecksumCache
+from strata.solver.execop import ExecEnvironment, SSHSource
+from strata.solver.layers import ChainLayer, image_layers
+from strata.solver.records import CacheRecords
+from strata.solver.results import ContextResult, SnapshotResult
+from strata.solver.solve import SolveContext, Solved, Solver, SolveStats
+from strata.solver.views import BuildViews
+from strata.store.cachemounts import CacheMounts
+from strata.store.images import ImageStore
+from strata.store.reference import parse_reference
+from strata.store.root import StateRoot
+from strata.worker.contenthash import DigestCache
+from strata.worker.context import read_stdin_context
+from strata.worker.executor import Executor
+from strata.worker.snapshot import open_snapshotter
+
+__all__ = [
+    "BuildRequest",
+    "BuildResult",
+    "OutputSpec",
+    "SSHSource",
+    "build",
+    "metadata_of",
+]
+
+ENTITLEMENTS = ("network.host", "security.insecure")
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything `docker buildx build` takes that strata honours.
+
+    `context` is the context directory; with `context_stream` (`build -`) the context is
+    read from that stream instead: a tar, or a Dockerfile alone (empty context).
+    `dockerfile` defaults to `<context>/Dockerfile`; `dockerfile_text` (`-f -`) wins
+    over both. `outputs` empty means: store the image in the local image store."""
+
+    context: Path | None = None
+    context_stream: BinaryIO | None = None
+    dockerfile: Path | None = None
+    dockerfile_text: str | None = None
+    target: str | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, bytes] = field(default_factory=dict)
+    ssh: Mapping[str, SSHSource] = field(default_factory=dict)
+    no_cache: bool = False
+    no_cache_filter: Sequence[str] = ()
+    network: str = "default"
+    allow: Sequence[str] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    tags: Sequence[str] = ()
+    outputs: Sequence[OutputSpec] = ()
+    platform: str | None = None
+    snapshotter: str = "auto"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build produced. `image_id` is empty when no output made an image."""
+
+    image_id: str
+    manifest_digest: str
+    names: tuple[str, ...]
+    config: dict[str, Any]
+    stats: SolveStats
+    manifest_size: int = 0
+
+
+def metadata_of(result: BuildResult) -> dict[str, Any]:
+    """The `--metadata-file` JSON, with buildx's keys."""
+    data: dict[str, Any] = {}
+    if result.image_id:
+        data["containerimage.config.digest"] = result.image_id
+        data["containerimage.digest"] = result.manifest_digest
+        data["containerimage.descriptor"] = {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": result.manifest_digest,
+            "size": result.manifest_size,
+        }
+    if result.names:
+        data["image.name"] = ",".join(result.names)
+    return data
+
+
+def _vertex_digest(label: str) -> str:
+    return "sha256:" + hashlib.sha256(label.encode()).hexdigest()
+
+
+class _Progress:
+    """The internal (non-op) vertices of a build: loads and exports."""
+
+    def __init__(self, bus: ProgressBus | None) -> None:
+        self.bus = bus
+
+    @contextlib.contextmanager
+    def vertex(self, name: str, key: str | None = None) -> Iterator[str]:
+        digest = _vertex_digest(key or name)
+        if self.bus is not None:
+            self.bus.vertex_started(digest, name)
+        try:
+            yield digest
+        except StrataError as exc:
+            if self.bus is not None:
+                self.bus.vertex_error(digest, exc.message)
+            raise
+        except BaseException:
+            if self.bus is not None:
+                self.bus.vertex_canceled(digest)
+            raise
+        if self.bus is not None:
+            self.bus.vertex_done(digest)
+
+    def status(self, digest: str, text: str, *, done: bool = True) -> None:
+        if self.bus is not None:
+            self.bus.status(digest, text, done=done)
+
+
+def _read_dockerfile(
+    request: BuildRequest, context_dir: Path, from_stdin: bytes | None
+) -> tuple[str, Path | None, str]:
+    """(text, path or None, name shown) of the Dockerfile."""
+    if request.dockerfile_text is not None:
+        return request.dockerfile_text, None, "Dockerfile"
+    if from_stdin is not None and request.dockerfile is None:
+        return from_stdin.decode("utf-8", errors="replace"), None, "Dockerfile"
+    path = request.dockerfile
+    if path is None:
+        path = context_dir / "Dockerfile"
+        if not path.exists() and (context_dir / "dockerfile").exists():
+            path = context_dir / "dockerfile"
+    try:
+        return path.read_text(encoding="utf-8"), path, path.name
+    except FileNotFoundError:
+        raise DockerfileError(
+            f"failed to read dockerfile: open {path.name}: no such file or directory",
+            file=path.name,
+        ) from None
+    except OSError as exc:
+        raise DockerfileError(
+            f"failed to read dockerfile: {exc.strerror}", file=path.name
+        ) from None
+
+
+def _check_platform(value: str | None) -> Platform | None:
+    if value is None or value == "":
+        return None
+    native = native_platform()
+    wanted = [parse_platform(v.strip()) for v in value.split(",") if v.strip()]
+    for platform in wanted:
+        if (platform.os, platform.architecture) != (native.os, native.architecture) or (
+            platform.variant and platform.variant != native.variant
+        ):
+            raise UsageError(
+                f"platform {platform} is not supported: strata builds only for this "
+                f"machine's platform ({native}); emulation is not available",
+                option="--platform",
+            )
+    return wanted[0] if wanted else None
+
+
+def _check_entitlements(plan: BuildPlan, request: BuildRequest, source: str) -> None:
+    """RUN --network=host and --security=insecure need `--allow` (BuildKit entitlements)."""
+    for item in request.allow:
+        if item not in ENTITLEMENTS:
+            raise UsageError(f"invalid entitlement: {item}", option="--allow")
+    allowed = set(request.allow)
+    if request.network == "host" and "network.host" not in allowed:
+        raise BuildError("network.host is not allowed")
+    for vertex in plan.all_vertices():
+        op = vertex.op
+        if not isinstance(op, ExecOp):
+            continue
+        needed = None
+        if op.network == "host" and "network.host" not in allowed:
+            needed = "network.host"
+        elif op.security == "insecure" and "security.insecure" not in allowed:
+            needed = "security.insecure"
+        if needed is not None:
+            where = plan.locations.get(vertex.digest) or vertex.location
+            raise BuildError(
+                f"{needed} is not allowed",
+                file=where.file if where else None,
+                line=where.start_line if where else 0,
+                end_line=where.end_line if where else None,
+                source=source,
+            )
+
+
+@contextlib.contextmanager
+def _cancel_on_signals(cancel: Callable[[int], None]) -> Iterator[None]:
+    """On the main thread, SIGINT/SIGTERM cancel the build instead of killing strata."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        cancel(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+class _Build:
+    """One build's state between reading the request and exporting."""
+
+    def __init__(
+        self,
+        request: BuildRequest,
+        root: StateRoot,
+        bus: ProgressBus | None,
+        stdout: BinaryIO | None,
+    ) -> None:
+        self.request = request
+        self.root = root
+        self.progress = _Progress(bus)
+        self.bus = bus
+        self.stdout = stdout
+        self.images = ImageStore(root)
+        self.records = CacheRecords(root)
+
+    def resolve_image(self, ref: str, platform: Platform) -> ResolvedImage:
+        try:
+            normalized = str(parse_reference(ref))
+        except StrataError as exc:
+            raise BuildError(f'failed to parse stage name "{ref}": {exc.message}') from None
+        with self.progress.vertex(f"[internal] load metadata for {normalized}"):
+            manifest = self.images.get(normalized)
+            if manifest is None:
+                raise BuildError(
+                    f"{ref}: failed to resolve source metadata for {normalized}: "
+                    f"{normalized}: not found (pulling from registries is not supported "
+                    "yet: import or load the image first)"
+                )
+            image = self.images.image(manifest)
+        return ResolvedImage(ref=normalized, manifest_digest=manifest, config=image.config)
+
+    def run(self) -> BuildResult:
+        request = self.request
+        scratch = self.root.mkdtemp("build")
+        try:
+            return self._run(request, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _run(self, request: BuildRequest, scratch: Path) -> BuildResult:
+        platform = _check_platform(request.platform)
+        stdin_dockerfile: bytes | None = None
+        if request.context_stream is not None:
+            received = read_stdin_context(request.context_stream, scratch / "context")
+            context_dir = received.directory
+            stdin_dockerfile = received.dockerfile
+        elif request.context is not None:
+            context_dir = request.context
+            if not context_dir.is_dir():
+                raise UsageError(f'unable to prepare context: path "{context_dir}" not found')
+        else:
+            raise UsageError("a build context is required")
+        with self.progress.vertex("[internal] load build definition from Dockerfile") as load:
+            text, df_path, shown = _read_dockerfile(request, context_dir, stdin_dockerfile)
+            self.progress.status(
+                load, f"transferring dockerfile: {format_size(len(text.encode()))}"
+            )
+            dockerfile = parse(text, filename=shown)
+        ignore_file = find_ignore_file(context_dir, df_path)
+        ignore_text = ignore_file.read_text(encoding="utf-8") if ignore_file is not None else ""
+        patterns = read_ignore_patterns(ignore_text)
+        plan = self._plan(dockerfile, patterns, platform)
+        for warning in plan.warnings:
+            if self.bus is not None:
+                self.bus.warn(
+                    _vertex_digest("[internal] load build definition from Dockerfile"), str(warning)
+                )
+        with self.progress.vertex("[internal] load .dockerignore") as ignore_vertex:
+            self.progress.status(
+                ignore_vertex, f"transferring context: {format_size(len(ignore_text.encode()))}"
+            )
+        _check_entitlements(plan, request, text)
+        cache_mounts = CacheMounts(self.root)
+        for cache_id in plan.cache_ids_to_clear:
+            cache_mounts.discard(cache_id)
+        matcher = PatternMatcher(patterns) if patterns else None
+        context = ContextResult(context_dir, matcher)
+        snapshotter = open_snapshotter(self.root, request.snapshotter)
+        views = BuildViews(snapshotter, scratch)
+        executor = Executor(self.root, cache_mounts=cache_mounts)
+        solver = Solver(
+            root=self.root,
+            snapshotter=snapshotter,
+            executor=executor,
+            records=self.records,
+            images=self.images,
+            views=views,
+            checksums=ChecksumCache(views, self.records, DigestCache(self.root)),
+            context=context,
+            bus=self.bus,
+            settings=SolveContext(
+                locations=plan.locations,
+                dockerfile_source=text,
+                exec_env=ExecEnvironment(
+                    secrets=request.secrets, ssh=request.ssh, network=request.network
+                ),
+            ),
+        )
+        try:
+            with _cancel_on_signals(solver.cancel):
+                solved = self._solve(solver, plan.target)
+                return self._export(plan, solved, snapshotter, views, solver.stats)
+        finally:
+            views.close()
+
+    def _plan(
+        self, dockerfile: Dockerfile, patterns: list[str], platform: Platform | None
+    ) -> BuildPlan:
+        request = self.request
+        return plan_build(
+            dockerfile,
+            target=request.target,
+            build_args=dict(request.build_args),
+            resolve_image=self.resolve_image,
+            platform=platform,
+            no_cache=request.no_cache,
+            no_cache_filter=list(request.no_cache_filter),
+            labels=dict(request.labels),
+            dockerignore=patterns,
+            network=request.network,
+        )
+
+    def _solve(self, solver: Solver, target: Vertex | None) -> Solved | None:
+        if target is None:
+            return None
+        return solver.solve(target)
+
+    # -- export -------------------------------------------------------------------------
+
+    def _export(
+        self,
+        plan: BuildPlan,
+        solved: Solved | None,
+        snapshotter: Any,
+        views: BuildViews,
+        stats: SolveStats,
+    ) -> BuildResult:
+        request = self.request
+        outputs = list(request.outputs) or [OutputSpec(type="image")]
+        top = solved.result if solved is not None else SnapshotResult(None)
+        assert isinstance(top, SnapshotResult)
+        exported: ExportedImage | None = None
+        names: list[str] = list(request.tags)
+        for output in outputs:
+            if output.type in ("image", "docker", "oci"):
+                names.extend(output.names)
+        for index, output in enumerate(outputs):
+            if output.type in ("local", "tar"):
+                self._export_files(output, index, views.snapshot_tree(top))
+                continue
+            if output.type == "image" or (output.type == "docker" and output.dest is None):
+                exported = self._export_image(
+                    plan, top, snapshotter, names, index, store_names=True
+                )
+                continue
+            exported = exported or self._export_image(
+                plan, top, snapshotter, names, index, store_names=False, announce=False
+            )
+            self._export_archive(output, index, exported, names)
+        if exported is None:
+            return BuildResult("", "", (), {}, stats)
+        manifest_size = self.images.content.info(exported.manifest_digest).size
+        return BuildResult(
+            image_id=exported.image_id,
+            manifest_digest=exported.manifest_digest,
+            names=exported.names or tuple(str(parse_reference(n)) for n in names),
+            config=exported.config,
+            stats=stats,
+            manifest_size=manifest_size,
+        )
+
+    def _layers(self, top: SnapshotResult, snapshotter: Any, vertex: str) -> list[ChainLayer]:
+        with_status = self.bus is not None
+        if with_status and self.bus is not None:
+            self.bus.status(vertex, "exporting layers", done=False)
+        layers = image_layers(snapshotter, self.records, self.images.content, top.name)
+        if with_status and self.bus is not None:
+            self.bus.status(vertex, "exporting layers", done=True)
+        return layers
+
+    def _export_image(
+        self,
+        plan: BuildPlan,
+        top: SnapshotResult,
+        snapshotter: Any,
+        names: Sequence[str],
+        index: int,
+        *,
+        store_names: bool,
+        announce: bool = True,
+    ) -> ExportedImage:
+        label = "exporting to image"
+        with self.progress.vertex(label, f"{label} {index}") as vertex:
+            layers = self._layers(top, snapshotter, vertex)
+            base_created = None
+            if plan.base_image is not None:
+                created = plan.base_image.config.get("created")
+                base_created = created if isinstance(created, str) else None
+            config = image_config(
+                plan.config,
+                plan.history,
+                layers,
+                source_date_epoch=plan.source_date_epoch,
+                base_created=base_created,
+            )
+            exported = store_image(self.images, config, layers, names if store_names else ())
+            if announce:
+                self.progress.status(vertex, f"writing image {exported.image_id}")
+                for name in exported.names:
+                    self.progress.status(vertex, f"naming to {name}")
+        return exported
+
+    def _export_archive(
+        self, output: OutputSpec, index: int, exported: ExportedImage, names: Sequence[str]
+    ) -> None:
+        label = (
+            "exporting to docker image format"
+            if output.type == "docker"
+            else "exporting to oci image format"
+        )
+        with self.progress.vertex(label, f"{label} {index}") as vertex:
+            image = self.images.image(exported.manifest_digest)
+            self.progress.status(vertex, f"exporting manifest {exported.manifest_digest}")
+            self.progress.status(vertex, f"exporting config {exported.image_id}")
+            refs = tuple(parse_reference(n) for n in names)
+            entries = [ExportEntry(image=image, names=refs)]
+            self.progress.status(vertex, "sending tarball", done=False)
+            with self._open_dest(output) as out:
+                if output.type == "docker":
+                    write_docker_archive(self.images.content, entries, out)
+                else:
+                    write_oci_archive(self.images.content, entries, out)
+            self.progress.status(vertex, "sending tarball")
+
+    def _export_files(self, output: OutputSpec, index: int, tree: Path) -> None:
+        if output.type == "local":
+            label = "exporting to client directory"
+            with self.progress.vertex(label, f"{label} {index}") as vertex:
+                assert output.dest is not None
+                size = export_local(tree, Path(output.dest))
+                self.progress.status(vertex, f"copying files {format_size(size)}")
+            return
+        label = "exporting to client tarball"
+        with self.progress.vertex(label, f"{label} {index}") as vertex:
+            self.progress.status(vertex, "sending tarball", done=False)
+            with self._open_dest(output) as out:
+                export_tar(tree, out)
+            self.progress.status(vertex, "sending tarball")
+
+    @contextlib.contextmanager
+    def _open_dest(self, output: OutputSpec) -> Iterator[BinaryIO]:
+        if output.to_stdout:
+            if self.stdout is None:
+                raise UsageError(
+                    "output to stdout requested but no stdout given", option="--output"
+                )
+            yield self.stdout
+            self.stdout.flush()
+            return
+        assert output.dest is not None
+        path = Path(output.dest)
+        if path.parent != Path(""):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            yield fh
+
+
+def build(
+    request: BuildRequest,
+    *,
+    root: StateRoot | Path,
+    bus: ProgressBus | None = None,
+    stdout: BinaryIO | None = None,
+) -> BuildResult:
+    """Build `request` in the state root `root`; see the module docstring."""
+    opened = root if isinstance(root, StateRoot) else StateRoot.open(root)
+    try:
+        return _Build(request, opened, bus, stdout).run()
+    finally:
+        if not isinstance(root, StateRoot):
+            opened.close()
+
+
+def write_iidfile(path: Path, result: BuildResult) -> None:
+    path.write_text(result.image_id)
+
+
+def write_metadata_file(path: Path, result: BuildResult) -> None:
+    path.write_text(json.dumps(metadata_of(result), indent=2, sort_keys=True) + "\n")

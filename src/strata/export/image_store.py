@@ -1,0 +1,137 @@
+"""The image exporter: a solved target becomes an image in the local image store.
+
+The config is the planner's (`BuildPlan.config`) plus what only the export knows
+(BuildKit `exporter/containerimage/writer.go`, `patchImageConfig` and
+`normalizeLayersAndHistory`):
+
+- `rootfs.diff_ids` of the target snapshot's chain;
+- `history`: the plan's entries, the non-empty ones matched to the layers from the end;
+  a new layer's entry is dated by its snapshot's creation time, so a fully cached
+  rebuild gives the same config and the same image ID; an empty-layer entry takes the
+  time of the layer before it (leading ones the first new layer's); SOURCE_DATE_EPOCH
+  clamps every new time;
+- `created`: the last history entry's time.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from strata.plan.result import HistoryEntry
+from strata.solver.layers import ChainLayer
+from strata.store.images import ImageStore
+from strata.store.reference import parse_reference
+
+
+@dataclass(frozen=True)
+class ExportedImage:
+    """What the image exporter stored: IDs and the names it was given."""
+
+    image_id: str
+    manifest_digest: str
+    config: dict[str, Any]
+    names: tuple[str, ...]
+
+
+def rfc3339(when: float) -> str:
+    """A time as Go's RFC 3339 with sub-second digits (trailing zeros dropped), in UTC."""
+    stamp = datetime.fromtimestamp(when, UTC)
+    text = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{stamp.microsecond:06d}".rstrip("0")
+    return f"{text}.{fraction}Z" if fraction else f"{text}Z"
+
+
+def _clamp(when: float, epoch: int | None) -> float:
+    return min(when, float(epoch)) if epoch is not None else when
+
+
+def build_history(
+    history: Sequence[HistoryEntry],
+    layers: Sequence[ChainLayer],
+    *,
+    source_date_epoch: int | None,
+    fallback_time: str | None,
+) -> list[dict[str, Any]]:
+    """The config's `history`: plan entries with `created` filled in as BuildKit does."""
+    layer_entries = [i for i, entry in enumerate(history) if not entry.empty_layer]
+    # Match non-empty entries to layers from the end (the base's own history may be
+    # shorter or longer than its layers).
+    layer_time: dict[int, float] = {}
+    for entry_index, layer in zip(reversed(layer_entries), reversed(layers), strict=False):
+        layer_time[entry_index] = _clamp(layer.snapshot.created, source_date_epoch)
+    new_times = [layer_time[i] for i in sorted(layer_time) if history[i].created is None]
+    first_new = new_times[0] if new_times else None
+    out: list[dict[str, Any]] = []
+    previous: str | None = None
+    for index, entry in enumerate(history):
+        created = entry.created
+        if created is None:
+            if index in layer_time:
+                created = rfc3339(layer_time[index])
+                previous = created
+            elif previous is not None:
+                created = previous
+            elif first_new is not None:
+                created = rfc3339(first_new)
+            elif source_date_epoch is not None:
+                created = rfc3339(float(source_date_epoch))
+            else:
+                created = fallback_time
+        item: dict[str, Any] = {}
+        if created is not None:
+            item["created"] = created
+        if entry.author:
+            item["author"] = entry.author
+        item["created_by"] = entry.created_by
+        if entry.comment:
+            item["comment"] = entry.comment
+        if entry.empty_layer:
+            item["empty_layer"] = True
+        out.append(item)
+    return out
+
+
+def image_config(
+    plan_config: dict[str, Any],
+    history: Sequence[HistoryEntry],
+    layers: Sequence[ChainLayer],
+    *,
+    source_date_epoch: int | None = None,
+    base_created: str | None = None,
+) -> dict[str, Any]:
+    """The full OCI image config of the target."""
+    config = copy.deepcopy(plan_config)
+    entries = build_history(
+        history, layers, source_date_epoch=source_date_epoch, fallback_time=base_created
+    )
+    config["rootfs"] = {"type": "layers", "diff_ids": [item.layer.diff_id for item in layers]}
+    config["history"] = entries
+    created = next((e["created"] for e in reversed(entries) if "created" in e), base_created)
+    if created is not None:
+        config["created"] = created
+    return config
+
+
+def store_image(
+    images: ImageStore,
+    config: dict[str, Any],
+    layers: Sequence[ChainLayer],
+    names: Sequence[str],
+) -> ExportedImage:
+    """Commit the image and point every name at it."""
+    manifest = images.commit_image(config, [item.layer for item in layers])
+    stored = images.image(manifest)
+    given: list[str] = []
+    for name in names:
+        images.put(name, manifest)
+        given.append(str(parse_reference(name)))
+    return ExportedImage(
+        image_id=stored.config_digest,
+        manifest_digest=manifest,
+        config=stored.config,
+        names=tuple(given),
+    )

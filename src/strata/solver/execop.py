@@ -1,0 +1,194 @@
+"""Running an ExecOp (RUN): a container on a new snapshot of its root input.
+
+Each non-root mount of the op becomes a runtime mount of `strata.worker.mounts`: binds of
+the context, a stage or an image as read-only views (writable ones get a throwaway copy
+from the executor), cache mounts through `CacheMounts` seeded from their `from` input,
+tmpfs, secrets given with `--secret`, and ssh agents given with `--ssh`. The process's
+output goes to the progress bus line by line. A non-zero exit is BuildKit's
+`process "<argv>" did not complete successfully: exit code: <n>`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+from strata.errors import BuildError
+from strata.plan.ops import ExecMount, ExecOp, MountType
+from strata.solver.results import ContextResult, Result, SnapshotResult
+from strata.solver.views import BuildViews
+from strata.worker.context import resolve_in_root
+from strata.worker.executor import Executor, ProcessSpec
+from strata.worker.mounts import (
+    BindMount,
+    CacheMount,
+    RuntimeMount,
+    SecretMount,
+    SSHMount,
+    TmpfsMount,
+)
+from strata.worker.snapshot import Snapshotter
+from strata.worker.spec import NetworkMode, SecurityMode, process_failed_message
+
+OutputSink = Callable[[str, bytes], None]
+"""Receives ("stdout" | "stderr", one line of output)."""
+
+
+@dataclass(frozen=True)
+class SSHSource:
+    """What `--ssh ID=...` forwards: an agent socket, or key files to serve."""
+
+    agent_socket: Path | None = None
+    key_files: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecEnvironment:
+    """Build-wide inputs of RUN steps that are not part of any op."""
+
+    secrets: Mapping[str, bytes] = field(default_factory=dict)
+    ssh: Mapping[str, SSHSource] = field(default_factory=dict)
+    network: str = "default"
+
+
+def _selected(views: BuildViews, result: Result, selector: str) -> Path:
+    """Host path of `selector` inside an input, as a bind mount source."""
+    tree = views.context_copy(result) if isinstance(result, ContextResult) else views.tree(result)
+    if selector in ("", "/"):
+        return tree
+    return resolve_in_root(tree, selector)
+
+
+def runtime_mounts(
+    op: ExecOp,
+    inputs: Sequence[Result],
+    views: BuildViews,
+    env: ExecEnvironment,
+    cache_base_keys: Mapping[int, str],
+) -> list[RuntimeMount]:
+    """The op's mounts after the root, for the executor.
+
+    `cache_base_keys` maps a mount's position to the checksum of its `from` seed, so a
+    cache seeded from changed content is a different cache (BuildKit mounts.go)."""
+    out: list[RuntimeMount] = []
+    for position, mount in enumerate(op.mounts):
+        if position == 0:
+            continue
+        out.append(_runtime_mount(position, mount, inputs, views, env, cache_base_keys))
+    return out
+
+
+def _runtime_mount(
+    position: int,
+    mount: ExecMount,
+    inputs: Sequence[Result],
+    views: BuildViews,
+    env: ExecEnvironment,
+    cache_base_keys: Mapping[int, str],
+) -> RuntimeMount:
+    if mount.type == MountType.BIND:
+        source_result = inputs[mount.input] if mount.input is not None else SnapshotResult(None)
+        source = _selected(views, source_result, mount.selector)
+        if not source.exists():
+            raise BuildError(f'failed to compute cache key: "{mount.selector}": not found')
+        return BindMount(target=mount.target, source=source, readonly=mount.readonly)
+    if mount.type == MountType.CACHE:
+        base: Path | None = None
+        if mount.input is not None:
+            base = _selected(views, inputs[mount.input], mount.selector)
+        return CacheMount(
+            target=mount.target,
+            id=mount.cache_id,
+            sharing=mount.sharing.value,
+            base=base,
+            base_key=cache_base_keys.get(position),
+            uid=mount.uid or 0,
+            gid=mount.gid or 0,
+            mode=mount.mode if mount.mode is not None else 0o755,
+            readonly=mount.readonly,
+        )
+    if mount.type == MountType.TMPFS:
+        return TmpfsMount(target=mount.target, size=mount.size or None, readonly=mount.readonly)
+    if mount.type == MountType.SECRET:
+        return SecretMount(
+            id=mount.secret_id,
+            data=env.secrets.get(mount.secret_id),
+            target=mount.target or None,
+            env=mount.env or None,
+            uid=mount.uid or 0,
+            gid=mount.gid or 0,
+            mode=mount.mode if mount.mode is not None else 0o400,
+            required=mount.required,
+        )
+    forwarded = env.ssh.get(mount.secret_id or "default")
+    return SSHMount(
+        id=mount.secret_id or "default",
+        target=mount.target or None,
+        agent_socket=forwarded.agent_socket if forwarded else None,
+        key_files=forwarded.key_files if forwarded else (),
+        uid=mount.uid or 0,
+        gid=mount.gid or 0,
+        mode=mount.mode if mount.mode is not None else 0o600,
+        required=mount.required,
+    )
+
+
+def network_mode(op: ExecOp, env: ExecEnvironment) -> NetworkMode:
+    """`RUN --network=default` means the build-wide mode (`--network` of the build)."""
+    mode = op.network if op.network != "default" else env.network
+    if mode not in ("default", "none", "host"):
+        raise BuildError(f'invalid network mode "{mode}"')
+    return cast(NetworkMode, mode)
+
+
+def run_exec_op(
+    op: ExecOp,
+    inputs: Sequence[Result],
+    *,
+    snapshotter: Snapshotter,
+    executor: Executor,
+    views: BuildViews,
+    env: ExecEnvironment,
+    cache_base_keys: Mapping[int, str],
+    on_output: OutputSink,
+) -> str:
+    """Run the op's process on a new snapshot of its root; returns the committed name."""
+    root = op.mounts[0]
+    parent: str | None = None
+    if root.input is not None:
+        base = inputs[root.input]
+        if not isinstance(base, SnapshotResult):
+            raise TypeError("an ExecOp root must be a snapshot")
+        parent = base.name
+    key = f"active-{uuid.uuid4().hex}"
+    rootfs = snapshotter.prepare(key, parent)
+    try:
+        mounts = runtime_mounts(op, inputs, views, env, cache_base_keys)
+        process = ProcessSpec(
+            args=op.args,
+            env=(*op.env, *op.proxy_env),
+            cwd=op.cwd or "/",
+            user=op.user,
+            hostname=op.hostname,
+        )
+        code = executor.run(
+            process,
+            rootfs,
+            mounts,
+            network=network_mode(op, env),
+            security=cast(SecurityMode, op.security),
+            on_output=lambda stream, line, _when: on_output(stream, line),
+        )
+        if code != 0:
+            raise BuildError(process_failed_message(op.args, code))
+        name = f"result-{uuid.uuid4().hex}"
+        snapshotter.commit(name, key)
+        return name
+    except BaseException:
+        with contextlib.suppress(Exception):
+            snapshotter.remove(key)
+        raise

@@ -1,0 +1,197 @@
+"""Cache records: which committed snapshot a cache key produced, and why it has that key.
+
+A record maps a vertex's cache key to its result snapshot, with the times BuildKit's
+`du`/`prune` show (created, last used), a description (the step's name) and the key's
+components as JSON: the op digest and, for each input, the input's own key or the
+checksum of the files the op read from it, with a human label (`file requirements.txt`,
+`base image`). Issue 6 compares those components to explain a cache miss.
+
+Two more tables remember facts about immutable snapshots so that they are computed once:
+the checksum of a path inside a committed snapshot, and the layer blob a snapshot's diff
+was written to.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from strata.store.root import StateRoot
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS solver_cache (
+    key         TEXT PRIMARY KEY,
+    snapshot    TEXT,
+    kind        TEXT NOT NULL,
+    created     REAL NOT NULL,
+    last_used   REAL NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    components  TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS solver_cache_snapshot ON solver_cache(snapshot);
+CREATE TABLE IF NOT EXISTS solver_checksums (
+    snapshot  TEXT NOT NULL,
+    selector  TEXT NOT NULL,
+    checksum  TEXT NOT NULL,
+    PRIMARY KEY (snapshot, selector)
+);
+CREATE TABLE IF NOT EXISTS solver_layers (
+    snapshot          TEXT NOT NULL,
+    compression       TEXT NOT NULL,
+    diff_id           TEXT NOT NULL,
+    digest            TEXT NOT NULL,
+    media_type        TEXT NOT NULL,
+    size              INTEGER NOT NULL,
+    uncompressed_size INTEGER NOT NULL,
+    PRIMARY KEY (snapshot, compression)
+);
+"""
+
+
+@dataclass(frozen=True)
+class CacheRecord:
+    key: str
+    snapshot: str | None
+    kind: str
+    created: float
+    last_used: float
+    description: str
+    components: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """A snapshot's diff as a stored layer blob (fits `ImageStore.commit_image`)."""
+
+    diff_id: str
+    digest: str
+    media_type: str
+    size: int
+    uncompressed_size: int
+
+
+class CacheRecords:
+    """The solver's tables in one state root."""
+
+    def __init__(self, root: StateRoot) -> None:
+        self.root = root
+        root.ensure_schema("solver", SCHEMA)
+
+    # -- key -> result ---------------------------------------------------------------
+
+    def get(self, key: str) -> CacheRecord | None:
+        row = (
+            self.root.connect()
+            .execute(
+                "SELECT key, snapshot, kind, created, last_used, description, components"
+                " FROM solver_cache WHERE key = ?",
+                (key,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return CacheRecord(
+            key=row[0],
+            snapshot=row[1],
+            kind=row[2],
+            created=row[3],
+            last_used=row[4],
+            description=row[5],
+            components=json.loads(row[6]),
+        )
+
+    def put(
+        self,
+        key: str,
+        snapshot: str | None,
+        *,
+        kind: str,
+        description: str,
+        components: dict[str, Any],
+    ) -> None:
+        """Record (or replace, after a forced run) the result of `key`."""
+        now = time.time()
+        with self.root.transaction() as db:
+            db.execute(
+                "INSERT INTO solver_cache"
+                " (key, snapshot, kind, created, last_used, description, components)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET snapshot = excluded.snapshot,"
+                " kind = excluded.kind, created = excluded.created,"
+                " last_used = excluded.last_used, description = excluded.description,"
+                " components = excluded.components",
+                (key, snapshot, kind, now, now, description, json.dumps(components)),
+            )
+
+    def touch(self, key: str) -> None:
+        with self.root.transaction() as db:
+            db.execute("UPDATE solver_cache SET last_used = ? WHERE key = ?", (time.time(), key))
+
+    def forget(self, key: str) -> None:
+        with self.root.transaction() as db:
+            db.execute("DELETE FROM solver_cache WHERE key = ?", (key,))
+
+    def all(self) -> list[CacheRecord]:
+        rows = self.root.connect().execute(
+            "SELECT key, snapshot, kind, created, last_used, description, components"
+            " FROM solver_cache ORDER BY created"
+        )
+        return [
+            CacheRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))
+            for r in rows.fetchall()
+        ]
+
+    # -- checksums of paths in committed snapshots -----------------------------------
+
+    def checksum_of(self, snapshot: str, selector: str) -> str | None:
+        row = (
+            self.root.connect()
+            .execute(
+                "SELECT checksum FROM solver_checksums WHERE snapshot = ? AND selector = ?",
+                (snapshot, selector),
+            )
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def remember_checksum(self, snapshot: str, selector: str, checksum: str) -> None:
+        with self.root.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO solver_checksums (snapshot, selector, checksum)"
+                " VALUES (?, ?, ?)",
+                (snapshot, selector, checksum),
+            )
+
+    # -- layers of snapshots -----------------------------------------------------------
+
+    def layer_of(self, snapshot: str, compression: str) -> LayerRow | None:
+        row = (
+            self.root.connect()
+            .execute(
+                "SELECT diff_id, digest, media_type, size, uncompressed_size FROM solver_layers"
+                " WHERE snapshot = ? AND compression = ?",
+                (snapshot, compression),
+            )
+            .fetchone()
+        )
+        return None if row is None else LayerRow(row[0], row[1], row[2], row[3], row[4])
+
+    def remember_layer(self, snapshot: str, compression: str, layer: LayerRow) -> None:
+        with self.root.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO solver_layers"
+                " (snapshot, compression, diff_id, digest, media_type, size, uncompressed_size)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    snapshot,
+                    compression,
+                    layer.diff_id,
+                    layer.digest,
+                    layer.media_type,
+                    layer.size,
+                    layer.uncompressed_size,
+                ),
+            )

@@ -1,0 +1,35 @@
+"""What solving a vertex yields: a reference to a file tree the next steps can read.
+
+Most results are committed snapshots (`SnapshotResult`); `None` as the snapshot name is
+the empty tree (scratch, or an image without layers). The build context is not copied
+into a snapshot: its result points at the directory itself plus the `.dockerignore`
+matcher, and readers (COPY, content hashing, bind mounts) apply the matcher, as
+BuildKit's client filters what it sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from strata.worker.context import PathMatcher
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """A committed snapshot (`name`), or the empty tree when `name` is None."""
+
+    name: str | None
+
+
+@dataclass(frozen=True)
+class ContextResult:
+    """The build context: a host directory whose ignored paths do not exist for the build."""
+
+    directory: Path
+    ignore: PathMatcher | None = None
+
+
+Result = SnapshotResult | ContextResult
+
+EMPTY = SnapshotResult(None)

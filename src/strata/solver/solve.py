@@ -1,0 +1,433 @@
+"""The solver: walks the target's graph, finds stored results by cache key, runs the rest.
+
+Only vertices reachable from the target exist here (the planner converted only the
+stages the target needs), and identical operations are one vertex (same digest), so
+each runs at most once. A vertex is started as soon as all its inputs are solved;
+independent vertices run in parallel on a small thread pool. For each vertex:
+
+1. its key is computed from its op and its inputs (`keys.cache_key_for`): the key of an
+   input the op builds on, or the content checksums of the paths it reads from one;
+2. unless the vertex is forced (`--no-cache`), a cache record with that key whose
+   snapshot still exists is the result (printed `CACHED`);
+3. otherwise the op runs on the worker and its result is recorded under the key.
+
+A forced vertex hands its dependents a fresh key, so whatever builds on it re-runs,
+while readers keyed by content may still hit (BuildKit `solver/edge.go`).
+
+The first failure cancels the rest: running containers are killed, their vertices print
+`CANCELED`, and the failure is raised with the failing step's Dockerfile location. The
+caller's signal handler calls `cancel` for SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from strata.errors import BuildError, Interrupted, StrataError
+from strata.plan.ops import (
+    ContextSource,
+    ExecOp,
+    FileOp,
+    GitSource,
+    HttpSource,
+    ImageSource,
+    MergeOp,
+    SourceLocation,
+    Vertex,
+    sha256_json,
+)
+from strata.progress.bus import ProgressBus
+from strata.progress.events import STDERR, STDOUT
+from strata.progress.units import format_size
+from strata.solver.checksums import ChecksumCache, keyed_by_content, requests_for
+from strata.solver.execop import ExecEnvironment, run_exec_op
+from strata.solver.fileop import run_file_op, run_merge_op
+from strata.solver.keys import (
+    InputKey,
+    cache_key_for,
+    combined_checksum,
+    forced_key,
+    image_source_key,
+    input_label,
+)
+from strata.solver.records import CacheRecords
+from strata.solver.results import ContextResult, Result, SnapshotResult
+from strata.solver.sources import fetch_source, image_chain, unpack_base_image
+from strata.solver.views import BuildViews
+from strata.store.images import ImageStore
+from strata.store.root import StateRoot
+from strata.worker.context import SourceNotFoundError
+from strata.worker.executor import Executor
+from strata.worker.native import copy_tree
+from strata.worker.snapshot import Snapshotter
+
+POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Solved:
+    """A solved vertex: its result, the key it is stored under, the key its dependents
+    build on (different only when it was forced), and whether it came from the cache."""
+
+    result: Result
+    key: str
+    dependent_key: str
+    cached: bool
+
+
+@dataclass
+class SolveStats:
+    """How the vertices of one solve ended (tests and benchmarks read these)."""
+
+    cached: list[str] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SolveContext:
+    """What a solve needs besides the graph: where errors point, and RUN's environment."""
+
+    locations: Mapping[str, SourceLocation] = field(default_factory=dict)
+    dockerfile_source: str | None = None
+    exec_env: ExecEnvironment = field(default_factory=ExecEnvironment)
+    max_workers: int = 2
+
+
+class Solver:
+    """Solves one build's graph against one state root."""
+
+    def __init__(
+        self,
+        *,
+        root: StateRoot,
+        snapshotter: Snapshotter,
+        executor: Executor,
+        records: CacheRecords,
+        images: ImageStore,
+        views: BuildViews,
+        checksums: ChecksumCache,
+        context: ContextResult | None,
+        bus: ProgressBus | None,
+        settings: SolveContext,
+    ) -> None:
+        self.root = root
+        self.snapshotter = snapshotter
+        self.executor = executor
+        self.records = records
+        self.images = images
+        self.views = views
+        self.checksums = checksums
+        self.context = context
+        self.bus = bus
+        self.settings = settings
+        self.stats = SolveStats()
+        self._cancelled = threading.Event()
+        self._signal: int | None = None
+        self._solved: dict[str, Solved] = {}
+        self._users: dict[str, list[Vertex]] = {}
+        self._stats_lock = threading.Lock()
+
+    # -- control ------------------------------------------------------------------------
+
+    def cancel(self, signal_number: int | None = None) -> None:
+        """Stop the solve: no new steps start and running containers are killed."""
+        if signal_number is not None and self._signal is None:
+            self._signal = signal_number
+        self._cancelled.set()
+        self.executor.cancel()
+
+    # -- the walk -------------------------------------------------------------------------
+
+    def solve(self, target: Vertex) -> Solved:
+        """Solve `target` and everything it needs; raise the first failure."""
+        order = _post_order(target)
+        for vertex in order:
+            for item in _unique_inputs(vertex):
+                self._users.setdefault(item.digest, []).append(vertex)
+        pending = {v.digest: v for v in order}
+        waiting_on = {v.digest: {i.digest for i in v.inputs} for v in order}
+        running: dict[futures.Future[Solved], Vertex] = {}
+        failure: BaseException | None = None
+        pool = futures.ThreadPoolExecutor(
+            max_workers=self.settings.max_workers, thread_name_prefix="strata-solve"
+        )
+        try:
+            while pending or running:
+                if failure is None and not self._cancelled.is_set():
+                    ready = [v for d, v in pending.items() if not waiting_on[d]]
+                    for vertex in ready:
+                        del pending[vertex.digest]
+                        inputs = [self._solved[i.digest] for i in vertex.inputs]
+                        running[pool.submit(self._solve_vertex, vertex, inputs)] = vertex
+                elif not running:
+                    break
+                if not running:
+                    if pending:
+                        raise RuntimeError("solver: graph has unsatisfiable inputs")
+                    break
+                done, _ = futures.wait(
+                    list(running), timeout=POLL_SECONDS, return_when=futures.FIRST_COMPLETED
+                )
+                for future in done:
+                    vertex = running.pop(future)
+                    try:
+                        solved = future.result()
+                    except BaseException as exc:
+                        if failure is None or (
+                            isinstance(failure, Interrupted) and not isinstance(exc, Interrupted)
+                        ):
+                            failure = exc
+                        self.cancel()
+                        continue
+                    self._solved[vertex.digest] = solved
+                    for user in self._users.get(vertex.digest, []):
+                        waiting_on[user.digest].discard(vertex.digest)
+        except KeyboardInterrupt:
+            self.cancel(2)
+            failure = Interrupted(signal_number=2)
+            for future in running:
+                future.cancel()
+            futures.wait(list(running))
+        finally:
+            pool.shutdown(wait=True)
+        if self._signal is not None:
+            raise Interrupted(signal_number=self._signal)
+        if failure is not None:
+            raise failure
+        return self._solved[target.digest]
+
+    # -- one vertex -----------------------------------------------------------------------
+
+    def _solve_vertex(self, vertex: Vertex, inputs: Sequence[Solved]) -> Solved:
+        if self._cancelled.is_set():
+            raise Interrupted(signal_number=self._signal or 2)
+        op = vertex.op
+        try:
+            if isinstance(op, ImageSource):
+                return self._image_source(vertex, op)
+            if isinstance(op, ContextSource):
+                return self._context_source(vertex, op)
+            if isinstance(op, HttpSource | GitSource):
+                return self._fetched_source(vertex, op)
+            return self._operation(vertex, inputs)
+        except Interrupted:
+            if self.bus is not None and vertex.name:
+                self.bus.vertex_canceled(vertex.digest)
+            raise
+        except StrataError as exc:
+            if self._cancelled.is_set() and not isinstance(exc, BuildError):
+                if self.bus is not None and vertex.name:
+                    self.bus.vertex_canceled(vertex.digest)
+                raise Interrupted(signal_number=self._signal or 2) from exc
+            if self.bus is not None:
+                self.bus.vertex_error(vertex.digest, exc.message, name=vertex.name or None)
+            raise self._located(vertex, exc) from None
+
+    def _located(self, vertex: Vertex, exc: StrataError) -> BuildError:
+        """The error as a BuildError pointing at the step's Dockerfile lines."""
+        message = exc.message
+        if isinstance(exc, SourceNotFoundError):
+            message = (
+                "failed to compute cache key: failed to calculate checksum of ref "
+                f"{uuid.uuid5(uuid.NAMESPACE_OID, vertex.digest)}::{vertex.digest[7:32]}: "
+                f"{exc.message}"
+            )
+        location = self.settings.locations.get(vertex.digest) or vertex.location
+        if location is None:
+            return BuildError(message)
+        return BuildError(
+            message,
+            file=location.file,
+            line=location.start_line,
+            end_line=location.end_line,
+            source=self.settings.dockerfile_source,
+        )
+
+    def _count(self, vertex: Vertex, cached: bool) -> None:
+        with self._stats_lock:
+            (self.stats.cached if cached else self.stats.ran).append(vertex.name or vertex.digest)
+
+    def _started(self, vertex: Vertex) -> None:
+        if self.bus is not None and vertex.name:
+            self.bus.vertex_started(vertex.digest, vertex.name, [i.digest for i in vertex.inputs])
+
+    def _done(self, vertex: Vertex) -> None:
+        if self.bus is not None and vertex.name:
+            self.bus.vertex_done(vertex.digest)
+        self._count(vertex, cached=False)
+
+    def _cached(self, vertex: Vertex) -> None:
+        if self.bus is not None and vertex.name:
+            self.bus.vertex_cached(vertex.digest, vertex.name, [i.digest for i in vertex.inputs])
+        self._count(vertex, cached=True)
+
+    def _image_source(self, vertex: Vertex, op: ImageSource) -> Solved:
+        image = self.images.image(op.manifest_digest)
+        chain = image_chain(image)
+        key, _components = image_source_key(op, chain[-1] if chain else None)
+        present = all(self.snapshotter.exists(name) for name in chain)
+        if not present:
+            self._started(vertex)
+            if self.bus is not None and vertex.name:
+                self.bus.status(vertex.digest, f"resolve {op.ref}@{op.manifest_digest}", done=True)
+        top, _ = unpack_base_image(self.root, self.snapshotter, self.records, image)
+        if present:
+            self._cached(vertex)
+        else:
+            self._done(vertex)
+        return Solved(SnapshotResult(top), key, key, cached=present)
+
+    def _context_source(self, vertex: Vertex, op: ContextSource) -> Solved:
+        if self.context is None:
+            raise BuildError(f"build context {op.name!r} was not provided")
+        key = sha256_json({"context": op.name, "include": op.include, "exclude": op.exclude})
+        self._started(vertex)
+        # Hash everything the build reads from the context now: this is what BuildKit's
+        # client transfers, and the bytes actually read are what changed since last time.
+        for user in self._users.get(vertex.digest, []):
+            for index, item in enumerate(user.inputs):
+                if item.digest == vertex.digest and index in keyed_by_content(user):
+                    for request in requests_for(user, index):
+                        # A missing path is reported by the step that reads it.
+                        with contextlib.suppress(SourceNotFoundError):
+                            self.checksums.checksum(self.context, request)
+        if self.bus is not None:
+            size = format_size(self.checksums.context_stats.bytes_read)
+            self.bus.status(vertex.digest, f"transferring context: {size}", done=True)
+        self._done(vertex)
+        return Solved(self.context, key, key, cached=False)
+
+    def _fetched_source(self, vertex: Vertex, op: HttpSource | GitSource) -> Solved:
+        self._started(vertex)
+        staging = self.views.new_dir("fetch")
+        fetched_key, tree = fetch_source(op, staging)
+        key, components = cache_key_for(vertex, [])
+        key = sha256_json({"op": key, "fetched": fetched_key})
+        components["fetched"] = fetched_key
+        record = self.records.get(key)
+        if record is not None and record.snapshot and self.snapshotter.exists(record.snapshot):
+            self.records.touch(key)
+            self._done(vertex)
+            return Solved(SnapshotResult(record.snapshot), key, key, cached=True)
+        name = self._snapshot_of_tree(tree)
+        self.records.put(
+            key, name, kind=type(op).__name__, description=vertex.name, components=components
+        )
+        self._done(vertex)
+        return Solved(SnapshotResult(name), key, key, cached=False)
+
+    def _snapshot_of_tree(self, tree: object) -> str:
+        from pathlib import Path
+
+        from strata.solver.fileop import commit_new, new_snapshot
+
+        assert isinstance(tree, Path)
+        with new_snapshot(self.snapshotter, self.views, None) as (key, rootfs):
+            copy_tree(tree, rootfs)
+        return commit_new(self.snapshotter, key)
+
+    def _input_keys(self, vertex: Vertex, inputs: Sequence[Solved]) -> list[InputKey]:
+        content = keyed_by_content(vertex)
+        keys: list[InputKey] = []
+        for index, solved in enumerate(inputs):
+            if index in content:
+                requests = requests_for(vertex, index)
+                pairs = tuple(
+                    (request.selector(), self.checksums.checksum(solved.result, request))
+                    for request in requests
+                )
+                label = input_label(vertex, index, [r.path for r in requests])
+                keys.append(InputKey(index, label, checksums=pairs))
+            else:
+                keys.append(
+                    InputKey(index, input_label(vertex, index, ()), key=solved.dependent_key)
+                )
+        return keys
+
+    def _operation(self, vertex: Vertex, inputs: Sequence[Solved]) -> Solved:
+        input_keys = self._input_keys(vertex, inputs)
+        key, components = cache_key_for(vertex, input_keys)
+        components["name"] = vertex.name
+        if not vertex.no_cache:
+            record = self.records.get(key)
+            if record is not None and (
+                record.snapshot is None or self.snapshotter.exists(record.snapshot)
+            ):
+                self.records.touch(key)
+                self._cached(vertex)
+                return Solved(SnapshotResult(record.snapshot), key, key, cached=True)
+        self._started(vertex)
+        results = [s.result for s in inputs]
+        op = vertex.op
+        started = time.time()
+        if isinstance(op, ExecOp):
+            cache_keys = self._cache_mount_keys(op, input_keys)
+            name = run_exec_op(
+                op,
+                results,
+                snapshotter=self.snapshotter,
+                executor=self.executor,
+                views=self.views,
+                env=self.settings.exec_env,
+                cache_base_keys=cache_keys,
+                on_output=lambda stream, line: self._log(vertex, stream, line),
+            )
+        elif isinstance(op, FileOp):
+            name = run_file_op(op, results, self.snapshotter, self.views)
+        elif isinstance(op, MergeOp):
+            name = run_merge_op(results, self.snapshotter, self.views)
+        else:
+            raise TypeError(f"solver: unknown op {type(op).__name__}")
+        components["duration"] = round(time.time() - started, 3)
+        self.records.put(
+            key, name, kind=type(op).__name__, description=vertex.name, components=components
+        )
+        self._done(vertex)
+        dependent = forced_key(key, uuid.uuid4().hex) if vertex.no_cache else key
+        return Solved(SnapshotResult(name), key, dependent, cached=False)
+
+    def _cache_mount_keys(self, op: ExecOp, input_keys: Sequence[InputKey]) -> dict[int, str]:
+        """For each cache mount seeded `from` an input, a stable name of that seed."""
+        by_index = {k.index: k for k in input_keys}
+        out: dict[int, str] = {}
+        for position, mount in enumerate(op.mounts):
+            if position == 0 or mount.input is None or mount.type.value != "cache":
+                continue
+            known = by_index.get(mount.input)
+            if known is None:
+                continue
+            out[position] = combined_checksum(known.checksums) if known.checksums else known.key
+        return out
+
+    def _log(self, vertex: Vertex, stream: str, line: bytes) -> None:
+        if self.bus is not None:
+            self.bus.log(vertex.digest, STDERR if stream == "stderr" else STDOUT, line)
+
+
+def _unique_inputs(vertex: Vertex) -> list[Vertex]:
+    seen: dict[str, Vertex] = {}
+    for item in vertex.inputs:
+        seen.setdefault(item.digest, item)
+    return list(seen.values())
+
+
+def _post_order(target: Vertex) -> list[Vertex]:
+    """Every vertex reachable from `target`, inputs first, each once."""
+    done: dict[str, Vertex] = {}
+    stack: list[tuple[Vertex, bool]] = [(target, False)]
+    while stack:
+        vertex, expanded = stack.pop()
+        if vertex.digest in done:
+            continue
+        if expanded:
+            done[vertex.digest] = vertex
+            continue
+        stack.append((vertex, True))
+        stack.extend((item, False) for item in reversed(vertex.inputs))
+    return list(done.values())
