@@ -8,6 +8,7 @@ root; where apt cannot download (no network, no apt), the tests that need it ski
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,3 +63,67 @@ def strata(
 def lines_matching(log: str, word: str) -> list[str]:
     """`awk '/word/'` over a log."""
     return [line for line in log.splitlines() if word in line]
+
+
+BUSYBOX_IMAGE = "busybox:strata-test"
+
+
+@pytest.fixture(scope="session")
+def busybox_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A busybox rootfs as a tarball, made once per session."""
+    from tests.rootfs import make_busybox_rootfs
+
+    base = tmp_path_factory.mktemp("busybox-image")
+    rootfs = make_busybox_rootfs(base / "rootfs")
+    tarball = base / "rootfs.tar"
+    subprocess.run(
+        ["tar", "--numeric-owner", "--sort=name", "-C", str(rootfs), "-cf", str(tarball), "."],
+        check=True,
+    )
+    return tarball
+
+
+@pytest.fixture
+def build_root(tmp_path: Path, busybox_tarball: Path) -> Path:
+    """A fresh state root holding the busybox base image as `busybox:strata-test`."""
+    from strata.export.tarball_import import import_tarball
+    from strata.store.images import ImageStore
+
+    path = tmp_path / "root"
+    root = StateRoot.open(path)
+    try:
+        images = ImageStore(root)
+        with open(busybox_tarball, "rb") as fh:
+            manifest = import_tarball(images, fh, source="busybox", changes=['CMD ["sh"]'])
+        images.put(BUSYBOX_IMAGE, manifest)
+    finally:
+        root.close()
+    return path
+
+
+def write_project(directory: Path, dockerfile: str, files: dict[str, str] | None = None) -> Path:
+    """A build context with a Dockerfile and some files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "Dockerfile").write_text(dockerfile)
+    for name, text in (files or {}).items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return directory
+
+
+def step_lines(log: str, step: str) -> list[str]:
+    """The lines of the plain-progress block(s) whose header contains `step`."""
+    out: list[str] = []
+    current: str | None = None
+    for line in log.splitlines():
+        match = re.match(r"#(\d+) (.*)$", line)
+        if match and step in match.group(2) and not match.group(2)[:1].isdigit():
+            current = match.group(1)
+        if current is not None and line.startswith(f"#{current} "):
+            out.append(line)
+    return out
+
+
+def was_cached(log: str, step: str) -> bool:
+    return any(line.endswith(" CACHED") for line in step_lines(log, step))
