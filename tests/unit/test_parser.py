@@ -166,9 +166,10 @@ def test_too_long_line_before_any_instruction_reports_no_instructions() -> None:
 
 
 def test_unknown_instruction_is_kept_for_the_instruction_layer_to_refuse() -> None:
-    # BuildKit's parser accepts any word; instructions/parse.go refuses it later.
+    # BuildKit's parser accepts any word; instructions/parse.go refuses it later. Its
+    # parseIgnore leaves one empty argument, whatever followed the word.
     node = only(parse("FOOBAR some args\n"))
-    assert (node.value, node.keyword, node.args) == ("foobar", "FOOBAR", [])
+    assert (node.value, node.keyword, node.args) == ("foobar", "FOOBAR", [""])
 
 
 def test_errors_carry_file_lines_and_source() -> None:

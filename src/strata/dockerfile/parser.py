@@ -392,8 +392,12 @@ _Arguments = tuple[list[str], bool, Node | None]
 
 
 def _ignore_arguments(rest: str, escape: str) -> _Arguments:
-    """Unknown instructions keep no arguments (parseIgnore)."""
-    return [], False, None
+    """Unknown instructions keep one empty argument whatever follows them (parseIgnore).
+
+    BuildKit's parseIgnore returns an empty node rather than none, so its dump shows
+    `(foo "")` and nodeArgs gives `[""]`; strata keeps the same shape.
+    """
+    return [""], False, None
 
 
 def _plain_string(rest: str, escape: str) -> _Arguments:
