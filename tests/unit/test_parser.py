@@ -135,12 +135,16 @@ def test_empty_text_is_refused_as_empty() -> None:
     assert (caught.value.file, caught.value.line) == ("Dockerfile.dev", 0)
 
 
-@pytest.mark.parametrize("text", ["\n", "   \n\t\n", "# just a comment\n\n# another\n", "\ufeff"])
-def test_text_without_instructions_is_refused(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "last_line"),
+    [("\n", 1), ("   \n\t\n", 2), ("# just a comment\n\n# another\n", 3), ("\ufeff", 1)],
+)
+def test_text_without_instructions_is_refused_at_its_last_line(text: str, last_line: int) -> None:
+    # BuildKit locates the error at the last line it read (parser.go, end of Parse).
     with pytest.raises(DockerfileError) as caught:
         parse(text)
     assert caught.value.message == "file with no instructions"
-    assert caught.value.line == 0
+    assert caught.value.line == last_line
     assert caught.value.source == text
 
 
@@ -161,8 +165,9 @@ def test_line_over_the_size_limit_is_refused_counting_utf8_bytes() -> None:
 
 def test_too_long_line_before_any_instruction_reports_no_instructions() -> None:
     with pytest.raises(DockerfileError) as caught:
-        parse("#" + "a" * MAX_LINE_BYTES + "\nFROM x\n")
+        parse("# short\n#" + "a" * MAX_LINE_BYTES + "\nFROM x\n")
     assert caught.value.message == "file with no instructions"
+    assert caught.value.line == 1  # the scanner stopped after the first line
 
 
 def test_unknown_instruction_is_kept_for_the_instruction_layer_to_refuse() -> None:

@@ -194,7 +194,8 @@ class _Parser:
             comments = []
 
         if not children:
-            self.fail("file with no instructions", 0)
+            # BuildKit names the last line it read, so the excerpt shows the end of the file.
+            self.fail("file with no instructions", self.line_number)
         if self.too_long_line:
             self.fail(
                 f"dockerfile line greater than max allowed size of {MAX_LINE_BYTES}",
