@@ -1,0 +1,54 @@
+"""Cache records persist in the state root and can be replaced after a forced run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from strata.solver.records import CacheRecords, LayerRow
+from strata.store.root import StateRoot
+
+
+def test_records_survive_reopening_the_root(tmp_path: Path) -> None:
+    root = StateRoot.open(tmp_path / "root")
+    CacheRecords(root).put(
+        "sha256:k", "result-1", kind="ExecOp", description="[1/2] RUN make", components={"op": "x"}
+    )
+    root.close()
+    again = StateRoot.open(tmp_path / "root")
+    try:
+        record = CacheRecords(again).get("sha256:k")
+    finally:
+        again.close()
+    assert record is not None
+    assert record.snapshot == "result-1"
+    assert record.components == {"op": "x"}
+    assert record.description == "[1/2] RUN make"
+
+
+def test_a_forced_run_replaces_the_record(tmp_path: Path) -> None:
+    root = StateRoot.open(tmp_path / "root")
+    try:
+        records = CacheRecords(root)
+        records.put("sha256:k", "old", kind="ExecOp", description="", components={})
+        records.put("sha256:k", "new", kind="ExecOp", description="", components={})
+        record = records.get("sha256:k")
+        assert record is not None and record.snapshot == "new"
+        assert len(records.all()) == 1
+        assert records.get("sha256:missing") is None
+    finally:
+        root.close()
+
+
+def test_snapshot_checksums_and_layers_are_remembered(tmp_path: Path) -> None:
+    root = StateRoot.open(tmp_path / "root")
+    try:
+        records = CacheRecords(root)
+        assert records.checksum_of("snap", "sel") is None
+        records.remember_checksum("snap", "sel", "sha256:c")
+        assert records.checksum_of("snap", "sel") == "sha256:c"
+        row = LayerRow("sha256:d", "sha256:b", "application/vnd.oci.image.layer.v1.tar+gzip", 3, 9)
+        records.remember_layer("snap", "gzip", row)
+        assert records.layer_of("snap", "gzip") == row
+        assert records.layer_of("snap", "zstd") is None
+    finally:
+        root.close()
