@@ -1,0 +1,709 @@
+"""Removing build cache: `strata prune`, and the automatic GC after builds.
+
+Semantics follow BuildKit `cache/manager.go` (`prune`, `pruneOnce`) as buildx drives it
+(`commands/prune.go`):
+
+- without `all`, every record is a candidate except `internal`/`frontend` records and
+  records shared with the image store (unpacked layers of stored images);
+- a record still used by a running build or container is never removed, and a snapshot
+  is removed only once no child snapshot needs it (children go first, in rounds, as
+  BuildKit releases parents when their last child goes);
+- `until` keeps records used within that duration; filters select by `id` (regular
+  expression), `type`, `description`, `parents`, `inuse`, `mutable`, `shared`, `private`
+  with `==`, `!=` or `~=` (containerd's filter syntax);
+- with a `keep_storage` size, records are removed one at a time, least recently used
+  first, until the unshared total is below it (BuildKit also weighs the usage count;
+  strata only breaks ties with it).
+
+Removing a snapshot removes, in one transaction, its row, the cache records that point
+at it, its remembered checksums and layer rows, and its layer blobs that nothing else
+holds; the files go after the commit. A prune killed at any point leaves a root whose
+metadata only names complete things; the leftovers (a directory without a row) are swept
+by the next prune.
+
+## Not removing what a running build uses
+
+Every build holds `build_lease(root)` (a shared lock) from before it looks up its first
+cache record until its export is done. Prune and GC take the same lock exclusively:
+`prune` waits for running builds (telling `on_wait`), `auto_gc` skips when a build is
+running (the last build to finish collects). A build that starts while prune runs waits
+for it. Cache-mount directories are additionally checked through their own locks, and
+active snapshots through the mount table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import math
+import os
+import re
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from strata.errors import UsageError
+from strata.store.content import ContentStore
+from strata.store.root import StateRoot
+from strata.store.usage import (
+    BUILD_LOCK,
+    SCHEMA,
+    UsageRecord,
+    build_lock_path,
+    disk_usage,
+    existing_tables,
+)
+
+DEFAULT_BLOB_GRACE_SECONDS = 3600.0
+"""Unreferenced blobs younger than this are kept: an image import that does not hold a
+build lease may have written a blob it has not referenced yet."""
+
+GC_BUDGET_ENV = "STRATA_GC_BUDGET"
+DEFAULT_GC_PERCENT = 10
+DEFAULT_GC_CAP = 10 * 10**9
+"""Default GC budget: 10% of the file system holding the state root, at most 10 GB —
+BuildKit's default reserved space (`cmd/buildkitd/config/gcpolicy.go`,
+`DetectDefaultGCCap`, with its rounding)."""
+
+WaitCallback = Callable[[str], None]
+RemovedCallback = Callable[[UsageRecord], None]
+WAITING_MESSAGE = "waiting for running builds to finish before pruning"
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What a prune removed, in removal order, and the bytes given back (records plus
+    blobs nothing referenced)."""
+
+    removed: list[UsageRecord] = field(default_factory=list)
+    reclaimed: int = 0
+
+
+# -- parsing what users type ---------------------------------------------------------------
+
+_GO_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_GO_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)?")
+
+
+def parse_go_duration(text: str) -> float:
+    """Seconds in a Go duration (`24h`, `1h30m`, `90s`, `1.5h`), as `time.ParseDuration`."""
+    rest = text
+    sign = 1.0
+    if rest[:1] in ("+", "-"):
+        sign = -1.0 if rest[0] == "-" else 1.0
+        rest = rest[1:]
+    if rest == "0":
+        return 0.0
+    if not rest:
+        raise ValueError(f'time: invalid duration "{text}"')
+    total = 0.0
+    while rest:
+        match = _GO_DURATION_PART.match(rest)
+        if match is None:
+            raise ValueError(f'time: invalid duration "{text}"')
+        if match.group(2) is None:
+            raise ValueError(f'time: missing unit in duration "{text}"')
+        total += float(match.group(1)) * _GO_UNITS[match.group(2)]
+        rest = rest[match.end() :]
+    return sign * total
+
+
+_SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size as `--keep-storage` takes it (go-units `RAMInBytes`: `512mb`,
+    `1GB`, `10g`, `1.5GiB`; the units are binary, the `b` optional, case ignored)."""
+    sep = max(text.rfind(c) for c in "0123456789. ")
+    if sep == -1:
+        raise ValueError(f"invalid size: '{text}'")
+    if text[sep] == " ":
+        number, suffix = text[:sep], text[sep + 1 :]
+    else:
+        number, suffix = text[: sep + 1], text[sep + 1 :]
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f'strconv.ParseFloat: parsing "{number}": invalid syntax') from None
+    if value < 0 or not math.isfinite(value):
+        raise ValueError(f"invalid size: '{text}'")
+    if not suffix:
+        return int(value)
+    lowered = suffix.lower()
+    if len(lowered) > 3:
+        raise ValueError(f"invalid suffix: '{lowered}'")
+    if lowered == "b":
+        return int(value)
+    multiplier = _SIZE_UNITS.get(lowered[0])
+    if (
+        multiplier is None
+        or (len(lowered) == 2 and lowered[1] != "b")
+        or (len(lowered) == 3 and lowered[1:] != "ib")
+    ):
+        raise ValueError(f"invalid suffix: '{lowered}'")
+    return int(value * multiplier)
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One containerd filter term: `key==value`, `key!=value`, `key~=regexp`, `key`."""
+
+    key: str
+    operator: str
+    value: str = ""
+
+    def matches(self, record: UsageRecord) -> bool:
+        value, present = record_field(record, self.key)
+        if self.operator == "":
+            return present
+        if self.operator == "==":
+            return present and value == self.value
+        if self.operator == "!=":
+            return value != self.value
+        return re.search(self.value, value) is not None
+
+
+@dataclass(frozen=True)
+class PruneFilters:
+    """Parsed `--filter` values: the `until` age (seconds) and the selectors (all must
+    match)."""
+
+    until: float | None = None
+    selectors: tuple[Selector, ...] = ()
+
+    def matches(self, record: UsageRecord) -> bool:
+        return all(s.matches(record) for s in self.selectors)
+
+
+def record_field(record: UsageRecord, key: str) -> tuple[str, bool]:
+    """A record's field for filters, as BuildKit's `adaptUsageInfo` exposes it."""
+    if key == "id":
+        return record.id, bool(record.id)
+    if key == "parents":
+        return ";".join(record.parents), bool(record.parents)
+    if key == "description":
+        return record.description, bool(record.description)
+    if key == "type":
+        return record.type, True
+    if key == "inuse":
+        return "", record.in_use
+    if key == "mutable":
+        return "", record.mutable
+    if key == "immutable":
+        return "", not record.mutable
+    if key == "shared":
+        return "", record.shared
+    if key == "private":
+        return "", not record.shared
+    return "", False
+
+
+def parse_filters(items: Iterable[str]) -> PruneFilters:
+    """`--filter KEY=VALUE` values, read as buildx reads them (`toBuildkitPruneInfo`):
+    `until` (or its old name `unused-for`) is a Go duration, `id` a regular expression,
+    `KEY!=V` a negation, anything else an exact match."""
+    values: dict[str, list[str]] = {}
+    for item in items:
+        if item == "":
+            continue
+        if "=" not in item:
+            raise UsageError("bad format of filter (expected name=value)", option="--filter")
+        name, _, value = item.partition("=")
+        values.setdefault(name.strip().lower(), []).append(value.strip())
+    if "until" in values and "unused-for" in values:
+        raise UsageError('conflicting filters "until" and "unused-for"', option="--filter")
+    until_key = "unused-for" if "unused-for" in values else "until"
+    until: float | None = None
+    selectors: list[Selector] = []
+    for key, given in values.items():
+        if len(given) > 1:
+            raise UsageError(f'"{key}" filter expects only one value', option="--filter")
+        value = given[0]
+        if key == until_key:
+            try:
+                until = parse_go_duration(value)
+            except ValueError as exc:
+                raise UsageError(
+                    f"\"{key}\" filter expects a duration (e.g., '24h'): {exc}", option="--filter"
+                ) from None
+            continue
+        if key == "id":
+            selectors.append(_selector(key, "~=", value))
+        elif key.endswith("!"):
+            selectors.append(_selector(key[:-1], "!=", value))
+        elif key.endswith("~"):
+            selectors.append(_selector(key[:-1], "~=", value))
+        else:
+            selectors.append(_selector(key, "==", value))
+    return PruneFilters(until=until, selectors=tuple(selectors))
+
+
+def _selector(key: str, operator: str, value: str) -> Selector:
+    if operator == "~=":
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise UsageError(f"invalid filter regular expression {value!r}: {exc}") from None
+    return Selector(key, operator, value)
+
+
+# -- the lock ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def build_lease(root: StateRoot) -> Iterator[None]:
+    """Held (shared) by every build for its whole run; prune waits for it, GC skips."""
+    with root.lock(BUILD_LOCK, shared=True):
+        yield
+
+
+@contextlib.contextmanager
+def exclusive_cache_access(
+    root: StateRoot, *, wait: bool, on_wait: WaitCallback | None = None
+) -> Iterator[bool]:
+    """The build lock, exclusively. Yields True when held; with `wait=False` yields
+    False at once if a build is running. Must not be entered while this process holds
+    a `build_lease` (flock would wait for ourselves)."""
+    fd = os.open(build_lock_path(root), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                yield False
+                return
+            if on_wait is not None:
+                on_wait(WAITING_MESSAGE)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+# -- prune ---------------------------------------------------------------------------------------
+
+
+def prune(
+    root: StateRoot,
+    *,
+    all: bool = False,
+    filters: PruneFilters | Sequence[str] = (),
+    keep_storage: int | None = None,
+    until: float | None = None,
+    reserved_space: int | None = None,
+    max_used_space: int | None = None,
+    min_free_space: int | None = None,
+    on_wait: WaitCallback | None = None,
+    on_removed: RemovedCallback | None = None,
+    blob_grace: float = DEFAULT_BLOB_GRACE_SECONDS,
+) -> PruneReport:
+    """Remove build cache as `docker buildx prune` does (see the module docstring).
+
+    `filters` are parsed `PruneFilters` or raw `KEY=VALUE` strings; `until` (seconds)
+    overrides a filter's. `keep_storage` is `reserved_space` by its old name; with any
+    of the three sizes, records go least recently used first until the unshared total
+    is below the target BuildKit derives from them (`calculateKeepBytes`). Waits for
+    running builds to finish first; `on_removed` hears of each record as it goes."""
+    parsed = filters if isinstance(filters, PruneFilters) else parse_filters(filters)
+    if until is not None:
+        parsed = PruneFilters(until=until, selectors=parsed.selectors)
+    if keep_storage is not None:
+        reserved_space = keep_storage
+    target = SpaceTarget(reserved_space, max_used_space, min_free_space)
+    with exclusive_cache_access(root, wait=True, on_wait=on_wait):
+        return _prune_locked(
+            root,
+            all=all,
+            filters=parsed,
+            target=target,
+            blob_grace=blob_grace,
+            on_removed=on_removed,
+        )
+
+
+@dataclass(frozen=True)
+class SpaceTarget:
+    """`--reserved-space`, `--max-used-space`, `--min-free-space` (None: not given)."""
+
+    reserved: int | None = None
+    max_used: int | None = None
+    min_free: int | None = None
+
+    def keep_bytes(self, total: int, free: int) -> int | None:
+        """How many unshared bytes may stay (None: no size limit), as BuildKit's
+        `calculateKeepBytes` combines the three."""
+        if self.reserved is None and self.max_used is None and self.min_free is None:
+            return None
+        keep = self.max_used or 0
+        min_free = self.min_free or 0
+        excess = min_free - free
+        if min_free and excess > 0:
+            keep = total - excess if keep == 0 else min(keep, total - excess)
+        elif min_free and keep == 0:
+            keep = total
+        return max(keep, self.reserved or 0)
+
+
+def free_space(root: StateRoot) -> int:
+    """Bytes available to us on the state root's file system."""
+    vfs = os.statvfs(root.path)
+    return vfs.f_bavail * vfs.f_frsize
+
+
+def _candidate(
+    record: UsageRecord,
+    *,
+    all: bool,
+    filters: PruneFilters,
+    cutoff: float | None,
+    children: Mapping[str, int],
+) -> bool:
+    if record.in_use or children.get(record.id, 0) > 0:
+        return False
+    if not all and (record.type in ("internal", "frontend") or record.shared):
+        return False
+    if cutoff is not None and record.last_used is not None and record.last_used > cutoff:
+        return False
+    return filters.matches(record)
+
+
+def _least_recently_used(records: Sequence[UsageRecord]) -> UsageRecord:
+    return min(
+        records,
+        key=lambda r: (r.last_used if r.last_used is not None else -math.inf, r.usage_count),
+    )
+
+
+def _prune_locked(
+    root: StateRoot,
+    *,
+    all: bool,
+    filters: PruneFilters,
+    target: SpaceTarget,
+    blob_grace: float,
+    on_removed: RemovedCallback | None = None,
+) -> PruneReport:
+    content = ContentStore(root)
+    records = disk_usage(root, assume_idle=True)
+    remaining = {r.id: r for r in records}
+    children: dict[str, int] = {}
+    for record in records:
+        for parent in record.parents:
+            children[parent] = children.get(parent, 0) + 1
+    cutoff = time.time() - filters.until if filters.until else None
+    total = sum(r.size for r in records if not r.shared)
+    keep_storage = target.keep_bytes(total, free_space(root) if target.min_free else 0)
+    removed: list[UsageRecord] = []
+    reclaimed = 0
+    while True:
+        if keep_storage is not None and total < keep_storage:
+            break
+        candidates = [
+            r
+            for r in remaining.values()
+            if _candidate(r, all=all, filters=filters, cutoff=cutoff, children=children)
+        ]
+        if not candidates:
+            break
+        if keep_storage is not None:
+            candidates = [_least_recently_used(candidates)]
+        progressed = False
+        for record in candidates:
+            del remaining[record.id]
+            if not _remove(root, content, record):
+                continue
+            progressed = True
+            removed.append(record)
+            if on_removed is not None:
+                on_removed(record)
+            reclaimed += record.size
+            total -= record.size
+            for parent in record.parents:
+                children[parent] -= 1
+        if not progressed:
+            break
+    unfiltered = not filters.selectors and filters.until is None and keep_storage is None
+    reclaimed += sweep_leftovers(
+        root, content, forget_empty_results=unfiltered, blob_grace=blob_grace
+    )
+    return PruneReport(removed=removed, reclaimed=reclaimed)
+
+
+def _remove(root: StateRoot, content: ContentStore, record: UsageRecord) -> bool:
+    kind = record.source.kind
+    if kind == "snapshot":
+        return remove_snapshot(root, content, record.source.ref)
+    if kind == "cachemount":
+        return remove_cache_mount(root, record.source.ref)
+    return forget_digest_cache(root)
+
+
+def remove_snapshot(root: StateRoot, content: ContentStore, snapshot_id: int) -> bool:
+    """Remove one snapshot that has no children, with every row that refers to it, in
+    one transaction; then its files. False if it is gone or has children now."""
+    root.ensure_schema("usage", SCHEMA)
+    with root.transaction() as db:
+        row = db.execute("SELECT key FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone()
+        if row is None:
+            return False
+        if db.execute(
+            "SELECT 1 FROM snapshots WHERE parent_id = ? LIMIT 1", (snapshot_id,)
+        ).fetchone():
+            return False
+        key = str(row[0])
+        tables = existing_tables(db)
+        twin = db.execute(
+            "SELECT 1 FROM snapshots WHERE key = ? AND id != ? LIMIT 1", (key, snapshot_id)
+        ).fetchone()
+        digests: list[str] = []
+        if twin is None:
+            digests = _forget_snapshot_rows(db, tables, [key])
+        db.execute("DELETE FROM usage_snapshot_sizes WHERE snapshot_id = ?", (snapshot_id,))
+        db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
+        _delete_orphan_blobs(db, tables, content, digests)
+    _discard_directory(root.snapshots_dir, str(snapshot_id))
+    return True
+
+
+def _forget_snapshot_rows(db: sqlite3.Connection, tables: set[str], keys: list[str]) -> list[str]:
+    """Delete the solver's rows about these snapshot keys; return their layer blobs."""
+    digests: list[str] = []
+    for key in keys:
+        if "solver_cache" in tables:
+            db.execute("DELETE FROM solver_cache WHERE snapshot = ?", (key,))
+        if "solver_checksums" in tables:
+            db.execute("DELETE FROM solver_checksums WHERE snapshot = ?", (key,))
+        if "solver_layers" in tables:
+            digests.extend(
+                str(r[0])
+                for r in db.execute("SELECT digest FROM solver_layers WHERE snapshot = ?", (key,))
+            )
+            db.execute("DELETE FROM solver_layers WHERE snapshot = ?", (key,))
+    return digests
+
+
+def _delete_orphan_blobs(
+    db: sqlite3.Connection, tables: set[str], content: ContentStore, digests: Iterable[str]
+) -> list[str]:
+    """Of `digests`, delete the blobs no image holds and no snapshot remembers."""
+    orphans = []
+    for digest in dict.fromkeys(digests):
+        if (
+            "solver_layers" in tables
+            and db.execute(
+                "SELECT 1 FROM solver_layers WHERE digest = ? LIMIT 1", (digest,)
+            ).fetchone()
+        ):
+            continue
+        orphans.append(digest)
+    return content.delete_unreferenced_in(db, orphans)
+
+
+def _discard_directory(parent: os.PathLike[str] | str, name: str) -> None:
+    """Move `parent/name` aside (one rename), then delete it; a kill in between leaves a
+    `.removed-*` directory that the next prune deletes."""
+    source = os.path.join(parent, name)
+    trash = os.path.join(parent, f".removed-{name}-{os.getpid()}")
+    try:
+        os.rename(source, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def remove_cache_mount(root: StateRoot, number: int) -> bool:
+    """Remove one cache-mount directory unless a RUN holds it right now."""
+    directory = root.cachemounts_dir / str(number)
+    try:
+        fd = os.open(directory / "lock", os.O_RDWR)
+    except FileNotFoundError:
+        fd = -1
+    try:
+        if fd >= 0:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+        with root.lock("cachemounts"), root.transaction() as db:
+            deleted = db.execute("DELETE FROM cache_mounts WHERE n = ?", (number,)).rowcount
+        if not deleted:
+            return False
+        _discard_directory(root.cachemounts_dir, str(number))
+        return True
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def forget_digest_cache(root: StateRoot) -> bool:
+    """Drop every remembered context file digest (the next build hashes again)."""
+    with root.transaction() as db:
+        if "contenthash_files" not in existing_tables(db):
+            return False
+        db.execute("DELETE FROM contenthash_files")
+    return True
+
+
+def sweep_leftovers(
+    root: StateRoot,
+    content: ContentStore,
+    *,
+    forget_empty_results: bool,
+    blob_grace: float = DEFAULT_BLOB_GRACE_SECONDS,
+) -> int:
+    """Clean what no record names (call with the build lock held exclusively): rows of
+    the solver about snapshots that are gone, directories without a row, half-removed
+    directories, and blobs no image, record or snapshot holds. Returns the blob bytes
+    freed. `forget_empty_results` also drops results that have no snapshot (an empty
+    `FROM scratch` step), which only an unfiltered prune should do."""
+    with root.transaction() as db:
+        tables = existing_tables(db)
+        live = set()
+        if "snapshots" in tables:
+            live = {str(r[0]) for r in db.execute("SELECT key FROM snapshots")}
+        stale: set[str] = set()
+        for table in ("solver_cache", "solver_checksums", "solver_layers"):
+            if table in tables:
+                stale.update(
+                    str(r[0])
+                    for r in db.execute(f"SELECT DISTINCT snapshot FROM {table}")
+                    if r[0] is not None and str(r[0]) not in live
+                )
+        digests = _forget_snapshot_rows(db, tables, sorted(stale))
+        if forget_empty_results and "solver_cache" in tables:
+            db.execute("DELETE FROM solver_cache WHERE snapshot IS NULL")
+        if "snapshots" in tables:
+            db.execute(
+                "DELETE FROM usage_snapshot_sizes WHERE snapshot_id NOT IN (SELECT id FROM snapshots)"
+            )
+        _delete_orphan_blobs(db, tables, content, digests)
+        snapshot_ids = set()
+        if "snapshots" in tables:
+            snapshot_ids = {str(r[0]) for r in db.execute("SELECT id FROM snapshots")}
+        mount_ids = set()
+        if "cache_mounts" in tables:
+            mount_ids = {str(r[0]) for r in db.execute("SELECT n FROM cache_mounts")}
+    _sweep_directory(root.snapshots_dir, snapshot_ids)
+    _sweep_directory(root.cachemounts_dir, mount_ids)
+    return _sweep_blobs(root, content, blob_grace)
+
+
+def _sweep_directory(directory: os.PathLike[str] | str, keep: set[str]) -> None:
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.startswith(".removed-") or (name.isdigit() and name not in keep):
+            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+
+
+def _sweep_blobs(root: StateRoot, content: ContentStore, blob_grace: float) -> int:
+    """Delete blobs nothing holds (no image, no remembered layer) older than the grace."""
+    db = root.connect()
+    tables = existing_tables(db)
+    held = {str(r[0]) for r in db.execute("SELECT DISTINCT digest FROM content_refs")}
+    if "solver_layers" in tables:
+        held.update(str(r[0]) for r in db.execute("SELECT DISTINCT digest FROM solver_layers"))
+    now = time.time()
+    freed = 0
+    try:
+        names = os.listdir(root.blobs_dir)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        digest = f"sha256:{name}"
+        if len(name) != 64 or digest in held:
+            continue
+        try:
+            st = os.stat(root.blobs_dir / name)
+        except FileNotFoundError:
+            continue
+        if now - st.st_mtime < blob_grace:
+            continue
+        if content.delete_unreferenced([digest]):
+            freed += st.st_blocks * 512
+    return freed
+
+
+# -- automatic GC ------------------------------------------------------------------------------
+
+
+def default_gc_budget(root: StateRoot) -> int:
+    """10% of the state root's file system (rounded up as BuildKit rounds), at most 10 GB."""
+    vfs = os.statvfs(root.path)
+    total = vfs.f_blocks * vfs.f_frsize
+    if total == 0:
+        return 2 * 10**9
+    share = total * DEFAULT_GC_PERCENT // 100
+    rounded = (share // (1 << 30) + 1) * 10**9
+    return min(rounded, DEFAULT_GC_CAP)
+
+
+def gc_budget(
+    root: StateRoot, flag: str | None = None, environ: Mapping[str, str] | None = None
+) -> int | None:
+    """The budget after a build: `--gc-budget`, else `$STRATA_GC_BUDGET`, else the
+    default. `off` (or `none`) disables the GC (None)."""
+    env = os.environ if environ is None else environ
+    text = flag if flag is not None else env.get(GC_BUDGET_ENV)
+    if text is None or text.strip() == "":
+        return default_gc_budget(root)
+    if text.strip().lower() in ("off", "none", "false"):
+        return None
+    try:
+        return parse_size(text.strip())
+    except ValueError as exc:
+        option = "--gc-budget" if flag is not None else GC_BUDGET_ENV
+        raise UsageError(f"invalid GC budget {text!r}: {exc}", option=option) from None
+
+
+def auto_gc(
+    root: StateRoot, budget_bytes: int, *, blob_grace: float = DEFAULT_BLOB_GRACE_SECONDS
+) -> PruneReport | None:
+    """Bring the unshared cache under `budget_bytes`, least recently used first.
+
+    Mirrors the last two rules of BuildKit's default GC policy: first everything but
+    internal and image-shared records, then, if that was not enough, those too. Returns
+    None without doing anything while a build is running (call it after the build has
+    released its lease)."""
+    with exclusive_cache_access(root, wait=False) as held:
+        if not held:
+            return None
+        records = disk_usage(root, assume_idle=True)
+        if sum(r.size for r in records if not r.shared) <= budget_bytes:
+            return PruneReport()
+        first = _prune_locked(
+            root,
+            all=False,
+            filters=PruneFilters(),
+            target=SpaceTarget(reserved=budget_bytes),
+            blob_grace=blob_grace,
+        )
+        records = disk_usage(root, assume_idle=True)
+        if sum(r.size for r in records if not r.shared) < budget_bytes:
+            return first
+        second = _prune_locked(
+            root,
+            all=True,
+            filters=PruneFilters(),
+            target=SpaceTarget(reserved=budget_bytes),
+            blob_grace=blob_grace,
+        )
+        return PruneReport(
+            removed=first.removed + second.removed, reclaimed=first.reclaimed + second.reclaimed
+        )

@@ -1,0 +1,534 @@
+"""Disk usage of the build cache: one row per thing `strata prune` can remove.
+
+BuildKit's `du` lists cache records (`cache/manager.go` `DiskUsage`); strata's records are:
+
+- every snapshot (`regular`, or `source.git.checkout` for a fetched git tree, or
+  `internal` for helper trees such as the cache-mount permission directory): its own
+  directory under `snapshots/<id>` plus the layer blobs remembered for it
+  (`solver_layers`) that no image holds. Snapshots chain to their parent, so a child's
+  `parents` names its parent's record. Base-image layers unpacked from an image that is
+  still in the image store are `shared` with it (BuildKit's `PruneRefChecker`);
+- every cache-mount directory (`exec.cachemount`, mutable);
+- the context digest cache (`source.local`): remembered file digests of build contexts.
+
+The snapshot tables (`snapshots`, `solver_cache`, ...) belong to the worker and the
+solver; this module reads them by SQL, as their documented schemas, so that the store
+does not depend on the layers above it. Committed snapshots never change, so their
+measured size is remembered in `usage_snapshot_sizes` (ids are never reused).
+
+Sizes are disk usage (allocated blocks, hard links counted once), as containerd's
+snapshotter `Usage` measures them: that is what removing the record gives back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from strata.store.root import StateRoot
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage_snapshot_sizes (
+    snapshot_id INTEGER PRIMARY KEY,
+    size        INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cache_mount_descriptions (
+    id      TEXT PRIMARY KEY,
+    target  TEXT NOT NULL,
+    args    TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+"""
+
+BUILD_LOCK = "build-in-use"
+"""The lock every build holds shared for its whole run (`prune.build_lease`)."""
+
+RecordType = Literal[
+    "regular", "exec.cachemount", "source.local", "source.git.checkout", "internal", "frontend"
+]
+SourceKind = Literal["snapshot", "cachemount", "digestcache"]
+
+INTERNAL_PREFIX = "[internal]"
+GIT_KINDS = frozenset({"GitSource"})
+
+
+@dataclass(frozen=True)
+class RecordSource:
+    """What a usage row stands for: a snapshot (`ref` = its row id), a cache-mount
+    directory (`ref` = its number) or the digest cache (`ref` = 0)."""
+
+    kind: SourceKind
+    ref: int
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """One row of `strata du`, with the fields buildx prints."""
+
+    id: str
+    type: RecordType
+    size: int
+    reclaimable: bool
+    shared: bool
+    in_use: bool
+    mutable: bool
+    created: float | None
+    last_used: float | None
+    description: str
+    usage_count: int
+    parents: tuple[str, ...]
+    source: RecordSource
+
+
+# -- identities ------------------------------------------------------------------------------
+
+_ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def record_id(source: RecordSource, snapshotter: str = "") -> str:
+    """A stable 25-character id in BuildKit's style (`--filter id=` can select it)."""
+    text = f"{source.kind}:{snapshotter}:{source.ref}"
+    number = int(hashlib.sha256(text.encode()).hexdigest(), 16)
+    chars = []
+    for _ in range(25):
+        number, digit = divmod(number, 36)
+        chars.append(_ID_ALPHABET[digit])
+    return "".join(chars)
+
+
+def chain_ids(diff_ids: Iterable[str]) -> list[str]:
+    """OCI image-spec config.md ChainID after each layer (the unpacked snapshots' names)."""
+    chain: list[str] = []
+    for diff_id in diff_ids:
+        if not chain:
+            chain.append(diff_id)
+        else:
+            text = f"{chain[-1]} {diff_id}"
+            chain.append("sha256:" + hashlib.sha256(text.encode()).hexdigest())
+    return chain
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+
+def disk_usage_of(path: Path) -> int:
+    """Bytes allocated below `path` (itself excluded), each inode counted once."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    stack = [str(path)]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = os.scandir(directory)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+                    ident = (st.st_dev, st.st_ino)
+                    if ident in seen:
+                        continue
+                    seen.add(ident)
+                total += st.st_blocks * 512
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(entry.path)
+    return total
+
+
+def existing_tables(db: sqlite3.Connection) -> set[str]:
+    """Tables present in metadata.db (a fresh root has none of the solver's yet)."""
+    rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {str(r[0]) for r in rows}
+
+
+@contextlib.contextmanager
+def _lock_file(path: Path) -> Iterator[int]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def lock_is_free(path: Path) -> bool:
+    """Whether nobody holds a flock on `path` (probed with a non-blocking exclusive lock)."""
+    if not path.exists():
+        return True
+    try:
+        with _lock_file(path) as fd:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return True
+    except OSError:
+        return True
+
+
+def build_lock_path(root: StateRoot) -> Path:
+    """The file `root.lock(BUILD_LOCK)` locks (same naming as `StateRoot.lock`)."""
+    return root.locks_dir / f"{BUILD_LOCK}.lock"
+
+
+def builds_running(root: StateRoot) -> bool:
+    """Whether some process holds a build lease on this root right now."""
+    return not lock_is_free(build_lock_path(root))
+
+
+def _mount_table() -> str:
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+# -- the hook for cache-mount descriptions -------------------------------------------------------
+
+
+def remember_cache_mount(root: StateRoot, cache_id: str, target: str, args: Iterable[str]) -> None:
+    """Remember which RUN last used cache `cache_id`, for du's description
+    (`cached mount <target> from exec <argv> with id "<id>"`, BuildKit
+    `solver/llbsolver/mounts/mount.go`). The solver calls this for each cache mount of an
+    exec op it runs."""
+    root.ensure_schema("usage", SCHEMA)
+    with root.transaction() as db:
+        db.execute(
+            "INSERT OR REPLACE INTO cache_mount_descriptions (id, target, args, updated)"
+            " VALUES (?, ?, ?, ?)",
+            (cache_id, target, json.dumps(list(args)), time.time()),
+        )
+
+
+def cache_mount_description(cache_id: str, target: str | None, args: list[str] | None) -> str:
+    """BuildKit's text for a cache mount record; only the id when nothing else is known."""
+    quoted = json.dumps(cache_id, ensure_ascii=False)
+    if target is None or args is None:
+        return f"cached mount with id {quoted}"
+    text = f"cached mount {target} from exec {' '.join(args)}"
+    if cache_id != target:
+        text += f" with id {quoted}"
+    return text
+
+
+# -- the listing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _SnapshotRow:
+    id: int
+    snapshotter: str
+    key: str
+    parent_id: int | None
+    kind: str
+    created: float
+
+
+@dataclass
+class _Draft:
+    """A record while it is assembled (parents' in-use and last-used depend on children)."""
+
+    source: RecordSource
+    snapshotter: str
+    type: RecordType
+    size: int
+    shared: bool
+    in_use: bool
+    mutable: bool
+    created: float | None
+    last_used: float | None
+    description: str
+    usage_count: int
+    parent: int | None = None
+
+
+def disk_usage(root: StateRoot, *, assume_idle: bool = False) -> list[UsageRecord]:
+    """Every build-cache record of `root`, oldest first.
+
+    A record is `in_use` when a running build or container holds it: an active snapshot
+    while a build runs or while it is mounted, a committed snapshot below one, a
+    cache-mount directory whose lock is held. `assume_idle` is for a caller that holds
+    the build lock exclusively (prune): then no build is running by construction."""
+    root.ensure_schema("usage", SCHEMA)
+    db = root.connect()
+    tables = existing_tables(db)
+    running = False if assume_idle else builds_running(root)
+    drafts: list[_Draft] = []
+    drafts.extend(_snapshot_drafts(root, db, tables, running))
+    drafts.extend(_cache_mount_drafts(root, db, tables))
+    drafts.extend(_digest_cache_drafts(db, tables, running))
+    return _finish(drafts)
+
+
+def _snapshot_drafts(
+    root: StateRoot, db: sqlite3.Connection, tables: set[str], running: bool
+) -> list[_Draft]:
+    if "snapshots" not in tables:
+        return []
+    rows = [
+        _SnapshotRow(int(r[0]), str(r[1]), str(r[2]), r[3], str(r[4]), float(r[5]))
+        for r in db.execute(
+            "SELECT id, snapshotter, key, parent_id, kind, created FROM snapshots ORDER BY id"
+        ).fetchall()
+    ]
+    records = _solver_records(db, tables)
+    uses = _key_uses(db, tables)
+    blob_sizes = _private_layer_blob_sizes(root, db, tables)
+    base_images = _base_image_layers(root, tables)
+    known_sizes = {
+        int(r[0]): int(r[1])
+        for r in db.execute("SELECT snapshot_id, size FROM usage_snapshot_sizes").fetchall()
+    }
+    mounts = _mount_table() if not running else ""
+    new_sizes: list[tuple[int, int]] = []
+    drafts: list[_Draft] = []
+    for row in rows:
+        directory = root.snapshots_dir / str(row.id)
+        committed = row.kind == "committed"
+        if committed and row.id in known_sizes:
+            size = known_sizes[row.id]
+        else:
+            size = disk_usage_of(directory)
+            if committed:
+                new_sizes.append((row.id, size))
+        size += blob_sizes.pop(row.key, 0)
+        own = records.get(row.key, [])
+        kind_names = {r[0] for r in own}
+        description = own[-1][1] if own else ""
+        last_used = max((r[2] for r in own), default=row.created)
+        count = sum(uses.get(r[3], 0) for r in own) or len(own)
+        record_type: RecordType = "regular"
+        if kind_names & GIT_KINDS:
+            record_type = "source.git.checkout"
+        elif description.startswith(INTERNAL_PREFIX):
+            record_type = "internal"
+        image_name = base_images.get(row.key)
+        shared = image_name is not None
+        if not description:
+            if image_name is not None:
+                description = f"pulled from {image_name}"
+            elif not committed:
+                description = f"{row.kind} snapshot {row.key}"
+        in_use = False
+        if not committed:
+            in_use = running or f"{directory}/" in mounts
+        drafts.append(
+            _Draft(
+                source=RecordSource("snapshot", row.id),
+                snapshotter=row.snapshotter,
+                type=record_type,
+                size=size,
+                shared=shared,
+                in_use=in_use,
+                mutable=not committed,
+                created=row.created,
+                last_used=last_used,
+                description=description,
+                usage_count=count,
+                parent=row.parent_id,
+            )
+        )
+    if new_sizes:
+        with root.transaction() as tx:
+            tx.executemany(
+                "INSERT OR REPLACE INTO usage_snapshot_sizes (snapshot_id, size) VALUES (?, ?)",
+                new_sizes,
+            )
+    return drafts
+
+
+def _solver_records(
+    db: sqlite3.Connection, tables: set[str]
+) -> dict[str, list[tuple[str, str, float, str]]]:
+    """snapshot key -> [(kind, description, last_used, key)] of its cache records,
+    most recently created last."""
+    if "solver_cache" not in tables:
+        return {}
+    out: dict[str, list[tuple[str, str, float, str]]] = {}
+    for snapshot, kind, description, last_used, key in db.execute(
+        "SELECT snapshot, kind, description, last_used, key FROM solver_cache"
+        " WHERE snapshot IS NOT NULL ORDER BY created"
+    ).fetchall():
+        out.setdefault(str(snapshot), []).append(
+            (str(kind), str(description), float(last_used), str(key))
+        )
+    return out
+
+
+def _key_uses(db: sqlite3.Connection, tables: set[str]) -> dict[str, int]:
+    """How often each cache key was used, as `solver.explain.remember_step` counts."""
+    if "solver_key_uses" not in tables:
+        return {}
+    rows = db.execute("SELECT key, uses FROM solver_key_uses").fetchall()
+    return {str(k): int(n) for k, n in rows}
+
+
+def _private_layer_blob_sizes(
+    root: StateRoot, db: sqlite3.Connection, tables: set[str]
+) -> dict[str, int]:
+    """snapshot key -> bytes of its remembered layer blobs that no image holds (each
+    blob counted for one snapshot only)."""
+    if "solver_layers" not in tables:
+        return {}
+    held: set[str] = set()
+    if "content_refs" in tables:
+        held = {str(r[0]) for r in db.execute("SELECT DISTINCT digest FROM content_refs")}
+    out: dict[str, int] = {}
+    counted: set[str] = set()
+    for snapshot, digest in db.execute(
+        "SELECT snapshot, digest FROM solver_layers ORDER BY snapshot, compression"
+    ).fetchall():
+        digest = str(digest)
+        if digest in held or digest in counted:
+            continue
+        counted.add(digest)
+        try:
+            size = (root.blobs_dir / digest.removeprefix("sha256:")).stat().st_blocks * 512
+        except OSError:
+            continue
+        out[str(snapshot)] = out.get(str(snapshot), 0) + size
+    return out
+
+
+def _base_image_layers(root: StateRoot, tables: set[str]) -> dict[str, str]:
+    """chain id -> the name of a stored image it is a layer of (`shared` records)."""
+    if "images" not in tables:
+        return {}
+    from strata.errors import StrataError
+    from strata.store.images import ImageStore
+
+    store = ImageStore(root)
+    db = root.connect()
+    names: dict[str, str] = {}
+    for manifest, name in db.execute(
+        "SELECT i.manifest, MIN(n.name) FROM images i"
+        " LEFT JOIN image_names n ON n.manifest = i.manifest GROUP BY i.manifest"
+    ).fetchall():
+        try:
+            image = store.image(str(manifest))
+        except (StrataError, OSError, ValueError, KeyError):
+            continue
+        shown = f"{name}@{manifest}" if name else str(manifest)
+        for chain_id in chain_ids(layer.diff_id for layer in image.layers):
+            names.setdefault(chain_id, shown)
+    return names
+
+
+def _cache_mount_drafts(root: StateRoot, db: sqlite3.Connection, tables: set[str]) -> list[_Draft]:
+    if "cache_mounts" not in tables:
+        return []
+    described: dict[str, tuple[str, list[str]]] = {
+        str(i): (str(t), list(json.loads(a)))
+        for i, t, a in db.execute("SELECT id, target, args FROM cache_mount_descriptions")
+    }
+    drafts: list[_Draft] = []
+    for n, cache_id, created, last_used in db.execute(
+        "SELECT n, id, created, last_used FROM cache_mounts ORDER BY n"
+    ).fetchall():
+        directory = root.cachemounts_dir / str(n)
+        target, args = described.get(str(cache_id), (None, None))
+        drafts.append(
+            _Draft(
+                source=RecordSource("cachemount", int(n)),
+                snapshotter="",
+                type="exec.cachemount",
+                size=disk_usage_of(directory / "data"),
+                shared=False,
+                in_use=not lock_is_free(directory / "lock"),
+                mutable=True,
+                created=float(created),
+                last_used=float(last_used),
+                description=cache_mount_description(str(cache_id), target, args),
+                usage_count=1,
+            )
+        )
+    return drafts
+
+
+def _digest_cache_drafts(db: sqlite3.Connection, tables: set[str], running: bool) -> list[_Draft]:
+    """The remembered context file digests, as one `source.local` record (its rows'
+    bytes; the database file shrinks only on VACUUM)."""
+    if "contenthash_files" not in tables:
+        return []
+    count, size = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(path) + LENGTH(content) + LENGTH(xattrs) + 40), 0)"
+        " FROM contenthash_files"
+    ).fetchone()
+    if not count:
+        return []
+    return [
+        _Draft(
+            source=RecordSource("digestcache", 0),
+            snapshotter="",
+            type="source.local",
+            size=int(size),
+            shared=False,
+            in_use=running,
+            mutable=True,
+            created=None,
+            last_used=None,
+            description=f"local source for context ({int(count)} file digests)",
+            usage_count=1,
+        )
+    ]
+
+
+def _finish(drafts: list[_Draft]) -> list[UsageRecord]:
+    """Propagate in-use and last-used from children to parents, then freeze the rows."""
+    snapshots: Mapping[int, _Draft] = {
+        d.source.ref: d for d in drafts if d.source.kind == "snapshot"
+    }
+    # Children have larger ids than their parents (a parent exists before its child),
+    # so one pass from the newest down carries facts to the root.
+    for ref in sorted(snapshots, reverse=True):
+        draft = snapshots[ref]
+        if draft.parent is None or draft.parent not in snapshots:
+            continue
+        parent = snapshots[draft.parent]
+        parent.in_use = parent.in_use or draft.in_use
+        if draft.shared:
+            parent.shared = True
+        if draft.last_used is not None and (
+            parent.last_used is None or draft.last_used > parent.last_used
+        ):
+            parent.last_used = draft.last_used
+    out: list[UsageRecord] = []
+    for draft in drafts:
+        parents: tuple[str, ...] = ()
+        if draft.parent is not None and draft.parent in snapshots:
+            parent = snapshots[draft.parent]
+            parents = (record_id(parent.source, parent.snapshotter),)
+        out.append(
+            UsageRecord(
+                id=record_id(draft.source, draft.snapshotter),
+                type=draft.type,
+                size=draft.size,
+                reclaimable=not draft.in_use,
+                shared=draft.shared,
+                in_use=draft.in_use,
+                mutable=draft.mutable,
+                created=draft.created,
+                last_used=draft.last_used,
+                description=draft.description,
+                usage_count=draft.usage_count,
+                parents=parents,
+                source=draft.source,
+            )
+        )
+    out.sort(key=lambda r: (r.created if r.created is not None else 0.0, r.id))
+    return out
