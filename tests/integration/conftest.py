@@ -2,8 +2,8 @@
 
 The whole folder is skipped, with the reason, where these cannot run (not root, no
 runc, no busybox-static). Every test gets a fresh state root in its tmp dir and is
-checked afterwards for mounts left below its tmp dir (which are then undone, so one
-leak cannot cascade into later tests).
+checked afterwards for mounts left below the session's tmp dirs (which are then
+undone, so one leak cannot cascade into later tests).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,10 +44,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def no_leftover_mounts(tmp_path: Path) -> Iterator[None]:
-    """Fail a test that leaves a mount below its tmp dir; undo the mounts either way."""
+def no_leftover_mounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fail a test that leaves a mount below this session's tmp dirs (its own and the
+    session-wide ones: what `findmnt` would show of ours); undo the mounts either way."""
     yield
-    leftovers = mounts_under(tmp_path)
+    leftovers = mounts_under(tmp_path_factory.getbasetemp())
     for mount_point in leftovers:
         subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
     assert leftovers == [], f"mounts left behind: {leftovers}"
@@ -92,3 +94,28 @@ def commit_tree(snap: Snapshotter, name: str, tree: Path, parent: str | None = N
 def busybox_base(snapshotter: Snapshotter, busybox_rootfs: Path) -> str:
     """A committed snapshot holding the busybox root, in the test's snapshotter."""
     return commit_tree(snapshotter, "busybox", busybox_rootfs)
+
+
+def wait_for(predicate: object, what: str) -> None:
+    """Poll until `predicate()` holds (an ordering aid, not a timing assertion)."""
+    assert callable(predicate)
+    deadline = time.monotonic() + 60
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def process_running(cmdline: str) -> bool:
+    """Whether a process with exactly this command line (space-separated) runs."""
+    wanted = cmdline.replace(" ", "\0")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text.rstrip("\0") == wanted:
+            return True
+    return False

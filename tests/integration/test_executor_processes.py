@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from strata.store.root import StateRoot, mounts_under
 from strata.worker.executor import Executor, ProcessSpec
 from strata.worker.mounts import CacheMount
 from strata.worker.snapshot import open_snapshotter
-from tests.integration.conftest import commit_tree
+from tests.integration.conftest import commit_tree, process_running, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,16 +71,6 @@ def start_worker(
         stdout=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_for(predicate: object, what: str) -> None:
-    """Poll until `predicate()` holds (an ordering aid, not a timing assertion)."""
-    assert callable(predicate)
-    deadline = time.monotonic() + 60
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 def cache_dir(root: StateRoot, cache_id: str) -> Path:
@@ -188,7 +177,7 @@ def test_sigint_mid_step_kills_the_container_and_leaves_no_mount(
     assert proc.wait() == 130
     assert "ERROR: interrupted" in proc.stdout.read()
     assert mounts_under(state_root.path) == []
-    assert not _process_running("sleep 4242")
+    assert not process_running("sleep 4242")
 
 
 def test_sigterm_mid_step_exits_143(
@@ -201,7 +190,7 @@ def test_sigterm_mid_step_exits_143(
     proc.send_signal(signal.SIGTERM)
     assert proc.wait() == 143
     assert mounts_under(state_root.path) == []
-    assert not _process_running("sleep 4343")
+    assert not process_running("sleep 4343")
 
 
 def test_after_sigkill_the_next_open_reaps_container_and_mounts(
@@ -214,23 +203,17 @@ def test_after_sigkill_the_next_open_reaps_container_and_mounts(
     proc.kill()
     proc.wait()
     assert mounts_under(state_root.tmp_root) != []  # the dead process left them
-    StateRoot.open(state_root.path).close()
-    assert mounts_under(state_root.tmp_root) == []
-    wait_for(lambda: not _process_running("sleep 4444"), "the orphaned container to die")
-
-
-def _process_running(cmdline: str) -> bool:
-    wanted = cmdline.replace(" ", "\0")
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            text = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if text.rstrip("\0") == wanted:
-            return True
-    return False
+    left = state_root.connect().execute("SELECT key, kind FROM snapshots ORDER BY id").fetchall()
+    assert left == [(base, "committed"), (f"step-{proc.pid}", "active")]
+    reopened = StateRoot.open(state_root.path)
+    try:
+        assert mounts_under(state_root.tmp_root) == []
+        wait_for(lambda: not process_running("sleep 4444"), "the orphaned container to die")
+        # The step's writable snapshot goes with its dead owner; the base stays.
+        keys = [s.key for s in open_snapshotter(reopened, "overlay").list()]
+        assert keys == [base]
+    finally:
+        reopened.close()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import contextlib
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -237,3 +239,66 @@ def test_overlay_chain_of_130_layers_mounts(
         assert (target / "f129").read_text() == "129"
         (target / "f0").write_text("changed")
     assert (overlay_snapshotter.upper_dir("top") / "f0").read_text() == "changed"
+
+
+def _leave_snapshots_and_die(root: StateRoot, snapshotter_name: str) -> None:
+    """In a child process: prepare an active snapshot, a view and a disowned active
+    snapshot on committed `p`, write into the first, then die without cleaning up."""
+    script = (
+        "import os\n"
+        "from strata.store.root import StateRoot\n"
+        "from strata.worker.snapshot import open_snapshotter\n"
+        f"root = StateRoot.open({str(root.path)!r})\n"
+        f"snap = open_snapshotter(root, {snapshotter_name!r})\n"
+        "snap.prepare('orphan', 'p')\n"
+        "(snap.upper_dir('orphan') / 'half-written').write_text('x')\n"
+        "snap.view('orphan-view', 'p')\n"
+        "snap.prepare('kept', 'p')\n"
+        "snap.disown('kept')\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()
+
+
+def test_active_snapshots_of_a_killed_process_are_removed_by_the_next_open(
+    snapshotter: Snapshotter, state_root: StateRoot, tmp_path: Path
+) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    commit_tree(snapshotter, "p", tree)
+    _leave_snapshots_and_die(state_root, snapshotter.name)
+    left = {s.key: s for s in snapshotter.list()}
+    assert {"orphan", "orphan-view", "kept"} <= set(left)  # the dead process left them
+    orphan_dir = state_root.snapshots_dir / str(left["orphan"].id)
+    assert orphan_dir.exists()
+
+    reopened = StateRoot.open(state_root.path)
+    try:
+        after = open_snapshotter(reopened, snapshotter.name)
+        assert sorted(s.key for s in after.list()) == ["kept", "p"]
+        assert not orphan_dir.exists()
+        assert after.stat("kept").owner is None
+        # The parent is free again: nothing depends on it but the kept container.
+        after.remove("kept")
+        after.remove("p")
+    finally:
+        reopened.close()
+
+
+def test_snapshots_of_a_live_process_are_kept_by_another_open(
+    snapshotter: Snapshotter, state_root: StateRoot, tmp_path: Path
+) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    commit_tree(snapshotter, "p", tree)
+    snapshotter.prepare("mine", "p")
+    assert snapshotter.stat("mine").owner == state_root.owner_dir().name
+    other = StateRoot.open(state_root.path)
+    try:
+        assert open_snapshotter(other, snapshotter.name).exists("mine")
+    finally:
+        other.close()
+    snapshotter.commit("done", "mine")
+    assert snapshotter.stat("done").owner is None

@@ -102,6 +102,10 @@ class NativeSnapshotter:
     def list(self) -> list[SnapshotInfo]:
         return self.store.list()
 
+    def disown(self, key: str) -> None:
+        """Keep `key` when this process exits (see `SnapshotStore.disown`)."""
+        self.store.disown(key)
+
     def _committed_fs(self, name: str) -> Path:
         info = self.store.get(name)
         if info.kind != "committed":

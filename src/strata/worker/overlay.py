@@ -119,3 +119,7 @@ class OverlaySnapshotter:
 
     def list(self) -> list[SnapshotInfo]:
         return self.store.list()
+
+    def disown(self, key: str) -> None:
+        """Keep `key` when this process exits (see `SnapshotStore.disown`)."""
+        self.store.disown(key)

@@ -8,6 +8,12 @@ plain copies, for hosts where overlayfs cannot be mounted). `open_snapshotter` p
 
 Metadata lives in the `snapshots` table of metadata.db; the files live under
 `snapshots/<id>/`. Numeric ids keep paths short, which matters for deep overlay chains.
+
+Active snapshots and views belong to the process that made them: their row names that
+process's tmp directory (`StateRoot.owner_dir`). When the owner dies without removing
+them (SIGKILL, power loss), the next snapshotter opened on the root removes them, as
+`StateRoot.open` removes the dead process's bundles and mounts. A snapshot meant to
+outlive its maker (a named `strata run` container) is `disown`ed.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import shutil
 import sqlite3
@@ -40,6 +47,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     kind        TEXT    NOT NULL,
     created     REAL    NOT NULL,
     size        INTEGER NOT NULL DEFAULT 0,
+    owner       TEXT,
     UNIQUE (snapshotter, key)
 );
 CREATE INDEX IF NOT EXISTS snapshots_parent ON snapshots(parent_id);
@@ -103,6 +111,9 @@ class SnapshotInfo:
     kind: SnapshotKind
     created: float
     size: int
+    owner: str | None = None
+    """The tmp directory name of the process an active snapshot or view belongs to;
+    None for committed and disowned snapshots."""
 
 
 class Snapshotter(Protocol):
@@ -125,6 +136,7 @@ class Snapshotter(Protocol):
     def stat(self, key: str) -> SnapshotInfo: ...
     def exists(self, key: str) -> bool: ...
     def list(self) -> list[SnapshotInfo]: ...
+    def disown(self, key: str) -> None: ...
 
 
 class SnapshotStore:
@@ -134,6 +146,8 @@ class SnapshotStore:
         self.root = root
         self.snapshotter = snapshotter
         root.ensure_schema("snapshots", SCHEMA)
+        _add_owner_column(root)
+        self.reap_abandoned()
 
     def dir_of(self, snapshot_id: int) -> Path:
         return self.root.snapshots_dir / str(snapshot_id)
@@ -155,7 +169,9 @@ class SnapshotStore:
         if parent_id is not None:
             prow = db.execute("SELECT key FROM snapshots WHERE id = ?", (parent_id,)).fetchone()
             parent = str(prow[0]) if prow else None
-        return SnapshotInfo(sid, key, parent, kind, created, size)  # type: ignore[arg-type]
+        orow = db.execute("SELECT owner FROM snapshots WHERE id = ?", (sid,)).fetchone()
+        owner = orow[0] if orow else None
+        return SnapshotInfo(sid, key, parent, kind, created, size, owner)  # type: ignore[arg-type]
 
     def exists(self, key: str) -> bool:
         row = (
@@ -188,7 +204,9 @@ class SnapshotStore:
         """Insert a row and make its directory; both vanish again if the block raises.
 
         The row is written first (short transaction) so that slow work in the block, such
-        as a native copy, does not hold the database's write lock."""
+        as a native copy, does not hold the database's write lock. It names this process
+        as the owner, so that a crash in the block leaves nothing a later open keeps."""
+        owner = self.root.owner_dir().name
         with self.root.transaction() as db:
             parent_id: int | None = None
             if parent is not None:
@@ -198,9 +216,9 @@ class SnapshotStore:
                 parent_id = psid
             try:
                 cur = db.execute(
-                    "INSERT INTO snapshots (snapshotter, key, parent_id, kind, created) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (self.snapshotter, key, parent_id, kind, time.time()),
+                    "INSERT INTO snapshots (snapshotter, key, parent_id, kind, created, owner) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (self.snapshotter, key, parent_id, kind, time.time(), owner),
                 )
             except sqlite3.IntegrityError:
                 raise StoreError(f"snapshot {key} already exists") from None
@@ -223,8 +241,8 @@ class SnapshotStore:
                 raise StoreError(f"snapshot {key} is not active and cannot be committed")
             try:
                 db.execute(
-                    "UPDATE snapshots SET key = ?, kind = 'committed', size = ?, created = ? "
-                    "WHERE id = ?",
+                    "UPDATE snapshots SET key = ?, kind = 'committed', size = ?, created = ?, "
+                    "owner = NULL WHERE id = ?",
                     (name, size, time.time(), sid),
                 )
             except sqlite3.IntegrityError:
@@ -248,14 +266,74 @@ class SnapshotStore:
         rows = (
             self.root.connect()
             .execute(
-                "SELECT s.id, s.key, p.key, s.kind, s.created, s.size FROM snapshots s "
+                "SELECT s.id, s.key, p.key, s.kind, s.created, s.size, s.owner FROM snapshots s "
                 "LEFT JOIN snapshots p ON p.id = s.parent_id WHERE s.snapshotter = ? "
                 "ORDER BY s.id",
                 (self.snapshotter,),
             )
             .fetchall()
         )
-        return [SnapshotInfo(int(r[0]), r[1], r[2], r[3], float(r[4]), int(r[5])) for r in rows]
+        return [
+            SnapshotInfo(int(r[0]), r[1], r[2], r[3], float(r[4]), int(r[5]), r[6]) for r in rows
+        ]
+
+    def disown(self, key: str) -> None:
+        """Let an active snapshot or view outlive this process (no owner, never reaped)."""
+        with self.root.transaction() as db:
+            sid, _, _, _, _ = self._row(db, key)
+            db.execute("UPDATE snapshots SET owner = NULL WHERE id = ?", (sid,))
+
+    def reap_abandoned(self) -> tuple[str, ...]:
+        """Remove the active snapshots and views whose owning process is gone; return
+        their keys. The dead owners' tmp dirs are reaped first (`StateRoot.reap_stale`),
+        so no container or overlay mount still uses the files being deleted."""
+        rows = (
+            self.root.connect()
+            .execute(
+                "SELECT key, owner FROM snapshots WHERE snapshotter = ? AND owner IS NOT NULL "
+                "AND kind != 'committed' ORDER BY id DESC",
+                (self.snapshotter,),
+            )
+            .fetchall()
+        )
+        dead = [str(key) for key, owner in rows if not _owner_alive(self.root, str(owner))]
+        if not dead:
+            return ()
+        self.root.reap_stale()
+        reaped = []
+        for key in dead:
+            with contextlib.suppress(StoreError):
+                self.delete(key)
+                reaped.append(key)
+        return tuple(reaped)
+
+
+def _add_owner_column(root: StateRoot) -> None:
+    """Give a `snapshots` table made before owners were recorded its `owner` column."""
+    db = root.connect()
+    columns = {str(r[1]) for r in db.execute("PRAGMA table_info(snapshots)")}
+    if "owner" in columns:
+        return
+    with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+        db.execute("ALTER TABLE snapshots ADD COLUMN owner TEXT")
+
+
+def _owner_alive(root: StateRoot, owner: str) -> bool:
+    """Whether the process whose tmp dir is `tmp/<owner>` still holds its lock. A dir
+    already reaped or released (`StateRoot.close`) means the owner is done."""
+    if root.tmp_root / owner == root.owner_dir():
+        return True
+    try:
+        fh = open(root.tmp_root / owner / "owner.lock", "rb")  # noqa: SIM115
+    except OSError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
 
 
 def tree_size(directory: Path) -> int:
