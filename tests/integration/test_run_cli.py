@@ -6,6 +6,7 @@ import io
 import os
 import pty
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 from strata.store.root import StateRoot, mounts_under
 from strata.worker.snapshot import open_snapshotter
+from tests.integration.conftest import process_running, wait_for
 from tests.integration.test_snapshot_unpack import store_image
 
 STRATA = [sys.executable, "-c", "from strata.cli.main import main; main()"]
@@ -218,6 +220,12 @@ def test_run_leaves_no_mounts_and_no_container_snapshot(
     assert all(s.kind == "committed" for s in snapshots)
 
 
+def strata_cmd(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*STRATA, "--root", str(root), *args], capture_output=True, text=True, timeout=120
+    )
+
+
 def test_named_container_keeps_its_files_until_removed(
     root_with_image: Path, state_root: StateRoot
 ) -> None:
@@ -226,6 +234,77 @@ def test_named_container_keeps_its_files_until_removed(
     assert (snap.upper_dir("container/keep") / "kept").exists()
     r = strata_run(root_with_image, "--name", "keep", IMAGE, "true")
     assert r.returncode != 0 and "already in use" in r.stderr
+    removed = strata_cmd(root_with_image, "rm", "keep")
+    assert (removed.returncode, removed.stdout) == (0, "keep\n")
+    assert not snap.exists("container/keep")
+    # The name is free again.
+    assert strata_run(root_with_image, "--rm", "--name", "keep", IMAGE, "true").returncode == 0
+    assert not snap.exists("container/keep")
+
+
+def test_rm_of_an_unknown_container_fails_unless_forced(root_with_image: Path) -> None:
+    r = strata_cmd(root_with_image, "rm", "ghost")
+    assert (r.returncode, r.stderr) == (1, "ERROR: No such container: ghost\n")
+    assert strata_cmd(root_with_image, "rm", "-f", "ghost").returncode == 0
+
+
+def test_invalid_container_name_is_refused(root_with_image: Path) -> None:
+    r = strata_run(root_with_image, "--name", "../escape", IMAGE, "true")
+    assert r.returncode == 1
+    assert "Invalid container name (../escape)" in r.stderr
+
+
+def test_running_named_container_cannot_be_removed_and_survives_sigkill(
+    root_with_image: Path, state_root: StateRoot
+) -> None:
+    proc = subprocess.Popen(
+        [
+            *STRATA,
+            "--root",
+            str(root_with_image),
+            "run",
+            "--name",
+            "busy",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo work > /done; echo ready; exec sleep 4646",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        r = strata_cmd(root_with_image, "rm", "busy")
+        assert r.returncode == 1 and "container is running" in r.stderr
+        second = strata_run(root_with_image, "--name", "busy", IMAGE, "true")
+        assert second.returncode == 1 and "already in use" in second.stderr
+    finally:
+        proc.kill()
+        proc.wait()
+    # Killed, its files stay (as a Docker container's do) and the next start reaps the
+    # rest: no container, no mount. Then it can be removed.
+    reopened = StateRoot.open(root_with_image)
+    try:
+        snap = open_snapshotter(reopened)
+        assert (snap.upper_dir("container/busy") / "done").read_text() == "work\n"
+        assert mounts_under(root_with_image) == []
+        wait_for(lambda: not process_running("sleep 4646"), "the orphaned container to die")
+    finally:
+        reopened.close()
+    assert strata_cmd(root_with_image, "rm", "busy").returncode == 0
+
+
+def test_oci_runtime_crun_runs_or_says_why_it_cannot(root_with_image: Path) -> None:
+    if shutil.which("crun") is None:
+        pytest.skip("crun not installed")
+    r = strata_run(root_with_image, "--rm", "--oci-runtime=crun", IMAGE, "echo", "via-crun")
+    if r.returncode == 0:
+        assert r.stdout == "via-crun\n"
+    else:
+        assert "crun cannot start containers on this host" in r.stderr
+        assert "cgroups in hybrid mode not supported" in r.stderr
 
 
 def test_unknown_image_is_a_clear_error(root_with_image: Path) -> None:

@@ -3,22 +3,35 @@
 The image's layers are unpacked into snapshots (shared with builds), a writable
 snapshot is prepared on top, and the same executor that runs build steps runs the
 command. Exit code, stdin (`-i`), a terminal (`-t`) and signals pass through.
+
+A `--name`d container keeps its writable snapshot (`container/NAME`) after it exits,
+even after a crash, until `strata rm NAME` removes it. While it runs, its process holds
+the lock file `locks/container-NAME.run`, which is how `rm` knows it is running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import re
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import click
 
-from strata.errors import UsageError
+from strata.errors import StoreError, UsageError
 from strata.worker.mounts import BindMount
 from strata.worker.spec import NetworkMode
+
+if TYPE_CHECKING:
+    from strata.worker.snapshot import Snapshotter
+
+# moby daemon/names: the names `docker run --name` accepts.
+CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 
 
 def parse_volume(text: str) -> BindMount:
@@ -62,6 +75,50 @@ def merge_env(base: Sequence[str], overrides: Sequence[str]) -> list[str]:
         key, _, _ = item.partition("=")
         merged[key] = item
     return list(merged.values())
+
+
+def check_container_name(name: str) -> str:
+    """`name` if Docker would accept it as a container name (it becomes a file name)."""
+    if CONTAINER_NAME.fullmatch(name) is None:
+        raise UsageError(
+            f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+            option="--name",
+        )
+    return name
+
+
+def _run_lock_path(locks_dir: Path, name: str) -> Path:
+    return locks_dir / f"container-{name}.run"
+
+
+@contextlib.contextmanager
+def container_running(locks_dir: Path, name: str) -> Iterator[None]:
+    """Mark container `name` as running for the `with` block (an flock, released by the
+    kernel even when this process is killed); refused while another process runs it."""
+    with open(_run_lock_path(locks_dir, name), "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f'container name "{name}" is already in use', option="--name"
+            ) from None
+        yield
+
+
+def is_running(locks_dir: Path, name: str) -> bool:
+    """Whether a `strata run --name NAME` process is running container `name` now."""
+    fh: IO[bytes]
+    try:
+        fh = open(_run_lock_path(locks_dir, name), "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
 
 
 def command_line(
@@ -109,7 +166,14 @@ def command_line(
     default="auto",
     help="How layers are stacked (auto: overlay when the kernel allows it).",
 )
-@click.option("--runtime", type=click.Choice(["runc", "crun"]), default=None)
+@click.option(
+    "--oci-runtime",
+    "--runtime",
+    "runtime",
+    type=click.Choice(["runc", "crun"]),
+    default=None,
+    help="OCI runtime (default: runc, or crun when runc is not installed).",
+)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -134,13 +198,16 @@ def run_command(
     """Run COMMAND in a new container from IMAGE.
 
     Without --name the container's writable layer is discarded when it exits; with
-    --name it is kept as snapshot `container/NAME` unless --rm is given."""
+    --name it is kept as snapshot `container/NAME` (remove it with `strata rm NAME`)
+    unless --rm is given."""
     from strata.store.images import ImageStore
     from strata.store.root import StateRoot
     from strata.worker.executor import Executor, ProcessSpec
     from strata.worker.snapshot import open_snapshotter
     from strata.worker.unpack import unpack_image
 
+    if name is not None:
+        check_container_name(name)
     binds = [parse_volume(v) for v in volumes]
     extra_env: list[str] = []
     for f in env_files:
@@ -160,10 +227,17 @@ def run_command(
         top = unpack_image(root, snap, stored)
         container_id = uuid.uuid4().hex
         key = f"container/{name}" if name else f"container/{container_id}"
-        if snap.exists(key):
-            raise UsageError(f'container name "{name}" is already in use', option="--name")
-        rootfs = snap.prepare(key, top)
-        try:
+        with contextlib.ExitStack() as running:
+            if name:
+                # Held from before the name is taken, so `rm` never sees it idle.
+                running.enter_context(container_running(root.locks_dir, name))
+            if snap.exists(key):
+                raise UsageError(f'container name "{name}" is already in use', option="--name")
+            rootfs = snap.prepare(key, top)
+            if name and not remove:
+                # Kept like a Docker container, even if this process is killed.
+                snap.disown(key)
+            running.callback(_remove_unless_kept, snap, key, keep=bool(name) and not remove)
             process = ProcessSpec(
                 args=tuple(args),
                 env=tuple(merge_env(cast(list[str], config.get("Env") or []), extra_env)),
@@ -181,9 +255,6 @@ def run_command(
                 tty=tty,
                 forward_signals=True,
             )
-        finally:
-            if remove or not name:
-                snap.remove(key)
     finally:
         root.close()
     # sys.exit, not ctx.exit: main() runs click with standalone_mode=False, which turns
@@ -191,4 +262,43 @@ def run_command(
     sys.exit(code)
 
 
-COMMANDS: list[click.Command] = [run_command]
+def _remove_unless_kept(snap: Snapshotter, key: str, *, keep: bool) -> None:
+    if not keep:
+        snap.remove(key)
+
+
+@click.command("rm")
+@click.option("-f", "--force", is_flag=True, help="Do not fail for containers that do not exist.")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def rm_command(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
+    """Remove the files of containers kept by `strata run --name`.
+
+    A container that is still running is refused, as `docker rm` without -f refuses it
+    (strata has no daemon that could stop it for you: stop its `strata run` first)."""
+    from strata.store.root import StateRoot
+    from strata.worker.snapshot import open_snapshotter
+
+    root = StateRoot.open(cast(Path, ctx.obj["root"]))
+    try:
+        snap = open_snapshotter(root)
+        for name in names:
+            key = f"container/{name}"
+            if not snap.exists(key):
+                if force:
+                    continue
+                raise StoreError(f"No such container: {name}")
+            if is_running(root.locks_dir, name):
+                raise StoreError(
+                    f"cannot remove container {name}: container is running: "
+                    "stop the container before removing"
+                )
+            snap.remove(key)
+            with contextlib.suppress(FileNotFoundError):
+                _run_lock_path(root.locks_dir, name).unlink()
+            click.echo(name)
+    finally:
+        root.close()
+
+
+COMMANDS: list[click.Command] = [run_command, rm_command]
