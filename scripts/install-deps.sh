@@ -4,7 +4,7 @@
 # real registry for registry tests; busybox-static is the base of test images;
 # openssh-client provides ssh-agent for RUN --mount=type=ssh with key files.
 set -euo pipefail
-packages=(runc crun skopeo umoci docker-registry busybox-static git ca-certificates openssh-client)
+packages=(runc crun skopeo umoci docker-registry busybox-static git ca-certificates openssh-client time)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
