@@ -396,6 +396,7 @@ def _prune_locked(
     target: SpaceTarget,
     blob_grace: float,
     on_removed: RemovedCallback | None = None,
+    count_shared: bool = False,
 ) -> PruneReport:
     content = ContentStore(root)
     records = disk_usage(root, assume_idle=True)
@@ -405,7 +406,7 @@ def _prune_locked(
         for parent in record.parents:
             children[parent] = children.get(parent, 0) + 1
     cutoff = time.time() - filters.until if filters.until else None
-    total = sum(r.size for r in records if not r.shared)
+    total = sum(r.size for r in records if count_shared or not r.shared)
     keep_storage = target.keep_bytes(total, free_space(root) if target.min_free else 0)
     removed: list[UsageRecord] = []
     reclaimed = 0
@@ -675,35 +676,42 @@ def gc_budget(
 def auto_gc(
     root: StateRoot, budget_bytes: int, *, blob_grace: float = DEFAULT_BLOB_GRACE_SECONDS
 ) -> PruneReport | None:
-    """Bring the unshared cache under `budget_bytes`, least recently used first.
+    """Bring the build cache under `budget_bytes`, least recently used first.
 
     Mirrors the last two rules of BuildKit's default GC policy: first everything but
-    internal and image-shared records, then, if that was not enough, those too. Returns
-    None without doing anything while a build is running (call it after the build has
-    released its lease)."""
+    internal and image-shared records, then, if that was not enough, those too. Unlike
+    `prune --reserved-space`, the budget counts image-shared layers: in strata an
+    unpacked base image is a copy of the image's blobs, and can be unpacked again.
+    Returns None without doing anything while a build is running (call it after the
+    build has released its lease)."""
     with exclusive_cache_access(root, wait=False) as held:
         if not held:
             return None
-        records = disk_usage(root, assume_idle=True)
-        if sum(r.size for r in records if not r.shared) <= budget_bytes:
+        if _total(root) <= budget_bytes:
             return PruneReport()
+        target = SpaceTarget(reserved=budget_bytes)
         first = _prune_locked(
             root,
             all=False,
             filters=PruneFilters(),
-            target=SpaceTarget(reserved=budget_bytes),
+            target=target,
             blob_grace=blob_grace,
+            count_shared=True,
         )
-        records = disk_usage(root, assume_idle=True)
-        if sum(r.size for r in records if not r.shared) < budget_bytes:
+        if _total(root) < budget_bytes:
             return first
         second = _prune_locked(
             root,
             all=True,
             filters=PruneFilters(),
-            target=SpaceTarget(reserved=budget_bytes),
+            target=target,
             blob_grace=blob_grace,
+            count_shared=True,
         )
         return PruneReport(
             removed=first.removed + second.removed, reclaimed=first.reclaimed + second.reclaimed
         )
+
+
+def _total(root: StateRoot) -> int:
+    return sum(r.size for r in disk_usage(root, assume_idle=True))

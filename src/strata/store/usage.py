@@ -190,6 +190,13 @@ def builds_running(root: StateRoot) -> bool:
     return not lock_is_free(build_lock_path(root))
 
 
+def owner_alive(root: StateRoot, owner: str) -> bool:
+    """Whether the process whose tmp dir is `tmp/<owner>` (a snapshot's owner) lives.
+    Our own lock counts too: flock locks belong to open files, not processes."""
+    lock = root.tmp_root / owner / "owner.lock"
+    return lock.exists() and not lock_is_free(lock)
+
+
 def _mount_table() -> str:
     try:
         with open("/proc/self/mountinfo") as fh:
@@ -237,6 +244,7 @@ class _SnapshotRow:
     parent_id: int | None
     kind: str
     created: float
+    owner: str | None
 
 
 @dataclass
@@ -261,7 +269,8 @@ def disk_usage(root: StateRoot, *, assume_idle: bool = False) -> list[UsageRecor
     """Every build-cache record of `root`, oldest first.
 
     A record is `in_use` when a running build or container holds it: an active snapshot
-    while a build runs or while it is mounted, a committed snapshot below one, a
+    or view whose owning process lives (or that was disowned for a kept container), or
+    any while a build runs or while it is mounted; a committed snapshot below one; a
     cache-mount directory whose lock is held. `assume_idle` is for a caller that holds
     the build lock exclusively (prune): then no build is running by construction."""
     root.ensure_schema("usage", SCHEMA)
@@ -280,10 +289,13 @@ def _snapshot_drafts(
 ) -> list[_Draft]:
     if "snapshots" not in tables:
         return []
+    columns = {str(r[1]) for r in db.execute("PRAGMA table_info(snapshots)")}
+    owner_column = "owner" if "owner" in columns else "NULL"
     rows = [
-        _SnapshotRow(int(r[0]), str(r[1]), str(r[2]), r[3], str(r[4]), float(r[5]))
+        _SnapshotRow(int(r[0]), str(r[1]), str(r[2]), r[3], str(r[4]), float(r[5]), r[6])
         for r in db.execute(
-            "SELECT id, snapshotter, key, parent_id, kind, created FROM snapshots ORDER BY id"
+            f"SELECT id, snapshotter, key, parent_id, kind, created, {owner_column}"
+            " FROM snapshots ORDER BY id"
         ).fetchall()
     ]
     records = _solver_records(db, tables)
@@ -311,7 +323,7 @@ def _snapshot_drafts(
         kind_names = {r[0] for r in own}
         description = own[-1][1] if own else ""
         last_used = max((r[2] for r in own), default=row.created)
-        count = sum(uses.get(r[3], 0) for r in own) or len(own)
+        count = sum(uses.get(r[3], 0) for r in own) or max(len(own), 1)
         record_type: RecordType = "regular"
         if kind_names & GIT_KINDS:
             record_type = "source.git.checkout"
@@ -326,7 +338,12 @@ def _snapshot_drafts(
                 description = f"{row.kind} snapshot {row.key}"
         in_use = False
         if not committed:
-            in_use = running or f"{directory}/" in mounts
+            in_use = (
+                running
+                or f"{directory}/" in mounts
+                or row.owner is None  # disowned: a kept `strata run` container
+                or owner_alive(root, row.owner)
+            )
         drafts.append(
             _Draft(
                 source=RecordSource("snapshot", row.id),
