@@ -50,6 +50,7 @@ from strata.solver.solve import SolveContext, Solved, Solver, SolveStats
 from strata.solver.views import BuildViews
 from strata.store.cachemounts import CacheMounts
 from strata.store.images import ImageStore
+from strata.store.prune import build_lease
 from strata.store.reference import parse_reference
 from strata.store.root import StateRoot
 from strata.worker.contenthash import DigestCache
@@ -346,10 +347,12 @@ class _Build:
                 exec_env=ExecEnvironment(
                     secrets=request.secrets, ssh=request.ssh, network=request.network
                 ),
+                step_scope=str((df_path or context_dir).resolve()),
+                build_arg_names=tuple(request.build_args),
             ),
         )
         try:
-            with _cancel_on_signals(solver.cancel):
+            with build_lease(self.root), _cancel_on_signals(solver.cancel):
                 solved = self._solve(solver, plan.target)
                 return self._export(plan, solved, snapshotter, views, solver.stats)
         finally:

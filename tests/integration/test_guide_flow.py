@@ -50,6 +50,7 @@ def test_cache_mount_downloads_only_the_added_dependency(project: Path, guide_ro
     assert second.returncode == 0, log2
     assert downloaded(log2) == ["wordcount"]
     assert re.search(r"Using cached .*palette-1\.0", log2)
+    assert re.search(r"#\d+ cache miss: file requirements\.txt changed\n", log2)
 
 
 def test_unchanged_rebuild_is_fully_cached_with_the_same_image_id(

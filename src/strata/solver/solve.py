@@ -24,10 +24,10 @@ from __future__ import annotations
 import concurrent.futures as futures
 import contextlib
 import threading
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from strata.errors import BuildError, Interrupted, StrataError
 from strata.plan.ops import (
@@ -47,6 +47,7 @@ from strata.progress.events import STDERR, STDOUT
 from strata.progress.units import format_size
 from strata.solver.checksums import ChecksumCache, keyed_by_content, requests_for
 from strata.solver.execop import ExecEnvironment, run_exec_op
+from strata.solver.explain import explain_miss, remember_step, step_id_from_name
 from strata.solver.fileop import run_file_op, run_merge_op
 from strata.solver.keys import (
     InputKey,
@@ -97,6 +98,10 @@ class SolveContext:
     dockerfile_source: str | None = None
     exec_env: ExecEnvironment = field(default_factory=ExecEnvironment)
     max_workers: int = 2
+    # Identifies "the same step" across builds for cache-miss explanations (the
+    # Dockerfile's path, see `solver.explain`); None turns explanations off.
+    step_scope: str | None = None
+    build_arg_names: tuple[str, ...] = ()
 
 
 class Solver:
@@ -354,6 +359,7 @@ class Solver:
         input_keys = self._input_keys(vertex, inputs)
         key, components = cache_key_for(vertex, input_keys)
         components["name"] = vertex.name
+        step_id = self._step_id(vertex)
         if not vertex.no_cache:
             record = self.records.get(key)
             if record is not None and (
@@ -361,11 +367,12 @@ class Solver:
             ):
                 self.records.touch(key)
                 self._cached(vertex)
+                self._remember(step_id, key, components)
                 return Solved(SnapshotResult(record.snapshot), key, key, cached=True)
         self._started(vertex)
+        self._explain(vertex, step_id, components)
         results = [s.result for s in inputs]
         op = vertex.op
-        started = time.time()
         if isinstance(op, ExecOp):
             cache_keys = self._cache_mount_keys(op, input_keys)
             name = run_exec_op(
@@ -384,13 +391,36 @@ class Solver:
             name = run_merge_op(results, self.snapshotter, self.views)
         else:
             raise TypeError(f"solver: unknown op {type(op).__name__}")
-        components["duration"] = round(time.time() - started, 3)
         self.records.put(
             key, name, kind=type(op).__name__, description=vertex.name, components=components
         )
+        self._remember(step_id, key, components)
         self._done(vertex)
         dependent = forced_key(key, uuid.uuid4().hex) if vertex.no_cache else key
         return Solved(SnapshotResult(name), key, dependent, cached=False)
+
+    def _step_id(self, vertex: Vertex) -> str | None:
+        if self.settings.step_scope is None or not vertex.name:
+            return None
+        return step_id_from_name(self.settings.step_scope, vertex.name)
+
+    def _explain(self, vertex: Vertex, step_id: str | None, components: dict[str, Any]) -> None:
+        """Say why a step runs (`cache miss: ...`) when an earlier build of it is known."""
+        if step_id is None or self.bus is None:
+            return
+        reasons = explain_miss(
+            self.root,
+            step_id,
+            components,
+            no_cache=vertex.no_cache,
+            build_arg_names=self.settings.build_arg_names,
+        )
+        if reasons:
+            self.bus.cache_miss(vertex.digest, reasons)
+
+    def _remember(self, step_id: str | None, key: str, components: dict[str, Any]) -> None:
+        if step_id is not None:
+            remember_step(self.root, step_id, key, components)
 
     def _cache_mount_keys(self, op: ExecOp, input_keys: Sequence[InputKey]) -> dict[int, str]:
         """For each cache mount seeded `from` an input, a stable name of that seed."""
