@@ -142,12 +142,6 @@ def test_missing_context_is_reported(tmp_path: Path) -> None:
     )
 
 
-def test_plain_build_is_not_available_yet(context: Path) -> None:
-    result = _run(str(context))
-    assert result.exit_code == 1
-    assert "use --call=targets or --call=outline" in result.stderr
-
-
 def test_parse_call_values() -> None:
     assert parse_call("build") is None
     assert parse_call("") is None
