@@ -93,11 +93,13 @@ _GO_UNITS = {
     "m": 60.0,
     "h": 3600.0,
 }
-_GO_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)?")
+_GO_NUMBER = re.compile(r"\d+\.?\d*|\.\d+")
+_GO_UNIT = re.compile(r"[^0-9.]*")
 
 
 def parse_go_duration(text: str) -> float:
-    """Seconds in a Go duration (`24h`, `1h30m`, `90s`, `1.5h`), as `time.ParseDuration`."""
+    """Seconds in a Go duration (`24h`, `1h30m`, `90s`, `1.5h`), as `time.ParseDuration`
+    reads it, with its error texts."""
     rest = text
     sign = 1.0
     if rest[:1] in ("+", "-"):
@@ -109,13 +111,18 @@ def parse_go_duration(text: str) -> float:
         raise ValueError(f'time: invalid duration "{text}"')
     total = 0.0
     while rest:
-        match = _GO_DURATION_PART.match(rest)
-        if match is None:
+        number = _GO_NUMBER.match(rest)
+        if number is None:
             raise ValueError(f'time: invalid duration "{text}"')
-        if match.group(2) is None:
+        rest = rest[number.end() :]
+        unit_match = _GO_UNIT.match(rest)
+        unit = unit_match.group(0) if unit_match else ""
+        if not unit:
             raise ValueError(f'time: missing unit in duration "{text}"')
-        total += float(match.group(1)) * _GO_UNITS[match.group(2)]
-        rest = rest[match.end() :]
+        if unit not in _GO_UNITS:
+            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
+        total += float(number.group(0)) * _GO_UNITS[unit]
+        rest = rest[len(unit) :]
     return sign * total
 
 
