@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,6 +165,64 @@ def test_discard_starts_the_cache_empty(state_root: StateRoot) -> None:
     assert caches.discard("gone") == 1
     with caches.acquire("gone") as d:
         assert list(d.iterdir()) == []
+
+
+def test_discard_does_not_wait_for_a_user_and_the_next_user_starts_empty(
+    state_root: StateRoot,
+) -> None:
+    caches = CacheMounts(state_root)
+    with caches.acquire("busy", "shared") as held:
+        (held / "old").write_text("x")
+        done: list[int] = []
+        discarding = threading.Thread(target=lambda: done.append(caches.discard("busy")))
+        discarding.start()
+        discarding.join(60)  # an ordering aid: a discard that waited would never return
+        assert done == [1]
+        with caches.acquire("busy", "shared") as fresh:
+            assert fresh != held and list(fresh.iterdir()) == []
+        # The user of the discarded directory keeps it while it runs...
+        assert (held / "old").read_text() == "x"
+    # ...and it is deleted when that user lets go.
+    assert not held.exists()
+    assert caches.ids() == ["busy"]
+
+
+def test_locked_waiter_gets_a_fresh_cache_when_it_was_discarded_meanwhile(
+    state_root: StateRoot,
+) -> None:
+    caches = CacheMounts(state_root)
+    got: list[tuple[Path, list[str]]] = []
+
+    def waiter() -> None:
+        with caches.acquire("queue", "locked") as d:
+            got.append((d, sorted(p.name for p in d.iterdir())))
+
+    with caches.acquire("queue", "locked") as first:
+        (first / "stale").write_text("x")
+        waiting = threading.Thread(target=waiter)
+        waiting.start()
+        wait_for(lambda: someone_waits_for_lock(first.parent / "lock"), "the waiter to queue")
+        assert caches.discard("queue") == 1
+    waiting.join(60)
+    assert len(got) == 1
+    assert got[0][0] != first and got[0][1] == []
+    assert not first.exists()
+
+
+def test_cache_dirs_a_crash_left_without_a_row_are_removed_by_the_next_open(
+    state_root: StateRoot,
+) -> None:
+    caches = CacheMounts(state_root)
+    with caches.acquire("orphan") as d:
+        (d / "f").write_text("x")
+    # A process died after forgetting the row but before deleting the directory, and
+    # another one while seeding a new cache.
+    with state_root.transaction() as db:
+        db.execute("DELETE FROM cache_mounts WHERE id = 'orphan'")
+    half_made = state_root.cachemounts_dir / ".new-crashed"
+    (half_made / "data").mkdir(parents=True)
+    CacheMounts(state_root)
+    assert sorted(p.name for p in state_root.cachemounts_dir.iterdir()) == []
 
 
 def test_sigint_mid_step_kills_the_container_and_leaves_no_mount(

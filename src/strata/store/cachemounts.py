@@ -10,6 +10,10 @@ Sharing across threads and processes uses one lock file per directory:
 `shared` holds it shared, `private` and `locked` hold it exclusive (`private` skips busy
 directories and makes a new one, `locked` waits). Cache contents are state, never part
 of a cache key or a layer.
+
+`discard` (for `--no-cache`) never waits: it forgets a cache's rows at once, so the
+next user starts empty, and deletes each directory as soon as nobody uses it (right
+away, or when its last user lets go, or at the next `CacheMounts` of any process).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class CacheMounts:
     def __init__(self, root: StateRoot) -> None:
         self.root = root
         root.ensure_schema("cache_mounts", SCHEMA)
+        self.remove_discarded()
 
     def _dir(self, n: int) -> Path:
         return self.root.cachemounts_dir / str(n)
@@ -130,6 +135,32 @@ class CacheMounts:
         if sharing not in ("shared", "private", "locked"):
             raise StoreError(f'unsupported sharing value "{sharing}"')
         key = base_key_for(base_key, base, uid, gid, mode)
+        while True:
+            held = self._hold(cache_id, key, sharing, base, uid, gid, mode)
+            if held is not None:
+                break
+            # The cache was discarded while we waited for it: start again, fresh.
+        n, fh = held
+        try:
+            with self.root.transaction() as db:
+                db.execute("UPDATE cache_mounts SET last_used = ? WHERE n = ?", (time.time(), n))
+            yield self._dir(n) / "data"
+        finally:
+            fh.close()
+            self._remove_if_discarded(n)
+
+    def _hold(
+        self,
+        cache_id: str,
+        key: str,
+        sharing: Sharing,
+        base: Path | None,
+        uid: int,
+        gid: int,
+        mode: int,
+    ) -> tuple[int, IO[bytes]] | None:
+        """Pick (or make) a directory for one user and lock it as `sharing` says.
+        None when it was discarded while we waited for its lock."""
         fh: IO[bytes] | None = None
         n = 0
         try:
@@ -162,34 +193,77 @@ class CacheMounts:
                 fcntl.flock(fh, fcntl.LOCK_SH)
             elif sharing == "locked":
                 fcntl.flock(fh, fcntl.LOCK_EX)
-            with self.root.transaction() as db:
-                db.execute("UPDATE cache_mounts SET last_used = ? WHERE n = ?", (time.time(), n))
-            data = self._dir(n) / "data"
-            if not data.is_dir():
-                raise StoreError(f"cache mount {cache_id} was discarded while waiting for it")
-            yield data
+            if not self._recorded(n) or not (self._dir(n) / "data").is_dir():
+                fh.close()
+                fh = None
+                self._remove_if_discarded(n)
+                return None
+            held, fh = (n, fh), None
+            return held
         finally:
             if fh is not None:
                 fh.close()
 
+    def _recorded(self, n: int) -> bool:
+        row = self.root.connect().execute("SELECT 1 FROM cache_mounts WHERE n = ?", (n,))
+        return row.fetchone() is not None
+
+    def _remove_if_discarded(self, n: int) -> None:
+        """Delete directory `n` if it has no row any more and nobody holds it."""
+        with self.root.lock("cachemounts"):
+            if not self._recorded(n):
+                self._remove_unused(n)
+
+    def _remove_unused(self, n: int) -> bool:
+        """Delete directory `n` unless a user holds its lock; whether it is gone.
+        Call with the global lock held and the row already deleted."""
+        try:
+            fh = open(self._lock_path(n), "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            shutil.rmtree(self._dir(n), ignore_errors=True)
+            return True
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            # Renamed first, so no later open of the lock path finds it half-deleted.
+            trash = self.root.cachemounts_dir / f".removed-{n}-{uuid.uuid4().hex}"
+            self._dir(n).rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+    def remove_discarded(self) -> int:
+        """Delete the directories that lost their row (discarded while in use, or by a
+        process that died before deleting them) and that nobody holds now, and what a
+        crash left half-made or half-deleted. Returns how many cache dirs went."""
+        removed = 0
+        with self.root.lock("cachemounts"):
+            recorded = {
+                int(r[0]) for r in self.root.connect().execute("SELECT n FROM cache_mounts")
+            }
+            for entry in self.root.cachemounts_dir.iterdir():
+                if entry.name.isdigit() and int(entry.name) not in recorded:
+                    removed += self._remove_unused(int(entry.name))
+                elif entry.name.startswith((".new-", ".removed-")):
+                    # Made and renamed only under the global lock we hold: leftovers.
+                    shutil.rmtree(entry, ignore_errors=True)
+        return removed
+
     def discard(self, cache_id: str) -> int:
-        """Delete every directory of cache `cache_id` (any base), waiting for users to
-        finish; `--no-cache` does this so the cache starts empty. Returns how many."""
+        """Forget every directory of cache `cache_id` (any base) so that the next user
+        starts empty, as `--no-cache` wants; returns how many. Never waits: directories
+        in use stay with their current users and are deleted when they let go."""
         with self.root.lock("cachemounts"):
             rows = (
                 self.root.connect()
                 .execute("SELECT n FROM cache_mounts WHERE id = ?", (cache_id,))
                 .fetchall()
             )
-            # Forget the rows first: from now on acquire() starts a fresh directory.
             with self.root.transaction() as db:
                 db.execute("DELETE FROM cache_mounts WHERE id = ?", (cache_id,))
-        for (n,) in rows:
-            # Wait for current users outside the global lock, then delete.
-            with contextlib.suppress(FileNotFoundError), open(self._lock_path(n), "rb") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                shutil.rmtree(self._dir(n) / "data", ignore_errors=True)
-            shutil.rmtree(self._dir(n), ignore_errors=True)
+            for (n,) in rows:
+                self._remove_unused(int(n))
         return len(rows)
 
     def ids(self) -> list[str]:
