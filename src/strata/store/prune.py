@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import heapq
 import math
 import os
 import re
@@ -388,11 +389,11 @@ def _candidate(
     return filters.matches(record)
 
 
-def _least_recently_used(records: Sequence[UsageRecord]) -> UsageRecord:
-    return min(
-        records,
-        key=lambda r: (r.last_used if r.last_used is not None else -math.inf, r.usage_count),
-    )
+def _lru_order(record: UsageRecord) -> tuple[float, int]:
+    """Sort key: least recently used first (never used before anything), then the
+    least used (BuildKit weighs both; strata breaks ties with the count)."""
+    last = record.last_used if record.last_used is not None else -math.inf
+    return (last, record.usage_count)
 
 
 def _prune_locked(
@@ -417,33 +418,32 @@ def _prune_locked(
     keep_storage = target.keep_bytes(total, free_space(root) if target.min_free else 0)
     removed: list[UsageRecord] = []
     reclaimed = 0
-    while True:
+
+    def eligible(record: UsageRecord) -> bool:
+        return _candidate(record, all=all, filters=filters, cutoff=cutoff, children=children)
+
+    # Least recently used first; a parent joins the queue once its last child is gone
+    # (BuildKit gets there by repeating `pruneOnce`; a queue keeps this linear).
+    queue = [(_lru_order(r), r.id) for r in records if eligible(r)]
+    heapq.heapify(queue)
+    while queue:
         if keep_storage is not None and total < keep_storage:
             break
-        candidates = [
-            r
-            for r in remaining.values()
-            if _candidate(r, all=all, filters=filters, cutoff=cutoff, children=children)
-        ]
-        if not candidates:
-            break
-        if keep_storage is not None:
-            candidates = [_least_recently_used(candidates)]
-        progressed = False
-        for record in candidates:
-            del remaining[record.id]
-            if not _remove(root, content, record):
-                continue
-            progressed = True
-            removed.append(record)
-            if on_removed is not None:
-                on_removed(record)
-            reclaimed += record.size
-            total -= record.size
-            for parent in record.parents:
-                children[parent] -= 1
-        if not progressed:
-            break
+        _, record_id = heapq.heappop(queue)
+        picked = remaining.pop(record_id, None)
+        if picked is None or not _remove(root, content, picked):
+            continue
+        record = picked
+        removed.append(record)
+        if on_removed is not None:
+            on_removed(record)
+        reclaimed += record.size
+        total -= record.size
+        for parent_id in record.parents:
+            children[parent_id] -= 1
+            parent_record = remaining.get(parent_id)
+            if parent_record is not None and eligible(parent_record):
+                heapq.heappush(queue, (_lru_order(parent_record), parent_id))
     unfiltered = not filters.selectors and filters.until is None and keep_storage is None
     reclaimed += sweep_leftovers(
         root, content, forget_empty_results=unfiltered, blob_grace=blob_grace
