@@ -109,15 +109,18 @@ def test_user_name_resolves_from_the_root_passwd(
     from tests.integration.conftest import commit_tree
 
     base = commit_tree(overlay_snapshotter, "bb", busybox_rootfs)
-    r = run_step(executor, overlay_snapshotter, base, "id -u; id -g; id -G", user="app")
-    assert r.stdout.split() == ["1000", "1000", "1000", "50"] or r.stdout.split()[:2] == [
-        "1000",
-        "1000",
-    ]
-    assert "50" in r.stdout.split()[2:]
+    script = "id -u; id -g; id -G"
+    r = run_step(executor, overlay_snapshotter, base, script, user="app")
+    assert r.stdout.splitlines() == ["1000", "1000", "1000 50"]
+    r = run_step(executor, overlay_snapshotter, base, script, user="app:root", key="s2")
+    assert r.stdout.splitlines() == ["1000", "0", "0"]
+    r = run_step(executor, overlay_snapshotter, base, script, user="4242:4343", key="s3")
+    assert r.stdout.splitlines() == ["4242", "4343", "4343"]
+    r = run_step(executor, overlay_snapshotter, base, script, key="s4")
+    assert r.stdout.splitlines() == ["0", "0", "0"]
     with pytest.raises(ExecError, match="unable to find user ghost: no matching entries"):
-        run_step(executor, overlay_snapshotter, base, "true", user="ghost", key="s2")
-    overlay_snapshotter.remove("s2")
+        run_step(executor, overlay_snapshotter, base, "true", user="ghost", key="s5")
+    overlay_snapshotter.remove("s5")
 
 
 @pytest.fixture

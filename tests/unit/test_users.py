@@ -27,10 +27,23 @@ def test_empty_user_is_root_even_without_passwd() -> None:
     assert resolve_user_from("", None, None) == ResolvedUser(0, 0, (), "/")
 
 
-def test_name_gives_uid_gid_home_and_member_groups() -> None:
-    assert resolve_user_from("app", PASSWD, GROUP) == ResolvedUser(
-        1000, 1000, (50, 10), "/home/app"
-    )
+def test_empty_user_gets_no_supplementary_groups_even_when_root_is_a_member() -> None:
+    # BuildKit's ParseUIDGID fast path returns before /etc/group is read.
+    assert resolve_user_from("", PASSWD, GROUP + "wheel2:x:11:root\n").additional_gids == ()
+
+
+def test_numeric_uid_and_gid_skip_the_files_and_root_means_zero() -> None:
+    group = GROUP + "extra:x:77:app\n"
+    assert resolve_user_from("1000:1000", PASSWD, group) == ResolvedUser(1000, 1000)
+    assert resolve_user_from("root:50", PASSWD, group) == ResolvedUser(0, 50)
+    # A uid alone still looks up its primary group and memberships.
+    assert resolve_user_from("1000", PASSWD, group).additional_gids == (50, 10, 77)
+
+
+def test_root_root_needs_no_passwd_file_in_the_root(tmp_path: Path) -> None:
+    # Looked up by name, "root" would fail here: the tree has no /etc/passwd.
+    assert resolve_user(tmp_path, "root:root") == ResolvedUser(0, 0)
+    assert resolve_user(tmp_path, "") == ResolvedUser(0, 0)
 
 
 def test_numeric_uid_found_in_passwd_takes_its_primary_group() -> None:

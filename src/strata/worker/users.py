@@ -87,14 +87,28 @@ def _check_range(value: int) -> int:
     return value
 
 
+def numeric_user(user: str) -> ResolvedUser | None:
+    """BuildKit's fast path (`executor/oci/user.go`, `ParseUIDGID`): an empty user, or
+    both a uid and a gid given as numbers (or `root`), resolve without reading
+    /etc/passwd or /etc/group, and so without supplementary groups. None otherwise."""
+    if user == "":
+        return ResolvedUser(0, 0)
+    uid_text, sep, gid_text = user.partition(":")
+    if not sep:
+        return None
+    ids = [0 if t == "root" else _int_or_none(t) for t in (uid_text, gid_text)]
+    if ids[0] is None or ids[1] is None or max(ids[0], ids[1]) > MAX_ID:
+        return None
+    return ResolvedUser(ids[0], ids[1])
+
+
 def resolve_user_from(user: str, passwd: str | None, group: str | None) -> ResolvedUser:
     """Resolve `user` ("", "name", "uid", "name:group", "uid:gid", ...) against the
     texts of /etc/passwd and /etc/group (None when the file does not exist)."""
-    if user == "":
-        # BuildKit: an empty user is root; a missing passwd file is no error then.
-        user_arg, group_arg = "0", ""
-    else:
-        user_arg, _, group_arg = user.partition(":")
+    fast = numeric_user(user)
+    if fast is not None:
+        return fast
+    user_arg, _, group_arg = user.partition(":")
     uid_arg = _int_or_none(user_arg)
     gid_arg = _int_or_none(group_arg)
 
@@ -137,8 +151,13 @@ def resolve_user_from(user: str, passwd: str | None, group: str | None) -> Resol
 def resolve_user(rootfs: Path, user: str) -> ResolvedUser:
     """Resolve `user` against the files of the root file system at `rootfs`.
 
-    Symlinks in the container's /etc are followed inside `rootfs`, never out of it."""
+    Symlinks in the container's /etc are followed inside `rootfs`, never out of it.
+    Numeric users (and root, the default) need no file at all."""
     from strata.worker.mounts import resolve_in_root
+
+    fast = numeric_user(user)
+    if fast is not None:
+        return fast
 
     def read(path: str) -> str | None:
         try:
