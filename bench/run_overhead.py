@@ -3,8 +3,9 @@
 A step here is what the solver pays for `RUN true`: prepare a snapshot on the base,
 mount it, write the bundle, run the container, undo the mounts and commit the
 snapshot. The baseline is `runc run` alone on an already-written bundle whose root is
-already mounted. Needs root, runc and /bin/busybox. Prints medians; the goal is a
-ratio within 1.3.
+already mounted. Samples of the three are taken in turn, so that load from other work
+on the machine weighs on each alike. Needs root, runc and /bin/busybox. Prints
+medians; the goal is a ratio within 1.3.
 """
 
 from __future__ import annotations
@@ -30,64 +31,106 @@ from strata.worker.snapshot import mount_all, open_snapshotter, unmount
 from strata.worker.spec import build_spec, hosts_file, resolv_conf
 from strata.worker.users import ResolvedUser
 
-ROUNDS = 30
+ROUNDS = 40
 
 
 def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def bench_steps(root: StateRoot, runtime: str, base: str, snapshotter: str) -> list[float]:
-    snap = open_snapshotter(root, snapshotter)
-    executor = Executor(root, runtime)  # type: ignore[arg-type]
-    samples = []
-    for i in range(ROUNDS):
-        key = f"bench-{runtime}-{snapshotter}-{i}"
-        start = time.perf_counter()
-        mounts = snap.prepare(key, base)
-        code = executor.run(ProcessSpec(("/bin/true",)), mounts, on_output=lambda *a: None)
-        snap.commit(f"{key}-done", key)
-        samples.append(time.perf_counter() - start)
-        assert code == 0
-        snap.remove(f"{key}-done")
-    return samples
+class BareRuntime:
+    """`runc run` alone on one bundle written once, its root mounted once."""
 
-
-def bench_bare(root: StateRoot, runtime: str, base: str) -> list[float]:
-    snap = open_snapshotter(root, "overlay")
-    bundle = root.mkdtemp("bare")
-    rootfs = bundle / "rootfs"
-    rootfs.mkdir()
-    mount_all(snap.prepare(f"bare-{runtime}", base), rootfs)
-    try:
+    def __init__(self, root: StateRoot, runtime: str, base: str) -> None:
+        self.runtime = runtime
+        self.snap = open_snapshotter(root, "overlay")
+        self.bundle = root.mkdtemp("bare")
+        self.rootfs = self.bundle / "rootfs"
+        self.rootfs.mkdir()
+        mount_all(self.snap.prepare(f"bare-{runtime}", base), self.rootfs)
         # The same config strata writes, generated /etc files included.
-        (bundle / "hosts").write_text(hosts_file("buildkitsandbox"))
-        (bundle / "resolv.conf").write_text(resolv_conf("nameserver 10.0.0.1\n", "default"))
+        (self.bundle / "hosts").write_text(hosts_file("buildkitsandbox"))
+        (self.bundle / "resolv.conf").write_text(resolv_conf("nameserver 10.0.0.1\n", "default"))
         spec = build_spec(
             args=["/bin/true"],
             env=[],
             cwd="/",
             user=ResolvedUser(0, 0),
-            hosts_path=bundle / "hosts",
-            resolv_path=bundle / "resolv.conf",
+            hosts_path=self.bundle / "hosts",
+            resolv_path=self.bundle / "resolv.conf",
         )
-        spec["root"] = {"path": str(rootfs), "readonly": False}
-        (bundle / "config.json").write_text(json.dumps(spec))
-        state = bundle / "state"
-        samples = []
-        for i in range(ROUNDS):
-            start = time.perf_counter()
-            subprocess.run(
-                [runtime, "--root", str(state), "run", "--bundle", str(bundle), f"bare-{i}"],
-                check=True,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            samples.append(time.perf_counter() - start)
+        spec["root"] = {"path": str(self.rootfs), "readonly": False}
+        (self.bundle / "config.json").write_text(json.dumps(spec))
+        self.state = self.bundle / "state"
+        self.runs = 0
+
+    def sample(self) -> float:
+        self.runs += 1
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                self.runtime,
+                "--root",
+                str(self.state),
+                "run",
+                "--bundle",
+                str(self.bundle),
+                f"bare-{self.runs}",
+            ],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        unmount(self.rootfs)
+
+
+class Steps:
+    """What the solver pays for `RUN true`: prepare, run, commit (removal not timed)."""
+
+    def __init__(self, root: StateRoot, runtime: str, base: str, snapshotter: str) -> None:
+        self.snap = open_snapshotter(root, snapshotter)
+        self.executor = Executor(root, runtime)  # type: ignore[arg-type]
+        self.base = base
+        self.prefix = f"bench-{runtime}-{snapshotter}"
+        self.runs = 0
+
+    def sample(self) -> float:
+        self.runs += 1
+        key = f"{self.prefix}-{self.runs}"
+        start = time.perf_counter()
+        mounts = self.snap.prepare(key, self.base)
+        code = self.executor.run(ProcessSpec(("/bin/true",)), mounts, on_output=lambda *a: None)
+        self.snap.commit(f"{key}-done", key)
+        elapsed = time.perf_counter() - start
+        assert code == 0
+        self.snap.remove(f"{key}-done")
+        return elapsed
+
+
+def bench_runtime(root: StateRoot, runtime: str, base: str) -> dict[str, list[float]]:
+    """Samples of the bare runtime and of steps on both snapshotters, taken in turn so
+    that load from elsewhere on the machine weighs on each the same."""
+    bare = BareRuntime(root, runtime, base)
+    try:
+        bare.sample()  # fails here when the runtime cannot start containers at all
+        contenders = {
+            "bare": bare.sample,
+            "overlay": Steps(root, runtime, base, "overlay").sample,
+            "native": Steps(root, runtime, base, "native").sample,
+        }
+        for take in contenders.values():
+            take()  # warm-up: page cache, first-use setup
+        samples: dict[str, list[float]] = {name: [] for name in contenders}
+        for _ in range(ROUNDS):
+            for name, take in contenders.items():
+                samples[name].append(take())
         return samples
     finally:
-        unmount(rootfs)
+        bare.close()
 
 
 def main() -> int:
@@ -100,22 +143,22 @@ def main() -> int:
             snap.prepare(f"base-{name}", None)
             copy_tree(rootfs, snap.upper_dir(f"base-{name}"))
             snap.commit("base", f"base-{name}")
-        print(f"trivial step (RUN true), median of {ROUNDS}:")
+        print(f"trivial step (RUN true), median of {ROUNDS} interleaved rounds:")
         for runtime in ("runc", "crun"):
             if shutil.which(runtime) is None:
                 print(f"  {runtime}: not installed")
                 continue
             try:
-                bare = median_ms(bench_bare(root, runtime, "base"))
+                samples = bench_runtime(root, runtime, "base")
             except subprocess.CalledProcessError:
                 print(f"  {runtime}: does not start containers on this host")
                 continue
-            try:
-                step = median_ms(bench_steps(root, runtime, "base", "overlay"))
-                native = median_ms(bench_steps(root, runtime, "base", "native"))
             except ExecError as err:
                 print(f"  {runtime}: {err.message}")
                 continue
+            bare = median_ms(samples["bare"])
+            step = median_ms(samples["overlay"])
+            native = median_ms(samples["native"])
             print(f"  {runtime} run alone on a ready bundle: {bare:7.1f} ms")
             print(f"  strata step, overlay snapshotter:   {step:7.1f} ms  ({step / bare:.2f}x)")
             print(f"  strata step, native snapshotter:    {native:7.1f} ms  ({native / bare:.2f}x)")
