@@ -98,8 +98,6 @@ def test_server_target_builds_its_own_stage(project: Path, guide_root: Path) -> 
 def test_prune_makes_the_next_build_download_everything_again(
     project: Path, guide_root: Path
 ) -> None:
-    if strata(guide_root, "prune", "--help").returncode != 0:
-        pytest.skip("`strata prune` (issue 6) is not available yet")
     first = strata(guide_root, "build", "--target=client", "--progress=plain", str(project))
     assert first.returncode == 0, first.stderr.decode()
     pruned = strata(guide_root, "prune", "-af")
