@@ -9,6 +9,7 @@ image and people compare them with Docker's.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -302,16 +303,43 @@ def _port_range(ports: str) -> tuple[int, int]:
     return first, last
 
 
+def _split_port_parts(raw: str) -> tuple[str, str, str]:
+    """`[ip:][host:]container` → (ip, host port, container part) (`splitParts`)."""
+    parts = raw.split(":")
+    if len(parts) == 1:
+        return "", "", parts[0]
+    if len(parts) == 2:
+        return "", parts[0], parts[1]
+    return ":".join(parts[:-2]), parts[-2], parts[-1]
+
+
+def _check_host_ip(ip: str) -> None:
+    """The IP of an `ip:host:container` form must parse as Go's net.ParseIP does."""
+    if ip.startswith("["):
+        # BuildKit strips the brackets of an IPv6 address with net.SplitHostPort(ip + ":").
+        if "]" not in ip:
+            raise ConfigError(f"invalid IP address {ip}: address {ip}:: missing ']' in address")
+        inner, _, rest = ip[1:].partition("]")
+        if rest:
+            reason = "too many colons" if rest.startswith(":") else "missing port"
+            raise ConfigError(f"invalid IP address {ip}: address {ip}:: {reason} in address")
+        ip = inner
+    # Go's ParseIP takes no IPv6 zone; Python's parser would accept `%eth0`.
+    try:
+        if "%" in ip:
+            raise ValueError(ip)
+        ipaddress.ip_address(ip)
+    except ValueError:
+        raise ConfigError("invalid IP address: " + ip) from None
+
+
 def parse_exposed_port(raw: str) -> list[str]:
     """One EXPOSE word → `<port>/<proto>` entries (convert_expose.go `parsePort`).
 
-    Returns the ports; raises ConfigError with BuildKit's text.
+    Returns the ports; raises ConfigError with BuildKit's text. Checks run in BuildKit's
+    order (protocol, IP, container port, host port) so the same word fails the same way.
     """
-    parts = raw.split(":")
-    if len(parts) == 1:
-        host_port, container = "", parts[0]
-    else:
-        host_port, container = parts[-2], parts[-1]
+    ip, host_port, container = _split_port_parts(raw)
     port, _, proto = container.partition("/")
     if port == "":
         raise ConfigError(f'invalid port: "{raw}": no port specified')
@@ -320,6 +348,8 @@ def parse_exposed_port(raw: str) -> list[str]:
         lowered = "tcp"
     elif lowered not in ("tcp", "udp", "sctp"):
         raise ConfigError(f'invalid port: "{raw}": invalid proto: {proto}')
+    if ip:
+        _check_host_ip(ip)
     try:
         first, last = _port_range(port)
     except ValueError:
@@ -383,8 +413,12 @@ _SIGNALS = frozenset(
 
 
 def validate_signal(raw: str) -> None:
-    """Accept what moby/sys/signal ParseSignal accepts (Linux names, numbers but 0)."""
-    if re.fullmatch(r"[+-]?[0-9]+", raw):
+    """Accept what moby/sys/signal ParseSignal accepts (Linux names, numbers but 0).
+
+    A number is read with Go's strconv.Atoi, so one outside int64 is not a number and,
+    being no signal name either, is invalid.
+    """
+    if re.fullmatch(r"[+-]?[0-9]+", raw) and -(2**63) <= int(raw) < 2**63:
         if int(raw) == 0:
             raise ConfigError(f"invalid signal: {raw}")
         return

@@ -71,7 +71,12 @@ from strata.plan.config import (
     validate_signal,
 )
 from strata.plan.copy import INLINE_DOCUMENT_NAME, dispatch_copy
-from strata.plan.lint import expose_warnings, repeated_instruction_warning, secret_key_warning
+from strata.plan.lint import (
+    expose_warnings,
+    legacy_key_value_warning,
+    repeated_instruction_warning,
+    secret_key_warning,
+)
 from strata.plan.naming import StepCounter, summarize_heredoc
 from strata.plan.ops import (
     ContextSource,
@@ -85,7 +90,7 @@ from strata.plan.ops import (
     SourceLocation,
     Vertex,
 )
-from strata.plan.platforms import PlatformError, native_platform, parse_platform
+from strata.plan.platforms import PlatformError, native_platform, normalize_arch, parse_platform
 from strata.plan.references import ReferenceError, check_reference
 from strata.plan.result import (
     BuildPlan,
@@ -601,7 +606,8 @@ class _Conversion:
             for p in instruction.pairs
         ]
         message = "ENV"
-        for key, value in pairs:
+        for pair, (key, value) in zip(instruction.pairs, pairs, strict=True):
+            self._legacy_form_lint(pair.legacy, command)
             self._secret_lint("ENV", key, where)
             message += f" {key}={value}"
             state.env = state.env.set(key, value)
@@ -617,7 +623,8 @@ class _Conversion:
             for p in instruction.pairs
         ]
         message = "LABEL"
-        for key, value in pairs:
+        for pair, (key, value) in zip(instruction.pairs, pairs, strict=True):
+            self._legacy_form_lint(pair.legacy, command)
             state.config.set_label(key, value)
             message += f" {key}={value}"
         state.config.commit(message, with_layer=False)
@@ -668,6 +675,13 @@ class _Conversion:
                 repeated_instruction_warning(command.instruction.keyword, previous)
             )
         state.used_once[kind] = command.where.start_line
+
+    def _legacy_form_lint(self, legacy: bool, command: Command) -> None:
+        if legacy:
+            warning = legacy_key_value_warning(
+                command.instruction.keyword, command.where.start_line
+            )
+            self.shared.warnings.append(warning)
 
     def _secret_lint(self, instruction: str, key: str, where: Location) -> None:
         warning = secret_key_warning(instruction, key, where.start_line)
@@ -938,6 +952,12 @@ class _Conversion:
                     image.image["variant"] = wanted.variant
                 else:
                     image.image.pop("variant", None)
+            if not same:
+                # The requested platform has no os.version here, and BuildKit copies
+                # the requested one whenever os/arch change (convert.go
+                # `finalizeResultImage`).
+                image.image.pop("os.version", None)
+        _normalize_image_platform(image.image)
         config = copy.deepcopy(image.image)
         stages: list[StagePlan] = []
         locations: dict[str, SourceLocation] = {}
@@ -998,6 +1018,27 @@ _HANDLERS: dict[type, _Handler] = {
     AddInstruction: _Conversion.dispatch_copy,
     RunInstruction: _Conversion.dispatch_run,
 }
+
+
+def _normalize_image_platform(image: dict[str, Any]) -> None:
+    """The result's os/architecture/variant in containerd's canonical spelling.
+
+    BuildKit ends `finalizeResultImage` with platforms.Normalize, so a base image that
+    says `x86_64` or `aarch64/v8` yields `amd64` or `arm64` without a variant.
+    """
+    os_name = str(image.get("os") or "linux").lower()  # "" is the runtime's OS
+    image["os"] = "darwin" if os_name == "macos" else os_name
+    arch, variant = normalize_arch(
+        str(image.get("architecture", "")), str(image.get("variant", ""))
+    )
+    image["architecture"] = arch
+    if variant:
+        image["variant"] = variant
+    else:
+        image.pop("variant", None)
+    features = image.get("os.features")
+    if isinstance(features, list) and features:
+        image["os.features"] = sorted(set(features))
 
 
 def _source_location(where: Location) -> SourceLocation:

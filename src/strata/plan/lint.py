@@ -59,3 +59,15 @@ def repeated_instruction_warning(keyword: str, previous_line: int) -> PlanWarnin
         "the last one will be used",
         previous_line,
     )
+
+
+def legacy_key_value_warning(keyword: str, line: int) -> PlanWarning:
+    """LegacyKeyValueFormat: `ENV key value` instead of `ENV key=value` (ENV and LABEL).
+
+    The keyword is quoted as typed, as BuildKit passes the command's name.
+    """
+    return PlanWarning(
+        "LegacyKeyValueFormat",
+        f'"{keyword} key=value" should be used instead of legacy "{keyword} key value" format',
+        line,
+    )
