@@ -68,6 +68,15 @@ def test_parents_split_at_dot_pivot() -> None:
     assert (plain.source, plain.pattern, plain.required) == ("/", "x/y/a.txt", "/x/y/a.txt")
 
 
+def test_parents_pivot_after_a_leading_dot_segment_as_the_planner_writes_it() -> None:
+    # The planner makes `./x/./y/*.txt` absolute: `/./x/./y/*.txt`. The leading `/./`
+    # is the `./` of a relative path, not the pivot (BuildKit cuts the raw source).
+    split = parents_source("/./x/./y/*.txt")
+    assert (split.source, split.pattern, split.required) == ("/x", "y/*.txt", None)
+    root_only = parents_source("/./x/y.txt")
+    assert (root_only.source, root_only.pattern) == ("/", "x/y.txt")
+
+
 def test_parents_keeps_the_source_path(src: Path, dst: Path) -> None:
     copy_parents(src, "x/y/*.txt", dst, "/out/")
     assert files_under(dst / "out") == ["x", "x/y", "x/y/a.txt"]

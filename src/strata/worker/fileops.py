@@ -82,10 +82,16 @@ class ParentsSource:
 
 
 def parents_source(source: str) -> ParentsSource:
-    """Split `./x/./y/*.txt` at `/./` into (`/x`, `y/*.txt`); without `/./` the root is used."""
-    parent, sep, pattern = source.partition("/./")
-    if not sep:
+    """Split `./x/./y/*.txt` at `/./` into (`/x`, `y/*.txt`); without `/./` the root is used.
+
+    A `/./` at the very start is the `./` of a relative source made absolute (the planner
+    writes `./x/./y` as `/./x/./y`), not the pivot: BuildKit cuts the source as written.
+    """
+    cut = source.find("/./", 1 if source.startswith("/./") else 0)
+    if cut < 0:
         parent, pattern = "/", source
+    else:
+        parent, pattern = source[:cut], source[cut + 3 :]
     pattern = clean_path(pattern).lstrip("/")
     parent = clean_path(parent)
     required = None
