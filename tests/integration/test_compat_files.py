@@ -13,7 +13,6 @@ backend.go`, `solver/llbsolver/ops/user_linux.go`, fsutil `copy/copy.go`,
 
 from __future__ import annotations
 
-import email.utils
 import gzip
 import hashlib
 import http.server
@@ -273,9 +272,7 @@ def test_directory_source_copies_its_contents_and_merges(project: Project) -> No
     project.write("tree/x", "x\n")
     project.write("tree/sub/y", "y\n", mode=0o600)
     project.mkdir("tree/empty", mode=0o700)
-    built = project.build(
-        BASE + "RUN mkdir -p /dst && echo keep > /dst/keep\nCOPY tree /dst\n"
-    )
+    built = project.build(BASE + "RUN mkdir -p /dst && echo keep > /dst/keep\nCOPY tree /dst\n")
     assert built.tree("/dst") == {
         "/dst": directory(),
         "/dst/keep": file("keep\n"),
@@ -511,9 +508,13 @@ def test_chown_unknown_names_become_zero_without_an_error(project: Project) -> N
 
 def test_chown_reads_the_passwd_of_the_stage_copied_into_not_from(project: Project) -> None:
     built = project.build(
-        "FROM " + BUSYBOX_IMAGE + " AS src\n"
+        "FROM "
+        + BUSYBOX_IMAGE
+        + " AS src\n"
         + "RUN echo 'bob:x:4242:4343::/:/bin/sh' >> /etc/passwd && echo bob > /bob.txt\n"
-        + "FROM " + BUSYBOX_IMAGE + "\n"
+        + "FROM "
+        + BUSYBOX_IMAGE
+        + "\n"
         + "COPY --from=src --chown=bob /bob.txt /dst/before\n"
         + "RUN echo 'bob:x:4242:4343::/:/bin/sh' >> /etc/passwd\n"
         + "COPY --from=src --chown=bob /bob.txt /dst/after\n"
@@ -584,10 +585,14 @@ def test_chmod_with_special_bits(project: Project) -> None:
 
 def test_copy_from_a_stage_keeps_owners_modes_and_links(project: Project) -> None:
     built = project.build(
-        "FROM " + BUSYBOX_IMAGE + " AS build\n"
+        "FROM "
+        + BUSYBOX_IMAGE
+        + " AS build\n"
         + "RUN mkdir -p /out/bin && echo tool > /out/bin/tool && chmod 750 /out/bin/tool"
         + " && chown 1000:50 /out/bin/tool && ln -s bin/tool /out/tool && chown -h 1000 /out/tool\n"
-        + "FROM " + BUSYBOX_IMAGE + "\n"
+        + "FROM "
+        + BUSYBOX_IMAGE
+        + "\n"
         + "COPY --from=build /out /dst\n"
         + "COPY --from=0 /out/bin/tool /dst/by-index\n"
     )
@@ -986,8 +991,8 @@ def test_run_heredocs_run_scripts_and_shebang_files(project: Project) -> None:
     dockerfile = (
         BASE
         + "ENV WHO=env\n"
-        + "RUN <<EOF\nmkdir /dst\necho \"one $WHO\" > /dst/one\necho two > /dst/two\nEOF\n"
-        + "RUN <<EOF\n#!/bin/sh -e\necho \"$0\" > /dst/argv0\nEOF\n"
+        + 'RUN <<EOF\nmkdir /dst\necho "one $WHO" > /dst/one\necho two > /dst/two\nEOF\n'
+        + 'RUN <<EOF\n#!/bin/sh -e\necho "$0" > /dst/argv0\nEOF\n'
         + "RUN <<A cat > /dst/cat-a && <<B cat > /dst/cat-b\nfrom a $WHO\nA\nfrom b\nB\n"
     )
     built = project.build(dockerfile)
