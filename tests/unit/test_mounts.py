@@ -214,6 +214,11 @@ def test_unknown_sharing_with_hint() -> None:
     )
 
 
+def test_unknown_type_and_sharing_are_go_quoted() -> None:
+    assert _error(r"type=a\\b") == r'unsupported mount type "a\\b"'
+    assert _error("type=cache,sharing=x\ty") == r'unsupported sharing value "x\ty"'
+
+
 @pytest.mark.parametrize("field", ["target", "Sharing", "uid"])
 def test_field_without_value_must_be_a_pair(field: str) -> None:
     assert _error(f"type=cache,{field}") == f"invalid field '{field}' must be a key=value pair"

@@ -110,6 +110,19 @@ def test_unknown_target_without_close_name() -> None:
     assert caught.value.message == 'target stage "production" could not be found'
 
 
+def test_unknown_target_is_go_quoted() -> None:
+    with pytest.raises(UnknownTargetError) as caught:
+        _definition(MULTI).resolve_target('a"b')
+    assert caught.value.message == 'target stage "a\\"b" could not be found'
+
+
+def test_later_stage_names_in_messages_are_go_quoted() -> None:
+    text = 'FROM a AS first\nRUN --mount="from=Later,target=/m\t" true\nFROM b AS later\n'
+    with pytest.raises(DockerfileError) as caught:
+        _definition(text).stages_needed("first")
+    assert caught.value.message.startswith(r'cannot mount from stage "Later" to "/m\t", ')
+
+
 def test_file_with_only_args_has_no_stages_to_build() -> None:
     definition = _definition("ARG A=1\n")
     with pytest.raises(DockerfileError, match="dockerfile contains no stages to build"):

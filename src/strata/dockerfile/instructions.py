@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from strata.dockerfile.ast import Heredoc, Node
+from strata.dockerfile.ast import Heredoc, Node, go_quote
 from strata.dockerfile.flags import FlagSet, InstructionError, ParsedFlags
 from strata.dockerfile.mounts import Mount, MountError, mount_from, parse_mount, split_csv
 from strata.dockerfile.suggest import with_suggestion
@@ -294,10 +294,12 @@ class _Request:
 
 
 def _keyword_as_typed(node: Node) -> str:
-    words = node.original.split(None, 1)
-    if words and words[0].lower() == node.value.lower():
-        return words[0]
-    return node.value
+    """The keyword exactly as written (BuildKit's node.Value keeps the user's casing).
+
+    The parser records it; splitting `original` ourselves would cut at Unicode spaces that
+    BuildKit's parser keeps inside the word (`F<U+00A0>ROM`).
+    """
+    return node.keyword or node.value
 
 
 def _doc_comment(comments: tuple[str, ...], name: str) -> str:
@@ -389,7 +391,7 @@ def _parse_from(req: _Request) -> FromInstruction:
         stage_name = args[2].lower()
         if not _STAGE_NAME.match(stage_name):
             raise InstructionError(
-                f'invalid name for build stage: "{args[2]}", '
+                f"invalid name for build stage: {go_quote(args[2])}, "
                 "name can't start with a number or contain symbols"
             )
     elif len(args) != 1:
@@ -461,10 +463,10 @@ def _parse_run(req: _Request) -> RunInstruction:
         raise InstructionError(exc.message) from None
     network = flags.value("network")
     if network not in NETWORK_MODES:
-        raise InstructionError(f'invalid network mode "{network}"')
+        raise InstructionError(f"invalid network mode {go_quote(network)}")
     security = flags.value("security")
     if security not in SECURITY_MODES:
-        raise InstructionError(f'security "{security}" is not valid')
+        raise InstructionError(f"security {go_quote(security)} is not valid")
     return req.make(
         RunInstruction,
         command=_command_line(req.node),
@@ -545,19 +547,51 @@ def _no_destination(keyword: str) -> InstructionError:
 _DURATION_UNITS = {
     "ns": 1,
     "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
+    "µs": 1_000,  # U+00B5 micro sign
+    "μs": 1_000,  # U+03BC Greek mu
     "ms": 1_000_000,
     "s": 1_000_000_000,
     "m": 60_000_000_000,
     "h": 3_600_000_000_000,
 }
-_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
+_ASCII_DIGITS = frozenset("0123456789")
+_MAX_DURATION = 2**63 - 1
+
+
+def go_time_quote(text: str) -> str:
+    """Quote as Go's time package does in its errors (not strconv.Quote).
+
+    ASCII printable characters stay, `"` and `\\` get a backslash, and every byte of
+    anything else (control or non-ASCII) is written `\\xNN`.
+    """
+    out = ['"']
+    for char in text:
+        if " " <= char < "\x80":
+            out.append("\\" + char if char in '"\\' else char)
+        else:
+            data = char.encode("utf-8", "surrogateescape")
+            out.extend(f"\\x{byte:02x}" for byte in data)
+    out.append('"')
+    return "".join(out)
+
+
+def _leading_digits(text: str) -> tuple[str, str]:
+    end = 0
+    while end < len(text) and text[end] in _ASCII_DIGITS:
+        end += 1
+    return text[:end], text[end:]
 
 
 def parse_go_duration(text: str) -> int:
-    """Nanoseconds from a Go duration (`1m30s`, `1.5h`, `300ms`); Go's error text on failure."""
-    invalid = ValueError(f'time: invalid duration "{text}"')
+    """Nanoseconds from a Go duration (`1m30s`, `1.5h`, `300ms`); Go's error text on failure.
+
+    Follows time.ParseDuration step by step, integer arithmetic included, so values and
+    errors match what BuildKit stores for HEALTHCHECK (go/src/time/format.go).
+    """
+
+    def error(message: str) -> ValueError:
+        return ValueError(f"time: {message} {go_time_quote(text)}")
+
     rest = text
     negative = False
     if rest[:1] in ("-", "+"):
@@ -566,24 +600,68 @@ def parse_go_duration(text: str) -> int:
     if rest == "0":
         return 0
     if rest == "":
-        raise invalid
-    total = 0.0
+        raise error("invalid duration")
+    total = 0
     while rest:
-        match = _DURATION_PART.match(rest)
-        assert match is not None  # the pattern matches the empty string
-        whole, fraction, unit = match.group(1), match.group(2), match.group(3)
-        if not whole and not fraction:
-            raise invalid
-        if not unit:
-            raise ValueError(f'time: missing unit in duration "{text}"')
+        if not (rest[0] == "." or rest[0] in _ASCII_DIGITS):
+            raise error("invalid duration")
+        whole, rest = _leading_digits(rest)
+        if whole and int(whole) > 2**63:
+            raise error("invalid duration")  # leadingInt overflows
+        fraction = ""
+        has_fraction = False
+        if rest[:1] == ".":
+            fraction, rest = _leading_digits(rest[1:])
+            has_fraction = fraction != ""
+        if not whole and not has_fraction:
+            raise error("invalid duration")  # no digits, as in ".s"
+        unit_end = 0
+        while unit_end < len(rest) and not (
+            rest[unit_end] == "." or rest[unit_end] in _ASCII_DIGITS
+        ):
+            unit_end += 1
+        if unit_end == 0:
+            raise error("missing unit in duration")
+        unit, rest = rest[:unit_end], rest[unit_end:]
         if unit not in _DURATION_UNITS:
-            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
-        number = float(f"{whole or '0'}.{fraction or '0'}")
-        total += number * _DURATION_UNITS[unit]
-        rest = rest[match.end() :]
-    if total > 2**63 - 1:
-        raise invalid
-    return -int(total) if negative else int(total)
+            raise ValueError(
+                f"time: unknown unit {go_time_quote(unit)} in duration {go_time_quote(text)}"
+            )
+        scale_ns = _DURATION_UNITS[unit]
+        value = int(whole or "0")
+        if value > 2**63 // scale_ns:
+            raise error("invalid duration")
+        value *= scale_ns
+        numerator, scale = _fraction_digits(fraction)
+        if numerator > 0:
+            # Go multiplies in float64: uint64(float64(f) * (float64(unit) / scale)).
+            value += int(float(numerator) * (float(scale_ns) / scale))
+            if value > 2**63:
+                raise error("invalid duration")
+        total += value
+        if total > 2**63:
+            raise error("invalid duration")
+    if negative:
+        return -total
+    if total > _MAX_DURATION:
+        raise error("invalid duration")
+    return total
+
+
+def _fraction_digits(digits: str) -> tuple[int, float]:
+    """Go's leadingFraction: the digits as an integer and 10**count, ignoring digits that
+    would overflow (they cannot change the nanosecond result)."""
+    value = 0
+    scale = 1.0
+    for char in digits:
+        if value > _MAX_DURATION // 10:
+            break
+        candidate = value * 10 + int(char)
+        if candidate > 2**63:
+            break
+        value = candidate
+        scale *= 10
+    return value, scale
 
 
 def _interval(flags: ParsedFlags, name: str) -> int:
@@ -600,11 +678,11 @@ def _interval(flags: ParsedFlags, name: str) -> int:
 
 
 def _parse_int32(text: str) -> int:
-    if not re.fullmatch(r"[+-]?\d+", text):
-        raise InstructionError(f'strconv.ParseInt: parsing "{text}": invalid syntax')
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise InstructionError(f"strconv.ParseInt: parsing {go_quote(text)}: invalid syntax")
     value = int(text)
     if not -(2**31) <= value < 2**31:
-        raise InstructionError(f'strconv.ParseInt: parsing "{text}": value out of range')
+        raise InstructionError(f"strconv.ParseInt: parsing {go_quote(text)}: value out of range")
     return value
 
 
@@ -627,7 +705,7 @@ def _parse_healthcheck(req: _Request) -> HealthcheckInstruction:
         .add_string("retries")
     )
     if kind != "CMD":
-        raise InstructionError(f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
+        raise InstructionError(f"Unknown type {go_quote(kind)} in HEALTHCHECK (try CMD)")
     if not rest:
         raise InstructionError("Missing command after HEALTHCHECK CMD")
     test = ("CMD", *rest) if req.node.json_form else ("CMD-SHELL", " ".join(rest))

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from strata.dockerfile.ast import go_quote
 from strata.dockerfile.flags import InstructionError
 from strata.dockerfile.suggest import with_suggestion
 
@@ -318,7 +319,7 @@ def _apply(opts: _Options, key: str, field: str, value: str) -> None:
         kind = value.lower()
         if kind not in MOUNT_TYPES:
             raise MountError(
-                with_suggestion(f'unsupported mount type "{value}"', value, MOUNT_TYPES)
+                with_suggestion(f"unsupported mount type {go_quote(value)}", value, MOUNT_TYPES)
             )
         opts.type = kind
     elif key == "from":
@@ -348,7 +349,9 @@ def _apply(opts: _Options, key: str, field: str, value: str) -> None:
         sharing = value.lower()
         if sharing not in SHARING_MODES:
             raise MountError(
-                with_suggestion(f'unsupported sharing value "{value}"', value, SHARING_MODES)
+                with_suggestion(
+                    f"unsupported sharing value {go_quote(value)}", value, SHARING_MODES
+                )
             )
         opts.sharing = sharing
     elif key == "mode":
@@ -394,7 +397,7 @@ def _typed(opts: _Options) -> Mount:
     if opts.type not in ("secret", "ssh", "cache"):
         for name in ("mode", "uid", "gid"):
             if getattr(opts, name) is not None:
-                raise MountError(f'{name} not allowed for "{opts.type}" type mounts')
+                raise MountError(f"{name} not allowed for {go_quote(opts.type)} type mounts")
     read_only = opts.read_only if opts.read_only_set else opts.type not in ("cache", "tmpfs")
     if opts.type == "secret":
         if opts.from_:

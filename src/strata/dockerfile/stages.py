@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from strata.dockerfile.ast import Node, ParseWarning
+from strata.dockerfile.ast import Node, ParseWarning, go_quote
 from strata.dockerfile.instructions import (
     ArgDefinition,
     ArgInstruction,
@@ -147,7 +147,9 @@ class BuildDefinition:
         if stage is None:
             names = [s.display_name for s in self.stages if s.name is not None]
             raise UnknownTargetError(
-                with_suggestion(f'target stage "{target}" could not be found', target, names),
+                with_suggestion(
+                    f"target stage {go_quote(target)} could not be found", target, names
+                ),
                 file=self.file,
                 stages=names,
             )
@@ -314,11 +316,11 @@ class BuildDefinition:
 def _later_stage_message(dep: Dependency, stage: Stage) -> str:
     if isinstance(dep.instruction, CopyInstruction):
         return (
-            f'cannot copy from stage "{dep.written}", '
-            f'it needs to be defined before current stage "{stage.display_name}"'
+            f"cannot copy from stage {go_quote(dep.written)}, "
+            f"it needs to be defined before current stage {go_quote(stage.display_name)}"
         )
     return (
-        f'cannot mount from stage "{dep.written}" to "{dep.mount_target or ""}", '
+        f"cannot mount from stage {go_quote(dep.written)} to {go_quote(dep.mount_target or '')}, "
         "stage needs to be defined before current command"
     )
 
