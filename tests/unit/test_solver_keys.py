@@ -81,10 +81,36 @@ def test_base_key_and_command_change_the_key() -> None:
     assert cache_key_for(run_vertex(command="make all"), inputs_for("c1"))[0] != base
 
 
-def test_cache_mount_sharing_is_not_part_of_the_key() -> None:
-    shared = cache_key_for(run_vertex(sharing=Sharing.SHARED), inputs_for("c1"))[0]
-    locked = cache_key_for(run_vertex(sharing=Sharing.LOCKED), inputs_for("c1"))[0]
-    assert shared == locked
+def cache_run(cache_id: str, sharing: Sharing = Sharing.SHARED, target: str = "/cache") -> str:
+    op = ExecOp(
+        args=("/bin/sh", "-c", "make"),
+        env=(),
+        cwd="/",
+        user="",
+        mounts=(
+            ExecMount(target="/", input=0),
+            ExecMount(target=target, type=MountType.CACHE, cache_id=cache_id, sharing=sharing),
+        ),
+    )
+    vertex = Vertex(op, inputs=(IMAGE,))
+    return cache_key_for(vertex, [InputKey(0, "base image", key="sha256:base")])[0]
+
+
+def test_custom_cache_ids_and_sharing_are_blanked_in_the_key() -> None:
+    # exec.go checkShouldClearCacheOpts
+    custom = cache_run("/one")
+    assert cache_run("/two", Sharing.PRIVATE) == custom
+    assert cache_run("//cache", Sharing.LOCKED) == custom
+
+
+def test_default_cache_id_stays_in_the_key() -> None:
+    default = cache_run("//cache")
+    assert default != cache_run("/one")
+    assert cache_run("/cache") != cache_run("/one")  # an id equal to the target is kept too
+    assert cache_run("ns//cache") != default  # BUILDKIT_CACHE_MOUNT_NS changes the key
+    assert cache_run("ns//cache") != cache_run("/one")
+    # a relative target: the id is the target as written, the mount point is absolute
+    assert cache_run("/cache", target="/app/cache") == cache_run("/one", target="/app/cache")
 
 
 def test_components_name_each_input_and_the_command() -> None:

@@ -8,7 +8,10 @@ selectors). Content keying is what keeps a `COPY --from=build /out/app /` cached
 `build` stage re-ran but produced the same `/out/app`.
 
 Normalisations, as BuildKit's CacheMap does them:
-- a cache mount's `sharing` never reaches the key;
+- a cache mount keeps its id in the key only in the Dockerfile's default form (the id
+  is the target, optionally `<namespace>/<target>`, with default sharing); any other id
+  or sharing is blanked, so custom ids and sharing modes never change a key
+  (`exec.go` `checkShouldClearCacheOpts`);
 - a base image is keyed by the chain ID of its layers, not by the manifest digest that
   pins it, so a re-tagged or re-pushed image with the same layers still hits (§4.5).
 
@@ -30,6 +33,7 @@ from strata.plan.ops import (
     ImageSource,
     MergeOp,
     MountType,
+    Sharing,
     Vertex,
     op_json,
     sha256_json,
@@ -64,10 +68,22 @@ def op_identity(vertex: Vertex) -> dict[str, Any]:
         for mount in data["mounts"]:
             entry = dict(mount)
             if entry["type"] == MountType.CACHE.value:
+                if not _default_cache_mount(entry):
+                    entry["cache_id"] = ""
                 entry.pop("sharing", None)
             mounts.append(entry)
         data["mounts"] = mounts
     return data
+
+
+def _default_cache_mount(mount: dict[str, Any]) -> bool:
+    """Whether a cache mount is in the form a Dockerfile gives it by default: shared,
+    with the id `<target>` or `<namespace>/<target>` (BuildKit keeps that id in keys)."""
+    if mount["sharing"] != Sharing.SHARED.value:
+        return False
+    cache_id, target = mount["cache_id"], mount["target"]
+    _, slash, after = cache_id.partition("/")
+    return bool(cache_id == target or (slash and after == target))
 
 
 def cache_key_for(vertex: Vertex, inputs: Sequence[InputKey]) -> tuple[str, dict[str, Any]]:
