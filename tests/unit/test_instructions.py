@@ -21,6 +21,7 @@ from strata.dockerfile.instructions import (
     HealthcheckInstruction,
     Instruction,
     LabelInstruction,
+    Location,
     MaintainerInstruction,
     OnbuildInstruction,
     RunInstruction,
@@ -31,6 +32,7 @@ from strata.dockerfile.instructions import (
     WorkdirInstruction,
     parse_go_duration,
     parse_instruction,
+    parse_trigger,
 )
 from strata.dockerfile.parser import parse
 from strata.errors import DockerfileError
@@ -504,3 +506,19 @@ def test_instruction_keeps_keyword_as_typed_text_and_lines() -> None:
     assert (run.location.start_line, run.location.end_line) == (3, 4)
     assert run.comments == ("note",)
     assert run.original.startswith("Run echo")
+
+
+def test_trigger_is_typed_at_the_inheriting_from_without_parse_prefix() -> None:
+    where = Location("Dockerfile", 7, 8, "source text")
+    trigger = parse_trigger("COPY --from=dep /a /b", location=where)
+    assert isinstance(trigger, CopyInstruction)
+    assert (trigger.from_, trigger.location) == ("dep", where)
+    with pytest.raises(DockerfileError) as caught:
+        parse_trigger("RUN --network=moon true", location=where)
+    assert caught.value.message == 'invalid network mode "moon"'
+    assert (caught.value.line, caught.value.end_line) == (7, 8)
+
+
+def test_trigger_with_two_instructions_is_refused() -> None:
+    with pytest.raises(DockerfileError, match=r"^onbuild trigger should be a single expression$"):
+        parse_trigger("RUN a\nRUN b", location=Location("Dockerfile", 3, 3))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from strata.dockerfile.instructions import CopyInstruction, RunInstruction
+from strata.dockerfile.outline import build_outline
 from strata.dockerfile.parser import parse
 from strata.dockerfile.stages import (
     BuildDefinition,
@@ -271,8 +272,9 @@ def test_cycle_is_found_even_outside_the_target() -> None:
 
 
 def test_copy_from_index_out_of_range() -> None:
-    with pytest.raises(DockerfileError, match=r"^invalid stage index 3$"):
+    with pytest.raises(DockerfileError, match=r"^invalid stage index 3$") as caught:
         _definition("FROM a\nCOPY --from=3 /x /y\n").stages_needed(None)
+    assert caught.value.line == 2
 
 
 def test_copy_from_with_variable_is_refused() -> None:
@@ -284,8 +286,97 @@ def test_copy_from_with_variable_is_refused() -> None:
     )
 
 
+def test_copy_from_variable_error_points_at_the_copy() -> None:
+    with pytest.raises(DockerfileError) as caught:
+        _definition("FROM scratch\nRUN true\nCOPY --from=$FOO . .\n").stages_needed(None)
+    assert (caught.value.line, caught.value.end_line) == (3, 3)
+
+
+def test_cycle_error_points_at_the_last_copy_naming_the_stage() -> None:
+    text = "FROM busybox AS base\nCOPY --from=base /a /\nCOPY --from=base /b /\n"
+    with pytest.raises(DockerfileError) as caught:
+        _definition(text).stages_needed(None)
+    assert caught.value.message == "circular dependency detected on stage: base"
+    assert caught.value.line == 3
+
+
+def test_onbuild_copy_from_of_a_base_stage_is_an_edge_of_the_stage_built_on_it() -> None:
+    text = (
+        "FROM busybox AS dep\nFROM busybox AS base\nONBUILD COPY --from=dep /a /\n"
+        "FROM base AS child\n"
+    )
+    definition = _definition(text)
+    assert _names(definition.stages_needed("child")) == ["dep", "base", "child"]
+    assert _names(definition.stages_needed("base")) == ["base"]
+
+
+def test_onbuild_edges_need_the_base_stage_found_through_the_expanded_from() -> None:
+    text = (
+        "ARG B=base\nFROM busybox AS dep\nFROM busybox AS base\n"
+        "ONBUILD RUN --mount=from=dep,target=/d true\nFROM ${B}\n"
+    )
+    definition = _definition(text)
+    env = definition.global_args().env
+    assert _names(definition.stages_needed(None, env=env)) == ["dep", "base", "stage-2"]
+    env = definition.global_args({"B": "busybox"}).env
+    assert _names(definition.stages_needed(None, env=env)) == ["stage-2"]
+
+
+def test_onbuild_edge_to_a_later_stage_fails_at_the_inheriting_from() -> None:
+    text = (
+        "FROM busybox AS base\nONBUILD COPY --from=later /a /\nFROM base AS t\n"
+        "FROM busybox AS later\nFROM t\n"
+    )
+    with pytest.raises(DockerfileError) as caught:
+        _definition(text).stages_needed(None)
+    assert caught.value.message == (
+        'cannot copy from stage "later", it needs to be defined before current stage "t"'
+    )
+    assert caught.value.line == 3
+
+
+def test_onbuild_trigger_may_copy_from_the_stage_running_it() -> None:
+    definition = _definition("FROM busybox AS base\nONBUILD COPY --from=t /a /\nFROM base AS t\n")
+    assert _names(definition.stages_needed(None)) == ["base", "t"]
+
+
+def test_onbuild_trigger_error_has_no_parse_prefix_and_points_at_the_from() -> None:
+    text = "FROM busybox AS base\nONBUILD COPY --x /a /\n\nFROM base\n"
+    with pytest.raises(DockerfileError) as caught:
+        _definition(text).stages_needed(None)
+    assert caught.value.message == "unknown flag: --x"
+    assert caught.value.line == 4
+
+
+def test_onbuild_triggers_are_typed_in_order_for_the_inheriting_stage() -> None:
+    text = "FROM busybox AS base\nONBUILD RUN one\nONBUILD COPY a b\nFROM base\n"
+    definition = _definition(text)
+    bases = definition.base_stages()
+    triggers = definition.onbuild_triggers(definition.stages[1], bases)
+    assert [t.original for t in triggers] == ["RUN one", "COPY a b"]
+    assert {t.location.start_line for t in triggers} == {4}
+    assert definition.onbuild_triggers(definition.stages[0], bases) == ()
+
+
+def test_outline_replays_inherited_onbuild_triggers_first() -> None:
+    text = (
+        "FROM busybox AS base\nONBUILD RUN --mount=type=secret,id=tok true\n"
+        "ONBUILD ARG TRIG=1\nFROM base AS t\nRUN --mount=type=secret,id=own true\n"
+    )
+    outline = build_outline(_definition(text))
+    assert [(a.name, a.value, a.location.start_line) for a in outline.args] == [("TRIG", "1", 4)]
+    assert [(s.name, s.location.start_line) for s in outline.secrets] == [("tok", 4), ("own", 5)]
+
+
 def test_onbuild_copy_from_is_not_an_edge_here() -> None:
     definition = _definition("FROM a AS one\nFROM b\nONBUILD COPY --from=one /x /y\n")
+    assert _names(definition.stages_needed(None)) == ["stage-1"]
+
+
+def test_from_platform_is_passed_through_unparsed() -> None:
+    text = "FROM --platform=$BUILDPLATFORM alpine AS a\nFROM --platform=not/a/valid/one b\n"
+    definition = _definition(text)
+    assert [s.platform for s in definition.stages] == ["$BUILDPLATFORM", "not/a/valid/one"]
     assert _names(definition.stages_needed(None)) == ["stage-1"]
 
 

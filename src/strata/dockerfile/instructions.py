@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from strata.dockerfile.ast import Heredoc, Node, go_quote
 from strata.dockerfile.flags import FlagSet, InstructionError, ParsedFlags
 from strata.dockerfile.mounts import Mount, MountError, mount_from, parse_mount, split_csv
+from strata.dockerfile.parser import parse
 from strata.dockerfile.suggest import with_suggestion
 from strata.errors import DockerfileError
 
@@ -869,12 +870,41 @@ def parse_instruction(node: Node, *, file: str, source: str) -> Instruction:
     BuildKit wraps every instruction parse failure that way (instructions/parse.go).
     """
     location = Location(file, node.start_line, node.end_line, source)
-    keyword = _keyword_as_typed(node)
-    req = _Request(node=node, keyword=keyword, location=location)
-    parser = _PARSERS.get(node.value.lower(), _parse_simple)
     try:
-        return parser(req)
+        return _typed_instruction(node, location)
     except InstructionError as exc:
         raise location.error(
             f"dockerfile parse error on line {node.start_line}: {exc.message}"
         ) from None
+
+
+def _typed_instruction(node: Node, location: Location) -> Instruction:
+    req = _Request(node=node, keyword=_keyword_as_typed(node), location=location)
+    parser = _PARSERS.get(node.value.lower(), _parse_simple)
+    return parser(req)
+
+
+def parse_trigger(expression: str, *, location: Location) -> Instruction:
+    """An ONBUILD trigger typed as the stage that inherits it runs it.
+
+    BuildKit re-parses the stored expression as a one-instruction Dockerfile (default
+    escape, no directives), types it with ParseCommand, and points every error at the
+    inheriting stage's FROM, without the `dockerfile parse error` prefix
+    (dockerfile2llb/convert.go initOnBuildTriggers). `location` is that FROM.
+    """
+    try:
+        parsed = parse(expression, filename=location.file)
+    except DockerfileError as exc:
+        raise location.error(exc.message) from None
+    if len(parsed.children) != 1:
+        raise location.error("onbuild trigger should be a single expression")
+    node = parsed.children[0]
+    node.start_line, node.end_line = location.start_line, location.end_line
+    try:
+        instruction = _typed_instruction(node, location)
+    except InstructionError as exc:
+        raise location.error(exc.message) from None
+    if isinstance(instruction, FromInstruction):
+        # ParseCommand's "%T is not a command type" for a stage.
+        raise location.error("*instructions.Stage is not a command type")
+    return instruction

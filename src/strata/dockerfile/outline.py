@@ -22,6 +22,7 @@ from strata.dockerfile.instructions import (
     ArgDefinition,
     ArgInstruction,
     EnvInstruction,
+    Instruction,
     Location,
     RunInstruction,
 )
@@ -135,12 +136,13 @@ def build_outline(
         base = bases.get(stage.index)
         if base is not None:
             outlines[stage.index].env = dict(outlines[base.index].env)
-        _dispatch(definition, stage, outlines[stage.index], globals_, build_args)
+        commands = (*definition.onbuild_triggers(stage, bases), *stage.commands)
+        _dispatch(definition, commands, outlines[stage.index], globals_, build_args)
     target_stage = definition.resolve_target(target)
 
     def related(stage: Stage) -> list[Stage]:
         out = [bases[stage.index]] if stage.index in bases else []
-        return out + [dep.source for dep in definition.dependencies(stage)]
+        return out + [dep.source for dep in definition.dependencies(stage, bases=bases)]
 
     walk = _walk(target_stage, related)
     args = _collect_args(walk, outlines)
@@ -185,14 +187,18 @@ def _from_outlines(
 
 def _dispatch(
     definition: BuildDefinition,
-    stage: Stage,
+    commands: Sequence[Instruction],
     outline: _StageOutline,
     globals_: GlobalArgs,
     build_args: Mapping[str, str],
 ) -> None:
-    """Replay the instructions that shape the outline: ARG, ENV and RUN mounts."""
+    """Replay the instructions that shape the outline: ARG, ENV and RUN mounts.
+
+    `commands` are the stage's own, after the ONBUILD triggers it inherits from a base
+    stage, which BuildKit dispatches first.
+    """
     lex = ShellLex(definition.escape)
-    for command in stage.commands:
+    for command in commands:
 
         def expand(word: str, location: Location = command.location) -> str:
             try:

@@ -23,8 +23,10 @@ from strata.dockerfile.instructions import (
     Instruction,
     Location,
     MaintainerInstruction,
+    OnbuildInstruction,
     RunInstruction,
     parse_instruction,
+    parse_trigger,
 )
 from strata.dockerfile.mounts import split_csv
 from strata.dockerfile.shell import ShellError, ShellLex
@@ -225,13 +227,36 @@ class BuildDefinition:
                 by_name[stage.name] = stage
         return bases
 
-    def dependencies(self, stage: Stage) -> list[Dependency]:
+    def onbuild_triggers(self, stage: Stage, bases: Mapping[int, Stage]) -> tuple[Instruction, ...]:
+        """The ONBUILD triggers `stage` runs before its own instructions, typed.
+
+        Only a base stage of this file is looked at (`bases`, from `base_stages`): its
+        ONBUILD lines, in order, re-parsed as BuildKit does, every error at `stage`'s FROM.
+        Triggers of a base image are unknown here (no image is pulled).
+        """
+        base = bases.get(stage.index)
+        if base is None:
+            return ()
+        return tuple(
+            parse_trigger(command.expression, location=stage.location)
+            for command in base.commands
+            if isinstance(command, OnbuildInstruction)
+        )
+
+    def dependencies(
+        self, stage: Stage, *, bases: Mapping[int, Stage] | None = None
+    ) -> list[Dependency]:
         """Stages `stage` reads from via COPY --from and RUN --mount from= (not its base).
 
-        ONBUILD triggers are not looked at here. Unknown names are images, not edges.
+        With `bases` (see `base_stages`), the ONBUILD triggers it inherits from a base
+        stage count too: their `--from` names this file's stages, as in BuildKit. Unknown
+        names are images, not edges.
         """
+        commands: Sequence[Instruction] = stage.commands
+        if bases is not None:
+            commands = (*self.onbuild_triggers(stage, bases), *stage.commands)
         edges: list[Dependency] = []
-        for command in stage.commands:
+        for command in commands:
             if isinstance(command, CopyInstruction) and command.from_:
                 source = self._copy_source(command)
                 if source is not None:
@@ -248,26 +273,35 @@ class BuildDefinition:
         return edges
 
     def _copy_source(self, command: CopyInstruction) -> Stage | None:
+        # BuildKit reports these without a line (convert.go toCommand); the COPY's is kept.
         try:
             unchanged = ShellLex(self.escape).process_word(command.from_, {}).value
         except ShellError as exc:
-            raise DockerfileError(exc.message, file=self.file) from None
+            raise command.location.error(exc.message) from None
         if unchanged != command.from_:
-            raise DockerfileError(
+            raise command.location.error(
                 "variable expansion is not supported for --from, define a new stage with "
-                "FROM using ARG from global scope as a workaround",
-                file=self.file,
+                "FROM using ARG from global scope as a workaround"
             )
         index = _go_atoi(command.from_)
         if index is None:
             return self.find_stage(command.from_)
         if not 0 <= index < len(self.stages):
-            raise DockerfileError(f"invalid stage index {index}", file=self.file)
+            raise command.location.error(f"invalid stage index {index}")
         return self.stages[index]
 
     def check_cycles(self) -> None:
-        """Fail on a cycle of COPY --from / mount edges anywhere in the file (as BuildKit)."""
-        edges = {stage.index: self.dependencies(stage) for stage in self.stages}
+        """Fail on a cycle of COPY --from / mount edges anywhere in the file (as BuildKit).
+
+        BuildKit keeps one edge per source stage, the last instruction naming it (a map),
+        so that instruction is the one the error points at (validations.go).
+        """
+        edges: dict[int, list[Dependency]] = {}
+        for stage in self.stages:
+            last_per_source: dict[int, Dependency] = {}
+            for dep in self.dependencies(stage):
+                last_per_source[dep.source.index] = dep
+            edges[stage.index] = list(last_per_source.values())
         visited: set[int] = set()
         for start in self.stages:
             path: set[int] = set()
@@ -304,10 +338,12 @@ class BuildDefinition:
             needed.add(stage.index)
             if stage.index in bases:
                 pending.append(bases[stage.index])
-            pending.extend(dep.source for dep in self.dependencies(stage))
+            pending.extend(dep.source for dep in self.dependencies(stage, bases=bases))
         ordered = [stage for stage in self.stages if stage.index in needed]
         for stage in ordered:
-            for dep in self.dependencies(stage):
+            for dep in self.dependencies(stage, bases=bases):
+                # A trigger may read its own stage: BuildKit marks a stage dispatched
+                # before running its commands.
                 if dep.source.index > stage.index:
                     raise dep.instruction.location.error(_later_stage_message(dep, stage))
         return tuple(ordered)
