@@ -447,16 +447,18 @@ def test_onbuild_triggers_run_in_child_images_and_are_not_passed_on(builder: Bui
         f"""\
 FROM {BUSYBOX}
 ONBUILD ARG WHO=child
-ONBUILD RUN echo "triggered for $WHO" > /triggered
+ONBUILD RUN echo "triggered for $WHO" >> /triggered
 ONBUILD ENV FROM_TRIGGER=1
+ONBUILD COPY --from={BUSYBOX} /etc/group /copied-group
 RUN echo parent > /parent
 """,
         tag="compat/parent:1",
     )
     assert parent.config["config"]["OnBuild"] == [
         "ARG WHO=child",
-        'RUN echo "triggered for $WHO" > /triggered',
+        'RUN echo "triggered for $WHO" >> /triggered',
         "ENV FROM_TRIGGER=1",
+        f"COPY --from={BUSYBOX} /etc/group /copied-group",
     ]
     assert new_history(parent.config) == [
         ("RUN /bin/sh -c echo parent > /parent # buildkit", False)
@@ -465,28 +467,43 @@ RUN echo parent > /parent
     assert (files / "seen").read_text() == "triggered for child\nparent\n"
     assert "OnBuild" not in child.config["config"]
     assert child.config["config"]["Env"] == [DEFAULT_PATH, "FROM_TRIGGER=1"]
-    assert new_history(child.config)[-4:] == [
+    assert (files / "copied-group").read_text().startswith("root:x:0:")
+    assert new_history(child.config)[-5:] == [
         ("ARG WHO=child", True),
-        ('RUN |1 WHO=child /bin/sh -c echo "triggered for $WHO" > /triggered # buildkit', False),
+        ('RUN |1 WHO=child /bin/sh -c echo "triggered for $WHO" >> /triggered # buildkit', False),
         ("ENV FROM_TRIGGER=1", True),
+        ("COPY /etc/group /copied-group # buildkit", False),
         ("RUN |1 WHO=child /bin/sh -c cat /triggered /parent > /seen # buildkit", False),
     ]
     # n counts all three triggers; the FROM step was named before they were known
     steps = sorted(n for n in child.stats.ran + child.stats.cached if n.startswith("["))
     assert [n.split("@")[0] for n in steps] == [
         "[1/2] FROM docker.io/compat/parent:1",
-        '[2/5] ONBUILD RUN echo "triggered for child" > /triggered',
-        "[3/5] RUN cat /triggered /parent > /seen",
+        '[2/6] ONBUILD RUN echo "triggered for child" >> /triggered',
+        f"[3/6] ONBUILD COPY --from={BUSYBOX} /etc/group /copied-group",
+        "[4/6] RUN cat /triggered /parent > /seen",
     ]
-    grandchild, _ = builder("FROM compat/out:latest\nRUN true\n")
+    # dockerfile_onbuild_test.go testOnBuildCleared: a grandchild runs no trigger again
+    grandchild, files = builder("FROM compat/out:latest\nRUN true\n")
+    assert (files / "triggered").read_text() == "triggered for child\n"
     assert new_history(grandchild.config)[-1] == ("RUN /bin/sh -c true # buildkit", False)
-
-
-def test_stage_triggers_run_in_the_child_stage(builder: Builder) -> None:
-    result, files = builder(
-        f"FROM {BUSYBOX} AS parent\nONBUILD RUN echo trig > /trig\nFROM parent\nRUN cat /trig\n"
+    # testOnBuildWithChildStage: a stage based on the triggered stage runs none either
+    _, files = builder(
+        "FROM compat/parent:1 AS base\nRUN rm /triggered\n"
+        "FROM base AS child\nRUN [ ! -f /triggered ] && touch /step3\n"
     )
-    assert (files / "trig").read_text() == "trig\n"
+    assert (files / "step3").exists()
+
+
+def test_stage_triggers_run_in_the_child_stage_and_copy_from_its_stages(builder: Builder) -> None:
+    # dockerfile_onbuild_test.go testOnBuildInheritedStageRun / ...StageWithFrom
+    result, files = builder(
+        f"FROM {BUSYBOX} AS src\nRUN echo -n 12 > /file\n"
+        f"FROM {BUSYBOX} AS parent\nONBUILD RUN echo -n 11 >> /trig\n"
+        "ONBUILD COPY --from=src /file /copied\n"
+        "FROM parent\nRUN cat /trig /copied > /both\n"
+    )
+    assert (files / "both").read_text() == "1112"
     assert "OnBuild" not in result.config["config"]
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from strata.errors import DockerfileError
 from strata.plan.ops import Platform
+from strata.plan.platforms import format_platform, native_platform
 from strata.plan.result import BuildPlan
 from tests.unit.test_plan_support import FakeImages, created_by, last_exec, plan
 
@@ -324,6 +325,21 @@ def test_predefined_platform_args_exist_only_after_redeclaring() -> None:
         "RUN |3 TARGETARCH=arm64 TARGETVARIANT= TARGETPLATFORM=linux/arm64 /bin/sh -c true "
         "# buildkit"
     )
+
+
+def test_build_platform_args_describe_this_machine_and_target_args_the_request() -> None:
+    native = native_platform()
+    result = plan(
+        "FROM scratch\nARG BUILDPLATFORM BUILDOS BUILDARCH BUILDVARIANT\n"
+        "ARG TARGETPLATFORM TARGETARCH TARGETVARIANT\n"
+        "ENV B=$BUILDPLATFORM/$BUILDOS/$BUILDARCH/$BUILDVARIANT "
+        "T=$TARGETPLATFORM/$TARGETARCH/$TARGETVARIANT\n",
+        platform=Platform("linux", "arm", "v7"),
+    )
+    assert runtime(result)["Env"][-2:] == [
+        f"B={format_platform(native)}/{native.os}/{native.architecture}/{native.variant}",
+        "T=linux/arm/v7/arm/v7",
+    ]
 
 
 def test_predefined_args_can_be_overridden_by_build_args() -> None:

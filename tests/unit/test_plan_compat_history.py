@@ -284,6 +284,28 @@ def test_image_trigger_steps_are_numbered_after_the_from_step() -> None:
     ]
 
 
+def test_image_trigger_mounts_and_copies_do_not_add_a_stage_name() -> None:
+    # the single-stage check runs before triggers are read (convert.go
+    # buildStageDependencyGraph), so their hidden states come too late to show stage-0
+    images = FakeImages(
+        {
+            "onb": image_config(
+                onbuild=[
+                    "RUN --mount=type=cache,target=/cache echo 42 >> /cache/foo",
+                    "COPY --from=alpine /etc/alpine-release /out/r",
+                ]
+            )
+        }
+    )
+    result = plan("FROM onb\nRUN own\n", images)
+    assert f"FROM docker.io/library/alpine:latest@{DIGEST}" in names(result)
+    assert steps(result) == [
+        "[2/4] ONBUILD RUN --mount=type=cache,target=/cache echo 42 >> /cache/foo",
+        "[3/4] ONBUILD COPY --from=alpine /etc/alpine-release /out/r",
+        "[4/4] RUN own",
+    ]
+
+
 def test_stage_trigger_steps_carry_the_child_stage_name() -> None:
     result = plan("FROM busybox AS Parent\nONBUILD RUN trig\nRUN p\nFROM parent\nRUN child\n")
     assert names(result) == [
