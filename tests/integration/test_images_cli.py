@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import pty
 import signal
 import subprocess
 import tarfile
@@ -114,6 +115,69 @@ def test_bad_reference_and_missing_file_are_clear_errors(tmp_path: Path) -> None
     assert done.returncode == 1
     assert "absent.tar" in done.stderr.decode()
     assert "Traceback" not in done.stderr.decode()
+
+
+def one_error_line(done: subprocess.CompletedProcess[bytes]) -> str:
+    """The command failed with status 1 and said why on exactly one `ERROR:` line."""
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert err.startswith("ERROR: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("import", "{tmp}/absent.tar", "x"), "open {tmp}/absent.tar: No such file or directory"),
+        (("import", "{tmp}/notes.txt", "x"), "{tmp}/notes.txt: not a tar archive"),
+        (("import", "{tmp}/broken.tgz", "x"), "{tmp}/broken.tgz: corrupt compressed data"),
+        (("import", "{tmp}/r.tar", "a:b:c"), '"a:b:c" is not a valid repository/tag'),
+        (("import", "{tmp}/r.tar", "Bad"), "invalid reference format: repository name"),
+        (("import", "{tmp}/r.tar", "x", "-c", "RUN make"), 'invalid --change "RUN make"'),
+        (("import", "{tmp}/r.tar", "x", "-c", "EXPOSE http"), "invalid containerPort: http"),
+        (("load", "-i", "{tmp}/absent.tar"), "open {tmp}/absent.tar: No such file or directory"),
+        (("load", "-i", "{tmp}/notes.txt"), "{tmp}/notes.txt: invalid archive"),
+        (("load", "-i", "{tmp}/broken.tgz"), "{tmp}/broken.tgz: corrupt compressed data"),
+        (("load", "-i", "{tmp}/r.tar"), "{tmp}/r.tar: archive has no manifest.json"),
+        (("tag", "ghost", "y"), "No such image: ghost:latest"),
+        (("tag", "base", "a:b:c"), '"a:b:c" is not a valid repository/tag'),
+        (("rmi", "ghost"), "No such image: ghost:latest"),
+        (("inspect", "ghost"), "No such image: ghost:latest"),
+        (("save", "-o", "{tmp}/out.tar", "ghost"), "No such image: ghost:latest"),
+        (("save", "-o", "{tmp}", "base"), "-o {tmp} is a directory"),
+        (("save", "-o", "{tmp}/no/such/dir/out.tar", "base"), "cannot write {tmp}/no/such/dir"),
+    ],
+)
+def test_bad_input_is_one_error_line_naming_it_and_exit_status_1(
+    tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
+    root = tmp_path / "root"
+    tarball = rootfs_tar(tmp_path / "r.tar")
+    (tmp_path / "notes.txt").write_text("not a tar\n" * 200)
+    (tmp_path / "broken.tgz").write_bytes(b"\x1f\x8b\x08\x00" + bytes(6) + b"junk" * 300)
+    ok(strata(root, "import", str(tarball), "base"))
+    err = one_error_line(strata(root, *(a.format(tmp=tmp_path) for a in args)))
+    assert expected.format(tmp=tmp_path) in err
+
+
+def test_save_without_output_to_a_terminal_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    ok(strata(root, "import", str(rootfs_tar(tmp_path / "r.tar")), "x"))
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [str(STRATA), "--root", str(root), "save", "x"],
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert one_error_line(done) == (
+        "ERROR: cowardly refusing to save to a terminal. Use the -o flag or redirect\n"
+    )
 
 
 def test_save_to_stdout_then_load_from_stdin(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from strata.errors import StoreError
+from strata.errors import StoreError, UsageError
 from strata.export.docker_archive import ExportEntry, write_docker_archive
 from strata.export.load import load_archive, load_oci_layout_dir
 from strata.export.oci_layout import write_oci_archive, write_oci_layout_dir
@@ -184,6 +184,15 @@ def test_archive_without_index_files_is_refused(other: ImageStore) -> None:
     assert list(other.root.blobs_dir.iterdir()) == []
 
 
+def test_corrupt_compressed_archive_is_a_store_error_naming_the_source(
+    other: ImageStore,
+) -> None:
+    broken = b"\x1f\x8b\x08\x00" + bytes(6) + b"this is no deflate stream" * 40
+    with pytest.raises(StoreError, match=r"^images\.tgz: corrupt compressed data"):
+        load_archive(other, io.BytesIO(broken), source="images.tgz")
+    assert list(other.root.blobs_dir.iterdir()) == []
+
+
 def test_blob_whose_content_does_not_match_its_name_is_refused(other: ImageStore) -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
@@ -211,6 +220,25 @@ def test_imported_tarball_is_one_gzip_layer_whose_diff_id_is_the_tar(
     assert image.layers[0].media_type == "application/vnd.oci.image.layer.v1.tar+gzip"
     assert image.config["config"] == {"Cmd": ["/bin/sh", "-c", "sh"]}
     assert image.config["history"][0]["comment"] == "Imported from rootfs.tgz"
+
+
+def test_import_of_corrupt_gzip_names_the_file(store: ImageStore) -> None:
+    broken = gzip.compress(b"x" * 4096)[:30] + b"garbage" * 100
+    with pytest.raises(StoreError, match=r"^rootfs\.tgz: corrupt compressed data"):
+        import_tarball(store, io.BytesIO(broken), source="rootfs.tgz")
+    assert store.list() == []
+
+
+def test_bad_change_line_fails_before_the_tarball_is_read(store: ImageStore) -> None:
+    class Unreadable(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            raise AssertionError("the tarball was read")
+
+    with pytest.raises(UsageError, match=r'^invalid --change "RUN make": RUN is not a valid'):
+        import_tarball(store, Unreadable(), source="rootfs.tar", changes=["RUN make"])  # type: ignore[arg-type]
 
 
 def test_import_of_something_that_is_not_a_tar_is_refused(store: ImageStore) -> None:

@@ -101,6 +101,16 @@ def short_id(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
 
+def parse_name(text: str, *, default_tag: bool = True) -> Reference:
+    """A reference typed by the user; an invalid one names itself, as Docker's CLI does."""
+    try:
+        return parse_reference(text, default_tag=default_tag)
+    except StoreError as exc:
+        raise StoreError(
+            f'Error parsing reference: "{text}" is not a valid repository/tag: {exc.message}'
+        ) from None
+
+
 def rfc3339(timestamp: float | None) -> str:
     if timestamp is None:
         return ZERO_TIME
@@ -124,7 +134,7 @@ def import_command(
     message: str | None,
 ) -> None:
     """Import a root file system tarball (FILE or - for stdin) as a one-layer image."""
-    ref = parse_reference(reference) if reference else None
+    ref = parse_name(reference) if reference else None
     with open_store(ctx) as store, _input(file) as stream:
         manifest = import_tarball(
             store, stream, source=file, changes=list(changes), message=message
@@ -182,7 +192,7 @@ def images_command(ctx: click.Context, repository: str | None, quiet: bool, no_t
 
 
 def _filter(records: list[ImageRecord], repository: str) -> list[ImageRecord]:
-    ref = parse_reference(repository, default_tag=False)
+    ref = parse_name(repository, default_tag=False)
     return [
         r
         for r in records
@@ -198,8 +208,9 @@ def _filter(records: list[ImageRecord], repository: str) -> list[ImageRecord]:
 @click.pass_context
 def tag_command(ctx: click.Context, source: str, target: str) -> None:
     """Create a tag TARGET that refers to SOURCE."""
+    ref = parse_name(target)
     with open_store(ctx) as store:
-        store.tag(source, target)
+        store.tag(source, str(ref))
 
 
 @click.command("rmi")
@@ -280,7 +291,9 @@ def inspect_image(store: ImageStore, manifest_digest: str) -> dict[str, Any]:
 
 @click.command("save")
 @click.argument("images", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), default=None, help="Write to FILE."
+)
 @click.option(
     "--format",
     "output_format",
@@ -298,6 +311,8 @@ def save_command(
         raise UsageError(
             "cowardly refusing to save to a terminal. Use the -o flag or redirect", option="-o"
         )
+    if output is not None and output.is_dir():
+        raise UsageError(f"invalid output path: -o {output} is a directory", option="-o")
     with open_store(ctx) as store:
         entries = [_export_entry(store, name) for name in images]
         writer = write_oci_archive if output_format == "oci" else write_docker_archive
@@ -342,7 +357,7 @@ def load_command(ctx: click.Context, input_file: str, quiet: bool) -> None:
             "requested load from stdin, but stdin is empty; use -i FILE", option="--input"
         )
     with open_store(ctx) as store, _input(input_file) as stream:
-        loaded = load_archive(store, stream)
+        loaded = load_archive(store, stream, source="stdin" if input_file == "-" else input_file)
     if quiet:
         return
     for item in loaded:

@@ -80,8 +80,22 @@ class _Ingested:
         raise StoreError(f"archive is missing {what} {path!r}")
 
 
-def load_archive(images: ImageStore, stream: BinaryIO) -> list[LoadedImage]:
-    """Load a docker-archive or OCI layout tar (optionally compressed) from `stream`."""
+def load_archive(
+    images: ImageStore, stream: BinaryIO, *, source: str | None = None
+) -> list[LoadedImage]:
+    """Load a docker-archive or OCI layout tar (optionally compressed) from `stream`.
+
+    `source` (a file name, `stdin`) starts the message of every error about the archive.
+    """
+    try:
+        return _load_archive(images, stream)
+    except StoreError as exc:
+        if source is None:
+            raise
+        raise StoreError(f"{source}: {exc.message}") from exc
+
+
+def _load_archive(images: ImageStore, stream: BinaryIO) -> list[LoadedImage]:
     ingested = _Ingested()
     try:
         raw, _ = open_decompressed(stream, allowed=("gzip", "zstd", "bzip2", "xz", "none"))

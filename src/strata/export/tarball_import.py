@@ -64,6 +64,7 @@ def import_tarball(
 ) -> str:
     """Store `stream` as a one-layer image; returns its manifest digest (dangling)."""
     content = images.content
+    container_config = apply_changes({}, changes or [])  # a bad --change fails before reading
     with content.writer() as blob:
         layer = _ingest_layer(stream, blob, source)
     layer = LayerInfo(
@@ -80,7 +81,7 @@ def import_tarball(
         "architecture": arch,
         "os": os_name,
         "created": created,
-        "config": apply_changes({}, changes or []),
+        "config": container_config,
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
         "history": [
             {"created": created, "created_by": "", "comment": message or f"Imported from {source}"}
@@ -103,6 +104,8 @@ def _ingest_layer(stream: BinaryIO, blob: BlobWriter, source: str) -> LayerInfo:
             pass
     except tarfile.TarError as exc:
         raise StoreError(f"{source}: not a tar archive ({exc})") from exc
+    except StoreError as exc:  # corrupt or unsupported compression
+        raise StoreError(f"{source}: {exc.message}") from exc
     compressor.finish()
     return LayerInfo(
         diff_id="sha256:" + tee.hash.hexdigest(),

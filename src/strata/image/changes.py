@@ -34,7 +34,11 @@ def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
     """Return a copy of the container config (`config["config"]` level) with changes applied."""
     result: dict[str, Any] = json.loads(json.dumps(config))
     for line in changes:
-        _apply_one(result, line)
+        try:
+            _apply_one(result, line)
+        except UsageError as exc:
+            # Name the option and the line: several --change flags may be given.
+            raise _fail(f'invalid --change "{line.strip()}": {exc.message}') from None
     return result
 
 

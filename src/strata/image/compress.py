@@ -107,6 +107,32 @@ class _Rewound(io.RawIOBase):
         return len(data)
 
 
+class _Checked(io.RawIOBase):
+    """A decompressing stream whose format errors are StoreErrors.
+
+    Readers such as `tarfile` call `read` directly; without this, a corrupt gzip
+    member would escape them as a decompressor's own exception (a traceback).
+    """
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return read_decompressed(self._inner, -1 if size is None else size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
 def open_decompressed(
     stream: BinaryIO, *, allowed: tuple[Sniffed, ...] = ("gzip", "zstd", "none")
 ) -> tuple[BinaryIO, Sniffed]:
@@ -125,19 +151,20 @@ def open_decompressed(
     if kind not in allowed:
         raise StoreError(f"unsupported compression {kind}")
     raw = io.BufferedReader(_Rewound(head, stream), CHUNK)
+    decompressed: Any
     if kind == "gzip":
-        gz = igzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[no-untyped-call]
-        return cast(BinaryIO, gz), kind
-    if kind == "zstd":
-        reader = zstandard.ZstdDecompressor().stream_reader(
+        decompressed = igzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[no-untyped-call]
+    elif kind == "zstd":
+        decompressed = zstandard.ZstdDecompressor().stream_reader(
             raw, read_across_frames=True, closefd=False
         )
-        return cast(BinaryIO, reader), kind
-    if kind == "bzip2":
-        return cast(BinaryIO, bz2.BZ2File(raw)), kind
-    if kind == "xz":
-        return cast(BinaryIO, lzma.LZMAFile(raw)), kind
-    return cast(BinaryIO, raw), kind
+    elif kind == "bzip2":
+        decompressed = bz2.BZ2File(raw)
+    elif kind == "xz":
+        decompressed = lzma.LZMAFile(raw)  # noqa: SIM115 - the caller closes it
+    else:
+        return cast(BinaryIO, raw), kind
+    return cast(BinaryIO, _Checked(cast(BinaryIO, decompressed))), kind
 
 
 def read_decompressed(stream: BinaryIO, size: int) -> bytes:
