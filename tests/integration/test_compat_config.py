@@ -320,6 +320,26 @@ def test_workdir_root_adds_no_layer_while_other_workdirs_do(builder: Builder) ->
     )
 
 
+def test_workdir_creates_missing_dirs_keeps_existing_ones_and_copy_from_ignores_it(
+    builder: Builder,
+) -> None:
+    # dockerfile_workdir_test.go testWorkdirCreatesDir, testWorkdirExists,
+    # testWorkdirCopyIgnoreRelative
+    _, files = builder("FROM scratch\nWORKDIR /foo\nWORKDIR /\n")
+    assert (files / "foo").is_dir()
+    _, files = builder(
+        f"FROM {BUSYBOX}\nRUN mkdir /mydir && chown app:app /mydir && chmod 700 /mydir\n"
+        "WORKDIR /mydir\nRUN stat -c '%U %G %a' /mydir > /owner\n"
+    )
+    assert (files / "owner").read_text() == "app app 700\n"
+    _, files = builder(
+        f"FROM {BUSYBOX} AS base\nWORKDIR /foo\nCOPY Dockerfile.txt /\n"
+        f"FROM {BUSYBOX}\nWORKDIR /bar\nCOPY --from=base Dockerfile.txt .\n",
+        {"Dockerfile.txt": "copied\n"},
+    )
+    assert (files / "bar" / "Dockerfile.txt").read_text() == "copied\n"
+
+
 def test_source_date_epoch_pins_new_history_and_created(builder: Builder) -> None:
     result, _ = builder(
         f"FROM {BUSYBOX}\nRUN echo x > /x\nENV A=1\n", build_args={"SOURCE_DATE_EPOCH": "86400"}

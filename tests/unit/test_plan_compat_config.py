@@ -291,6 +291,29 @@ def test_several_args_in_one_instruction_take_global_values_and_defaults() -> No
     assert result.base_image.ref == "docker.io/library/busybox:latest"
 
 
+def test_stage_arg_defaults_see_redeclared_global_values() -> None:
+    # dockerfile_args_test.go testQuotedMetaArgs
+    result = plan(
+        'ARG a1="box"\nARG a2="$a1-foo"\nFROM busy$a1 AS build\nARG a2\nARG a3="bar-$a2"\n'
+        "RUN echo -n $a3 > /out\n"
+    )
+    assert created_by(result) == [
+        "ARG a2=box-foo",
+        "ARG a3=bar-box-foo",
+        "RUN |2 a2=box-foo a3=bar-box-foo /bin/sh -c echo -n $a3 > /out # buildkit",
+    ]
+
+
+def test_global_args_pick_the_base_image_and_errors_name_the_variable() -> None:
+    # dockerfile_args_test.go testGlobalArg, testGlobalArgErrors
+    images = FakeImages({"busybox:latest": base_image({})})
+    text = "ARG tag=nosuchtag\nFROM busybox:${tag}\n"
+    result = plan(text, images, build_args={"tag": "latest"})
+    assert result.base_image is not None
+    assert result.base_image.ref == "docker.io/library/busybox:latest"
+    assert fails('ARG FOO=${FOO:?"custom error"}\nFROM busybox\n').endswith("FOO: custom error")
+
+
 def test_empty_arg_is_set_and_valueless_arg_is_not() -> None:
     # dockerfile_test.go testEmptyStringArgInEnv
     result = plan("FROM busybox\nARG FOO\nARG BAR=\nRUN env\n")
