@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from strata.errors import StoreError, UsageError
 from strata.image.changes import apply_changes
 from strata.image.layer import LayerInfo, write_layer
 from strata.image.oci import canonical_json, sha256_digest
-from strata.store.content import ContentStore
+from strata.store.content import ORPHAN_GRACE_SECONDS, ContentStore
 from strata.store.images import ImageStore
 from strata.store.root import StateRoot
 
@@ -126,6 +128,17 @@ def test_rmi_by_id_with_names_in_two_repositories_needs_force(
         f"Deleted: {layer}",
     ]
     assert store.list() == []
+
+
+def test_rmi_also_sweeps_old_blobs_that_nothing_holds(store: ImageStore, tmp_path: Path) -> None:
+    store.put("x", make_image(store, tmp_path, "x", "x"))
+    leftover = store.content.ingest_bytes(b"stored by a load that was killed")
+    recent = store.content.ingest_bytes(b"stored by a build a moment ago")
+    then = time.time() - ORPHAN_GRACE_SECONDS - 60
+    os.utime(store.content.path(leftover), (then, then))
+    store.remove("x")
+    assert not store.content.has(leftover)
+    assert store.content.has(recent)
 
 
 def test_rmi_of_unknown_image_says_no_such_image(store: ImageStore) -> None:

@@ -5,7 +5,9 @@ streamed into the content store (files under `blobs/sha256/` checked against the
 names), and only the small index files (manifest.json, index.json, oci-layout,
 repositories) are kept in memory. Then the index files say which blobs make which
 image. Layer diff_ids are checked against each config. Blobs the archive carried but
-no image uses are deleted again. An archive holding both manifest.json and
+no image uses are deleted again. Every blob is held by a content-store lease from the
+moment it is stored (or found already stored) until an image holds it, so a concurrent
+`rmi` of another image sharing a layer cannot delete that layer under this load. An archive holding both manifest.json and
 index.json (Docker ≥ 25 writes both) is read as OCI, which keeps manifest digests.
 
 Docker-archive images get a new OCI manifest over the archive's own config and layer
@@ -61,9 +63,11 @@ class LoadedImage:
 
 
 class _Ingested:
-    """Where each archive path went: blob digests, small index files, symlinks."""
+    """Where each archive path went: blob digests, small index files, symlinks; and the
+    lease holding those blobs until images do."""
 
-    def __init__(self) -> None:
+    def __init__(self, lease: str) -> None:
+        self.lease = lease
         self.blobs: dict[str, str] = {}
         self.index_files: dict[str, bytes] = {}
         self.links: dict[str, str] = {}
@@ -88,48 +92,52 @@ def load_archive(
     `source` (a file name, `stdin`) starts the message of every error about the archive.
     """
     try:
-        return _load_archive(images, stream)
+        with images.content.lease() as lease:
+            ingested = _Ingested(lease)
+            try:
+                return _read_and_register(images, stream, ingested)
+            finally:
+                _cleanup(images, ingested)
     except StoreError as exc:
         if source is None:
             raise
         raise StoreError(f"{source}: {exc.message}") from exc
 
 
-def _load_archive(images: ImageStore, stream: BinaryIO) -> list[LoadedImage]:
-    ingested = _Ingested()
+def _read_and_register(
+    images: ImageStore, stream: BinaryIO, ingested: _Ingested
+) -> list[LoadedImage]:
     try:
         raw, _ = open_decompressed(stream, allowed=("gzip", "zstd", "bzip2", "xz", "none"))
         archive = tarfile.open(fileobj=raw, mode="r|")  # noqa: SIM115
         for member in _members(archive):
             _ingest_member(images, archive, member, ingested)
     except tarfile.TarError as exc:
-        _cleanup(images, ingested)
         raise StoreError(f"invalid archive: {exc}") from exc
-    except BaseException:
-        _cleanup(images, ingested)
-        raise
-    try:
-        return _register(images, ingested)
-    finally:
-        _cleanup(images, ingested)
+    return _register(images, ingested)
 
 
 def load_oci_layout_dir(images: ImageStore, path: Path) -> list[LoadedImage]:
     """Load every image an OCI layout directory's index.json names."""
-    ingested = _Ingested()
-    try:
-        for name in ("index.json", "oci-layout"):
-            file = path / name
-            if file.is_file():
-                ingested.index_files[name] = file.read_bytes()
-        if "index.json" not in ingested.index_files:
-            raise StoreError(f"{path}: not an OCI layout (no index.json)")
-        blob_dir = path / "blobs" / "sha256"
-        for digest in _reachable(images, ingested, lambda d: blob_dir / d.removeprefix("sha256:")):
-            ingested.blobs[f"blobs/sha256/{digest.removeprefix('sha256:')}"] = digest
-        return _register(images, ingested)
-    finally:
-        _cleanup(images, ingested)
+    with images.content.lease() as lease:
+        ingested = _Ingested(lease)
+        try:
+            return _load_layout_dir(images, path, ingested)
+        finally:
+            _cleanup(images, ingested)
+
+
+def _load_layout_dir(images: ImageStore, path: Path, ingested: _Ingested) -> list[LoadedImage]:
+    for name in ("index.json", "oci-layout"):
+        file = path / name
+        if file.is_file():
+            ingested.index_files[name] = file.read_bytes()
+    if "index.json" not in ingested.index_files:
+        raise StoreError(f"{path}: not an OCI layout (no index.json)")
+    blob_dir = path / "blobs" / "sha256"
+    for digest in _reachable(images, ingested, lambda d: blob_dir / d.removeprefix("sha256:")):
+        ingested.blobs[f"blobs/sha256/{digest.removeprefix('sha256:')}"] = digest
+    return _register(images, ingested)
 
 
 def _members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
@@ -165,7 +173,7 @@ def _ingest_member(
         expected = f"sha256:{parts[2]}"
         if not is_digest(expected):
             raise StoreError(f"archive blob {name!r} is not named by a sha256 digest")
-    with images.content.writer(expected) as w:
+    with images.content.writer(expected, hold=ingested.lease) as w:
         while chunk := read_decompressed(cast(BinaryIO, source), 1 << 20):
             w.write(chunk)
     ingested.blobs[name] = w.digest
@@ -175,6 +183,7 @@ def _ingest_member(
 
 def _cleanup(images: ImageStore, ingested: _Ingested) -> None:
     """Delete blobs this load brought in that no image ended up holding."""
+    images.content.remove_refs(ingested.lease)
     if ingested.created:
         images.content.delete_unreferenced(ingested.created)
 
@@ -199,7 +208,7 @@ def _reachable(images: ImageStore, ingested: _Ingested, path_of: Any) -> Iterato
     while pending:
         desc = pending.pop(0)
         with open(path_of(desc["digest"]), "rb") as fh:
-            w = images.content.ingest_stream(fh, desc["digest"])
+            w = images.content.ingest_stream(fh, desc["digest"], hold=ingested.lease)
         if w.created:
             ingested.created.append(w.digest)
         yield desc["digest"]
@@ -296,7 +305,7 @@ def _register_docker(images: ImageStore, ingested: _Ingested) -> list[LoadedImag
             "config": descriptor(MEDIA_OCI_CONFIG, config_digest, len(config_bytes)),
             "layers": layers,
         }
-        manifest_digest = content.ingest_bytes(canonical_json(manifest))
+        manifest_digest = content.ingest_bytes(canonical_json(manifest), hold=ingested.lease)
         images.register(manifest_digest)
         tags = entry.get("RepoTags") or []
         if not tags:

@@ -65,8 +65,22 @@ def import_tarball(
     """Store `stream` as a one-layer image; returns its manifest digest (dangling)."""
     content = images.content
     container_config = apply_changes({}, changes or [])  # a bad --change fails before reading
-    with content.writer() as blob:
-        layer = _ingest_layer(stream, blob, source)
+    # The lease holds the layer blob (perhaps already stored, unreferenced) until the
+    # image does, whatever a concurrent rmi or sweep removes meanwhile.
+    with content.lease() as lease:
+        with content.writer(hold=lease) as blob:
+            layer = _ingest_layer(stream, blob, source)
+        return _commit(images, blob, layer, source, container_config, message)
+
+
+def _commit(
+    images: ImageStore,
+    blob: BlobWriter,
+    layer: LayerInfo,
+    source: str,
+    container_config: dict[str, Any],
+    message: str | None,
+) -> str:
     layer = LayerInfo(
         diff_id=layer.diff_id,
         digest=blob.digest,

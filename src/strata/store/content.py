@@ -10,11 +10,21 @@ over it) and drops its copy.
 Metadata (SQLite, tables `content_*`):
 
 - `content_blobs`: size, creation and last-use times, for du/prune;
-- `content_refs`: who holds a blob (`image:<manifest digest>`, or any owner string the
-  cache uses), so removing an image deletes exactly the blobs nobody else holds;
+- `content_refs`: who holds a blob (`image:<manifest digest>`, a lease, or any owner
+  string the cache uses), so removing an image deletes exactly the blobs nobody else
+  holds;
 - `content_layers`: layer facts that are expensive to recompute: the diff_id and
   uncompressed size of a compressed blob, and so "which blob is diff_id X compressed
   with Y", letting an unchanged layer be exported without compressing it again.
+
+Blobs in flight (an archive being loaded, a tarball being imported) are held by a
+*lease*: a reference owned by `lease:<owner dir>/<id>`, taken in the same transaction
+that finds the blob present or renames it into place, and dropped when the work is
+done. So a concurrent `rmi` that releases the last image holding a shared layer cannot
+delete it between "already there" and "referenced by the new image". A process that
+dies leaves its lease behind; `sweep_orphans` drops leases of dead processes and
+deletes blobs that nothing holds once they are older than a grace period (which covers
+writers that hold no lease, such as a build between writing a layer and recording it).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from typing import BinaryIO
 
 from strata.errors import StoreError
 from strata.image.compress import open_decompressed, read_decompressed
-from strata.image.oci import Compression, check_digest, layer_media_type
+from strata.image.oci import Compression, check_digest, is_digest, layer_media_type
 from strata.store.root import StateRoot
 
 SCHEMA = """
@@ -59,6 +69,13 @@ CREATE INDEX IF NOT EXISTS content_layers_by_diff ON content_layers(diff_id, com
 """
 
 COPY_CHUNK = 1 << 20
+LEASE_PREFIX = "lease:"
+ORPHAN_GRACE_SECONDS = 3600.0
+"""Unreferenced blobs younger than this survive `sweep_orphans`: a writer without a
+lease may have stored a blob it has not recorded yet (the same grace as prune's)."""
+# A table of the solver's that also holds blobs (layers remembered per snapshot); the
+# sweep must not take them from under the build cache.
+SOLVER_LAYERS_TABLE = "solver_layers"
 
 
 @dataclass(frozen=True)
@@ -117,11 +134,29 @@ class ContentStore:
     # -- writing ------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def writer(self, expected: str | None = None) -> Iterator[BlobWriter]:
+    def lease(self) -> Iterator[str]:
+        """An owner name that holds blobs while work is in flight; released at the end.
+
+        Pass it as `hold=` to the writers; once the blobs are referenced by something
+        lasting (an image), the lease can go. Leaves no reference behind on success or
+        failure; after a crash, `sweep_orphans` drops it.
+        """
+        owner = f"{LEASE_PREFIX}{self.root.owner_dir().name}/{uuid.uuid4().hex[:12]}"
+        try:
+            yield owner
+        finally:
+            self.remove_refs(owner)
+
+    @contextlib.contextmanager
+    def writer(
+        self, expected: str | None = None, *, hold: str | None = None
+    ) -> Iterator[BlobWriter]:
         """Stream a blob in; it lands in the store only if the block finishes cleanly.
 
         With `expected`, a blob whose bytes hash to anything else is refused
-        (StoreError) and nothing is stored.
+        (StoreError) and nothing is stored. With `hold`, the blob is referenced by that
+        owner (a `lease()`) in the same transaction that puts it in place or finds it
+        there, so no concurrent delete can come in between.
         """
         if expected is not None:
             check_digest(expected)
@@ -134,41 +169,58 @@ class ContentStore:
             if expected is not None and digest != expected:
                 raise StoreError(f"digest mismatch: expected {expected}, got {digest}")
             blob.digest = digest
-            final = self.path(digest)
-            if final.exists():
-                tmp_path.unlink()
-            else:
-                os.chmod(tmp_path, 0o444)
-                os.rename(tmp_path, final)
-                _fsync_dir(final.parent)
-                blob.created = True
-            self._record(digest, blob.size)
+            blob.created = self._place(tmp_path, digest, blob.size, hold)
         except BaseException:
             fh.close()
             with contextlib.suppress(FileNotFoundError):
                 tmp_path.unlink()
             raise
 
-    def ingest_bytes(self, data: bytes, expected: str | None = None) -> str:
+    def ingest_bytes(
+        self, data: bytes, expected: str | None = None, *, hold: str | None = None
+    ) -> str:
         """Store `data`; returns its digest."""
-        with self.writer(expected) as w:
+        with self.writer(expected, hold=hold) as w:
             w.write(data)
         return w.digest
 
-    def ingest_stream(self, source: BinaryIO, expected: str | None = None) -> BlobWriter:
+    def ingest_stream(
+        self, source: BinaryIO, expected: str | None = None, *, hold: str | None = None
+    ) -> BlobWriter:
         """Store everything `source` yields; returns the finished writer (digest, size)."""
-        with self.writer(expected) as w:
+        with self.writer(expected, hold=hold) as w:
             w.copy_from(source)
         return w
 
-    def _record(self, digest: str, size: int) -> None:
+    def _place(self, tmp_path: Path, digest: str, size: int, hold: str | None) -> bool:
+        """Move a sealed tmp file into place (or drop it if the blob is there); record
+        the blob and `hold`'s reference. One transaction, so deletes cannot interleave.
+        Returns True when this call put the blob in place."""
+        final = self.path(digest)
         now = time.time()
         with self.root.transaction() as db:
+            if final.exists():
+                tmp_path.unlink()
+                # Fresh again for grace-based sweeps: someone wants this blob now.
+                with contextlib.suppress(OSError):
+                    os.utime(final)
+                created = False
+            else:
+                os.chmod(tmp_path, 0o444)
+                os.rename(tmp_path, final)
+                _fsync_dir(final.parent)
+                created = True
             db.execute(
                 "INSERT INTO content_blobs(digest, size, created, last_used) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(digest) DO UPDATE SET last_used = excluded.last_used",
                 (digest, size, now, now),
             )
+            if hold is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO content_refs(digest, owner) VALUES (?, ?)",
+                    (digest, hold),
+                )
+        return created
 
     # -- reading ------------------------------------------------------------------------
 
@@ -279,6 +331,60 @@ class ContentStore:
             return False
         return True
 
+    def sweep_orphans(self, grace: float = ORPHAN_GRACE_SECONDS) -> list[str]:
+        """Drop leases of dead processes, then delete blobs nothing holds that are older
+        than `grace` seconds; return the digests deleted.
+
+        Cheap (one directory listing and two queries) and safe beside live writers: a
+        blob is deleted only inside a write transaction that re-checks, for that blob,
+        its references, the solver's remembered layers and its age, while every leased
+        writer takes its reference inside such a transaction too.
+        """
+        with self.root.transaction() as db:
+            leases = [
+                str(r[0])
+                for r in db.execute(
+                    "SELECT DISTINCT owner FROM content_refs WHERE owner LIKE ?",
+                    (LEASE_PREFIX + "%",),
+                )
+            ]
+            for owner in leases:
+                process = owner.removeprefix(LEASE_PREFIX).partition("/")[0]
+                if not self.root.owner_alive(process):
+                    db.execute("DELETE FROM content_refs WHERE owner = ?", (owner,))
+        db = self.root.connect()
+        held = {str(r[0]) for r in db.execute("SELECT DISTINCT digest FROM content_refs")}
+        if _has_table(db, SOLVER_LAYERS_TABLE):
+            held.update(
+                str(r[0]) for r in db.execute(f"SELECT DISTINCT digest FROM {SOLVER_LAYERS_TABLE}")
+            )
+        candidates = [
+            f"sha256:{name}"
+            for name in os.listdir(self.root.blobs_dir)
+            if is_digest(f"sha256:{name}") and f"sha256:{name}" not in held
+        ]
+        if not candidates:
+            return []
+        deleted: list[str] = []
+        with self.root.transaction() as db:
+            solver_layers = _has_table(db, SOLVER_LAYERS_TABLE)
+            cutoff = time.time() - grace
+            for digest in candidates:
+                if (
+                    solver_layers
+                    and db.execute(
+                        f"SELECT 1 FROM {SOLVER_LAYERS_TABLE} WHERE digest = ? LIMIT 1", (digest,)
+                    ).fetchone()
+                ):
+                    continue
+                try:
+                    if os.stat(self.path(digest)).st_mtime > cutoff:
+                        continue
+                except FileNotFoundError:
+                    continue
+                deleted += self.delete_unreferenced_in(db, [digest])
+        return deleted
+
     # -- layer facts ----------------------------------------------------------------------
 
     def record_layer(
@@ -361,6 +467,11 @@ class ContentStore:
         if row is None:
             return None
         return LayerRecord(row[0], row[1], row[2], row[3], int(row[4]))
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    row = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+    return row.fetchone() is not None
 
 
 def _fsync_dir(directory: Path) -> None:

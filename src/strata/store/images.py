@@ -233,34 +233,47 @@ class ImageStore:
     def register(self, manifest_digest: str) -> Image:
         """Make a stored manifest an image of this store (dangling until named)."""
         image = self.image(manifest_digest)
-        blobs = [manifest_digest, image.config_digest, *(layer.digest for layer in image.layers)]
+        with self.root.transaction() as db:
+            self._register_in(db, image)
+        return image
+
+    def _register_in(self, db: sqlite3.Connection, image: Image) -> None:
+        """`register` inside the caller's transaction: each blob must be present then."""
+        blobs = [
+            image.manifest_digest,
+            image.config_digest,
+            *(layer.digest for layer in image.layers),
+        ]
         size = 0
         for layer in image.layers:
             record = self.content.layer_record(layer.digest)
             size += record.uncompressed_size if record is not None else layer.size
-        with self.root.transaction() as db:
-            self.content.add_refs_in(db, _owner(manifest_digest), blobs)
-            db.execute(
-                "INSERT OR IGNORE INTO images(manifest, config, created, size, added)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (
-                    manifest_digest,
-                    image.config_digest,
-                    image.config.get("created"),
-                    size,
-                    time.time(),
-                ),
-            )
-        return image
+        self.content.add_refs_in(db, _owner(image.manifest_digest), blobs)
+        db.execute(
+            "INSERT OR IGNORE INTO images(manifest, config, created, size, added)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                image.manifest_digest,
+                image.config_digest,
+                image.config.get("created"),
+                size,
+                time.time(),
+            ),
+        )
 
     def put(self, name: str, manifest_digest: str) -> str | None:
-        """Point `name` at an image (registering it); returns the manifest it pointed at."""
+        """Point `name` at an image (registering it); returns the manifest it pointed at.
+
+        Registering and naming are one transaction: a concurrent `rmi` of the same image
+        either runs first (and this finds its blobs gone: an error) or sees the name.
+        """
         ref = parse_reference(name)
         if ref.digest is not None:
             raise StoreError(f"refusing to create a tag with a digest reference: {name}")
         check_digest(manifest_digest)
-        self.register(manifest_digest)
+        image = self.image(manifest_digest)
         with self.root.transaction() as db:
+            self._register_in(db, image)
             row = db.execute("SELECT manifest FROM image_names WHERE name = ?", (str(ref),))
             previous = row.fetchone()
             db.execute(
@@ -300,22 +313,32 @@ class ImageStore:
                     uncompressed_size=uncompressed,
                 )
         config_bytes = canonical_json(config)
-        config_digest = self.content.ingest_bytes(config_bytes)
-        manifest: Manifest = {
-            "schemaVersion": 2,
-            "mediaType": MEDIA_OCI_MANIFEST,
-            "config": descriptor(MEDIA_OCI_CONFIG, config_digest, len(config_bytes)),
-            "layers": [descriptor(x.media_type, x.digest, x.size) for x in layers],
-        }
-        manifest_digest = self.content.ingest_bytes(canonical_json(manifest))
-        self.register(manifest_digest)
+        # The lease keeps config and manifest (which may already exist, unreferenced)
+        # from a concurrent sweep or rmi until the image holds them.
+        with self.content.lease() as lease:
+            config_digest = self.content.ingest_bytes(config_bytes, hold=lease)
+            manifest: Manifest = {
+                "schemaVersion": 2,
+                "mediaType": MEDIA_OCI_MANIFEST,
+                "config": descriptor(MEDIA_OCI_CONFIG, config_digest, len(config_bytes)),
+                "layers": [descriptor(x.media_type, x.digest, x.size) for x in layers],
+            }
+            manifest_digest = self.content.ingest_bytes(canonical_json(manifest), hold=lease)
+            self.register(manifest_digest)
         return manifest_digest
 
     def remove(self, name_or_id: str, *, force: bool = False) -> list[str]:
         """`strata rmi`: untag, and delete the image once nothing names it.
 
-        Returns Docker's lines: `Untagged: <name>` and `Deleted: <digest>`.
+        Returns Docker's lines: `Untagged: <name>` and `Deleted: <digest>`. Afterwards,
+        blobs left behind by crashed or interrupted processes are swept
+        (`ContentStore.sweep_orphans`), so `rmi` is also how space comes back.
         """
+        lines = self._remove(name_or_id, force=force)
+        self.content.sweep_orphans()
+        return lines
+
+    def _remove(self, name_or_id: str, *, force: bool) -> list[str]:
         lines: list[str] = []
         ref: Reference | None = None
         if not is_digest(name_or_id):

@@ -156,6 +156,12 @@ class StateRoot:
             conn.close()
             self._local.conn = None
 
+    def owner_alive(self, name: str) -> bool:
+        """Whether the process that made `tmp/<name>` (see `owner_dir`) still runs."""
+        if self._owner_dir is not None and name == self._owner_dir.name:
+            return True
+        return _owner_alive(self.tmp_root / name)
+
     def reap_stale(self) -> None:
         """Remove tmp/ directories of processes that no longer run (SIGKILL leftovers)."""
         for entry in sorted(self.tmp_root.iterdir()):
