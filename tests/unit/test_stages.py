@@ -368,6 +368,33 @@ def test_outline_replays_inherited_onbuild_triggers_first() -> None:
     assert [(s.name, s.location.start_line) for s in outline.secrets] == [("tok", 4), ("own", 5)]
 
 
+def test_outline_expands_arg_defaults_with_the_path_of_scratch() -> None:
+    outline = build_outline(_definition("FROM scratch\nARG P=$PATH\n"))
+    assert [(a.name, a.value) for a in outline.args] == [
+        ("P", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    ]
+
+
+def test_outline_reads_base_image_environment_through_the_caller() -> None:
+    text = (
+        "ARG TAG=3\nFROM --platform=linux/arm64 py:${TAG} AS base\nENV E=1\nFROM base\n"
+        "ARG X=$HOME:$E:$PATH\nRUN --mount=type=secret,id=${SECRET_ID} true\n"
+    )
+    asked: list[tuple[str, str | None]] = []
+
+    def image_env(name: str, platform: str | None) -> dict[str, str]:
+        asked.append((name, platform))
+        return {"HOME": "/root", "SECRET_ID": "tok"}
+
+    outline = build_outline(_definition(text), image_env=image_env)
+    assert asked == [("py:3", "linux/arm64")]
+    default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    assert [(a.name, a.value) for a in outline.args if a.name == "X"] == [
+        ("X", "/root:1:" + default_path)
+    ]
+    assert [s.name for s in outline.secrets] == ["tok"]
+
+
 def test_onbuild_copy_from_is_not_an_edge_here() -> None:
     definition = _definition("FROM a AS one\nFROM b\nONBUILD COPY --from=one /x /y\n")
     assert _names(definition.stages_needed(None)) == ["stage-1"]

@@ -34,6 +34,7 @@ from strata.dockerfile.instructions import (
     VolumeInstruction,
     WorkdirInstruction,
     parse_instruction,
+    parse_trigger,
 )
 from strata.dockerfile.mounts import (
     BindMount,
@@ -46,7 +47,14 @@ from strata.dockerfile.mounts import (
     mount_from,
     parse_mount,
 )
-from strata.dockerfile.outline import Outline, Target, build_outline, list_targets, render_call
+from strata.dockerfile.outline import (
+    ImageEnv,
+    Outline,
+    Target,
+    build_outline,
+    list_targets,
+    render_call,
+)
 from strata.dockerfile.parser import parse
 from strata.dockerfile.shell import ShellError, ShellLex, expand, expand_words
 from strata.dockerfile.stages import (
@@ -79,6 +87,7 @@ __all__ = [
     "GlobalArgs",
     "HealthcheckInstruction",
     "Heredoc",
+    "ImageEnv",
     "Instruction",
     "InstructionError",
     "KeyValue",
@@ -118,6 +127,7 @@ __all__ = [
     "parse_instruction",
     "parse_mount",
     "parse_stages",
+    "parse_trigger",
     "predefined_args",
     "read_ignore_patterns",
     "render_call",

@@ -6,8 +6,9 @@ ARGs that matter, the secrets and the SSH sockets (dockerfile2llb/outline.go). B
 render as BuildKit's subrequest printers do (frontend/subrequests/{targets,outline}),
 and as JSON with the same field names.
 
-The outline cannot see base-image environment variables (no image is pulled here), so
-an ARG default or mount option that refers to one expands as if it were unset.
+The outline pulls no image: a caller that can resolve base images passes `image_env` so
+their environment variables expand as in BuildKit; without it an ARG default or mount
+option that refers to one expands as if it were unset.
 """
 
 from __future__ import annotations
@@ -28,7 +29,20 @@ from strata.dockerfile.instructions import (
 )
 from strata.dockerfile.mounts import SecretMount, SshMount
 from strata.dockerfile.shell import ShellError, ShellLex
-from strata.dockerfile.stages import BuildDefinition, GlobalArgs, Stage, predefined_args
+from strata.dockerfile.stages import (
+    EMPTY_IMAGE,
+    BuildDefinition,
+    GlobalArgs,
+    Stage,
+    predefined_args,
+)
+
+# BuildKit's system.DefaultPathEnv for Linux: the PATH of scratch and of images without one.
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+ImageEnv = Callable[[str, str | None], Mapping[str, str]]
+"""Looks up a base image's environment: (image name as FROM expands it, --platform as
+expanded or None) -> its config's Env as a mapping. The caller resolves the image."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,8 @@ class _StageOutline:
     secrets: dict[str, OutlineSecret] = field(default_factory=dict)
     ssh: dict[str, OutlineSecret] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    base_name: str = ""  # the FROM expanded with the global ARGs
+    platform: str | None = None  # FROM --platform expanded, None when not given
 
 
 def build_outline(
@@ -112,9 +128,12 @@ def build_outline(
     target: str | None = None,
     build_args: Mapping[str, str] | None = None,
     predefined: Mapping[str, str] | None = None,
+    image_env: ImageEnv | None = None,
 ) -> Outline:
     """The outline of `target` (default: the last stage) for these build args.
 
+    `image_env` gives a base image's environment (see `ImageEnv`); without it the
+    variables of images are unknown and expand as unset. `scratch` needs no lookup.
     Raises the DockerfileErrors a build would raise up to dispatch: no stages, unknown
     target, bad FROM expansion, cycles, later-stage references, bad mount options.
     """
@@ -134,8 +153,11 @@ def build_outline(
     bases = definition.base_stages(globals_.env)
     for stage in needed:
         base = bases.get(stage.index)
+        outline = outlines[stage.index]
         if base is not None:
-            outlines[stage.index].env = dict(outlines[base.index].env)
+            outline.env = dict(outlines[base.index].env)
+        else:
+            outline.env = _base_image_env(outline, image_env)
         commands = (*definition.onbuild_triggers(stage, bases), *stage.commands)
         _dispatch(definition, commands, outlines[stage.index], globals_, build_args)
     target_stage = definition.resolve_target(target)
@@ -179,10 +201,31 @@ def _from_outlines(
             used_set |= platform.matched
         base = by_name.get(base_name)
         inherited = set(outlines[base.index].used) if base is not None else set()
-        outlines[stage.index] = _StageOutline(all_args=dict(meta_infos), used=inherited | used_set)
+        outlines[stage.index] = _StageOutline(
+            all_args=dict(meta_infos),
+            used=inherited | used_set,
+            base_name=base_name,
+            platform=platform.value if stage.platform else None,
+        )
         if stage.name is not None:
             by_name[stage.name] = stage
     return outlines
+
+
+def _base_image_env(outline: _StageOutline, image_env: ImageEnv | None) -> dict[str, str]:
+    """The environment a stage starts with when its FROM names an image.
+
+    `scratch` is BuildKit's empty image, whose only variable is the default PATH; any
+    other image's comes from `image_env`. BuildKit adds the default PATH when an image
+    has none (dockerfile2llb/image.go emptyImage, convert.go dispatchStages).
+    """
+    if outline.base_name == EMPTY_IMAGE:
+        return {"PATH": DEFAULT_PATH}
+    if image_env is None:
+        return {}
+    env = dict(image_env(outline.base_name, outline.platform))
+    env.setdefault("PATH", DEFAULT_PATH)
+    return env
 
 
 def _dispatch(
@@ -323,6 +366,7 @@ def render_call(
     target: str | None = None,
     build_args: Mapping[str, str] | None = None,
     json_format: bool = False,
+    image_env: ImageEnv | None = None,
 ) -> str:
     """The text `docker buildx build --call=<name>` prints for this Dockerfile.
 
@@ -334,7 +378,9 @@ def render_call(
             return go_json(targets_json(targets, definition.source)) + "\n"
         return format_targets(targets)
     if name == "outline":
-        outline = build_outline(definition, target=target, build_args=build_args)
+        outline = build_outline(
+            definition, target=target, build_args=build_args, image_env=image_env
+        )
         if json_format:
             return go_json(outline_json(outline, definition.source)) + "\n"
         return format_outline(outline)
