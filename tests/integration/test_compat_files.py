@@ -1109,3 +1109,186 @@ def test_replacing_a_base_directory_is_opaque(project: Project) -> None:
     assert "home/.wh..wh..opq" in top or "home/.wh.app" in top
     built = project.build(dockerfile)
     assert built.tree("/home") == {"/home": directory(), "/home/only": file("new\n")}
+
+
+# -- more destination and source corner cases -------------------------------------------------
+
+
+def test_file_onto_a_symlink_destination_writes_through_the_link(project: Project) -> None:
+    # fsutil Copy resolves the whole destination path (fs.RootPath), its last component
+    # too: the link stays and its target, inside the root, receives the file.
+    project.write("a.txt", "new\n")
+    built = project.build(
+        BASE
+        + "RUN mkdir -p /dst /data && echo old > /data/f && ln -s /data/f /dst/f"
+        + " && ln -s /data/nothing-yet /dst/dangling && ln -s /data /dst/dirlink\n"
+        + "COPY a.txt /dst/f\nCOPY a.txt /dst/dangling\nCOPY a.txt /dst/dirlink\n"
+    )
+    assert built.tree("/dst") == {
+        "/dst": directory(),
+        "/dst/f": symlink("/data/f"),
+        "/dst/dangling": symlink("/data/nothing-yet"),
+        "/dst/dirlink": symlink("/data"),
+    }
+    assert built.tree("/data") == {
+        "/data": directory(),
+        "/data/f": file("new\n"),
+        "/data/nothing-yet": file("new\n"),
+        "/data/a.txt": file("new\n"),
+    }
+
+
+def test_directory_copy_onto_a_symlink_inside_the_tree_fails(project: Project) -> None:
+    project.write("tree/sub/x", "x\n")
+    message = project.fails(
+        BASE + "RUN mkdir -p /dst /elsewhere && ln -s /elsewhere /dst/sub\nCOPY tree /dst/\n"
+    )
+    assert "cannot copy to non-directory" in message and "/dst/sub" in message
+
+
+def test_files_and_links_inside_the_tree_replace_what_was_there(project: Project) -> None:
+    project.write("tree/was-link", "now a file\n", mode=0o600)
+    project.symlink("tree/was-file", "was-link")
+    built = project.build(
+        BASE
+        + "RUN mkdir /dst && ln -s /etc/passwd /dst/was-link && echo old > /dst/was-file\n"
+        + "COPY tree /dst/\n"
+    )
+    assert built.tree("/dst") == {
+        "/dst": directory(),
+        "/dst/was-link": file("now a file\n", 0o600),
+        "/dst/was-file": symlink("was-link"),
+    }
+    assert built.tree("/etc/passwd")["/etc/passwd"].data.startswith("root:x:0:0")  # type: ignore[union-attr]
+
+
+def test_replacing_a_base_file_takes_the_new_mode(project: Project) -> None:
+    project.write("passwd", "root:x:0:0:root:/root:/bin/sh\n", mode=0o600)
+    built = project.build(BASE + "COPY passwd /etc/passwd\n")
+    assert built.tree("/etc/passwd") == {
+        "/etc/passwd": file("root:x:0:0:root:/root:/bin/sh\n", 0o600)
+    }
+
+
+def test_nested_existing_directories_take_chmod_but_the_destination_keeps_its_mode(
+    project: Project,
+) -> None:
+    project.write("tree/sub/y", "y\n")
+    built = project.build(
+        BASE + "RUN mkdir -p /dst/sub && chmod 700 /dst/sub && chmod 711 /dst\n"
+        "COPY --chmod=0750 tree /dst/\n"
+    )
+    assert built.tree("/dst") == {
+        "/dst": directory(0o711),
+        "/dst/sub": directory(0o750),
+        "/dst/sub/y": file("y\n", 0o750),
+    }
+
+
+def test_hard_links_are_not_shared_across_separate_sources(project: Project) -> None:
+    # Each source (and each wildcard match) is copied by a copier of its own, so only
+    # links met within one source are recreated.
+    project.write("tree/a", "linked\n")
+    os.link(project.directory / "tree/a", project.directory / "tree/b")
+    built = project.build(BASE + "COPY tree/a tree/b /sep/\nCOPY tree/* /wild/\nCOPY tree /one/\n")
+    assert not same_inode(built.out, "/sep/a", "/sep/b")
+    assert not same_inode(built.out, "/wild/a", "/wild/b")
+    assert same_inode(built.out, "/one/a", "/one/b")
+
+
+def test_sources_cannot_leave_the_context_or_the_stage_root(project: Project) -> None:
+    project.write("a.txt", "a\n")
+    built = project.build(
+        "FROM "
+        + BUSYBOX_IMAGE
+        + " AS s\n"
+        + "RUN mkdir /real && echo inside > /real/f && ln -s / /real/root-link"
+        + " && ln -s /real /lnk\n"
+        + "FROM "
+        + BUSYBOX_IMAGE
+        + "\n"
+        + "COPY ../../a.txt /dst/\n"
+        + "COPY --from=s /lnk/f /dst/through-link\n"
+        + "COPY --from=s /real/root-link/real/f /dst/through-root-link\n"
+    )
+    assert built.tree("/dst") == {
+        "/dst": directory(),
+        "/dst/a.txt": file("a\n"),
+        "/dst/through-link": file("inside\n"),
+        "/dst/through-root-link": file("inside\n"),
+    }
+
+
+def test_variables_expand_in_paths_chown_and_chmod(project: Project) -> None:
+    project.write("a.txt", "a\n")
+    built = project.build(
+        BASE
+        + "ARG WHO=app\nARG MODE=0600\nENV DEST=/dst\n"
+        + "COPY --chown=$WHO:staff --chmod=$MODE a.txt ${DEST}/${WHO}.txt\n"
+    )
+    # an octal --chmod is also the mode of the parents the copy creates (fsutil Copy)
+    assert built.tree("/dst") == {
+        "/dst": directory(0o600, (1000, 50)),
+        "/dst/app.txt": file("a\n", 0o600, (1000, 50)),
+    }
+
+
+def test_json_form_sources_with_spaces_and_odd_names(project: Project) -> None:
+    project.write("my file.txt", "spaced\n")
+    project.write("-dash", "dash\n")
+    project.write("ünï.txt", "unicode\n")
+    built = project.build(BASE + 'COPY ["my file.txt", "-dash", "ünï.txt", "/dst dir/"]\n')
+    assert built.tree("/dst dir") == {
+        "/dst dir": directory(),
+        "/dst dir/my file.txt": file("spaced\n"),
+        "/dst dir/-dash": file("dash\n"),
+        "/dst dir/ünï.txt": file("unicode\n"),
+    }
+
+
+def test_copy_into_the_root_keeps_the_root_itself(project: Project) -> None:
+    project.write("tree/etc/app.conf", "conf\n")
+    project.write("tree/top", "top\n")
+    built = project.build(BASE + "COPY tree /\n")
+    assert built.tree("/top") == {"/top": file("top\n")}
+    assert built.tree("/etc/app.conf") == {"/etc/app.conf": file("conf\n")}
+    assert stat.S_IMODE(os.lstat(built.out).st_mode) == 0o755
+
+
+def test_copy_heredoc_into_a_directory_is_named_after_the_delimiter(project: Project) -> None:
+    built = project.build(BASE + "COPY <<CONFIG /etc/app/\nkey=1\nCONFIG\n")
+    assert built.tree("/etc/app") == {
+        "/etc/app": directory(),
+        "/etc/app/CONFIG": file("key=1\n"),
+    }
+
+
+def test_copy_layer_holds_only_the_new_files_and_their_parents(project: Project) -> None:
+    project.write("a.txt", "a\n")
+    manifest = project.build_image(BASE + "COPY a.txt /etc/app/\nRUN touch /etc/app/b\n")
+    layers = project.layers(manifest)
+    assert sorted(layers[1]) == ["etc", "etc/app", "etc/app/a.txt"]
+    # The overlay differ skips unchanged parents, but containerd's ChangeWriter writes
+    # every parent directory of an entry (includeParents), so /etc is in the layer.
+    assert sorted(layers[2]) == ["etc", "etc/app", "etc/app/b"]
+
+
+def test_run_leaves_no_hosts_resolv_conf_or_pipes_behind(project: Project) -> None:
+    dockerfile = (
+        BASE
+        + "RUN cat /etc/hosts /etc/resolv.conf > /dev/null && echo ran > /ran\n"
+        + "RUN <<EOF\n#!/bin/sh\necho piped > /piped\nEOF\n"
+    )
+    manifest = project.build_image(dockerfile)
+    for layer in project.layers(manifest)[1:]:
+        assert sorted(layer) in (["ran"], ["piped"]), sorted(layer)
+
+
+def test_run_creates_files_with_umask_0022_owned_by_the_user(project: Project) -> None:
+    built = project.build(BASE + "USER app\nRUN touch /tmp/f && mkdir /tmp/d && ln -s f /tmp/l\n")
+    assert built.tree("/tmp") == {
+        "/tmp": directory(0o1777),
+        "/tmp/f": file("", 0o644, (1000, 1000)),
+        "/tmp/d": directory(0o755, (1000, 1000)),
+        "/tmp/l": symlink("f", (1000, 1000)),
+    }

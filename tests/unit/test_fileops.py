@@ -216,6 +216,13 @@ def test_hard_links_among_copied_files_are_recreated(src: Path, dst: Path) -> No
     assert os.stat(src / "dir/one").st_ino != a.st_ino
 
 
+def test_hard_links_are_not_shared_between_wildcard_matches(src: Path, dst: Path) -> None:
+    os.link(src / "dir/one", src / "dir/one-again")
+    copy(src, ["dir/one*"], dst, "/out/")
+    assert os.stat(dst / "out/one").st_ino != os.stat(dst / "out/one-again").st_ino
+    assert (dst / "out/one-again").read_bytes() == (src / "dir/one").read_bytes()
+
+
 def test_fifo_is_recreated_and_socket_becomes_empty_file(tmp_path: Path, dst: Path) -> None:
     import socket
 

@@ -138,6 +138,9 @@ class _Copier:
             if not parent.exists():
                 raise StrataError(f"failed to stat {dest}: no such file or directory")
         for path in paths:
+            # Each wildcard match is its own fsutil Copy with a fresh inode map
+            # (backend.go docopy), so hard links are recreated only within one match.
+            self.links = {}
             if opts.unpack and self.unpack(path, dest):
                 continue
             self.copy_one(path, dest)
