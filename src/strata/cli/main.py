@@ -14,6 +14,9 @@ import click
 
 from strata.errors import StrataError
 
+SNAPSHOTTERS = ("auto", "overlay", "native")
+SNAPSHOTTER_ENV = "STRATA_SNAPSHOTTER"
+
 
 def default_root() -> Path:
     """`$STRATA_ROOT`, else `/var/lib/strata` for root, else `$XDG_DATA_HOME/strata`."""
@@ -33,12 +36,23 @@ def default_root() -> Path:
     default=None,
     help="State root directory (default: $STRATA_ROOT, /var/lib/strata for root).",
 )
+@click.option(
+    "--snapshotter",
+    type=click.Choice(SNAPSHOTTERS),
+    envvar=SNAPSHOTTER_ENV,
+    default="auto",
+    show_default=True,
+    help="How layers are stacked: overlay (overlayfs), native (plain copies, for hosts"
+    " where overlayfs cannot be mounted) or auto (overlay when it mounts here)."
+    f" Also ${SNAPSHOTTER_ENV}.",
+)
 @click.version_option(package_name="strata")
 @click.pass_context
-def cli(ctx: click.Context, root: Path | None) -> None:
+def cli(ctx: click.Context, root: Path | None, snapshotter: str) -> None:
     """strata: build container images from Dockerfiles, the BuildKit way, without a daemon."""
     ctx.ensure_object(dict)
     ctx.obj["root"] = root if root is not None else default_root()
+    ctx.obj["snapshotter"] = snapshotter
 
 
 def _register() -> None:
