@@ -207,6 +207,40 @@ def test_bind_mounts_are_read_only_and_rw_writes_are_discarded(
     assert "ro" not in entries and "rw" not in entries
 
 
+def test_rw_bind_changes_are_kept_on_the_state_root_disk_not_in_memory(
+    executor: Executor,
+    overlay_snapshotter: Snapshotter,
+    base: str,
+    tmp_path: Path,
+    state_root: StateRoot,
+) -> None:
+    src = tmp_path / "ctx"
+    src.mkdir()
+    uppers: list[Path] = []
+    devices: list[int] = []
+
+    def look(stream: str, line: bytes, at: float) -> None:
+        # While the step runs: where does the throwaway overlay keep its changes?
+        for mount_line in Path("/proc/self/mountinfo").read_text().splitlines():
+            for option in mount_line.split(" - ")[1].split(" ")[2].split(","):
+                if option.startswith("upperdir=") and "bindrw" in option:
+                    upper = Path(option.removeprefix("upperdir="))
+                    uppers.append(upper)
+                    devices.append(os.stat(upper).st_dev)
+
+    rootfs = overlay_snapshotter.prepare("s", base)
+    code = executor.run(
+        ProcessSpec(("/bin/sh", "-c", "echo big > /rw/f; echo ok")),
+        rootfs,
+        [BindMount("/rw", src, readonly=False)],
+        on_output=look,
+    )
+    assert code == 0 and len(uppers) == 1
+    assert uppers[0].is_relative_to(state_root.tmp_root)
+    assert not uppers[0].exists()  # removed after the step
+    assert devices == [os.stat(state_root.path).st_dev]
+
+
 def test_relative_target_resolves_against_the_working_directory(
     executor: Executor, overlay_snapshotter: Snapshotter, base: str, tmp_path: Path
 ) -> None:

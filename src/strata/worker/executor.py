@@ -32,7 +32,7 @@ from strata.errors import ExecError, Interrupted
 from strata.store.cachemounts import CacheMounts
 from strata.store.root import StateRoot
 from strata.worker.mounts import RuntimeMount, prepare_mounts, resolve_in_root
-from strata.worker.snapshot import MountSpec, mount_all, unmount
+from strata.worker.snapshot import MountSpec, mount_all, mount_one, unmount
 from strata.worker.spec import (
     DEFAULT_HOSTNAME,
     NetworkMode,
@@ -59,6 +59,9 @@ FORWARDED_SIGNALS = (
     signal.SIGWINCH,
 )
 MAX_LINE = 64 * 1024
+# The run's bundle: config.json, /etc/hosts, /etc/resolv.conf, the runtime's log and
+# the mount points of the root and of secrets.
+BUNDLE_TMPFS_OPTIONS = ("nosuid", "nodev", "mode=0700", "size=64m")
 
 __all__ = ["Executor", "OutputCallback", "ProcessSpec", "process_failed_message"]
 
@@ -327,7 +330,17 @@ class Executor:
         if self._cancelled.is_set():
             raise Interrupted()
         bundle = self.root.mkdtemp("bundle")
+        disk_dirs: list[Path] = []
+
+        def disk_scratch() -> Path:
+            disk_dirs.append(self.root.mkdtemp("bindrw"))
+            return disk_dirs[-1]
+
         try:
+            # The bundle lives in memory: its handful of small files would otherwise cost
+            # journaled creates and deletes on the state root's disk in every step.
+            with contextlib.suppress(OSError):  # where tmpfs may not be mounted: on disk
+                mount_one(MountSpec("tmpfs", "tmpfs", BUNDLE_TMPFS_OPTIONS), bundle)
             with contextlib.ExitStack() as stack:
                 rootfs_dir = bundle / "rootfs"
                 rootfs_dir.mkdir()
@@ -335,7 +348,9 @@ class Executor:
                 stack.callback(lambda: [f() for f in after_unmount])
                 mount_all(rootfs, rootfs_dir)
                 stack.callback(unmount, rootfs_dir)
-                config = self._prepare(process, rootfs_dir, mounts, network, security, tty, stack)
+                config = self._prepare(
+                    process, rootfs_dir, mounts, network, security, tty, stack, disk_scratch
+                )
                 upper = _upper_dir_of(rootfs)
                 if upper is not None:
                     parents = stub_parents(rootfs_dir, config_targets(config))
@@ -346,7 +361,9 @@ class Executor:
                 cid = f"strata-{uuid.uuid4().hex[:16]}"
                 return self._start(cid, bundle, process, on_output, stdin, forward_signals)
         finally:
-            shutil.rmtree(bundle, ignore_errors=True)
+            unmount(bundle)
+            for d in [bundle, *disk_dirs]:
+                shutil.rmtree(d, ignore_errors=True)
 
     def _prepare(
         self,
@@ -357,6 +374,7 @@ class Executor:
         security: SecurityMode,
         tty: bool,
         stack: contextlib.ExitStack,
+        disk_scratch: Callable[[], Path],
     ) -> dict[str, object]:
         user = resolve_user(rootfs_dir, process.user)
         cwd = process.cwd or "/"
@@ -373,6 +391,7 @@ class Executor:
             scratch=bundle,
             stack=stack,
             cache=self.cache_mounts,
+            disk_scratch=disk_scratch,
         )
         stubs = stub_paths(rootfs_dir, ["/etc/resolv.conf", "/etc/hosts", *prepared.targets])
         stack.callback(remove_stubs, stubs)

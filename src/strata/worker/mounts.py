@@ -15,7 +15,7 @@ import posixpath
 import shutil
 import stat
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,11 +205,14 @@ def prepare_mounts(
     scratch: Path,
     stack: contextlib.ExitStack,
     cache: CacheMounts | None = None,
+    disk_scratch: Callable[[], Path] | None = None,
 ) -> PreparedMounts:
     """Turn runtime mounts into OCI mounts (sorted by target, parents first, as BuildKit
     applies them), registering every undo step on `stack`. Host-side helpers (overlays,
     secret tmpfs, sockets) are made under `scratch`, which must lie in the state root's
-    tmp space so that a crash leaves nothing the reaper misses."""
+    tmp space so that a crash leaves nothing the reaper misses. Writable binds keep
+    their throwaway changes in a directory from `disk_scratch` when given (so that a
+    `scratch` in memory does not fill up with them)."""
     from strata.worker.ssh_agent import agent_socket
 
     prepared = PreparedMounts()
@@ -231,7 +234,8 @@ def prepare_mounts(
                 raise ExecError(f"bind source {m.source} does not exist")
             source = m.source
             if not m.readonly and not m.write_back:
-                source = _throwaway_copy(scratch, m.source, stack)
+                where = disk_scratch() if disk_scratch is not None else scratch
+                source = _throwaway_copy(where, m.source, stack)
             add(
                 target,
                 {"type": "bind", "source": str(source), "options": _bind_options(m.readonly)},
