@@ -106,8 +106,8 @@ def wait_for(predicate: object, what: str) -> None:
         time.sleep(0.02)
 
 
-def process_running(cmdline: str) -> bool:
-    """Whether a process with exactly this command line (space-separated) runs."""
+def process_pid(cmdline: str) -> int | None:
+    """The pid of a process with exactly this command line (space-separated)."""
     wanted = cmdline.replace(" ", "\0")
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -117,5 +117,10 @@ def process_running(cmdline: str) -> bool:
         except OSError:
             continue
         if text.rstrip("\0") == wanted:
-            return True
-    return False
+            return int(pid)
+    return None
+
+
+def process_running(cmdline: str) -> bool:
+    """Whether a process with exactly this command line (space-separated) runs."""
+    return process_pid(cmdline) is not None

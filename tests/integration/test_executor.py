@@ -537,3 +537,86 @@ def test_cancel_from_another_thread_interrupts_the_step_and_cleans_up(
     worker.join(60)
     assert len(outcome) == 1 and isinstance(outcome[0], Interrupted)
     assert mounts_under(state_root.tmp_root) == []
+
+
+def test_step_gets_its_own_namespaces_except_the_host_network_when_asked(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    kinds = ("pid", "ipc", "uts", "mnt", "net")
+    script = "; ".join(f"readlink /proc/self/ns/{k}" for k in kinds) + "; echo $$"
+    host = [os.readlink(f"/proc/self/ns/{k}") for k in kinds]
+    r = run_step(executor, overlay_snapshotter, base, script)
+    *inside, pid = r.stdout.splitlines()
+    assert pid == "1"
+    assert [a != b for a, b in zip(inside, host, strict=True)] == [True] * 5
+    r = run_step(executor, overlay_snapshotter, base, script, network="host", key="s2")
+    inside = r.stdout.splitlines()[:5]
+    assert [a == b for a, b in zip(inside, host, strict=True)] == [False] * 4 + [True]
+
+
+def test_rlimit_nofile_and_dev_pts_are_set_up(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    from strata.worker.spec import nofile_limit
+
+    r = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        "ulimit -n; grep -c ' /dev/pts devpts ' /proc/mounts; grep ' /sys ' /proc/mounts",
+    )
+    lines = r.stdout.splitlines()
+    assert lines[0] == str(nofile_limit())
+    assert lines[1] == "1"
+    assert lines[2].split()[3].split(",")[0] == "ro"
+
+
+def test_secret_owner_mode_custom_target_and_env_with_file(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    r = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        "stat -c '%u %g %a' rel/tok; cat rel/tok; echo; echo \"$TOK\"; "
+        "stat -c '%a' /run/secrets/both; id -u; cat rel/tok >/dev/null && echo readable",
+        cwd="/work",
+        user="app",
+        mounts=[
+            SecretMount("tok", b"abc", target="rel/tok", uid=1000, gid=50, mode=0o440),
+            SecretMount("both", b"xyz", target="/run/secrets/both", env="TOK"),
+        ],
+    )
+    assert r.stdout.splitlines() == ["1000 50 440", "abc", "xyz", "400", "1000", "readable"]
+    entries = upper_entries(overlay_snapshotter, r.key)
+    assert not any(e.startswith(("work/rel", "run")) for e in entries)
+
+
+def test_cache_mount_seeded_from_a_base_and_read_only_cache(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str, tmp_path: Path
+) -> None:
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "from-stage").write_text("seeded\n")
+    r = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        "cat /c/from-stage; echo more > /c/added; echo x > /ro/f 2>/dev/null || echo ro-refused",
+        mounts=[
+            CacheMount("/c", "seeded", base=seed, base_key="stage-digest-1"),
+            CacheMount("/ro", "readonly-cache", readonly=True),
+        ],
+    )
+    assert r.stdout.splitlines() == ["seeded", "ro-refused"]
+    assert sorted(p.name for p in seed.iterdir()) == ["from-stage"]  # the seed is untouched
+    # The same id with the same base finds the cache again, with what the step added.
+    r = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        "ls /c",
+        mounts=[CacheMount("/c", "seeded", base=seed, base_key="stage-digest-1")],
+        key="s2",
+    )
+    assert r.stdout.split() == ["added", "from-stage"]

@@ -17,7 +17,7 @@ import pytest
 
 from strata.store.root import StateRoot, mounts_under
 from strata.worker.snapshot import open_snapshotter
-from tests.integration.conftest import process_running, wait_for
+from tests.integration.conftest import process_pid, process_running, wait_for
 from tests.integration.test_snapshot_unpack import store_image
 
 STRATA = [sys.executable, "-c", "from strata.cli.main import main; main()"]
@@ -70,6 +70,29 @@ def test_image_cmd_runs_and_exit_code_passes_through(root_with_image: Path) -> N
     assert strata_run(root_with_image, "--rm", IMAGE).stdout == "default-cmd\n"
     r = strata_run(root_with_image, "--rm", IMAGE, "sh", "-c", "echo out; exit 5")
     assert (r.returncode, r.stdout) == (5, "out\n")
+
+
+SLEEPER = "echo ready; exec sleep 4848"
+
+
+def test_container_killed_by_a_signal_exits_128_plus_the_signal(root_with_image: Path) -> None:
+    proc = subprocess.Popen(
+        [*STRATA, "--root", str(root_with_image), "run", "--rm", IMAGE, "sh", "-c", SLEEPER],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        wait_for(lambda: process_pid("sleep 4848") is not None, "the container's process")
+        pid = process_pid("sleep 4848")
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # from outside: as `docker kill` would
+        assert proc.wait(timeout=60) == 137
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_volume_and_workdir_let_the_container_write_a_file_the_host_sees(
