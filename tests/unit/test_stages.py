@@ -395,6 +395,16 @@ def test_outline_reads_base_image_environment_through_the_caller() -> None:
     assert [s.name for s in outline.secrets] == ["tok"]
 
 
+def test_outline_empty_platform_hints_at_a_misspelled_arg() -> None:
+    text = "ARG MYPLAT=linux/amd64\nFROM --platform=${MYPLATT} busybox\n"
+    with pytest.raises(DockerfileError) as caught:
+        build_outline(_definition(text))
+    assert caught.value.message == (
+        "empty platform value from expression ${MYPLATT} (did you mean MYPLAT?)"
+    )
+    assert caught.value.line == 2
+
+
 def test_onbuild_copy_from_is_not_an_edge_here() -> None:
     definition = _definition("FROM a AS one\nFROM b\nONBUILD COPY --from=one /x /y\n")
     assert _names(definition.stages_needed(None)) == ["stage-1"]

@@ -36,6 +36,7 @@ from strata.dockerfile.stages import (
     Stage,
     predefined_args,
 )
+from strata.dockerfile.suggest import with_suggestion
 
 # BuildKit's system.DefaultPathEnv for Linux: the PATH of scratch and of images without one.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -197,7 +198,13 @@ def _from_outlines(
                     f"failed to process arguments for platform {stage.platform}: {exc.reason}"
                 ) from None
             if platform.value == "":
-                raise stage.location.error(f"empty platform value from expression {stage.platform}")
+                raise stage.location.error(
+                    _suggest_variable(
+                        f"empty platform value from expression {stage.platform}",
+                        platform.unmatched,
+                        list(globals_.env),
+                    )
+                )
             used_set |= platform.matched
         base = by_name.get(base_name)
         inherited = set(outlines[base.index].used) if base is not None else set()
@@ -210,6 +217,19 @@ def _from_outlines(
         if stage.name is not None:
             by_name[stage.name] = stage
     return outlines
+
+
+def _suggest_variable(message: str, unset: Iterable[str], names: Sequence[str]) -> str:
+    """`message` with a hint for the first unset variable that is a typo of a known one.
+
+    BuildKit tries the unset names in map order (convert.go wrapSuggestAny); sorted
+    order keeps the hint the same from run to run.
+    """
+    for name in sorted(unset):
+        hinted = with_suggestion(message, name, names)
+        if hinted != message:
+            return hinted
+    return message
 
 
 def _base_image_env(outline: _StageOutline, image_env: ImageEnv | None) -> dict[str, str]:
