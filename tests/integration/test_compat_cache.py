@@ -530,3 +530,142 @@ def test_a_different_base_image_reruns_everything(project: Project) -> None:
     project.build(dockerfile)
     project.build_image(BASE + "RUN echo changed > /marker\n", tag="other:tag")
     assert step(project.build(dockerfile).result, "echo on-base") == "ran"
+
+
+def test_env_shadowing_an_arg_hides_build_arg_changes(project: Project) -> None:
+    # dispatchRun adds a build arg to the env only if ENV does not define that name.
+    dockerfile = BASE + "ARG MODE=a\nENV MODE=fixed\nRUN echo $MODE > /mode\n"
+    project.build(dockerfile)
+    again = project.build(dockerfile, build_args={"MODE": "b"})
+    assert step(again.result, "> /mode") == "cached"
+    assert (again.out / "mode").read_text() == "fixed\n"
+
+
+def test_arg_default_change_in_the_dockerfile_reruns_like_a_build_arg(project: Project) -> None:
+    def dockerfile(default: str) -> str:
+        return BASE + "RUN echo before > /b\n" + f"ARG LEVEL={default}\nRUN echo after > /a\n"
+
+    project.build(dockerfile("1"))
+    again = project.build(dockerfile("2")).result
+    assert steps(again, "echo before", "echo after") == ["cached", "ran"]
+
+
+def test_build_arg_of_another_stage_does_not_reach_this_one(project: Project) -> None:
+    dockerfile = (
+        BASE.replace("\n", " AS other\n")
+        + "ARG ONLY_HERE=1\nRUN echo other > /other\n"
+        + BASE
+        + "COPY --from=other /other /other\n"
+        + "RUN echo final > /final\n"
+    )
+    project.build(dockerfile)
+    again = project.build(dockerfile, build_args={"ONLY_HERE": "2"}).result
+    assert steps(again, "echo other", "COPY --from=other", "echo final") == [
+        "ran",
+        "cached",
+        "cached",
+    ]
+
+
+def test_shell_change_reruns_later_runs(project: Project) -> None:
+    project.build(BASE + "RUN echo one > /one\n")
+    again = project.build(BASE + 'SHELL ["/bin/sh", "-ec"]\nRUN echo one > /one\n').result
+    assert step(again, "echo one") == "ran"
+
+
+def test_workdir_keys_follow_buildkits_path_normalisation(project: Project) -> None:
+    # util/system/path.go NormalizePath: a relative WORKDIR is joined (and so cleaned),
+    # an absolute one is kept as written, trailing slash included.
+    project.build(BASE + "WORKDIR /app\nRUN pwd > /where\n")
+    relative = project.build(BASE + "WORKDIR app\nRUN pwd > /where\n").result
+    assert steps(relative, "WORKDIR", "RUN pwd") == ["cached", "cached"]
+    slash = project.build(BASE + "WORKDIR /app/\nRUN pwd > /where\n").result
+    assert steps(slash, "WORKDIR", "RUN pwd") == ["ran", "ran"]
+    # each WORKDIR is a mkdir step of its own, even onto an existing directory
+    extra = project.build(BASE + "WORKDIR /app\nWORKDIR .\nRUN pwd > /where\n").result
+    assert step(extra, "RUN pwd") == "ran"
+
+
+def test_chmod_and_chown_values_are_part_of_the_copy_key(project: Project) -> None:
+    project.write("app.txt", "a\n")
+    project.build(BASE + "COPY --chmod=0644 app.txt /srv/\n")
+    assert step(project.build(BASE + "COPY --chmod=644 app.txt /srv/\n").result, "COPY") == "ran"
+    project.build(BASE + "COPY --chown=app app.txt /srv/\n")
+    # names are keyed as written, not as the ids they resolve to
+    assert step(project.build(BASE + "COPY --chown=1000 app.txt /srv/\n").result, "COPY") == "ran"
+
+
+def test_touching_a_bind_mounted_file_keeps_the_cache(project: Project) -> None:
+    deps = project.write("deps.txt", "v1\n")
+    dockerfile = BASE + "RUN --mount=type=bind,source=deps.txt,target=/d cat /d > /deps\n"
+    project.build(dockerfile)
+    os.utime(deps, (7, 7))
+    assert step(project.build(dockerfile).result, "cat /d") == "cached"
+
+
+def test_dockerignore_edits_matter_only_when_they_change_what_is_copied(
+    project: Project,
+) -> None:
+    project.write("app/main.py", "print()\n")
+    project.write("app/notes.md", "notes\n")
+    project.write("other.txt", "o\n")
+    dockerfile = BASE + "COPY app /srv/\nRUN ls /srv\n"
+    project.build(dockerfile)
+    project.write(".dockerignore", "other.txt\n")
+    assert steps(project.build(dockerfile).result, "COPY app", "RUN ls") == ["cached", "cached"]
+    project.write(".dockerignore", "other.txt\napp/*.md\n")
+    assert steps(project.build(dockerfile).result, "COPY app", "RUN ls") == ["ran", "ran"]
+
+
+def test_edits_in_stages_the_target_does_not_need_keep_the_cache(project: Project) -> None:
+    def dockerfile(unused: str) -> str:
+        return (
+            BASE.replace("\n", " AS unused\n")
+            + f"RUN echo {unused}\n"
+            + BASE.replace("\n", " AS final\n")
+            + "RUN echo final > /final\n"
+        )
+
+    project.build(dockerfile("one"))
+    again = project.build(dockerfile("two")).result
+    assert step(again, "echo final") == "cached"
+
+
+def test_linked_copy_survives_changes_below_it(project: Project) -> None:
+    # With --link the copy runs on scratch: an earlier step re-running leaves the copy
+    # itself cached; only laying it onto the new base is redone.
+    project.write("app.txt", "a\n")
+
+    def dockerfile(marker: str) -> str:
+        return BASE + f"RUN echo {marker} > /marker\nCOPY --link app.txt /srv/\n"
+
+    project.build(dockerfile("one"))
+    again = project.build(dockerfile("two"))
+    copies = [n for n in again.result.stats.cached if "COPY --link app.txt" in n]
+    assert copies, again.result.stats
+    assert (again.out / "srv/app.txt").read_text() == "a\n"
+    assert (again.out / "marker").read_text() == "two\n"
+    plain = project.build(dockerfile("three").replace("--link ", "")).result
+    assert step(plain, "COPY app.txt") == "ran"
+
+
+def test_add_local_archive_reruns_when_the_archive_changes(project: Project) -> None:
+    import io
+    import tarfile
+
+    def archive(text: bytes) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo("f")
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text))
+        return buffer.getvalue()
+
+    project.write("pkg.tar", archive(b"one\n"))
+    dockerfile = BASE + "ADD pkg.tar /pkg/\nRUN cat /pkg/f\n"
+    project.build(dockerfile)
+    assert steps(project.build(dockerfile).result, "ADD pkg.tar", "RUN cat") == ["cached"] * 2
+    project.write("pkg.tar", archive(b"two\n"))
+    again = project.build(dockerfile)
+    assert steps(again.result, "ADD pkg.tar", "RUN cat") == ["ran"] * 2
+    assert (again.out / "pkg/f").read_text() == "two\n"
