@@ -383,6 +383,23 @@ def test_copy_mixes_paths_and_heredocs() -> None:
     assert [c.name for c in copy.contents] == ["EOF"]
 
 
+def test_copy_heredoc_delimiter_is_lexed_like_a_shell_word() -> None:
+    text = 'COPY <<"E F" /dst/\nspaced\nE F\n'
+    copy = _typed(text, CopyInstruction)
+    # The parser splits the words at the space; each half opens no heredoc of its own.
+    assert (copy.sources, copy.contents) == (('<<"E', 'F"'), ())
+    copy = _typed('COPY <<"EOF" <<E\\X /dst/\nquoted\nEOF\nescaped\nEX\n', CopyInstruction)
+    assert [(c.name, c.data, c.expand) for c in copy.contents] == [
+        ("EOF", "quoted\n", False),
+        ("EX", "escaped\n", True),
+    ]
+
+
+def test_copy_word_whose_delimiter_does_not_lex_is_a_path() -> None:
+    copy = _typed("COPY <<'EOF /dst/\n", CopyInstruction)
+    assert (copy.sources, copy.contents) == (("<<'EOF",), ())
+
+
 def test_copy_refuses_heredoc_destination() -> None:
     assert _message("COPY a <<EOF\nx\nEOF\n") == "COPY cannot accept a heredoc as a destination"
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from strata.dockerfile.ast import Heredoc, Node, go_quote
 from strata.dockerfile.flags import FlagSet, InstructionError, ParsedFlags
 from strata.dockerfile.mounts import Mount, MountError, mount_from, parse_mount, split_csv
-from strata.dockerfile.parser import parse
+from strata.dockerfile.parser import chomp_heredoc_content, parse, parse_heredoc
 from strata.dockerfile.suggest import with_suggestion
 from strata.errors import DockerfileError
 
@@ -46,8 +46,6 @@ SECURITY_MODES = ("sandbox", "insecure")
 DEVICE_UNSUPPORTED = "device feature is only supported in Dockerfile frontend 1.14.0-labs or later"
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
-_HEREDOC_WORD = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$")
-_LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)
 _ONBUILD_PREFIX = re.compile(r"^\s*ONBUILD\s*", re.IGNORECASE)
 
 
@@ -343,30 +341,27 @@ def _key_values(args: list[str], keyword: str) -> tuple[KeyValue, ...]:
     return tuple(pairs)
 
 
-def heredoc_word(word: str) -> tuple[str, bool] | None:
-    """If `word` opens a heredoc (`<<EOF`, `<<-"EOF"`), its name and whether `-` chomps."""
-    match = _HEREDOC_WORD.match(word)
-    if not match:
-        return None
-    rest = match.group(3).strip()
-    name = rest.replace('"', "").replace("'", "")
-    if not name or any(c.isspace() for c in name):
-        return None
-    return name, match.group(2) == "-"
+def heredoc_word(word: str) -> Heredoc | None:
+    """The heredoc `word` opens (`<<EOF`, `<<-"EOF"`, `2<<EOF`), or None.
 
-
-def chomp_heredoc(content: str) -> str:
-    """Strip leading tabs of every line, as `<<-` asks."""
-    return _LEADING_TABS.sub("", content)
+    This is BuildKit's MustParseHeredoc: the parser's heredoc lexing with its errors
+    ignored, so a word whose delimiter does not lex is an ordinary path.
+    """
+    try:
+        return parse_heredoc(word)
+    except DockerfileError:
+        return None
 
 
 def _sources_and_dest(
     req: _Request,
 ) -> tuple[tuple[str, ...], tuple[SourceContent, ...], str]:
+    # buildkit: instructions/parse.go parseSourcesAndDest. Name, chomping and expansion
+    # come from the source word itself; the body from the node's heredoc of that name.
     *sources, dest = req.args
     if heredoc_word(dest) is not None:
         raise InstructionError(f"{req.keyword.upper()} cannot accept a heredoc as a destination")
-    by_name = {doc.name: doc for doc in req.node.heredocs}
+    bodies = {doc.name: doc.content for doc in req.node.heredocs}
     paths: list[str] = []
     contents: list[SourceContent] = []
     for src in sources:
@@ -374,14 +369,10 @@ def _sources_and_dest(
         if opened is None:
             paths.append(src)
             continue
-        name, chomp = opened
-        doc = by_name.get(name)
-        data = doc.content if doc is not None else ""
-        if chomp or (doc is not None and doc.chomp):
-            data = chomp_heredoc(data)
-        contents.append(
-            SourceContent(name=name, data=data, expand=doc.expand if doc is not None else True)
-        )
+        data = bodies.get(opened.name, "")
+        if opened.chomp:
+            data = chomp_heredoc_content(data)
+        contents.append(SourceContent(name=opened.name, data=data, expand=opened.expand))
     return tuple(paths), tuple(contents), dest
 
 
