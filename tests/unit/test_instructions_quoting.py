@@ -1,14 +1,22 @@
-"""Words in instruction errors are quoted the way BuildKit's Go code quotes them.
+"""Words in instruction errors are quoted, and cased, the way BuildKit's Go code does it.
 
 BuildKit builds these messages with `%q` (strconv.Quote), `%#v`, or the time package's own
-quoting; a backslash or quote in the user's word comes back escaped, not verbatim.
+quoting; a backslash or quote in the user's word comes back escaped, not verbatim. Its
+ToLower/ToUpper/EqualFold map one code point to one, unlike Python's lower()/upper().
 """
 
 from __future__ import annotations
 
 import pytest
 
-from strata.dockerfile.instructions import go_time_quote, parse_go_duration, parse_instruction
+from strata.dockerfile.instructions import (
+    FromInstruction,
+    go_time_quote,
+    go_upper,
+    parse_go_duration,
+    parse_instruction,
+)
+from strata.dockerfile.mounts import CacheMount, parse_mount
 from strata.dockerfile.parser import parse
 from strata.errors import DockerfileError
 
@@ -97,3 +105,34 @@ def test_duration_errors_use_the_time_package_wording(text: str, message: str) -
 )
 def test_duration_values_follow_go_integer_arithmetic(text: str, nanoseconds: int) -> None:
     assert parse_go_duration(text) == nanoseconds
+
+
+# -- Go's case rules ------------------------------------------------------------
+
+
+def test_from_as_word_matches_under_go_case_folding() -> None:
+    # strings.EqualFold folds the long s into s; Python's lower() does not.
+    df = parse("FROM x a\u017f y\n")
+    stage = parse_instruction(df.children[0], file=df.filename, source=df.source)
+    assert isinstance(stage, FromInstruction) and stage.stage_name == "y"
+
+
+def test_stage_name_is_lower_cased_one_code_point_for_one() -> None:
+    # strings.ToLower turns the dotted capital I into a plain i, a valid name.
+    df = parse("FROM x AS \u0130\n")
+    stage = parse_instruction(df.children[0], file=df.filename, source=df.source)
+    assert isinstance(stage, FromInstruction) and stage.stage_name == "i"
+
+
+def test_healthcheck_type_is_upper_cased_one_code_point_for_one() -> None:
+    error = _error("FROM x\nHEALTHCHECK stra\u00dfe\n")
+    assert error.message.endswith('Unknown type "STRA\u00dfE" in HEALTHCHECK (try CMD)')
+
+
+def test_go_upper_keeps_characters_without_a_single_upper_case() -> None:
+    assert go_upper("a\u00df\ufb01\u0131") == "A\u00df\ufb01I"
+
+
+def test_mount_type_and_keys_are_lower_cased_as_go_does() -> None:
+    mount = parse_mount("type=CACHE,\u0130D=x,target=/c", expand=lambda word: word)
+    assert isinstance(mount, CacheMount) and mount.id == "x"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from strata.dockerfile.ast import Heredoc, Node, go_quote
+from strata.dockerfile.ast import GO_SPACE, Heredoc, Node, go_lower, go_quote
 from strata.dockerfile.flags import FlagSet, InstructionError, ParsedFlags
 from strata.dockerfile.mounts import Mount, MountError, mount_from, parse_mount, split_csv
 from strata.dockerfile.parser import chomp_heredoc_content, parse, parse_heredoc
@@ -45,8 +45,9 @@ NETWORK_MODES = ("default", "none", "host")
 SECURITY_MODES = ("sandbox", "insecure")
 DEVICE_UNSUPPORTED = "device feature is only supported in Dockerfile frontend 1.14.0-labs or later"
 
-_STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
-_ONBUILD_PREFIX = re.compile(r"^\s*ONBUILD\s*", re.IGNORECASE)
+_STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")
+# Go regexp's \s is ASCII whitespace only; Python's would also eat \v and Unicode spaces.
+_ONBUILD_PREFIX = re.compile(r"^[\t\n\f\r ]*ONBUILD[\t\n\f\r ]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -376,12 +377,32 @@ def _sources_and_dest(
     return tuple(paths), tuple(contents), dest
 
 
+def go_upper(text: str) -> str:
+    """Upper-case as Go's strings.ToUpper: one code point for one (`ß` stays, not `SS`)."""
+    if text.isascii():
+        return text.upper()
+    return "".join(upper if len(upper := char.upper()) == 1 else char for char in text)
+
+
+def _go_equal_fold(left: str, right: str) -> bool:
+    """Go's strings.EqualFold: equal under simple case folding (`aſ` is `AS`; `İ` is not `i`)."""
+    if len(left) != len(right):
+        return False
+    for a, b in zip(left, right, strict=True):
+        if a == b:
+            continue
+        folded = a.casefold()
+        if len(folded) != 1 or folded != b.casefold():
+            return False
+    return True
+
+
 def _parse_from(req: _Request) -> FromInstruction:
     args = req.args
     stage_name: str | None = None
-    if len(args) == 3 and args[1].lower() == "as":
-        stage_name = args[2].lower()
-        if not _STAGE_NAME.match(stage_name):
+    if len(args) == 3 and _go_equal_fold(args[1], "as"):
+        stage_name = go_lower(args[2])
+        if not _STAGE_NAME.fullmatch(stage_name):
             raise InstructionError(
                 f"invalid name for build stage: {go_quote(args[2])}, "
                 "name can't start with a number or contain symbols"
@@ -409,7 +430,7 @@ def _parse_device(value: str) -> Device:
     required = False
     for item in fields:
         key, has_value, val = item.partition("=")
-        key = key.lower()
+        key = go_lower(key)
         if not has_value:
             if key == "required":
                 required = True
@@ -681,7 +702,7 @@ def _parse_int32(text: str) -> int:
 def _parse_healthcheck(req: _Request) -> HealthcheckInstruction:
     if not req.args:
         raise _at_least_one("HEALTHCHECK")
-    kind = req.args[0].upper()
+    kind = go_upper(req.args[0])
     rest = req.args[1:]
     if kind == "NONE":
         if rest:
@@ -725,7 +746,7 @@ def _parse_onbuild(req: _Request) -> OnbuildInstruction:
     if not req.args:
         raise _at_least_one("ONBUILD")
     req.no_flags()
-    trigger = req.args[0].strip().upper()
+    trigger = go_upper(req.args[0].strip(GO_SPACE))
     if trigger == "ONBUILD":
         raise InstructionError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
     if trigger in ("MAINTAINER", "FROM"):
@@ -774,7 +795,7 @@ def _parse_shell(req: _Request) -> ShellInstruction:
 def _parse_simple(req: _Request) -> Instruction:
     """The instructions whose only checks are arity and "no flags"."""
     args = req.args
-    kind = req.node.value.lower()
+    kind = go_lower(req.node.value)
     if kind == "env":
         req.no_flags()
         return req.make(EnvInstruction, pairs=_key_values(args, "ENV"))
@@ -871,7 +892,7 @@ def parse_instruction(node: Node, *, file: str, source: str) -> Instruction:
 
 def _typed_instruction(node: Node, location: Location) -> Instruction:
     req = _Request(node=node, keyword=_keyword_as_typed(node), location=location)
-    parser = _PARSERS.get(node.value.lower(), _parse_simple)
+    parser = _PARSERS.get(go_lower(node.value), _parse_simple)
     return parser(req)
 
 

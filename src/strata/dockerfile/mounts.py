@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from strata.dockerfile.ast import go_quote
+from strata.dockerfile.ast import go_lower, go_quote
 from strata.dockerfile.flags import InstructionError
 from strata.dockerfile.suggest import with_suggestion
 
@@ -236,7 +236,7 @@ def mount_from(value: str) -> str:
     source = ""
     for field in _fields(value):
         key, has_value, raw = field.partition("=")
-        if has_value and key.lower() == "from":
+        if has_value and go_lower(key) == "from":
             dollar = raw.find("$")
             if dollar != -1 and dollar != len(raw) - 1:
                 raise MountError(
@@ -281,7 +281,7 @@ def parse_ram_size(text: str) -> int:
         raise ValueError(text)
     if not suffix:
         return int(size)
-    suffix = suffix.lower()
+    suffix = go_lower(suffix)
     if len(suffix) > 3:
         raise ValueError(text)
     if suffix[0] == "b":
@@ -316,7 +316,7 @@ class _Options:
 
 def _apply(opts: _Options, key: str, field: str, value: str) -> None:
     if key == "type":
-        kind = value.lower()
+        kind = go_lower(value)
         if kind not in MOUNT_TYPES:
             raise MountError(
                 with_suggestion(f"unsupported mount type {go_quote(value)}", value, MOUNT_TYPES)
@@ -346,7 +346,7 @@ def _apply(opts: _Options, key: str, field: str, value: str) -> None:
     elif key == "id":
         opts.id = value
     elif key == "sharing":
-        sharing = value.lower()
+        sharing = go_lower(value)
         if sharing not in SHARING_MODES:
             raise MountError(
                 with_suggestion(
@@ -376,7 +376,7 @@ def parse_mount(value: str, *, expand: Callable[[str], str]) -> Mount:
     opts = _Options()
     for field in _fields(value):
         key, has_value, raw = field.partition("=")
-        key = key.lower()
+        key = go_lower(key)
         if not has_value:
             if key in ("readonly", "ro"):
                 opts.read_only, opts.read_only_set = True, True

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from strata.dockerfile.ast import Node, ParseWarning, go_quote
+from strata.dockerfile.ast import Node, ParseWarning, go_lower, go_quote
 from strata.dockerfile.instructions import (
     ArgDefinition,
     ArgInstruction,
@@ -129,7 +129,7 @@ class BuildDefinition:
 
     def find_stage(self, name: str) -> Stage | None:
         """The stage called `name`, case-insensitively; a later duplicate wins (as BuildKit)."""
-        wanted = name.lower()
+        wanted = go_lower(name)
         found = None
         for stage in self.stages:
             if stage.name == wanted:
@@ -398,7 +398,7 @@ def _raw_mount_target(value: str) -> str:
     target = ""
     for item in fields:
         key, _, val = item.partition("=")
-        if key.lower() in ("target", "dst", "destination"):
+        if go_lower(key) in ("target", "dst", "destination"):
             target = val
     return target
 
@@ -464,7 +464,7 @@ def _instruction_lint(node: Node, instruction: Instruction) -> list[ParseWarning
         )
     if isinstance(instruction, FromInstruction) and len(node.args) == 3:
         written_name, as_word = node.args[2], node.args[1]
-        if written_name != written_name.lower():
+        if written_name != go_lower(written_name):
             found.append(
                 ParseWarning(
                     "StageNameCasing", f"Stage name '{written_name}' should be lowercase", line
