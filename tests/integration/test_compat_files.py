@@ -1,9 +1,9 @@
 """The files strata's images hold match what BuildKit would produce for the same build.
 
 Each scenario builds a small Dockerfile for real (runc, overlay snapshots, a busybox
-base) through `strata.api.build`, exports the result with `-o type=local` (or reads the
-image's layers) and compares the resulting tree exactly: path, type, permission bits,
-owner, content and link target. The expected trees come from BuildKit's sources and
+base) through `strata.api.build` into the image store, unpacks the image's layers in
+order and compares the resulting tree exactly: path, type, permission bits, owner,
+content and link target (and, where it matters, the layers' own entries). The expected trees come from BuildKit's sources and
 tests (`frontend/dockerfile/dockerfile2llb/convert_copy.go`, `solver/llbsolver/file/
 backend.go`, `solver/llbsolver/ops/user_linux.go`, fsutil `copy/copy.go`,
 `source/http/source.go`, `executor/stubs.go`; `dockerfile_test.go`,
@@ -33,6 +33,7 @@ from strata.api import BuildRequest, BuildResult, build
 from strata.errors import StrataError
 from strata.export.outputs import OutputSpec
 from strata.export.tarball_import import import_tarball
+from strata.image.apply import apply_layer
 from strata.store.images import ImageStore
 from strata.store.root import StateRoot
 from tests.integration.guide_fixtures import BUSYBOX_IMAGE, busybox_tarball
@@ -169,12 +170,25 @@ class Project:
         return BuildRequest(context=self.directory, **options)  # type: ignore[arg-type]
 
     def build(self, dockerfile: str, **options: object) -> Built:
+        """Build into the image store and unpack the image's layers, in order, into a
+        fresh directory: the tree is what the image holds."""
         self.builds += 1
-        out = self.scratch / f"out-{self.builds}"
+        out = self.scratch / f"image-{self.builds}"
+        out.mkdir()
+        request = self.request(dockerfile, tags=(f"compat:{self.builds}",), **options)
+        result = build(request, root=self.root)
+        images = ImageStore(self.root)
+        for layer in images.image(result.manifest_digest).layers:
+            with images.content.open(layer.digest) as fh:
+                apply_layer(fh, out, mode="tree")
+        return Built(result, out)
+
+    def build_local(self, dockerfile: str, dest: Path, **options: object) -> BuildResult:
+        """Build with `-o type=local,dest=<dest>`."""
         request = self.request(
-            dockerfile, outputs=(OutputSpec(type="local", dest=str(out)),), **options
+            dockerfile, outputs=(OutputSpec(type="local", dest=str(dest)),), **options
         )
-        return Built(build(request, root=self.root), out)
+        return build(request, root=self.root)
 
     def build_image(self, dockerfile: str, tag: str = "compat:test", **options: object) -> str:
         """Build into the image store; returns the manifest digest."""
@@ -1292,3 +1306,37 @@ def test_run_creates_files_with_umask_0022_owned_by_the_user(project: Project) -
         "/tmp/d": directory(0o755, (1000, 1000)),
         "/tmp/l": symlink("f", (1000, 1000)),
     }
+
+
+# -- -o type=local ---------------------------------------------------------------------------
+
+
+def test_local_export_is_owned_by_the_caller_and_merged_into_the_destination(
+    project: Project, tmp_path: Path
+) -> None:
+    # session/filesync/diffcopy.go syncTargetDiffCopy: the directory is made 0700, files
+    # are received as the client's uid/gid, and existing files are merged with.
+    dockerfile = (
+        "FROM "
+        + BUSYBOX_IMAGE
+        + " AS build\n"
+        + "RUN mkdir /out && echo x > /out/tool && chown 1000:50 /out/tool"
+        + " && chmod 4750 /out/tool && ln -s tool /out/link && mkdir -m 2770 /out/d\n"
+        + "FROM scratch\nCOPY --from=build /out /\n"
+    )
+    fresh = tmp_path / "new" / "out"
+    project.build_local(dockerfile, fresh)
+    me = (os.getuid(), os.getgid())
+    assert tree(fresh, "/") == {
+        "/": directory(0o700, me),
+        "/tool": file("x\n", 0o4750, me),
+        "/link": symlink("tool", me),
+        "/d": directory(0o2770, me),
+    }
+    existing = tmp_path / "existing"
+    existing.mkdir(mode=0o751)
+    (existing / "keep").write_text("mine\n")
+    project.build_local(dockerfile, existing)
+    got = tree(existing, "/")
+    assert got["/"].mode == 0o751
+    assert sorted(got) == ["/", "/d", "/keep", "/link", "/tool"]
