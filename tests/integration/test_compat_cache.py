@@ -669,3 +669,28 @@ def test_add_local_archive_reruns_when_the_archive_changes(project: Project) -> 
     again = project.build(dockerfile)
     assert steps(again.result, "ADD pkg.tar", "RUN cat") == ["ran"] * 2
     assert (again.out / "pkg/f").read_text() == "two\n"
+
+
+def test_mode_of_the_copied_directory_itself_is_part_of_the_key(project: Project) -> None:
+    # contenthash: a directory's digest starts with its own header (mode included),
+    # even though a contents-only copy does not give that mode to the destination.
+    project.write("tree/a", "a\n")
+    project.build(DIRECTORY)
+    (project.directory / "tree").chmod(0o700)
+    assert steps(project.build(DIRECTORY).result, *DIRECTORY_STEPS) == ["ran", "ran"]
+
+
+def test_trailing_slash_on_a_plain_source_keeps_the_cache(project: Project) -> None:
+    project.write("tree/a", "a\n")
+    project.build(DIRECTORY)
+    again = project.build(DIRECTORY.replace("COPY tree /srv/", "COPY tree/ /srv/")).result
+    assert steps(again, "COPY tree", "RUN ls") == ["cached", "cached"]
+
+
+def test_user_xattrs_of_context_files_are_part_of_the_key(project: Project) -> None:
+    app = project.write("app.txt", "v1\n")
+    project.build(APP)
+    os.setxattr(app, "user.origin", b"edited")
+    again = project.build(APP)
+    assert steps(again.result, *APP_STEPS) == ["cached", "ran", "ran"]
+    assert os.getxattr(again.out / "srv/app.txt", "user.origin") == b"edited"
