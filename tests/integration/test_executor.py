@@ -25,6 +25,7 @@ from strata.worker.mounts import (
 )
 from strata.worker.snapshot import Snapshotter
 from strata.worker.spec import NetworkMode, SecurityMode
+from tests.integration.conftest import process_pid
 
 
 @dataclass
@@ -620,3 +621,59 @@ def test_cache_mount_seeded_from_a_base_and_read_only_cache(
         key="s2",
     )
     assert r.stdout.split() == ["added", "from-stage"]
+
+
+def _runtime_started_by_us() -> bool:
+    me = str(os.getpid())
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat_fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if stat_fields[1] == me and b"run" in cmdline and b"--bundle" in cmdline:
+            return True
+    return False
+
+
+def test_cancel_while_the_runtime_is_still_creating_the_container_stops_the_step(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str, state_root: StateRoot
+) -> None:
+    import threading
+
+    from strata.errors import Interrupted
+
+    outcome: list[BaseException | int] = []
+
+    def step() -> None:
+        try:
+            outcome.append(
+                executor.run(
+                    ProcessSpec(("/bin/sleep", "4949")),
+                    overlay_snapshotter.prepare("s", base),
+                    on_output=lambda s, line, t: None,
+                )
+            )
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=step)
+    worker.start()
+    try:
+        # Cancel the moment `runc run` exists, before it has made the container: a
+        # plain `runc kill` fails then, and the step would sleep on for 4949 s.
+        while not _runtime_started_by_us() and worker.is_alive():
+            pass
+        executor.cancel()
+        worker.join(60)  # an ordering aid; a missed kill would never end the step
+        assert not worker.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], Interrupted)
+    finally:
+        if worker.is_alive():
+            pid = process_pid("/bin/sleep 4949")
+            if pid is not None:
+                os.kill(pid, 9)
+            worker.join()
+    assert mounts_under(state_root.tmp_root) == []

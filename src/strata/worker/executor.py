@@ -59,6 +59,7 @@ FORWARDED_SIGNALS = (
     signal.SIGWINCH,
 )
 MAX_LINE = 64 * 1024
+KILL_RETRY_SECONDS = 0.02
 # The run's bundle: config.json, /etc/hosts, /etc/resolv.conf, the runtime's log and
 # the mount points of the root and of secrets.
 BUNDLE_TMPFS_OPTIONS = ("nosuid", "nodev", "mode=0700", "size=64m")
@@ -300,12 +301,26 @@ class Executor:
         For engines whose runs happen off the main thread."""
         self._cancelled.set()
         with self._lock:
-            ids = list(self._running)
-        for cid in ids:
-            self._kill(cid)
+            running = list(self._running.items())
+        for cid, proc in running:
+            self._stop(cid, proc)
 
-    def _kill(self, cid: str) -> None:
-        subprocess.run(self._runtime_cmd("kill", cid, "KILL"), capture_output=True)
+    def _kill(self, cid: str) -> bool:
+        """SIGKILL the container; False when the runtime has no such running container."""
+        done = subprocess.run(self._runtime_cmd("kill", cid, "KILL"), capture_output=True)
+        return done.returncode == 0
+
+    def _stop(self, cid: str, proc: subprocess.Popen[bytes]) -> None:
+        """Kill container `cid` of runtime process `proc`, also when the runtime is still
+        creating it: `kill` fails until the container exists, so a helper thread retries
+        until it works or the runtime has exited. Otherwise a signal that arrives in the
+        first milliseconds of a step would only take effect when the step ends."""
+
+        def keep_killing() -> None:
+            while proc.returncode is None and not self._kill(cid):
+                time.sleep(KILL_RETRY_SECONDS)
+
+        threading.Thread(target=keep_killing, name=f"stop-{cid}", daemon=True).start()
 
     def run(
         self,
@@ -446,8 +461,8 @@ class Executor:
             )
             with self._lock:
                 self._running[cid] = proc
-            if received and not forward_signals:
-                self._kill(cid)
+            if (received and not forward_signals) or self._cancelled.is_set():
+                self._stop(cid, proc)
             readers: list[threading.Thread] = []
             if on_output is not None:
                 assert proc.stdout is not None and proc.stderr is not None
@@ -459,7 +474,7 @@ class Executor:
                 code = proc.wait()
             finally:
                 if proc.poll() is None:
-                    self._kill(cid)
+                    self._stop(cid, proc)
                     proc.wait()
                 for t in readers:
                     t.join()
@@ -511,7 +526,7 @@ class Executor:
             # Runs on the main thread between waitpid retries: kill, and let the wait end.
             received.append(signum)
             if proc is not None:
-                self._kill(cid)
+                self._stop(cid, proc)
 
         for wanted_signal in wanted:
             previous[wanted_signal] = signal.signal(wanted_signal, handler)
