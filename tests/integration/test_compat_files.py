@@ -641,6 +641,23 @@ def test_link_copy_gives_the_same_files(project: Project) -> None:
     }
 
 
+def test_link_copy_replaces_a_symlink_on_its_path_instead_of_following_it(
+    project: Project,
+) -> None:
+    # The linked layer is made on scratch, where /dst is a plain directory; merged on
+    # top it replaces the base's /dst symlink (a layer's directory over a non-directory).
+    project.write("a.txt", "a\n")
+    built = project.build(
+        BASE + "RUN mkdir /real && ln -s /real /dst && echo f > /file && mkdir /was-dir\n"
+        "COPY --link a.txt /dst/\nCOPY --link a.txt /file/\nCOPY --link a.txt /was-dir\n"
+    )
+    assert built.tree("/dst") == {"/dst": directory(), "/dst/a.txt": file("a\n")}
+    assert built.tree("/real") == {"/real": directory()}
+    assert built.tree("/file") == {"/file": directory(), "/file/a.txt": file("a\n")}
+    # a file source onto an existing directory path: on scratch it is just a file
+    assert built.tree("/was-dir") == {"/was-dir": file("a\n")}
+
+
 def test_parents_keeps_source_paths_and_copies_parent_metadata(project: Project) -> None:
     project.mkdir("a", mode=0o750)
     project.write("a/b/c.txt", "c\n")
@@ -1340,3 +1357,111 @@ def test_local_export_is_owned_by_the_caller_and_merged_into_the_destination(
     got = tree(existing, "/")
     assert got["/"].mode == 0o751
     assert sorted(got) == ["/", "/d", "/keep", "/link", "/tool"]
+
+
+# -- more ADD and RUN --mount shapes ----------------------------------------------------------
+
+
+def test_glob_characters_in_a_name_make_it_a_pattern(project: Project) -> None:
+    # `[0]` is a character class: it matches `arr0.txt`, not the file named `arr[0].txt`,
+    # and a pattern matching nothing copies nothing.
+    project.write("arr[0].txt", "literal\n")
+    built = project.build(BASE + "COPY arr[0].txt /x/\n")
+    assert not built.exists("/x")
+    project.write("arr0.txt", "zero\n")
+    built = project.build(BASE + "COPY arr[0].txt /x/\n")
+    assert built.tree("/x") == {"/x": directory(), "/x/arr0.txt": file("zero\n")}
+
+
+def test_add_unpack_flag_overrides_archive_detection(
+    project: Project, file_server: FileServer
+) -> None:
+    raw = _tar(ARCHIVE[:2])
+    project.write("plain.tar", raw)
+    file_server.files["/remote.tar"] = (raw, MODIFIED)
+    built = project.build(
+        BASE
+        + "ADD --unpack=false plain.tar /kept/\n"
+        + f"ADD --unpack=true {file_server.url}/remote.tar /unpacked/\n"
+    )
+    assert built.tree("/kept")["/kept/plain.tar"].kind == "file"
+    assert built.tree("/unpacked") == {
+        "/unpacked": directory(),
+        "/unpacked/app": directory(0o750, (1234, 5678)),
+        "/unpacked/app/run.sh": file("#!/bin/sh\n", 0o755, (1234, 5678)),
+    }
+
+
+def test_add_url_file_names_come_from_the_last_path_segment(
+    project: Project, file_server: FileServer
+) -> None:
+    file_server.files["/dir/"] = (b"listing\n", None)
+    file_server.files["/tool.sh"] = (b"t\n", None)
+    file_server.files["/"] = (b"index\n", None)
+    url = file_server.url
+    built = project.build(
+        BASE + f"ADD {url}/dir/ /dst/\nADD {url}/tool.sh?version=2 /dst/\nADD {url}/ /dst/\n"
+    )
+    assert built.tree("/dst") == {
+        "/dst": directory(),
+        "/dst/dir": file("listing\n", 0o600),
+        "/dst/tool.sh": file("t\n", 0o600),
+        "/dst/__unnamed__": file("index\n", 0o600),
+    }
+
+
+def test_bind_mounts_from_images_and_stages_are_read_only_by_default(project: Project) -> None:
+    built = project.build(
+        "FROM " + BUSYBOX_IMAGE + " AS s\nRUN mkdir /out && echo staged > /out/f\n"
+        "FROM " + BUSYBOX_IMAGE + "\n"
+        f"RUN --mount=type=bind,from={BUSYBOX_IMAGE},source=/etc,target=/img-etc"
+        " --mount=type=bind,from=s,source=/out,target=/staged"
+        " cat /img-etc/group /staged/f > /seen"
+        " && (touch /staged/new 2>/dev/null && echo writable || echo read-only) > /ro\n"
+    )
+    seen = built.tree("/seen")["/seen"].data or ""
+    assert seen.startswith("root:x:0:") and seen.endswith("staged\n")
+    assert built.tree("/ro") == {"/ro": file("read-only\n")}
+    assert not built.exists("/img-etc") and not built.exists("/staged")
+
+
+def test_cache_mount_permissions_and_seed(project: Project) -> None:
+    dockerfile = (
+        "FROM " + BUSYBOX_IMAGE + " AS seed\nRUN mkdir /s && echo seeded > /s/f\n"
+        "FROM " + BUSYBOX_IMAGE + "\n"
+        "RUN --mount=type=cache,target=/c,uid=1000,gid=50,mode=0700"
+        " stat -c '%u %g %a' /c > /perm\n"
+        "RUN --mount=type=cache,target=/p,from=seed,source=/s"
+        " cat /p/f > /seeded && echo more >> /p/f\n"
+    )
+    built = project.build(dockerfile)
+    assert built.tree("/perm") == {"/perm": file("1000 50 700\n")}
+    assert built.tree("/seeded") == {"/seeded": file("seeded\n")}
+    assert not built.exists("/c") and not built.exists("/p")
+
+
+def test_secret_files_are_mounted_0400_and_never_kept(project: Project) -> None:
+    dockerfile = (
+        BASE
+        + "RUN --mount=type=secret,id=token stat -c '%a %u %g' /run/secrets/token > /default"
+        + " && cat /run/secrets/token > /value\n"
+        + "RUN --mount=type=secret,id=token,target=/etc/tok,uid=1000,mode=0440"
+        + " stat -c '%a %u %g' /etc/tok > /custom\n"
+        + 'RUN --mount=type=secret,id=token,env=TOKEN echo "$TOKEN" > /from-env\n'
+    )
+    built = project.build(dockerfile, secrets={"token": b"s3cret"})
+    assert built.tree("/default") == {"/default": file("400 0 0\n")}
+    assert built.tree("/value") == {"/value": file("s3cret")}
+    assert built.tree("/custom") == {"/custom": file("440 1000 0\n")}
+    assert built.tree("/from-env") == {"/from-env": file("s3cret\n")}
+    assert not built.exists("/run") and not built.exists("/etc/tok")
+
+
+def test_tmpfs_mount_size_and_emptiness(project: Project) -> None:
+    built = project.build(
+        BASE
+        + "RUN --mount=type=tmpfs,target=/t,size=1m"
+        + " df -k /t | tail -1 | awk '{print $2}' > /size && ls -A /t > /listing\n"
+    )
+    assert built.tree("/size") == {"/size": file("1024\n")}
+    assert built.tree("/listing") == {"/listing": file("")}

@@ -1,4 +1,5 @@
-"""--parents, --exclude, WORKDIR mkdir, heredoc files, rm and --chown name lookup."""
+"""--parents, --exclude, WORKDIR mkdir, heredoc files, rm, --chown name lookup and
+laying a linked copy's tree onto its base."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from strata.worker.context import SourceNotFoundError
 from strata.worker.fileops import (
     CopyOptions,
     copy,
+    lay_tree,
     mkdir,
     mkfile,
     parents_source,
@@ -233,3 +235,39 @@ def test_resolve_chown_reads_the_destination_files(
 def test_resolve_chown_without_passwd_file_is_zero(tmp_path: Path) -> None:
     assert resolve_chown("app:staff", tmp_path) == (0, 0)
     assert resolve_chown("5:6", tmp_path) == (5, 6)
+
+
+def test_lay_tree_replaces_symlinks_and_files_without_following_them(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    layer, dest = tmp_path / "layer", tmp_path / "dest"
+    write(layer, "dst/a.txt", "a")
+    write(layer, "was-dir", "now a file")
+    write(layer, "dir/new", "n")
+    os.chmod(layer / "dir", 0o700)
+    write(dest, "dir/old", "o")
+    (dest / "was-dir").mkdir()
+    write(dest, "was-dir/inner", "gone")
+    os.symlink(str(outside), dest / "dst")
+    lay_tree(layer, dest)
+    assert list(outside.iterdir()) == []
+    assert (dest / "dst").is_dir() and not (dest / "dst").is_symlink()
+    assert (dest / "dst/a.txt").read_text() == "a"
+    assert (dest / "was-dir").read_text() == "now a file"
+    assert sorted(p.name for p in (dest / "dir").iterdir()) == ["new", "old"]
+    assert stat.S_IMODE(os.lstat(dest / "dir").st_mode) == 0o700  # the layer's metadata
+
+
+def test_lay_tree_keeps_hard_links_links_and_fifos(tmp_path: Path) -> None:
+    layer, dest = tmp_path / "layer", tmp_path / "dest"
+    dest.mkdir()
+    write(layer, "one", "1")
+    os.link(layer / "one", layer / "two")
+    os.symlink("one", layer / "link")
+    os.mkfifo(layer / "pipe", 0o640)
+    write(dest, "link", "a file before")
+    lay_tree(layer, dest)
+    assert os.lstat(dest / "one").st_ino == os.lstat(dest / "two").st_ino
+    assert os.readlink(dest / "link") == "one"
+    assert stat.S_ISFIFO(os.lstat(dest / "pipe").st_mode)
+    assert stat.S_IMODE(os.lstat(dest / "pipe").st_mode) == 0o640

@@ -6,7 +6,9 @@ resolved in the destination's own /etc/passwd and /etc/group, as BuildKit's
 `solver/llbsolver/ops/user_linux.go` does, after earlier actions of the op ran.
 
 A MergeOp lays the linked copy's files onto its base as a layer of their own: the
-linked FileOp ran on scratch, so its tree holds exactly the copied files.
+linked FileOp ran on scratch, so its tree holds exactly the copied files, and they
+replace what the base has at their paths as an image layer would (a directory over a
+symlink included) rather than being written through it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from strata.solver.results import ContextResult, Result, SnapshotResult
 from strata.solver.views import BuildViews
 from strata.worker import fileops
 from strata.worker.chmod import parse_chmod
-from strata.worker.native import copy_tree
 from strata.worker.snapshot import Snapshotter, mount_all, unmount
 
 
@@ -161,5 +162,5 @@ def run_merge_op(inputs: Sequence[Result], snapshotter: Snapshotter, views: Buil
         raise TypeError("a MergeOp reads snapshots")
     with new_snapshot(snapshotter, views, base.name) as (key, rootfs):
         if linked.name is not None:
-            copy_tree(views.snapshot_tree(linked), rootfs)
+            fileops.lay_tree(views.snapshot_tree(linked), rootfs)
     return commit_new(snapshotter, key)

@@ -352,6 +352,75 @@ def make_dirs(
     return host
 
 
+# -- merging a layer (COPY --link) -------------------------------------------------------------
+
+
+def lay_tree(layer: Path, dest_root: Path) -> None:
+    """Put every entry of the tree `layer` at the same path in `dest_root`, as applying
+    it as an image layer would: directories merge with directories (taking the layer's
+    metadata), anything else replaces what was there, a directory included. Nothing in
+    `dest_root` is followed, so its symlinks (absolute ones point at the host) are
+    replaced rather than written through. Hard links within `layer` stay links.
+    """
+    links: dict[tuple[int, int], Path] = {}
+
+    def visit(source: Path, target: Path) -> None:
+        for entry in sorted(os.scandir(source), key=lambda e: e.name):
+            st = entry.stat(follow_symlinks=False)
+            here = target / entry.name
+            try:
+                existing: os.stat_result | None = os.lstat(here)
+            except FileNotFoundError:
+                existing = None
+            if stat.S_ISDIR(st.st_mode):
+                if existing is not None and not stat.S_ISDIR(existing.st_mode):
+                    here.unlink()
+                    existing = None
+                if existing is None:
+                    os.mkdir(here, 0o700)
+                visit(Path(entry.path), here)
+            else:
+                if existing is not None:
+                    if stat.S_ISDIR(existing.st_mode):
+                        shutil.rmtree(here)
+                    else:
+                        here.unlink()
+                if _place_entry(Path(entry.path), st, here, links):
+                    continue
+            _copy_metadata(Path(entry.path), st, here)
+
+    visit(layer, dest_root)
+
+
+def _place_entry(
+    source: Path, st: os.stat_result, target: Path, links: dict[tuple[int, int], Path]
+) -> bool:
+    """Create the non-directory `target` like `source`; True if it is a hard link to an
+    entry already placed (whose metadata it shares)."""
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        inode = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1 and inode in links:
+            os.link(links[inode], target, follow_symlinks=False)
+            return True
+        if st.st_nlink > 1:
+            links[inode] = target
+        copy_file_content(source, target)
+    elif stat.S_ISLNK(mode):
+        os.symlink(os.readlink(source), target)
+    else:
+        os.mknod(target, stat.S_IFMT(mode) | 0o600, st.st_rdev)
+    return False
+
+
+def _copy_metadata(source: Path, st: os.stat_result, target: Path) -> None:
+    chown_quietly(target, st.st_uid, st.st_gid)
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(target, stat.S_IMODE(st.st_mode))
+    copy_xattrs(source, target)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
 # -- WORKDIR, heredocs, rm ------------------------------------------------------------------
 
 
