@@ -382,6 +382,7 @@ def test_ssh_mount_serves_a_forwarded_agent_and_sets_ssh_auth_sock(
         agent.terminate()
         agent.wait()
     assert r.stdout.splitlines() == ["/run/buildkit/ssh_agent.0", "socket 600"]
+    assert upper_entries(overlay_snapshotter, r.key) == set()
 
 
 def test_agent_proxy_forwards_requests_to_the_host_agent(tmp_path: Path) -> None:
@@ -677,3 +678,25 @@ def test_cancel_while_the_runtime_is_still_creating_the_container_stops_the_step
                 os.kill(pid, 9)
             worker.join()
     assert mounts_under(state_root.tmp_root) == []
+
+
+def test_image_etc_hosts_is_shadowed_for_the_step_and_left_unchanged(
+    executor: Executor, overlay_snapshotter: Snapshotter, busybox_rootfs: Path, tmp_path: Path
+) -> None:
+    from tests.integration.conftest import commit_tree
+
+    tree = tmp_path / "img"
+    shutil.copytree(busybox_rootfs, tree, symlinks=True)
+    (tree / "etc" / "hosts").write_text("10.9.9.9 from-the-image\n")
+    (tree / "etc" / "resolv.conf").write_text("nameserver 10.9.9.9\n")
+    base = commit_tree(overlay_snapshotter, "with-etc", tree)
+    r = run_step(
+        executor,
+        overlay_snapshotter,
+        base,
+        "cat /etc/hosts; echo oops >> /etc/hosts 2>/dev/null || echo read-only",
+    )
+    assert "from-the-image" not in r.stdout
+    assert r.stdout.splitlines()[0] == "127.0.0.1\tlocalhost buildkitsandbox"
+    assert r.stdout.splitlines()[-1] == "read-only"
+    assert upper_entries(overlay_snapshotter, r.key) == set()
