@@ -694,3 +694,55 @@ def test_user_xattrs_of_context_files_are_part_of_the_key(project: Project) -> N
     again = project.build(APP)
     assert steps(again.result, *APP_STEPS) == ["cached", "ran", "ran"]
     assert os.getxattr(again.out / "srv/app.txt", "user.origin") == b"edited"
+
+
+def test_cache_mount_seed_content_is_in_the_key_but_the_rest_of_its_stage_is_not(
+    project: Project,
+) -> None:
+    def dockerfile(seed: str, noise: str) -> str:
+        return (
+            BASE.replace("\n", " AS seed\n")
+            + f"RUN mkdir /s && echo {seed} > /s/f && echo {noise} > /noise\n"
+            + BASE
+            + "RUN --mount=type=cache,target=/c,from=seed,source=/s cat /c/f > /seen\n"
+        )
+
+    project.build(dockerfile("one", "a"))
+    noisy = project.build(dockerfile("one", "b")).result
+    assert steps(noisy, "cat /c/f") == ["cached"]
+    reseeded = project.build(dockerfile("two", "b"))
+    assert steps(reseeded.result, "cat /c/f") == ["ran"]
+    assert (reseeded.out / "seen").read_text() == "two\n"
+
+
+def test_no_cache_empties_the_cache_mounts_of_forced_steps(project: Project) -> None:
+    writer = BASE + "RUN --mount=type=cache,target=/c echo kept > /c/f\n"
+    project.build(writer)
+    reader = BASE + "RUN --mount=type=cache,target=/c ls /c > /listing\n"
+    assert (project.build(reader).out / "listing").read_text() == "f\n"
+    forced = project.build(reader, no_cache=True)
+    assert (forced.out / "listing").read_text() == ""
+
+
+def test_cache_mount_permissions_select_a_different_cache(project: Project) -> None:
+    def dockerfile(mode: str, command: str) -> str:
+        return BASE + f"RUN --mount=type=cache,target=/c,id=shared-id,mode={mode} {command}\n"
+
+    project.build(dockerfile("0755", "echo kept > /c/f"))
+    same = project.build(dockerfile("0755", "ls /c > /listing"))
+    assert (same.out / "listing").read_text() == "f\n"
+    other = project.build(dockerfile("0700", "ls /c > /listing"))
+    assert (other.out / "listing").read_text() == ""
+
+
+def test_link_is_ignored_when_chmod_is_given(project: Project) -> None:
+    # convert_copy.go: a merge op only when --link and no --chmod.
+    project.write("app.txt", "a\n")
+
+    def dockerfile(marker: str) -> str:
+        return BASE + f"RUN echo {marker} > /m\nCOPY --link --chmod=0755 app.txt /srv/\n"
+
+    project.build(dockerfile("one"))
+    again = project.build(dockerfile("two"))
+    assert step(again.result, "COPY --link") == "ran"
+    assert (again.out / "srv/app.txt").stat().st_mode & 0o777 == 0o755
