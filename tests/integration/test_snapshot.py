@@ -302,3 +302,17 @@ def test_snapshots_of_a_live_process_are_kept_by_another_open(
         other.close()
     snapshotter.commit("done", "mine")
     assert snapshotter.stat("done").owner is None
+
+
+def test_files_a_killed_remove_left_behind_are_deleted_by_the_next_open(
+    snapshotter: Snapshotter, state_root: StateRoot
+) -> None:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    trash = state_root.snapshots_dir / f".removed-7-{child.pid}"
+    (trash / "fs" / "deep").mkdir(parents=True)
+    mine = state_root.snapshots_dir / f".removed-8-{os.getpid()}"
+    mine.mkdir()
+    open_snapshotter(state_root, snapshotter.name)
+    assert not trash.exists()
+    assert mine.exists()  # its process (this one) may still be deleting it

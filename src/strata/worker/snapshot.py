@@ -297,6 +297,7 @@ class SnapshotStore:
             .fetchall()
         )
         dead = [str(key) for key, owner in rows if not _owner_alive(self.root, str(owner))]
+        self._remove_dead_trash()
         if not dead:
             return ()
         self.root.reap_stale()
@@ -306,6 +307,26 @@ class SnapshotStore:
                 self.delete(key)
                 reaped.append(key)
         return tuple(reaped)
+
+    def _remove_dead_trash(self) -> None:
+        """Delete what a process killed halfway through `delete` (the files of removed
+        snapshots, `.removed-<id>-<pid>`) or an overlay probe (`.probe-<pid>`) left."""
+        for entry in self.root.snapshots_dir.iterdir():
+            if not entry.name.startswith((".removed-", ".probe-")):
+                continue
+            pid = entry.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _add_owner_column(root: StateRoot) -> None:
