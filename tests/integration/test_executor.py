@@ -700,3 +700,19 @@ def test_image_etc_hosts_is_shadowed_for_the_step_and_left_unchanged(
     assert r.stdout.splitlines()[0] == "127.0.0.1\tlocalhost buildkitsandbox"
     assert r.stdout.splitlines()[-1] == "read-only"
     assert upper_entries(overlay_snapshotter, r.key) == set()
+
+
+def test_process_env_has_path_first_and_later_values_win(
+    executor: Executor, overlay_snapshotter: Snapshotter, base: str
+) -> None:
+    lines: list[bytes] = []
+    code = executor.run(
+        ProcessSpec(("/usr/bin/env",), env=("LANG=C", "PATH=/bin:/usr/bin", "LANG=C.UTF-8")),
+        overlay_snapshotter.prepare("s", base),
+        [SecretMount("tok", b"from-secret", env="LANG")],
+        on_output=lambda s, line, t: lines.append(line),
+    )
+    assert code == 0
+    env = [line.decode().rstrip("\n") for line in lines]
+    assert env[:2] == ["PATH=/bin:/usr/bin", "LANG=from-secret"]
+    assert [e for e in env if e.startswith("LANG=")] == ["LANG=from-secret"]

@@ -53,6 +53,12 @@ def test_default_path_is_added_only_when_env_has_none() -> None:
     assert with_default_path(["PATH=/x"]) == ["PATH=/x"]
 
 
+def test_env_is_merged_as_containerd_with_env_does_for_buildkit() -> None:
+    # PATH first, later values replace earlier ones in place, a bare name unsets.
+    env = ["LANG=C", "PATH=/x", "A=1", "LANG=C.UTF-8", "SECRET=s", "A"]
+    assert with_default_path(env) == ["PATH=/x", "LANG=C.UTF-8", "SECRET=s"]
+
+
 def test_sandbox_spec_has_docker_capabilities_and_masked_paths() -> None:
     spec = _spec()
     process = spec["process"]

@@ -158,11 +158,26 @@ def _has_capability(number: int) -> bool:
 
 
 def with_default_path(env: Sequence[str]) -> list[str]:
-    """`env` with BuildKit's default PATH added when it sets none."""
-    out = list(env)
-    if not any(e.startswith("PATH=") for e in out):
-        out.insert(0, DEFAULT_PATH)
-    return out
+    """The process environment BuildKit hands the runtime for `env`.
+
+    BuildKit applies the step's env with containerd's `oci.WithEnv` onto a default spec
+    whose env is only the default PATH (`executor/oci/spec.go`; containerd
+    `oci/spec_opts.go`, `replaceOrAppendEnvValues`): so PATH always comes first, a
+    later `K=V` replaces an earlier one in its place, and a bare `K` unsets K."""
+    out = [DEFAULT_PATH]
+    index = {"PATH": 0}
+    for entry in env:
+        key, has_value, _ = entry.partition("=")
+        if not has_value:
+            if key in index:
+                out[index[key]] = ""
+            continue
+        if key in index:
+            out[index[key]] = entry
+        else:
+            index[key] = len(out)
+            out.append(entry)
+    return [e for e in out if e]
 
 
 def hosts_file(hostname: str, extra_hosts: Sequence[tuple[str, str]] = ()) -> str:
