@@ -334,3 +334,20 @@ def test_unknown_image_is_a_clear_error(root_with_image: Path) -> None:
     r = strata_run(root_with_image, "--rm", "nosuch:image", "true")
     assert r.returncode == 1
     assert "nosuch" in r.stderr
+
+
+def test_command_that_cannot_start_exits_like_docker_run(root_with_image: Path) -> None:
+    r = strata_run(root_with_image, "--rm", IMAGE, "/no/such/command")
+    assert r.returncode == 127
+    assert "/no/such/command" in r.stderr
+    r = strata_run(root_with_image, "--rm", IMAGE, "/etc/passwd")
+    assert r.returncode == 126
+    r = strata_run(root_with_image, "--rm", "-u", "ghost", IMAGE, "true")
+    assert r.returncode == 125
+    assert "unable to find user ghost" in r.stderr
+
+
+def test_relative_workdir_is_refused(root_with_image: Path) -> None:
+    r = strata_run(root_with_image, "--rm", "-w", "rel", IMAGE, "pwd")
+    assert r.returncode == 1
+    assert "the working directory 'rel' is invalid, it needs to be an absolute path" in r.stderr

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 import click
 
-from strata.errors import StoreError, UsageError
+from strata.errors import ExecError, StoreError, UsageError
 from strata.worker.mounts import BindMount
 from strata.worker.spec import NetworkMode
 
@@ -75,6 +75,17 @@ def merge_env(base: Sequence[str], overrides: Sequence[str]) -> list[str]:
         key, _, _ = item.partition("=")
         merged[key] = item
     return list(merged.values())
+
+
+def start_failure_status(message: str) -> int:
+    """The exit status `docker run` gives when the command cannot be started: 127 when
+    it does not exist, 126 when it cannot be executed, 125 for any other failure."""
+    lowered = message.lower()
+    if "not found" in lowered or "no such file or directory" in lowered:
+        return 127
+    if "permission denied" in lowered or "exec format error" in lowered:
+        return 126
+    return 125
 
 
 def check_container_name(name: str) -> str:
@@ -208,6 +219,11 @@ def run_command(
 
     if name is not None:
         check_container_name(name)
+    if workdir is not None and not workdir.startswith("/"):
+        raise UsageError(
+            f"the working directory '{workdir}' is invalid, it needs to be an absolute path",
+            option="--workdir",
+        )
     binds = [parse_volume(v) for v in volumes]
     extra_env: list[str] = []
     for f in env_files:
@@ -246,15 +262,19 @@ def run_command(
                 hostname=container_id[:12],
             )
             executor = Executor(root, cast(Any, runtime))
-            code = executor.run(
-                process,
-                rootfs,
-                binds,
-                network=cast(NetworkMode, network),
-                stdin=sys.stdin.fileno() if interactive else None,
-                tty=tty,
-                forward_signals=True,
-            )
+            try:
+                code = executor.run(
+                    process,
+                    rootfs,
+                    binds,
+                    network=cast(NetworkMode, network),
+                    stdin=sys.stdin.fileno() if interactive else None,
+                    tty=tty,
+                    forward_signals=True,
+                )
+            except ExecError as err:
+                err.exit_code = start_failure_status(err.message)
+                raise
     finally:
         root.close()
     # sys.exit, not ctx.exit: main() runs click with standalone_mode=False, which turns
