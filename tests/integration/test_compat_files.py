@@ -1465,3 +1465,72 @@ def test_tmpfs_mount_size_and_emptiness(project: Project) -> None:
     )
     assert built.tree("/size") == {"/size": file("1024\n")}
     assert built.tree("/listing") == {"/listing": file("")}
+
+
+def test_context_symlinks_resolve_inside_the_context(project: Project) -> None:
+    # The context is a tree of its own: an absolute link means a path in the context,
+    # and nothing resolves to the host's files.
+    project.write("a.txt", "a\n")
+    project.symlink("abs-in", "/a.txt")
+    project.symlink("abs-out", "/etc/hostname")
+    project.symlink("rel-out", "../../../../../../../../etc/hostname")
+    project.write("tree/x", "x\n")
+    project.symlink("tree/inner", "/etc/hostname")
+    built = project.build(BASE + "COPY abs-in /x/\nCOPY tree /t/\n")
+    assert built.tree("/x") == {"/x": directory(), "/x/abs-in": file("a\n")}
+    assert built.tree("/t") == {
+        "/t": directory(),
+        "/t/x": file("x\n"),
+        "/t/inner": symlink("/etc/hostname"),
+    }
+    for name in ("abs-out", "rel-out"):
+        assert f'"/{name}": not found' in project.fails(BASE + f"COPY {name} /y/\n")
+
+
+def test_archive_root_entry_is_skipped_and_implied_parents_are_root_0755(
+    project: Project,
+) -> None:
+    # go-archive Unpack: "." is skipped, a leading "/" is dropped, and missing parents
+    # are made 0755 for the root ids even when --chown gives the entries an owner.
+    raw = _tar(
+        [
+            _member("./", tarfile.DIRTYPE, mode=0o700, uid=5, gid=5),
+            _member("./a/b/c", data=b"c\n", mode=0o640, uid=7, gid=7),
+            _member("/abs", data=b"abs\n"),
+        ]
+    )
+    project.write("t.tar", raw)
+    built = project.build(BASE + "ADD t.tar /x/\nADD --chown=1000:50 t.tar /y/\n")
+    assert built.tree("/x") == {
+        "/x": directory(),
+        "/x/a": directory(),
+        "/x/a/b": directory(),
+        "/x/a/b/c": file("c\n", 0o640, (7, 7)),
+        "/x/abs": file("abs\n"),
+    }
+    owner = (1000, 50)
+    assert built.tree("/y") == {
+        "/y": directory(owner=owner),
+        "/y/a": directory(),
+        "/y/a/b": directory(),
+        "/y/a/b/c": file("c\n", 0o640, owner),
+        "/y/abs": file("abs\n", owner=owner),
+    }
+
+
+def test_mount_stubs_are_removed_only_while_empty(project: Project) -> None:
+    project.write("a.txt", "a\n")
+    built = project.build(
+        BASE
+        + "RUN --mount=type=bind,source=a.txt,target=/newdir/file"
+        + " --mount=type=cache,target=/var/cache/apt"
+        + " echo x > /newdir/other && echo y > /var/cache/other && mkdir -p /m/n\n"
+        + "RUN --mount=type=tmpfs,target=/m/n/o/p true\n"
+    )
+    assert built.tree("/newdir") == {"/newdir": directory(), "/newdir/other": file("x\n")}
+    assert built.tree("/var") == {
+        "/var": directory(),
+        "/var/cache": directory(),
+        "/var/cache/other": file("y\n"),
+    }
+    assert built.tree("/m") == {"/m": directory(), "/m/n": directory()}
