@@ -716,3 +716,54 @@ def test_process_env_has_path_first_and_later_values_win(
     env = [line.decode().rstrip("\n") for line in lines]
     assert env[:2] == ["PATH=/bin:/usr/bin", "LANG=from-secret"]
     assert [e for e in env if e.startswith("LANG=")] == ["LANG=from-secret"]
+
+
+def _disk_files_containing(top: Path, needle: bytes) -> list[Path]:
+    """Files below `top` on `top`'s own file system whose bytes contain `needle`."""
+    device = os.stat(top).st_dev
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = [d for d in dirnames if os.lstat(os.path.join(dirpath, d)).st_dev == device]
+        for name in filenames:
+            path = Path(dirpath) / name
+            try:
+                st = os.lstat(path)
+                if st.st_dev == device and stat.S_ISREG(st.st_mode) and needle in path.read_bytes():
+                    found.append(path)
+            except OSError:
+                continue
+    return found
+
+
+def test_secrets_touch_no_file_on_the_state_roots_disk_during_and_after_the_step(
+    executor: Executor,
+    overlay_snapshotter: Snapshotter,
+    base: str,
+    state_root: StateRoot,
+    tmp_path: Path,
+) -> None:
+    signal_dir = tmp_path / "signal"
+    signal_dir.mkdir()
+    seen_during: list[list[Path]] = []
+
+    def on_output(stream: str, line: bytes, at: float) -> None:
+        seen_during.append(
+            _disk_files_containing(state_root.path, b"file-secret-value")
+            + _disk_files_containing(state_root.path, b"env-secret-value")
+        )
+        (signal_dir / "go").touch()
+
+    rootfs = overlay_snapshotter.prepare("s", base)
+    code = executor.run(
+        ProcessSpec(("/bin/sh", "-c", "echo ready; while [ ! -e /sig/go ]; do sleep 0.02; done")),
+        rootfs,
+        [
+            SecretMount("file", b"file-secret-value"),
+            SecretMount("env", b"env-secret-value", env="TOKEN"),
+            BindMount("/sig", signal_dir, readonly=False, write_back=True),
+        ],
+        on_output=on_output,
+    )
+    assert code == 0
+    assert seen_during == [[]]
+    assert _disk_files_containing(state_root.path, b"secret-value") == []
