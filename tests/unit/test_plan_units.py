@@ -181,7 +181,8 @@ def test_source_kinds() -> None:
     assert parse_git_ref("ssh://git@host/repo") is not None
     assert parse_git_ref("git://host/repo#main") is not None
     assert parse_git_ref("./local") is None
-    assert parse_git_ref("github.com/o/r") is None
+    shorthand = parse_git_ref("github.com/o/r")
+    assert shorthand is not None and shorthand.indistinguishable_from_local
     assert url_filename("https://e.com/a/b.tgz?x=1") == "b.tgz"
     assert url_filename("https://e.com/") == "__unnamed__"
 

@@ -28,6 +28,7 @@ from strata.plan.ops import (
 from strata.plan.result import PlanWarning
 from strata.plan.sources import (
     SourceError,
+    is_git_source,
     is_http_source,
     parse_git_ref,
     url_filename,
@@ -135,7 +136,7 @@ def dispatch_copy(
         if checksum:
             if len(sources) != 1:
                 raise ConfigError("checksum can't be specified for multiple sources")
-            if not is_http_source(sources[0]) and parse_git_ref(sources[0]) is None:
+            if not is_http_source(sources[0]) and not is_git_source(sources[0]):
                 raise ConfigError("checksum requires HTTP(S) or Git sources")
     except (ConfigError, SourceError) as exc:
         raise where.error(exc.message) from None
@@ -176,7 +177,7 @@ def dispatch_copy(
             git = parse_git_ref(src)
         except SourceError as exc:
             raise where.error(exc.message) from None
-        if git is not None:
+        if git is not None and not git.indistinguishable_from_local:
             if not is_add:
                 raise where.error("source can't be a git ref for COPY")
             if (
