@@ -156,3 +156,11 @@ def test_resolver_build_errors_get_the_line_of_the_from() -> None:
     with pytest.raises(BuildError) as caught:
         plan("FROM scratch AS a\n\nFROM nosuch:1\n", missing)
     assert (caught.value.message, caught.value.line) == ("nosuch:1: not found", 3)
+
+
+def test_bad_inherited_trigger_fails_at_the_from_without_the_parse_prefix() -> None:
+    # BuildKit types the trigger when the child stage starts, and reports its error at
+    # that FROM as a build error, not as a parse error of the Dockerfile.
+    with pytest.raises(DockerfileError) as caught:
+        plan("FROM busybox AS base\nONBUILD COPY --x /a /\nFROM base\n")
+    assert (caught.value.message, caught.value.line) == ("unknown flag: --x", 3)

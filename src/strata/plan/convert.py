@@ -31,7 +31,6 @@ from strata.dockerfile.instructions import (
     EnvInstruction,
     ExposeInstruction,
     HealthcheckInstruction,
-    Instruction,
     LabelInstruction,
     Location,
     MaintainerInstruction,
@@ -42,7 +41,7 @@ from strata.dockerfile.instructions import (
     UserInstruction,
     VolumeInstruction,
     WorkdirInstruction,
-    parse_instruction,
+    parse_trigger,
 )
 from strata.dockerfile.shell import ShellError, ShellLex
 from strata.dockerfile.stages import BuildDefinition, parse_stages
@@ -512,7 +511,7 @@ class _Conversion:
         added: list[Command] = []
         new_dependencies = False
         for trigger in triggers:
-            instruction = self._parse_trigger(trigger, where)
+            instruction = parse_trigger(trigger, location=where)
             command = Command(instruction, onbuild=True, location=where)
             self._sources_for(command)
             if command.sources:
@@ -524,19 +523,6 @@ class _Conversion:
         state.commands[:0] = added
         state.counter.total += len(added)
         return new_dependencies
-
-    def _parse_trigger(self, trigger: str, where: Location) -> Instruction:
-        from strata.dockerfile.parser import parse
-
-        try:
-            parsed = parse(trigger, filename=self.options.file)
-        except DockerfileError as exc:
-            raise where.error(exc.message) from None
-        if len(parsed.children) != 1:
-            raise where.error("onbuild trigger should be a single expression")
-        node = parsed.children[0]
-        node.start_line, node.end_line = where.start_line, where.end_line
-        return parse_instruction(node, file=self.options.file, source=self.options.source)
 
     # -- dispatch ----------------------------------------------------------------------
 
