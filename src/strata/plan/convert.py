@@ -21,7 +21,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from strata.dockerfile.ast import Dockerfile
+from strata.dockerfile.ast import Dockerfile, ParseWarning
+from strata.dockerfile.directives import (
+    CHECK_BUILD_ARG,
+    CheckOptions,
+    check_options_for,
+    read_check_options,
+)
 from strata.dockerfile.instructions import (
     AddInstruction,
     ArgInstruction,
@@ -71,6 +77,7 @@ from strata.plan.config import (
 )
 from strata.plan.copy import INLINE_DOCUMENT_NAME, dispatch_copy
 from strata.plan.lint import (
+    EXPERIMENTAL_RULES,
     expose_warnings,
     legacy_key_value_warning,
     repeated_instruction_warning,
@@ -131,6 +138,9 @@ def plan_build(
     Dockerfile, and whatever StrataError `resolve_image` raises for a missing image.
     """
     args = dict(build_args or {})
+    checks = read_check_options(
+        df.source, filename=df.filename, build_arg=args.get(CHECK_BUILD_ARG)
+    )
     native = native_platform()
     definition = parse_stages(df)
     if not definition.stages:
@@ -153,14 +163,44 @@ def plan_build(
         escape=df.escape,
         file=df.filename,
         source=df.source,
+        checks=checks,
     )
     conversion = _Conversion(definition, options, ContextSource(name=context_name))
     plan = conversion.run(target)
-    plan.warnings[:0] = [PlanWarning(w.rule, w.message, w.line) for w in df.warnings]
-    plan.warnings[len(df.warnings) : len(df.warnings)] = [
-        PlanWarning(w.rule, w.message, w.line) for w in definition.warnings
-    ]
+    frontend = _frontend_warnings(df, definition, checks)
+    plan.warnings[:0] = frontend
+    reported = [w.rule for w in frontend] + conversion.shared.rules_reported
+    if checks.error and reported:
+        # BuildKit fails only once the whole target was converted (convert.go
+        # `finalizeResultImage`, linter.go `Error`); it lists each rule once, in Go map
+        # order, which is random: here they keep the order they were first reported in.
+        rules = ", ".join(dict.fromkeys(reported))
+        raise DockerfileError(f"lint violation found for rules: {rules}", file=df.filename)
     return plan
+
+
+# Findings of instructions.Parse that run with the instruction's own `# check=` comment
+# merged in (instructions/parse.go `ParseInstructionWithLinter`); the parser's and the
+# stage-name checks use the Dockerfile's options alone.
+_PER_INSTRUCTION_FRONTEND_RULES = frozenset(
+    {"MaintainerDeprecated", "StageNameCasing", "FromAsCasing"}
+)
+
+
+def _frontend_warnings(
+    df: Dockerfile, definition: BuildDefinition, checks: CheckOptions
+) -> list[PlanWarning]:
+    """The parser's and stage reader's findings that the `check` options let through."""
+    comments_at = {node.start_line: node.comments for node in df.children}
+    kept: list[PlanWarning] = []
+    found: list[ParseWarning] = [*df.warnings, *definition.warnings]
+    for warning in found:
+        options = checks
+        if warning.rule in _PER_INSTRUCTION_FRONTEND_RULES:
+            options = check_options_for(checks, list(comments_at.get(warning.line, [])))
+        if options.runs(warning.rule, experimental=warning.rule in EXPERIMENTAL_RULES):
+            kept.append(PlanWarning(warning.rule, warning.message, warning.line))
+    return kept
 
 
 def _include_paths(read: set[str]) -> tuple[str, ...]:
@@ -571,12 +611,19 @@ class _Conversion:
 
     def _dispatch(self, state: DispatchState, command: Command) -> None:
         instruction = command.instruction
+        # A `# check=` comment above the instruction widens the options for its own
+        # findings (convert.go `dispatch`: WithMergedConfigFromComments(cmd.Comments())).
+        self.shared.active_checks = check_options_for(
+            self.options.checks, list(instruction.comments)
+        )
         try:
             handler = _HANDLERS.get(type(instruction))
             if handler is not None:
                 handler(self, state, command)
         except ConfigError as exc:
             raise command.where.error(exc.message) from None
+        finally:
+            self.shared.active_checks = None
 
     # -- instructions ------------------------------------------------------------------
 
@@ -657,9 +704,7 @@ class _Conversion:
         kind = type(command.instruction).__name__
         previous = state.used_once.get(kind)
         if previous is not None:
-            self.shared.warnings.append(
-                repeated_instruction_warning(command.instruction.keyword, previous)
-            )
+            self.shared.warn(repeated_instruction_warning(command.instruction.keyword, previous))
         state.used_once[kind] = command.where.start_line
 
     def _legacy_form_lint(self, legacy: bool, command: Command) -> None:
@@ -667,18 +712,18 @@ class _Conversion:
             warning = legacy_key_value_warning(
                 command.instruction.keyword, command.where.start_line
             )
-            self.shared.warnings.append(warning)
+            self.shared.warn(warning)
 
     def _secret_lint(self, instruction: str, key: str, where: Location) -> None:
         warning = secret_key_warning(instruction, key, where.start_line)
         if warning is not None:
-            self.shared.warnings.append(warning)
+            self.shared.warn(warning)
 
     def _json_args_lint(self, state: DispatchState, command: Command) -> None:
         keyword = command.instruction.keyword
         line = command.where.start_line
         if not state.config.config.get("Shell"):
-            self.shared.warnings.append(
+            self.shared.warn(
                 PlanWarning(
                     "JSONArgsRecommended",
                     f"JSON arguments recommended for {keyword} to prevent unintended "
@@ -742,7 +787,8 @@ class _Conversion:
         ports: list[str] = []
         for word in words:
             ports.extend(parse_exposed_port(word))
-            self.shared.warnings.extend(expose_warnings(word, command.where.start_line))
+            for warning in expose_warnings(word, command.where.start_line):
+                self.shared.warn(warning)
         state.config.add_ports(ports)
         state.config.commit(f"EXPOSE {go_list(ports)}", with_layer=False)
 
@@ -781,7 +827,7 @@ class _Conversion:
         where = command.where
         requested = self._expand(state, instruction.path, where)
         if not state.workdir_set and not requested.startswith("/"):
-            self.shared.warnings.append(
+            self.shared.warn(
                 PlanWarning(
                     "WorkdirRelativePath",
                     f'Relative workdir "{requested}" can have unexpected results if the '

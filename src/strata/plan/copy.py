@@ -344,7 +344,7 @@ def _warn_ignored(shared: SharedState, src: str, is_add: bool, line: int, from_:
     matcher = PatternMatcher(list(patterns))
     if matcher.matches(cleaned):
         kind = "Add" if is_add else "Copy"
-        shared.warnings.append(
+        shared.warn(
             PlanWarning(
                 "CopyIgnoredFile",
                 f'Attempting to {kind} file "{cleaned}" that is excluded by .dockerignore',

@@ -7,6 +7,9 @@ import re
 
 from strata.plan.result import PlanWarning
 
+# Rules that run only when `# check=experimental=` names them (linter/ruleset.go).
+EXPERIMENTAL_RULES = frozenset({"InvalidDefinitionDescription"})
+
 _SECRET = re.compile(
     r"(?i)(?:_|^)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)"
     r"(?:_|$)"

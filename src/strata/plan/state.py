@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from strata.dockerfile.directives import CheckOptions
 from strata.dockerfile.instructions import Instruction, Location
 from strata.dockerfile.shell import ShellError, ShellLex
 from strata.dockerfile.stages import Stage
@@ -19,6 +20,7 @@ from strata.dockerfile.suggest import closest
 from strata.errors import DockerfileError
 from strata.plan.buildargs import NON_ENV_ARGS, EnvList
 from strata.plan.config import ImageState
+from strata.plan.lint import EXPERIMENTAL_RULES
 from strata.plan.naming import StepCounter, uppercase_first_word
 from strata.plan.ops import Platform, Vertex
 from strata.plan.result import ImageResolver, PlanWarning, ResolvedImage, SecretUse
@@ -46,6 +48,7 @@ class PlanOptions:
     file: str
     source: str
     multi_platform: bool = False
+    checks: CheckOptions = field(default_factory=CheckOptions)
 
     def ignores_cache(self, stage_name: str | None) -> bool:
         """BuildKit's IsNoCache: `--no-cache` hits every stage, the filter named ones."""
@@ -124,9 +127,26 @@ class SharedState:
     resolved_images: dict[tuple[str, Platform], ResolvedImage]
     context_paths: set[str] = field(default_factory=set)
     warnings: list[PlanWarning] = field(default_factory=list)
+    # The `check` options of the instruction being dispatched (its own `# check=` comment
+    # merged in), and the rules that reported something, in order (linter CalledRules).
+    active_checks: CheckOptions | None = None
+    rules_reported: list[str] = field(default_factory=list)
     secrets: dict[str, SecretUse] = field(default_factory=dict)
     ssh: dict[str, SecretUse] = field(default_factory=dict)
     cache_ids_to_clear: list[str] = field(default_factory=list)
+
+    def warn(self, warning: PlanWarning) -> None:
+        """Report a lint finding unless the `check` options in force skip its rule.
+
+        As BuildKit's Linter.Run: a skipped rule neither warns nor counts towards
+        `error=true`; a repeated identical finding is listed once.
+        """
+        checks = self.active_checks or self.options.checks
+        if not checks.runs(warning.rule, experimental=warning.rule in EXPERIMENTAL_RULES):
+            return
+        self.rules_reported.append(warning.rule)
+        if warning not in self.warnings:
+            self.warnings.append(warning)
 
     def expand(self, word: str, env: Mapping[str, str], where: Location) -> str:
         """A word expanded as BuildKit's dispatch does; errors point at `where`."""
@@ -156,9 +176,7 @@ class SharedState:
             message = f"Usage of undefined variable '${name}'"
             if hint:
                 message += f" (did you mean ${hint}?)"
-            warning = PlanWarning("UndefinedVar", message, where.start_line)
-            if warning not in self.warnings:
-                self.warnings.append(warning)
+            self.warn(PlanWarning("UndefinedVar", message, where.start_line))
         return result.value
 
     def display_text(self, text: str, env: Mapping[str, str], *, raw: bool = False) -> str:
