@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 from strata.dockerfile.ast import Dockerfile
 from strata.dockerfile.ignore import PatternMatcher, find_ignore_file, read_ignore_patterns
 from strata.dockerfile.parser import parse
-from strata.errors import BuildError, DockerfileError, StrataError, UsageError
+from strata.errors import BuildError, DockerfileError, Interrupted, StrataError, UsageError
 from strata.export.docker_archive import ExportEntry, write_docker_archive
 from strata.export.image_store import ExportedImage, image_config, store_image
 from strata.export.local import export_local, export_tar
@@ -50,7 +50,8 @@ from strata.solver.solve import SolveContext, Solved, Solver, SolveStats
 from strata.solver.views import BuildViews
 from strata.store.cachemounts import CacheMounts
 from strata.store.images import ImageStore
-from strata.store.prune import build_lease
+from strata.store.prune import auto_gc, build_lease
+from strata.store.prune import gc_budget as read_gc_budget
 from strata.store.reference import parse_reference
 from strata.store.root import StateRoot
 from strata.worker.contenthash import DigestCache
@@ -96,6 +97,9 @@ class BuildRequest:
     outputs: Sequence[OutputSpec] = ()
     platform: str | None = None
     snapshotter: str = "auto"
+    # `--gc-budget`: a size (`512MB`) or `off`; None reads $STRATA_GC_BUDGET, then the
+    # default (see `strata.store.prune.gc_budget`).
+    gc_budget: str | None = None
 
 
 @dataclass(frozen=True)
@@ -530,10 +534,28 @@ def build(
     """Build `request` in the state root `root`; see the module docstring."""
     opened = root if isinstance(root, StateRoot) else StateRoot.open(root)
     try:
-        return _Build(request, opened, bus, stdout).run()
+        # Read before building, so a bad `--gc-budget` fails before any work is done.
+        budget = read_gc_budget(opened, request.gc_budget)
+        try:
+            result = _Build(request, opened, bus, stdout).run()
+        except Interrupted:
+            raise
+        except StrataError:
+            _collect_garbage(opened, budget)
+            raise
+        _collect_garbage(opened, budget)
+        return result
     finally:
         if not isinstance(root, StateRoot):
             opened.close()
+
+
+def _collect_garbage(root: StateRoot, budget: int | None) -> None:
+    """BuildKit collects garbage after builds (its controller's throttled GC); so does
+    strata, once this build's lease is released. Skipped when GC is `off`, and by
+    `auto_gc` itself while another build still holds its lease (the last one collects)."""
+    if budget is not None:
+        auto_gc(root, budget)
 
 
 def write_iidfile(path: Path, result: BuildResult) -> None:

@@ -9,6 +9,7 @@ stdout, as `docker build -q` does.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from strata.progress.printers import make_printer
 from strata.progress.protocol import Printer
 from strata.progress.report import report_build_end
 from strata.solver.execop import SSHSource
+from strata.store.prune import parse_size
 from strata.store.reference import parse_reference
 
 
@@ -184,6 +186,17 @@ def parse_ssh(value: str) -> tuple[str, SSHSource]:
     return ssh_id, SSHSource(key_files=tuple(files))
 
 
+def check_gc_budget(value: str) -> str:
+    """`--gc-budget` as given, once known to be a size or `off` (checked before building,
+    so a typo is a usage error and not a failed build)."""
+    if value.strip().lower() not in ("", "off", "none", "false"):
+        try:
+            parse_size(value.strip())
+        except ValueError as exc:
+            raise UsageError(f"invalid GC budget {value!r}: {exc}", option="--gc-budget") from None
+    return value
+
+
 def parse_labels(values: Sequence[str]) -> dict[str, str]:
     labels: dict[str, str] = {}
     for value in values:
@@ -244,6 +257,14 @@ def _split_commas(values: Sequence[str]) -> list[str]:
     help="Progress output: auto, plain, tty, rawjson, quiet.",
 )
 @click.option("--platform", default=None, help="Target platform (only this machine's).")
+@click.option(
+    "--gc-budget",
+    "gc_budget",
+    default=None,
+    metavar="SIZE|off",
+    help="Build cache kept after the build (GC, least recently used first); "
+    "default $STRATA_GC_BUDGET or 10% of the disk, at most 10GB.",
+)
 @click.option("--pull", is_flag=True, help="Always pull images (not supported yet).")
 @click.option(
     "--call",
@@ -280,6 +301,7 @@ def build(
     quiet: bool,
     progress: str,
     platform: str | None,
+    gc_budget: str | None,
     pull: bool,
     call: str,
     output_format: str | None,
@@ -316,6 +338,8 @@ def build(
             platform=platform,
             pull=pull,
         )
+        if gc_budget is not None:
+            request = dataclasses.replace(request, gc_budget=check_gc_budget(gc_budget))
         mode = "quiet" if quiet else progress
         printer = make_printer(mode, sys.stderr)
     except UnknownTargetError as exc:
