@@ -139,6 +139,7 @@ def one_error_line(done: subprocess.CompletedProcess[bytes]) -> str:
         (("load", "-i", "{tmp}/notes.txt"), "{tmp}/notes.txt: invalid archive"),
         (("load", "-i", "{tmp}/broken.tgz"), "{tmp}/broken.tgz: corrupt compressed data"),
         (("load", "-i", "{tmp}/r.tar"), "{tmp}/r.tar: archive has no manifest.json"),
+        (("load", "-i", "{tmp}"), "{tmp}: not an OCI layout (no index.json)"),
         (("tag", "ghost", "y"), "No such image: ghost:latest"),
         (("tag", "base", "a:b:c"), '"a:b:c" is not a valid repository/tag'),
         (("rmi", "ghost"), "No such image: ghost:latest"),
@@ -188,6 +189,25 @@ def test_save_to_stdout_then_load_from_stdin(tmp_path: Path) -> None:
     other = tmp_path / "other"
     assert ok(strata(other, "load", stdin=archive.stdout)) == "Loaded image: x:1\n"
     assert json.loads(ok(strata(other, "inspect", "x:1")))[0]["Id"] == image_id
+
+
+def test_load_reads_an_oci_layout_directory(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    image_id = ok(strata(root, "import", str(rootfs_tar(tmp_path / "r.tar")), "x:1")).strip()
+    archive = tmp_path / "x.tar"
+    ok(strata(root, "save", "--format", "oci", "-o", str(archive), "x:1"))
+    layout = tmp_path / "layout"
+    with tarfile.open(archive) as tf:
+        tf.extractall(layout, filter="data")
+    other = tmp_path / "other"
+    assert ok(strata(other, "load", "-i", str(layout))) == "Loaded image: x:1\n"
+    assert json.loads(ok(strata(other, "inspect", "x:1")))[0]["Id"] == image_id
+    blobs = layout / "blobs" / "sha256"
+    manifest = json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
+    layer = json.loads((blobs / manifest[7:]).read_text())["layers"][0]["digest"]
+    (blobs / layer[7:]).unlink()
+    err = one_error_line(strata(tmp_path / "third", "load", "-i", str(layout)))
+    assert err == f"ERROR: {layout}: cannot read blob {layer}: No such file or directory\n"
 
 
 def test_save_by_id_loads_as_an_unnamed_image(tmp_path: Path) -> None:

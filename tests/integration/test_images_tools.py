@@ -140,3 +140,30 @@ def test_load_then_save_keeps_every_digest(image_root: tuple[Path, Path], tmp_pa
         assert done.returncode == 0, done.stderr
         second = save(other, tmp_path / f"second-{fmt}.tar", fmt)
         assert second.read_bytes() == first.read_bytes()
+
+
+def test_docker_schema2_images_load_and_save_with_their_manifest_unchanged(
+    image_root: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, _ = image_root
+    image_id = inspect_id(root, "tools/app:v1")
+    layout = tmp_path / "v2s2"
+    docker = save(root, tmp_path / "app.tar", "docker")
+    run("skopeo", "copy", "--format", "v2s2", f"docker-archive:{docker}", f"oci:{layout}:v1")
+    [entry] = json.loads((layout / "index.json").read_text())["manifests"]
+    assert entry["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    archive = tmp_path / "v2s2.tar"
+    with tarfile.open(archive, "w") as tf:
+        tf.add(layout, arcname=".")
+    other = tmp_path / "other-root"
+    done = strata(other, "load", "-i", str(archive))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode() == f"Loaded image ID: {image_id}\n"
+    again = tmp_path / "again.tar"
+    done = strata(other, "save", "--format", "oci", "-o", str(again), image_id)
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(again) as tf:
+        [saved] = json.load(tf.extractfile("index.json"))["manifests"]  # type: ignore[arg-type]
+    assert (saved["mediaType"], saved["digest"]) == (entry["mediaType"], entry["digest"])
+    info = json.loads(run("skopeo", "inspect", f"oci-archive:{again}"))
+    assert info["Env"] == ["PATH=/bin"]

@@ -21,7 +21,7 @@ import click
 from strata.cli.report import print_error
 from strata.errors import StoreError, StrataError, UsageError
 from strata.export.docker_archive import ExportEntry, write_docker_archive
-from strata.export.load import load_archive
+from strata.export.load import load_archive, load_oci_layout_dir
 from strata.export.oci_layout import write_oci_archive
 from strata.export.tarball_import import import_tarball
 from strata.image.oci import diff_ids_of
@@ -351,13 +351,18 @@ def _export_entry(store: ImageStore, name: str) -> ExportEntry:
 @click.option("-q", "--quiet", is_flag=True, help="Suppress the load output.")
 @click.pass_context
 def load_command(ctx: click.Context, input_file: str, quiet: bool) -> None:
-    """Load images from a docker-archive or OCI layout tar."""
+    """Load images from a docker-archive or OCI layout (a tar, or a layout directory)."""
     if input_file == "-" and sys.stdin.isatty():
         raise UsageError(
             "requested load from stdin, but stdin is empty; use -i FILE", option="--input"
         )
-    with open_store(ctx) as store, _input(input_file) as stream:
-        loaded = load_archive(store, stream, source="stdin" if input_file == "-" else input_file)
+    if input_file != "-" and Path(input_file).is_dir():
+        with open_store(ctx) as store:
+            loaded = load_oci_layout_dir(store, Path(input_file))
+    else:
+        with open_store(ctx) as store, _input(input_file) as stream:
+            source = "stdin" if input_file == "-" else input_file
+            loaded = load_archive(store, stream, source=source)
     if quiet:
         return
     for item in loaded:

@@ -135,9 +135,12 @@ def _load_layout_dir(images: ImageStore, path: Path, ingested: _Ingested) -> lis
     if "index.json" not in ingested.index_files:
         raise StoreError(f"{path}: not an OCI layout (no index.json)")
     blob_dir = path / "blobs" / "sha256"
-    for digest in _reachable(images, ingested, lambda d: blob_dir / d.removeprefix("sha256:")):
-        ingested.blobs[f"blobs/sha256/{digest.removeprefix('sha256:')}"] = digest
-    return _register(images, ingested)
+    try:
+        for digest in _reachable(images, ingested, lambda d: blob_dir / d.removeprefix("sha256:")):
+            ingested.blobs[f"blobs/sha256/{digest.removeprefix('sha256:')}"] = digest
+        return _register(images, ingested)
+    except StoreError as exc:
+        raise StoreError(f"{path}: {exc.message}") from exc
 
 
 def _members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
@@ -207,7 +210,11 @@ def _reachable(images: ImageStore, ingested: _Ingested, path_of: Any) -> Iterato
     pending: list[Descriptor] = list(index["manifests"])
     while pending:
         desc = pending.pop(0)
-        with open(path_of(desc["digest"]), "rb") as fh:
+        try:
+            fh = open(path_of(desc["digest"]), "rb")  # noqa: SIM115 - closed just below
+        except OSError as exc:
+            raise StoreError(f"cannot read blob {desc['digest']}: {exc.strerror}") from exc
+        with fh:
             w = images.content.ingest_stream(fh, desc["digest"], hold=ingested.lease)
         if w.created:
             ingested.created.append(w.digest)
