@@ -97,3 +97,47 @@ def test_bad_budget_is_a_usage_error_before_anything_is_built(
     assert run.returncode == 1
     assert run.stderr.decode() == "ERROR: invalid GC budget 'lots': invalid size: 'lots'\n"
     assert SMALL_STEP not in descriptions(build_root)
+
+
+# -- cache mounts described for du ---------------------------------------------------------------
+
+
+def du_descriptions(root: Path) -> list[str]:
+    run = subprocess.run(
+        [str(STRATA), "--root", str(root), "du", "-v"], capture_output=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr.decode()
+    return [
+        line.removeprefix("Description:").strip()
+        for line in run.stdout.decode().splitlines()
+        if line.startswith("Description:")
+    ]
+
+
+def test_du_describes_cache_mounts_by_the_run_that_created_them(
+    build_root: Path, tmp_path: Path
+) -> None:
+    # The frontend's cache id is "<namespace>/<id>" (convert_runmount.go), so an id equal
+    # to the target after the slash prints no `with id` and a default id does.
+    first = write_project(
+        tmp_path / "first",
+        f"FROM {BUSYBOX_IMAGE}\n"
+        "RUN --mount=type=cache,target=/root/.cache echo one > /one\n"
+        "RUN --mount=type=cache,id=pip,target=/pip true\n"
+        "WORKDIR /w\n"
+        "RUN --mount=type=cache,target=rel echo rel\n",
+    )
+    build(build_root, first)
+    shown = [d for d in du_descriptions(build_root) if d.startswith("cached mount")]
+    assert sorted(shown) == [
+        "cached mount /pip from exec /bin/sh -c true",
+        'cached mount /root/.cache from exec /bin/sh -c echo one > /one with id "//root/.cache"',
+        'cached mount /w/rel from exec /bin/sh -c echo rel with id "/rel"',
+    ]
+    # A later RUN using the same cache does not rename it.
+    second = write_project(
+        tmp_path / "second",
+        f"FROM {BUSYBOX_IMAGE}\nRUN --mount=type=cache,id=pip,target=/elsewhere echo two\n",
+    )
+    build(build_root, second)
+    assert "cached mount /pip from exec /bin/sh -c true" in du_descriptions(build_root)

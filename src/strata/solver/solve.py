@@ -38,6 +38,7 @@ from strata.plan.ops import (
     HttpSource,
     ImageSource,
     MergeOp,
+    MountType,
     SourceLocation,
     Vertex,
     sha256_json,
@@ -63,6 +64,7 @@ from strata.solver.sources import fetch_source, image_chain, unpack_base_image
 from strata.solver.views import BuildViews
 from strata.store.images import ImageStore
 from strata.store.root import StateRoot
+from strata.store.usage import remember_cache_mount
 from strata.worker.context import SourceNotFoundError
 from strata.worker.executor import Executor
 from strata.worker.native import copy_tree
@@ -374,6 +376,7 @@ class Solver:
         results = [s.result for s in inputs]
         op = vertex.op
         if isinstance(op, ExecOp):
+            self._describe_cache_mounts(op)
             cache_keys = self._cache_mount_keys(op, input_keys)
             name = run_exec_op(
                 op,
@@ -421,6 +424,16 @@ class Solver:
     def _remember(self, step_id: str | None, key: str, components: dict[str, Any]) -> None:
         if step_id is not None:
             remember_step(self.root, step_id, key, components)
+
+    def _describe_cache_mounts(self, op: ExecOp) -> None:
+        """Tell `du` which RUN a new cache mount comes from. BuildKit names a cache when
+        it creates it (`cached mount <target> from exec <argv>`, solver/llbsolver/mounts/
+        mount.go `getRefCacheDir`), so a cache that already exists keeps its first name."""
+        caches = self.executor.cache_mounts
+        existing = set(caches.ids()) if caches is not None else set()
+        for mount in op.mounts[1:]:
+            if mount.type == MountType.CACHE and mount.cache_id not in existing:
+                remember_cache_mount(self.root, mount.cache_id, mount.target, op.args)
 
     def _cache_mount_keys(self, op: ExecOp, input_keys: Sequence[InputKey]) -> dict[int, str]:
         """For each cache mount seeded `from` an input, a stable name of that seed."""
