@@ -66,3 +66,13 @@ def test_config_gets_diff_ids_history_and_the_last_time_as_created() -> None:
     assert config["history"][1]["created_by"] == "COPY x / # buildkit"
     again = image_config({"architecture": "amd64", "os": "linux", "config": {}}, history, layers)
     assert again == config
+
+
+def test_config_without_any_time_has_created_null_as_buildkit_writes_it() -> None:
+    # FROM scratch + ENV: no layer, no base, no SOURCE_DATE_EPOCH (BuildKit
+    # exporter/containerimage/writer.go patchImageConfig marshals a nil time).
+    history = [HistoryEntry("ENV A=1", empty_layer=True, comment="buildkit.dockerfile.v0")]
+    config = image_config({"architecture": "amd64", "os": "linux", "config": {}}, history, [])
+    assert "created" in config and config["created"] is None
+    assert "created" not in config["history"][0]
+    assert config["rootfs"] == {"type": "layers", "diff_ids": []}

@@ -10,7 +10,7 @@ The config is the planner's (`BuildPlan.config`) plus what only the export knows
   rebuild gives the same config and the same image ID; an empty-layer entry takes the
   time of the layer before it (leading ones the first new layer's); SOURCE_DATE_EPOCH
   clamps every new time;
-- `created`: the last history entry's time.
+- `created`: the last history entry's time, `null` when no entry has one.
 """
 
 from __future__ import annotations
@@ -110,9 +110,12 @@ def image_config(
     )
     config["rootfs"] = {"type": "layers", "diff_ids": [item.layer.diff_id for item in layers]}
     config["history"] = entries
-    created = next((e["created"] for e in reversed(entries) if "created" in e), base_created)
-    if created is not None:
-        config["created"] = created
+    if "created" not in config:
+        # With no time anywhere (`FROM scratch` and only metadata instructions) BuildKit
+        # writes `"created": null`: patchImageConfig marshals a nil *time.Time.
+        config["created"] = next(
+            (e["created"] for e in reversed(entries) if "created" in e), base_created
+        )
     return config
 
 
