@@ -16,7 +16,7 @@ from tests.unit.test_plan_support import plan
         (
             "FROM Busybox\n",
             'failed to parse stage name "Busybox": invalid reference format: '
-            "repository name (Busybox) must be lowercase",
+            "repository name (library/Busybox) must be lowercase",
             1,
         ),
         ("FROM bad^name\n", 'failed to parse stage name "bad^name": invalid reference format', 1),

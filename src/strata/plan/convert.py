@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from strata.dockerfile.ast import Dockerfile, ParseWarning
+from strata.dockerfile.ast import Dockerfile, ParseWarning, go_quote
 from strata.dockerfile.directives import (
     CHECK_BUILD_ARG,
     CheckOptions,
@@ -407,7 +407,9 @@ class _Conversion:
             for raw_from in instruction.mount_sources:
                 name = raw_from or EMPTY_IMAGE
                 found = self.by_name.get(name.lower())
-                sources.append(found if found is not None else self._unregistered(name, where))
+                # A mount's image has no place in the Dockerfile: BuildKit's errors about
+                # it carry no line (convert_runmount.go `detectRunMount`).
+                sources.append(found if found is not None else self._unregistered(name, None))
             command.sources = sources
 
     def _build_dependency_graph(self) -> None:
@@ -462,6 +464,11 @@ class _Conversion:
     def _resolve_stages(self, target: DispatchState) -> list[DispatchState]:
         while True:
             reachable = self._reachable(target)
+            # BuildKit parses the base name of every unresolved state, needed or not, and
+            # resolves only the needed ones (convert.go `resolveReachableStages`).
+            for state in self.states:
+                if state.base is None and not state.dispatched and not state.resolved:
+                    self._check_base_name(state)
             for state in reachable:
                 if state.base is None and not state.dispatched and not state.resolved:
                     state.resolved = True
@@ -473,6 +480,18 @@ class _Conversion:
             if not new_dependencies:
                 return reachable
 
+    def _check_base_name(self, state: DispatchState) -> None:
+        """Fail on a base name distribution/reference would not parse (not for scratch)."""
+        if state.base_name == EMPTY_IMAGE:
+            return
+        try:
+            check_reference(state.base_name)
+        except ReferenceError as exc:
+            message = f"failed to parse stage name {go_quote(state.base_name)}: {exc.message}"
+            if state.location is None:
+                raise DockerfileError(message, file=self.options.file) from None
+            raise state.location.error(message) from None
+
     def _resolve_base(self, state: DispatchState) -> None:
         platform = state.platform or self.options.target_platform
         if state.base_name == EMPTY_IMAGE:
@@ -483,13 +502,6 @@ class _Conversion:
                 state.dispatched = True
             return
         where = state.location
-        try:
-            check_reference(state.base_name)
-        except ReferenceError as exc:
-            message = f'failed to parse stage name "{state.base_name}": {exc.message}'
-            if where is None:
-                raise DockerfileError(message, file=self.options.file) from None
-            raise where.error(message) from None
         key = (state.base_name, platform)
         image = self.shared.resolved_images.get(key)
         if image is None:
@@ -1078,10 +1090,14 @@ def _source_location(where: Location) -> SourceLocation:
 
 
 def _go_atoi(text: str) -> int | None:
+    """strconv.Atoi: an optionally signed decimal within int64, else None (a name)."""
     body = text[1:] if text[:1] in ("+", "-") else text
     if not body or not body.isascii() or not body.isdigit():
         return None
-    return int(text)
+    value = int(text)
+    if not -(2**63) <= value < 2**63:
+        return None  # Atoi's range error: BuildKit then looks the word up as a name
+    return value
 
 
 def _is_single_heredoc(command: str) -> bool:

@@ -1,49 +1,79 @@
 """Syntax check of image references before they are resolved.
 
-BuildKit parses a FROM / COPY --from image name with distribution/reference's
-ParseNormalizedNamed and fails with `failed to parse stage name "<name>": <reason>` when
-it does not parse; the store is never asked about a malformed name.
+BuildKit parses every stage's base name and every `COPY --from` / mount `from=` image
+with distribution/reference's ParseNormalizedNamed and fails with
+`failed to parse stage name "<name>": <reason>` when it does not parse; the store is never
+asked about a malformed name. The reasons below are that library's (normalize.go,
+reference.go, regexp.go), including go-digest's for a digest of the wrong shape.
 """
 
 from __future__ import annotations
 
 import re
 
+from strata.dockerfile.ast import go_lower
 from strata.errors import StrataError
+from strata.plan.sources import SourceError, validate_digest
 
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_NAME = rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
-_TAG = r"[\w][\w.-]{0,127}"
+_PATH = rf"{_COMPONENT}(?:/{_COMPONENT})*"
+_TAG = r"[0-9A-Za-z_][0-9A-Za-z_.-]{0,127}"  # Go's \w is ASCII only
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_REFERENCE = re.compile(rf"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$")
-_HEX_ID = re.compile(r"^[a-f0-9]{64}$")
+_REFERENCE = re.compile(rf"({_DOMAIN}/{_PATH}|{_PATH})(?::({_TAG}))?(?:@({_DIGEST}))?")
+_NAME = re.compile(rf"(?:({_DOMAIN})/)?({_PATH})")
+_HEX_ID = re.compile(r"[a-f0-9]{64}")
+_DEFAULT_DOMAIN = "docker.io"
+_MAX_PATH = 255
 
 
 class ReferenceError(StrataError):
     """An image name that distribution/reference would not parse."""
 
 
+def _split_docker_domain(name: str) -> tuple[str, str]:
+    """(domain, remainder) as reference.splitDockerDomain reads a familiar name."""
+    first, slash, rest = name.partition("/")
+    if not slash:
+        return _DEFAULT_DOMAIN, "library/" + name
+    if first == "localhost":
+        domain, remainder = first, rest
+    elif first == "index.docker.io":
+        domain, remainder = _DEFAULT_DOMAIN, rest
+    elif "." in first or ":" in first or go_lower(first) != first:
+        domain, remainder = first, rest
+    else:
+        domain, remainder = _DEFAULT_DOMAIN, name
+    if domain == _DEFAULT_DOMAIN and "/" not in remainder:
+        remainder = "library/" + remainder
+    return domain, remainder
+
+
 def check_reference(name: str) -> None:
     """Raise ReferenceError with distribution/reference's reason for a malformed name."""
-    if _HEX_ID.match(name):
+    if _HEX_ID.fullmatch(name):
         raise ReferenceError(
             f"invalid repository name ({name}), cannot specify 64-byte hexadecimal strings"
         )
-    if name == "":
-        raise ReferenceError("repository name must have at least one component")
-    match = _REFERENCE.match(name)
+    domain, remainder = _split_docker_domain(name)
+    repository = remainder.partition(":")[0]
+    if go_lower(repository) != repository:
+        raise ReferenceError(
+            f"invalid reference format: repository name ({repository}) must be lowercase"
+        )
+    full = f"{domain}/{remainder}"
+    match = _REFERENCE.fullmatch(full)
     if match is None:
-        lowered = _REFERENCE.match(name.lower())
-        if lowered is not None:
-            repository = name.split("@", 1)[0]
-            last = repository.rsplit("/", 1)[-1]
-            if ":" in last:
-                repository = repository[: repository.rfind(":")]
-            raise ReferenceError(
-                f"invalid reference format: repository name ({repository}) must be lowercase"
-            )
+        if _REFERENCE.fullmatch(go_lower(full)):
+            raise ReferenceError("repository name must be lowercase")
         raise ReferenceError("invalid reference format")
-    if len(match.group(1)) > 255:
-        raise ReferenceError("repository name must not be more than 255 characters")
+    named = _NAME.fullmatch(match.group(1))
+    path = named.group(2) if named is not None else match.group(1)
+    if len(path) > _MAX_PATH:
+        raise ReferenceError(f"repository name must not be more than {_MAX_PATH} characters")
+    if match.group(3):
+        try:
+            validate_digest(match.group(3))
+        except SourceError as exc:
+            raise ReferenceError(exc.message) from None
