@@ -409,6 +409,38 @@ def test_uncached_cached_and_edited_builds_print_buildkits_plain_lines(
     assert log.lines_of(FINAL_RIGHT) == ["cache miss: parent step re-ran", "DONE X.Xs"]
 
 
+def test_no_cache_names_the_flag_on_every_forced_step_and_new_steps_explain_nothing(
+    build_root: Path, project: Path
+) -> None:
+    build_plain(build_root, project)
+    forced = build_plain(build_root, project, "--no-cache")
+    log = forced.log
+    from_step = check_common_shape(forced, build_root)
+    # Pulling the base is not forced by --no-cache (§4.7): it stays CACHED.
+    assert [line for line in log.lines_of(from_step) if not line.startswith("resolve ")] == [
+        "CACHED"
+    ]
+    for step in (BASE_COPY, BASE_RUN, LEFT_COPY, FINAL_LEFT, FINAL_RIGHT):
+        assert log.lines_of(step) == ["cache miss: --no-cache", "DONE X.Xs"], (step, log.text)
+    assert log.lines_of(RIGHT_RUN) == [
+        "cache miss: --no-cache",
+        "<t> right done",
+        "<t> no newline at the end",
+        "DONE X.Xs",
+    ]
+    assert log.lines_of(LEFT_RUN)[0] == "cache miss: --no-cache"
+
+    # One more step at the end: the earlier ones keep their keys (and show their new
+    # step counts), the new one was never built, so nothing explains why it runs.
+    (project / "Dockerfile").write_text(DOCKERFILE + "RUN echo new > /new\n")
+    grown = strata(build_root, "build", "--progress=plain", str(project))
+    log = read_plain(grown.stderr.decode())
+    assert grown.returncode == 0, log.text
+    assert log.lines_of(FINAL_LEFT.replace("1/2", "1/3")) == ["CACHED"]
+    assert log.lines_of(FINAL_RIGHT.replace("2/2", "2/3")) == ["CACHED"]
+    assert log.lines_of("[stage-3 3/3] RUN echo new > /new") == ["DONE X.Xs"]
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="engine: solver/solve.py `_image_source` emits `resolve <ref>@<digest>` only "
