@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +51,7 @@ from strata.dockerfile.instructions import (
 )
 from strata.dockerfile.shell import ShellError, ShellLex
 from strata.dockerfile.stages import BuildDefinition, parse_stages
+from strata.dockerfile.suggest import with_suggestion
 from strata.errors import BuildError, DockerfileError
 from strata.plan import paths
 from strata.plan.buildargs import (
@@ -346,17 +347,27 @@ class _Conversion:
 
     def _stage_platform(self, written: str, where: Location) -> Platform:
         try:
-            value = self.shared.lex.process_word(written, self.global_args).value
+            expanded = self.shared.lex.process_word(written, self.global_args)
         except ShellError as exc:
-            raise where.error(
-                f"failed to process arguments for platform {written}: {exc.message}"
-            ) from None
-        if value == "":
-            raise where.error(f"empty platform value from expression {written}")
+            # BuildKit prints the (empty) result of the failed expansion here.
+            raise where.error(f"failed to process arguments for platform : {exc.message}") from None
+        if expanded.value == "":
+            message = f"empty platform value from expression {written}"
+            raise where.error(self._suggest_global_arg(message, expanded.unmatched)) from None
         try:
-            return parse_platform(value)
+            return parse_platform(expanded.value)
         except PlatformError as exc:
-            raise where.error(f"failed to parse platform {written}: {exc.message}") from None
+            reason = self._suggest_global_arg(exc.message, expanded.unmatched)
+            raise where.error(f"failed to parse platform {written}: {reason}") from None
+
+    def _suggest_global_arg(self, message: str, unmatched: Iterable[str]) -> str:
+        """BuildKit's wrapSuggestAny: hint at a global ARG an unset name probably meant."""
+        options = list(self.global_args)
+        for name in sorted(unmatched):
+            hinted = with_suggestion(message, name, options)
+            if hinted != message:
+                return hinted
+        return message
 
     def _register(self, state: DispatchState) -> None:
         """BuildKit's addState: a FROM naming an earlier stage makes it the base."""

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import platform as host_platform
 import re
+from urllib.parse import unquote
 
+from strata.dockerfile.ast import go_quote
 from strata.errors import StrataError
 from strata.plan.ops import Platform
 
+# containerd/platforms database.go (isKnownOS, isKnownArch) as vendored by BuildKit.
 _KNOWN_OS = frozenset(
     {
         "aix",
@@ -30,7 +33,6 @@ _KNOWN_OS = frozenset(
         "openbsd",
         "plan9",
         "solaris",
-        "wasip1",
         "windows",
         "zos",
     }
@@ -44,19 +46,31 @@ _KNOWN_ARCH = frozenset(
         "armbe",
         "arm64",
         "arm64be",
+        "ppc64",
+        "ppc64le",
         "loong64",
         "mips",
         "mipsle",
         "mips64",
         "mips64le",
-        "ppc64",
-        "ppc64le",
+        "mips64p32",
+        "mips64p32le",
+        "ppc",
+        "riscv",
         "riscv64",
+        "s390",
         "s390x",
+        "sparc",
+        "sparc64",
         "wasm",
     }
 )
-_COMPONENT = re.compile(r"^[A-Za-z0-9_.-]+$")
+# The patterns' sources appear in containerd's messages, so they are kept verbatim.
+_COMPONENT_PATTERN = r"^[A-Za-z0-9_.-]+$"
+_OS_PATTERN = r"^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.%-]*)((?:\+[A-Za-z0-9_.%-]+)*)\))?$"
+# Go's `$` is the end of the text; Python's would also accept a trailing newline.
+_COMPONENT = re.compile(_COMPONENT_PATTERN.removesuffix("$") + r"\Z")
+_OS_AND_VERSION = re.compile(_OS_PATTERN.removesuffix("$") + r"\Z")
 
 
 class PlatformError(StrataError):
@@ -97,19 +111,61 @@ def native_platform() -> Platform:
     return Platform(os="linux", architecture=arch, variant=variant)
 
 
+def _decode_os_option(value: str) -> str:
+    """containerd's decodeOSOption: %-escapes decoded as Go's PathUnescape, errors kept."""
+    if "%" not in value:
+        return value
+    i = 0
+    while i < len(value):
+        if value[i] == "%":
+            escape = value[i : i + 3]
+            if len(escape) < 3 or not all(c in "0123456789abcdefABCDEF" for c in escape[1:]):
+                raise PlatformError(f"invalid URL escape {go_quote(escape)}")
+            i += 3
+        else:
+            i += 1
+    return unquote(value, errors="replace")
+
+
 def parse_platform(spec: str) -> Platform:
-    """`os[/arch[/variant]]` → Platform, or PlatformError with containerd's reasons."""
+    """`os[(version[+feature...])][/arch[/variant]]` → Platform, or PlatformError.
+
+    The rules and messages are containerd's Parse. The OS version and features are
+    checked but not kept: strata's Platform has no place for them (Linux has neither).
+    """
     if "*" in spec:
-        raise PlatformError(f'"{spec}": wildcards not yet supported: invalid argument')
+        raise PlatformError(f"{go_quote(spec)}: wildcards not yet supported: invalid argument")
     parts = spec.split("/", 3)
-    os_name = parts[0].lower()
-    if not _COMPONENT.match(parts[0]):
+    os_match = _OS_AND_VERSION.match(parts[0])
+    if os_match is None:
         raise PlatformError(
-            f'"{parts[0]}" is an invalid OS component of "{spec}": invalid argument'
+            f"{go_quote(parts[0])} is an invalid OS component of {go_quote(spec)}: "
+            f"OSAndVersion specifier component must match {go_quote(_OS_PATTERN)}: "
+            "invalid argument"
         )
+    try:
+        _decode_os_option(os_match.group(2) or "")
+    except PlatformError as exc:
+        raise PlatformError(
+            f"{go_quote(spec)} has an invalid OS version {go_quote(os_match.group(2))}: "
+            f"{exc.message}"
+        ) from None
+    for feature in (os_match.group(3) or "")[1:].split("+") if os_match.group(3) else ():
+        try:
+            _decode_os_option(feature.strip())
+        except PlatformError as exc:
+            raise PlatformError(
+                f"{go_quote(spec)} has invalid OS features: invalid os feature "
+                f"{go_quote(feature.strip())}: {exc.message}"
+            ) from None
     for part in parts[1:]:
         if not _COMPONENT.match(part):
-            raise PlatformError(f'"{part}" is an invalid component of "{spec}": invalid argument')
+            raise PlatformError(
+                f"{go_quote(part)} is an invalid component of {go_quote(spec)}: "
+                f"platform specifier component must match {go_quote(_COMPONENT_PATTERN)}: "
+                "invalid argument"
+            )
+    os_name = os_match.group(1).lower()
     if os_name == "macos":
         os_name = "darwin"
     if len(parts) == 1:
@@ -121,7 +177,9 @@ def parse_platform(spec: str) -> Platform:
             variant = ""
         if arch in _KNOWN_ARCH:
             return Platform(os="linux", architecture=arch, variant=variant)
-        raise PlatformError(f'"{spec}": unknown operating system or architecture: invalid argument')
+        raise PlatformError(
+            f"{go_quote(spec)}: unknown operating system or architecture: invalid argument"
+        )
     if len(parts) == 2:
         arch, variant = normalize_arch(parts[1], "")
         if arch == "arm" and variant == "v7":
@@ -130,7 +188,7 @@ def parse_platform(spec: str) -> Platform:
     if len(parts) == 3:
         arch, variant = normalize_arch(parts[1], parts[2])
         return Platform(os=os_name, architecture=arch, variant=variant)
-    raise PlatformError(f'"{spec}": cannot parse platform specifier: invalid argument')
+    raise PlatformError(f"{go_quote(spec)}: cannot parse platform specifier: invalid argument")
 
 
 def format_platform(p: Platform) -> str:
