@@ -283,3 +283,31 @@ def test_missing_copy_source_vertex_error_names_the_checksum_ref(
     # the ref printed on the vertex is the one the final error names
     final = log.tail[-1]
     assert re.search(r"ref (\S+): ", final).group(1) in log.lines_of(MISSING_STEP)[0]  # type: ignore[union-attr]
+
+
+def test_warning_summary_comes_between_the_failed_step_and_the_excerpt(
+    build_root: Path, tmp_path: Path
+) -> None:
+    dockerfile = f"FROM {BUSYBOX_IMAGE} as base\nCMD echo hi\nRUN exit 5\n"
+    project = write_project(tmp_path / "p", dockerfile)
+    log, stderr = failing_build(build_root, project)
+    error = 'process "/bin/sh -c exit 5" did not complete successfully: exit code: 5'
+    assert log.lines_of("[2/2] RUN exit 5") == [f"ERROR: {error}"]
+    assert log.tail == [
+        "------",
+        " > [2/2] RUN exit 5:",
+        "------",
+        "",
+        " \x1b[33m2 warnings found (use --debug to expand):",
+        "\x1b[0m - FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)",
+        " - JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended "
+        "behavior related to OS signals (line 2)",
+        "Dockerfile:3",
+        "--------------------",
+        "   1 |     FROM busybox:strata-test as base",
+        "   2 |     CMD echo hi",
+        "   3 | >>> RUN exit 5",
+        "   4 |     ",
+        "--------------------",
+        f"ERROR: failed to build: failed to solve: {error}",
+    ], stderr
