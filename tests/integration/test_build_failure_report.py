@@ -13,6 +13,9 @@ step: only the Dockerfile load, the excerpt and the error.
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ import pytest
 from tests.integration.conftest import process_running
 from tests.integration.guide_fixtures import (
     BUSYBOX_IMAGE,
+    STRATA,
     build_root,
     busybox_tarball,
     strata,
@@ -311,3 +315,38 @@ def test_warning_summary_comes_between_the_failed_step_and_the_excerpt(
         "--------------------",
         f"ERROR: failed to build: failed to solve: {error}",
     ], stderr
+
+
+def test_interrupted_build_shows_the_running_step_canceled_and_no_report_block(
+    build_root: Path, tmp_path: Path
+) -> None:
+    project = write_project(
+        tmp_path / "p", f"FROM {BUSYBOX_IMAGE}\nRUN echo started && sleep 300\nRUN echo after\n"
+    )
+    log_path = tmp_path / "log.txt"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            [str(STRATA), "--root", str(build_root), "build", "--progress=plain", str(project)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
+        try:
+            deadline = time.monotonic() + 60  # a guard against hanging, not a measurement
+            while "started" not in log_path.read_text():
+                assert proc.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    stderr = log_path.read_text()
+    assert code == 130, stderr
+    log = read_plain(stderr)
+    assert log.lines_of("[2/3] RUN echo started && sleep 300") == ["<t> started", "CANCELED"]
+    assert "[3/3] RUN echo after" not in log.vertices
+    # Canceled steps get no `------` block, and there is no source to show.
+    assert log.tail == ["ERROR: failed to build: failed to solve: Canceled: context canceled"]
