@@ -96,3 +96,25 @@ def test_undefined_expansion_in_run_name_is_shown_as_written() -> None:
     result = plan("FROM busybox\nRUN echo ${X:?unset}\n")
     assert result.target is not None
     assert result.target.name == "[2/2] RUN echo ${X:?unset}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line"),
+    [
+        ("ARG A=${B:?err}\nFROM busybox\n", 'failed to process "${B:?err}": B: err', 1),
+        ("FROM --platform=$NOPE busybox\n", "empty platform value from expression $NOPE", 1),
+        ("ARG E\nFROM $E\n", "base name ($E) should not be blank", 2),
+    ],
+)
+def test_global_arg_and_from_errors_come_before_an_unknown_target(
+    text: str, message: str, line: int
+) -> None:
+    with pytest.raises(DockerfileError) as caught:
+        plan(text, target="nope")
+    assert (caught.value.message, caught.value.line) == (message, line)
+
+
+def test_unknown_target_is_reported_when_the_from_lines_are_fine() -> None:
+    with pytest.raises(DockerfileError) as caught:
+        plan("FROM busybox AS build\n", target="biuld")
+    assert caught.value.message == 'target stage "biuld" could not be found (did you mean build?)'

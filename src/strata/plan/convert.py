@@ -240,8 +240,7 @@ class _Conversion:
 
     def run(self, target: str | None) -> BuildPlan:
         definition = self.definition
-        target_stage = definition.resolve_target(target)
-        target_name = target or (target_stage.name or "")
+        target_name = target or (definition.stages[-1].name or "")
         predefined = predefined_args(
             target_platform=self.options.target_platform,
             build_platform=self.options.build_platform,
@@ -253,6 +252,9 @@ class _Conversion:
         self.epoch = self._source_date_epoch()
         for stage in definition.stages:
             self._add_stage_state(stage)
+        # Only now, as BuildKit does after the global ARGs and the FROM lines were
+        # expanded (convert.go `toDispatchState`): their errors come first.
+        target_stage = definition.resolve_target(target)
         target_state = self._find_stage_state(target_stage.name, target_stage.index)
         self._build_dependency_graph()
         self._check_cycles()
