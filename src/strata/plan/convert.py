@@ -77,6 +77,7 @@ from strata.plan.config import (
     validate_signal,
 )
 from strata.plan.copy import INLINE_DOCUMENT_NAME, dispatch_copy
+from strata.plan.epoch import SourceEpochResolver, resolve_source_date_epoch
 from strata.plan.lint import (
     EXPERIMENTAL_RULES,
     expose_warnings,
@@ -129,14 +130,18 @@ def plan_build(
     dockerignore: Sequence[str] = (),
     source_date_epoch: int | None = None,
     network: str = "default",
+    resolve_source_epoch: SourceEpochResolver | None = None,
 ) -> BuildPlan:
     """Convert `df` for `target` (default: the last stage) into a BuildPlan.
 
     `platform` None means "this machine, implicitly": the image config then keeps the
     base image's os/architecture, as BuildKit does without `--platform`. The hostname
     and cache-mount namespace come from the BUILDKIT_SANDBOX_HOSTNAME and
-    BUILDKIT_CACHE_MOUNT_NS build-args. Raises DockerfileError for anything wrong in the
-    Dockerfile, and whatever StrataError `resolve_image` raises for a missing image.
+    BUILDKIT_CACHE_MOUNT_NS build-args, the lint options from `# check=` or the
+    BUILDKIT_DOCKERFILE_CHECK build-arg. `resolve_source_epoch` dates the source of a
+    `SOURCE_DATE_EPOCH=<stage>` (without it such an epoch stays unset). Raises
+    DockerfileError for anything wrong in the Dockerfile, and whatever StrataError
+    `resolve_image` raises for a missing image.
     """
     args = dict(build_args or {})
     checks = read_check_options(
@@ -158,6 +163,7 @@ def plan_build(
         context_name=context_name,
         dockerignore=tuple(dockerignore),
         source_date_epoch=source_date_epoch,
+        resolve_source_epoch=resolve_source_epoch,
         network=network,
         hostname=args.get(HOSTNAME_ARG, ""),
         cache_namespace=args.get(CACHE_NS_ARG, ""),
@@ -308,16 +314,44 @@ class _Conversion:
                 state.root = rebuild(state.root)
 
     def _source_date_epoch(self) -> int | None:
+        """The build's epoch, and the SOURCE_DATE_EPOCH the stages see set to it.
+
+        As convert.go: a build-arg counts even when empty, a global ARG only when not;
+        the value may name a stage whose remote source dates the build (plan/epoch.py).
+        Afterwards the build-arg and the global ARG hold the resolved seconds, or are
+        removed when there are none (`setBuildArgValue`).
+        """
         if self.options.source_date_epoch is not None:
             return self.options.source_date_epoch
-        raw = self.options.build_args.get(SOURCE_DATE_EPOCH_ARG) or self.global_args.get(
-            SOURCE_DATE_EPOCH_ARG, ""
-        )
-        if not raw:
+        build_args = self.options.build_args
+        raw = build_args.get(SOURCE_DATE_EPOCH_ARG)
+        if raw is None:
+            raw = self.global_args.get(SOURCE_DATE_EPOCH_ARG, "") or None
+        if raw is None:
             return None
-        if not re.fullmatch(r"[0-9]+", raw):
-            raise DockerfileError(f"invalid SOURCE_DATE_EPOCH: {raw}", file=self.options.file)
-        return int(raw)
+        epoch = resolve_source_date_epoch(
+            raw,
+            stages=self.definition.stages,
+            build_args=build_args,
+            global_args=self.global_args,
+            escape=self.options.escape,
+            file=self.options.file,
+            resolve=self.options.resolve_source_epoch,
+        )
+        value = "" if epoch is None else str(epoch)
+        if SOURCE_DATE_EPOCH_ARG in build_args:
+            updated = {k: v for k, v in build_args.items() if k != SOURCE_DATE_EPOCH_ARG}
+            if value:
+                updated[SOURCE_DATE_EPOCH_ARG] = value
+            self.options = dataclasses.replace(self.options, build_args=updated)
+            self.shared.options = self.options
+        if SOURCE_DATE_EPOCH_ARG in self.global_args:
+            self.global_args = (
+                self.global_args.set(SOURCE_DATE_EPOCH_ARG, value)
+                if value
+                else self.global_args.delete(SOURCE_DATE_EPOCH_ARG)
+            )
+        return epoch
 
     def _add_stage_state(self, stage: Any) -> None:
         where: Location = stage.location

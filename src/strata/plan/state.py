@@ -20,6 +20,7 @@ from strata.dockerfile.suggest import closest
 from strata.errors import DockerfileError
 from strata.plan.buildargs import NON_ENV_ARGS, EnvList
 from strata.plan.config import ImageState
+from strata.plan.epoch import SourceEpochResolver
 from strata.plan.lint import EXPERIMENTAL_RULES
 from strata.plan.naming import StepCounter, uppercase_first_word
 from strata.plan.ops import Platform, Vertex
@@ -49,6 +50,7 @@ class PlanOptions:
     source: str
     multi_platform: bool = False
     checks: CheckOptions = field(default_factory=CheckOptions)
+    resolve_source_epoch: SourceEpochResolver | None = None
 
     def ignores_cache(self, stage_name: str | None) -> bool:
         """BuildKit's IsNoCache: `--no-cache` hits every stage, the filter named ones."""
