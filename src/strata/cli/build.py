@@ -9,10 +9,11 @@ stdout, as `docker build -q` does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import click
 from strata.api import BuildRequest, write_iidfile, write_metadata_file
 from strata.api import build as api_build
 from strata.cli.report import print_error
-from strata.dockerfile.outline import CALLS, render_call
+from strata.dockerfile.outline import CALLS, ImageEnv, render_call
 from strata.dockerfile.stages import UnknownTargetError, parse_stages
 from strata.errors import DockerfileError, Interrupted, StrataError, UsageError
 from strata.export.outputs import parse_outputs
@@ -116,8 +117,12 @@ def call_result(
     dockerfile: str | None = None,
     target: str | None = None,
     build_args: dict[str, str] | None = None,
+    image_env: ImageEnv | None = None,
 ) -> str:
-    """Everything `--call` does, as text to print: read, parse, evaluate, render."""
+    """Everything `--call` does, as text to print: read, parse, evaluate, render.
+
+    `image_env` tells the outline a base image's ENV (BuildKit resolves the image for it).
+    """
     from strata.dockerfile.parser import parse
 
     if not context.is_dir():
@@ -130,7 +135,40 @@ def call_result(
         target=target,
         build_args=build_args,
         json_format=request.json_format,
+        image_env=image_env,
     )
+
+
+@contextlib.contextmanager
+def stored_image_env(root: Path) -> Iterator[ImageEnv | None]:
+    """Base-image ENV from the local image store, for `--call=outline`.
+
+    Nothing is pulled: an image the store lacks (or a root that holds no images yet)
+    yields an empty ENV, and no root is created just to look.
+    """
+    if not (root / "metadata.db").exists():
+        yield None
+        return
+    from strata.store.images import ImageStore
+    from strata.store.root import StateRoot
+
+    state = StateRoot.open(root)
+    try:
+        images = ImageStore(state)
+
+        def lookup(name: str, platform: str | None) -> dict[str, str]:
+            try:
+                config = images.load_image(name).config
+            except StrataError:
+                return {}
+            runtime = config.get("config")
+            env = runtime.get("Env") if isinstance(runtime, dict) else None
+            pairs = (str(item).partition("=") for item in env or [])
+            return {key: value for key, _, value in pairs}
+
+        yield lookup
+    finally:
+        state.close()
 
 
 def parse_secret(value: str) -> tuple[str, bytes]:
@@ -312,13 +350,16 @@ def build(
         if call_request is not None:
             if context == "-":
                 raise UsageError("--call needs a context directory", option="--call")
-            output = call_result(
-                call_request,
-                Path(context),
-                dockerfile=dockerfile,
-                target=target,
-                build_args=parse_build_args(build_args),
-            )
+            root = ctx.obj["root"] if call_request.name == "outline" else None
+            with stored_image_env(root) if root else contextlib.nullcontext() as image_env:
+                output = call_result(
+                    call_request,
+                    Path(context),
+                    dockerfile=dockerfile,
+                    target=target,
+                    build_args=parse_build_args(build_args),
+                    image_env=image_env,
+                )
             click.echo(output, nl=False)
             return
         request = _build_request(
