@@ -31,7 +31,12 @@ from strata.dockerfile.ignore import PatternMatcher, find_ignore_file, read_igno
 from strata.dockerfile.parser import parse
 from strata.errors import BuildError, DockerfileError, Interrupted, StrataError, UsageError
 from strata.export.docker_archive import ExportEntry, write_docker_archive
-from strata.export.image_store import ExportedImage, image_config, store_image
+from strata.export.image_store import (
+    ExportedImage,
+    image_config,
+    store_image,
+    write_unstored_image,
+)
 from strata.export.local import export_local, export_tar
 from strata.export.oci_layout import write_oci_archive
 from strata.export.outputs import OutputSpec
@@ -403,22 +408,29 @@ class _Build:
         for output in outputs:
             if output.type in ("image", "docker", "oci"):
                 names.extend(output.names)
-        for index, output in enumerate(outputs):
-            if output.type in ("local", "tar"):
-                self._export_files(output, index, views.snapshot_tree(top))
-                continue
-            if output.type == "image" or (output.type == "docker" and output.dest is None):
-                exported = self._export_image(
-                    plan, top, snapshotter, names, index, store_names=True
+        # Archives written without the image store hold their config and manifest blobs
+        # through this lease only: BuildKit's docker/oci exporters with a destination
+        # leave nothing in the image store (no dangling `<none>` image).
+        with self.images.content.lease() as lease:
+            for index, output in enumerate(outputs):
+                if output.type in ("local", "tar"):
+                    self._export_files(output, index, views.snapshot_tree(top))
+                    continue
+                if output.type == "image" or (output.type == "docker" and output.dest is None):
+                    exported = self._export_image(plan, top, snapshotter, names, index)
+                    continue
+                exported = self._export_archive(
+                    output,
+                    index,
+                    names,
+                    exported,
+                    lambda vertex: self._unstored_image(plan, top, snapshotter, vertex, lease),
                 )
-                continue
-            exported = exported or self._export_image(
-                plan, top, snapshotter, names, index, store_names=False, announce=False
+            manifest_size = (
+                self.images.content.info(exported.manifest_digest).size if exported else 0
             )
-            self._export_archive(output, index, exported, names)
         if exported is None:
             return BuildResult("", "", (), {}, stats)
-        manifest_size = self.images.content.info(exported.manifest_digest).size
         return BuildResult(
             image_id=exported.image_id,
             manifest_digest=exported.manifest_digest,
@@ -429,13 +441,23 @@ class _Build:
         )
 
     def _layers(self, top: SnapshotResult, snapshotter: Any, vertex: str) -> list[ChainLayer]:
-        with_status = self.bus is not None
-        if with_status and self.bus is not None:
-            self.bus.status(vertex, "exporting layers", done=False)
+        self.progress.status(vertex, "exporting layers", done=False)
         layers = image_layers(snapshotter, self.records, self.images.content, top.name)
-        if with_status and self.bus is not None:
-            self.bus.status(vertex, "exporting layers", done=True)
+        self.progress.status(vertex, "exporting layers", done=True)
         return layers
+
+    def _config(self, plan: BuildPlan, layers: Sequence[ChainLayer]) -> dict[str, Any]:
+        base_created = None
+        if plan.base_image is not None:
+            created = plan.base_image.config.get("created")
+            base_created = created if isinstance(created, str) else None
+        return image_config(
+            plan.config,
+            plan.history,
+            layers,
+            source_date_epoch=plan.source_date_epoch,
+            base_created=base_created,
+        )
 
     def _export_image(
         self,
@@ -444,40 +466,38 @@ class _Build:
         snapshotter: Any,
         names: Sequence[str],
         index: int,
-        *,
-        store_names: bool,
-        announce: bool = True,
     ) -> ExportedImage:
         label = "exporting to image"
         with self.progress.vertex(label, f"{label} {index}") as vertex:
             layers = self._layers(top, snapshotter, vertex)
-            base_created = None
-            if plan.base_image is not None:
-                created = plan.base_image.config.get("created")
-                base_created = created if isinstance(created, str) else None
-            config = image_config(
-                plan.config,
-                plan.history,
-                layers,
-                source_date_epoch=plan.source_date_epoch,
-                base_created=base_created,
-            )
-            exported = store_image(self.images, config, layers, names if store_names else ())
-            if announce:
-                self.progress.status(vertex, f"writing image {exported.image_id}")
-                for name in exported.names:
-                    self.progress.status(vertex, f"naming to {name}")
+            exported = store_image(self.images, self._config(plan, layers), layers, names)
+            self.progress.status(vertex, f"writing image {exported.image_id}")
+            for name in exported.names:
+                self.progress.status(vertex, f"naming to {name}")
         return exported
 
+    def _unstored_image(
+        self, plan: BuildPlan, top: SnapshotResult, snapshotter: Any, vertex: str, lease: str
+    ) -> ExportedImage:
+        layers = self._layers(top, snapshotter, vertex)
+        return write_unstored_image(self.images, self._config(plan, layers), layers, hold=lease)
+
     def _export_archive(
-        self, output: OutputSpec, index: int, exported: ExportedImage, names: Sequence[str]
-    ) -> None:
+        self,
+        output: OutputSpec,
+        index: int,
+        names: Sequence[str],
+        exported: ExportedImage | None,
+        make_image: Callable[[str], ExportedImage],
+    ) -> ExportedImage:
         label = (
             "exporting to docker image format"
             if output.type == "docker"
             else "exporting to oci image format"
         )
         with self.progress.vertex(label, f"{label} {index}") as vertex:
+            if exported is None:
+                exported = make_image(vertex)
             image = self.images.image(exported.manifest_digest)
             self.progress.status(vertex, f"exporting manifest {exported.manifest_digest}")
             self.progress.status(vertex, f"exporting config {exported.image_id}")
@@ -490,6 +510,7 @@ class _Build:
                 else:
                     write_oci_archive(self.images.content, entries, out)
             self.progress.status(vertex, "sending tarball")
+        return exported
 
     def _export_files(self, output: OutputSpec, index: int, tree: Path) -> None:
         if output.type == "local":

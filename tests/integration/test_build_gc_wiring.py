@@ -4,9 +4,12 @@ listing."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import tarfile
 from pathlib import Path
+from typing import Any, cast
 
 from strata.store.root import StateRoot
 from strata.store.usage import disk_usage
@@ -141,3 +144,93 @@ def test_du_describes_cache_mounts_by_the_run_that_created_them(
     )
     build(build_root, second)
     assert "cached mount /pip from exec /bin/sh -c true" in du_descriptions(build_root)
+
+
+# -- exports that are not the image store ---------------------------------------------------------
+
+
+def image_listing(root: Path) -> list[list[str]]:
+    """`strata images` rows as (repository, tag, image ID)."""
+    run = subprocess.run(
+        [str(STRATA), "--root", str(root), "images"], capture_output=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr.decode()
+    return [line.split()[:3] for line in run.stdout.decode().splitlines()[1:]]
+
+
+def oci_config(archive: Path) -> dict[str, object]:
+    """The image config inside an OCI layout tarball, as written (no tool rewriting it)."""
+    with tarfile.open(archive) as tar:
+
+        def blob(digest: str) -> dict[str, Any]:
+            handle = tar.extractfile(f"blobs/sha256/{digest.removeprefix('sha256:')}")
+            assert handle is not None
+            return cast(dict[str, Any], json.loads(handle.read()))
+
+        index = tar.extractfile("index.json")
+        assert index is not None
+        manifest = blob(json.loads(index.read())["manifests"][0]["digest"])
+        return blob(manifest["config"]["digest"])
+
+
+def test_file_outputs_leave_no_image_in_the_store(build_root: Path, tmp_path: Path) -> None:
+    project = write_project(tmp_path / "p", f"FROM {BUSYBOX_IMAGE}\nRUN echo out > /out\n")
+    before = image_listing(build_root)
+    out = tmp_path / "out"
+    build(
+        build_root,
+        project,
+        "-o",
+        f"type=oci,dest={out / 'image.oci.tar'}",
+        "-o",
+        f"type=docker,dest={out / 'image.docker.tar'},name=named:1",
+        "-o",
+        f"type=local,dest={out / 'files'}",
+        "-o",
+        f"type=tar,dest={out / 'files.tar'}",
+    )
+    assert image_listing(build_root) == before
+    assert (out / "files" / "out").read_text() == "out\n"
+    # the archives are complete images for an independent reader
+    for kind, name in (("oci-archive", "image.oci.tar"), ("docker-archive", "image.docker.tar")):
+        inspect = subprocess.run(
+            ["skopeo", "inspect", "--config", f"{kind}:{out / name}"],
+            capture_output=True,
+            timeout=600,
+        )
+        assert inspect.returncode == 0, inspect.stderr.decode()
+        assert len(json.loads(inspect.stdout)["rootfs"]["diff_ids"]) == 2
+
+
+def test_image_output_still_stores_the_image_next_to_a_file_output(
+    build_root: Path, tmp_path: Path
+) -> None:
+    project = write_project(tmp_path / "p", f"FROM {BUSYBOX_IMAGE}\nRUN echo out > /out\n")
+    # As with buildx, -t with only a file output names the archive's image, nothing more.
+    build(build_root, project, "-t", "tagged:1", "-o", f"type=oci,dest={tmp_path / 'a.tar'}")
+    assert [row[:2] for row in image_listing(build_root)] == [["busybox", "strata-test"]]
+    build(
+        build_root,
+        project,
+        "-o",
+        "type=image,name=kept:1",
+        "-o",
+        f"type=oci,dest={tmp_path / 'b.tar'}",
+    )
+    assert sorted(row[:2] for row in image_listing(build_root)) == [
+        ["busybox", "strata-test"],
+        ["kept", "1"],
+    ]
+
+
+def test_config_of_a_build_without_any_time_has_created_null(
+    build_root: Path, tmp_path: Path
+) -> None:
+    project = write_project(tmp_path / "p", "FROM scratch\nENV A=1\n")
+    archive = tmp_path / "scratch.tar"
+    build(build_root, project, "-o", f"type=oci,dest={archive}")
+    config = oci_config(archive)
+    assert "created" in config and config["created"] is None
+    assert config["history"] == [
+        {"created_by": "ENV A=1", "comment": "buildkit.dockerfile.v0", "empty_layer": True}
+    ]

@@ -21,6 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from strata.image.oci import (
+    MEDIA_OCI_CONFIG,
+    MEDIA_OCI_MANIFEST,
+    canonical_json,
+    compression_of_media_type,
+    descriptor,
+)
 from strata.plan.result import HistoryEntry
 from strata.solver.layers import ChainLayer
 from strata.store.images import ImageStore
@@ -137,4 +144,46 @@ def store_image(
         manifest_digest=manifest,
         config=stored.config,
         names=tuple(given),
+    )
+
+
+def write_unstored_image(
+    images: ImageStore,
+    config: dict[str, Any],
+    layers: Sequence[ChainLayer],
+    *,
+    hold: str,
+) -> ExportedImage:
+    """Write the image's config and manifest blobs without making it an image of the
+    store: for `-o type=docker|oci,dest=...`, which BuildKit writes straight to the
+    destination. The blobs (layers too) are held by the content-store lease `hold`
+    only, so they are swept once nothing else refers to them."""
+    content = images.content
+    content.add_refs(hold, [item.layer.digest for item in layers])
+    for item in layers:
+        compression = compression_of_media_type(item.layer.media_type)
+        if compression is not None:
+            content.record_layer(
+                digest=item.layer.digest,
+                diff_id=item.layer.diff_id,
+                compression=compression,
+                media_type=item.layer.media_type,
+                uncompressed_size=item.layer.uncompressed_size,
+            )
+    config_bytes = canonical_json(config)
+    config_digest = content.ingest_bytes(config_bytes, hold=hold)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MEDIA_OCI_MANIFEST,
+        "config": descriptor(MEDIA_OCI_CONFIG, config_digest, len(config_bytes)),
+        "layers": [
+            descriptor(item.layer.media_type, item.layer.digest, item.layer.size) for item in layers
+        ],
+    }
+    manifest_digest = content.ingest_bytes(canonical_json(manifest), hold=hold)
+    return ExportedImage(
+        image_id=config_digest,
+        manifest_digest=manifest_digest,
+        config=images.image(manifest_digest).config,
+        names=(),
     )
