@@ -118,3 +118,19 @@ def test_unknown_target_is_reported_when_the_from_lines_are_fine() -> None:
     with pytest.raises(DockerfileError) as caught:
         plan("FROM busybox AS build\n", target="biuld")
     assert caught.value.message == 'target stage "biuld" could not be found (did you mean build?)'
+
+
+@pytest.mark.parametrize(
+    ("word", "message"),
+    [
+        # BuildKit splits on ":" before it looks for brackets, so `[::1]:80` leaves `[:`
+        # as the IP (convert_expose.go `splitParts`, net.SplitHostPort).
+        ("[::1]:80", "invalid IP address [:: address [::: missing ']' in address"),
+        ("[::1]", "invalid IP address [: address [:: missing ']' in address"),
+        ("::1:80", "invalid IP address: :"),
+    ],
+)
+def test_expose_with_an_ipv6_address_fails_as_buildkit_splits_it(word: str, message: str) -> None:
+    with pytest.raises(DockerfileError) as caught:
+        plan(f"FROM busybox\nEXPOSE {word}\n")
+    assert (caught.value.message, caught.value.line) == (message, 2)
