@@ -4,12 +4,19 @@ listing."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import re
 import subprocess
 import tarfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+
+import pytest
 
 from strata.store.root import StateRoot
 from strata.store.usage import disk_usage
@@ -234,3 +241,98 @@ def test_config_of_a_build_without_any_time_has_created_null(
     assert config["history"] == [
         {"created_by": "ENV A=1", "comment": "buildkit.dockerfile.v0", "empty_layer": True}
     ]
+
+
+# -- ADD <url>: fetched each build, CACHED when unchanged ------------------------------------------
+
+
+@dataclass
+class Served:
+    """What the test server answers for every GET; the test changes it between builds."""
+
+    body: bytes = b"hello\n"
+    last_modified: str = "Wed, 01 May 2024 10:00:00 GMT"
+    requests: int = 0
+
+
+@pytest.fixture
+def http_server() -> Iterator[tuple[str, Served]]:
+    served = Served()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            served.requests += 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(served.body)))
+            self.send_header("Last-Modified", served.last_modified)
+            self.end_headers()
+            self.wfile.write(served.body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", served
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def plain_build(root: Path, project: Path) -> str:
+    run = subprocess.run(
+        [str(STRATA), "--root", str(root), "build", "--progress=plain", str(project)],
+        capture_output=True,
+        env=dict(os.environ, PROGRESS_NO_TRUNC="1"),
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr.decode()
+    return run.stderr.decode()
+
+
+def outcomes(log: str, step: str) -> list[str]:
+    """How each vertex named `step` ended (DONE or CACHED), in order."""
+    numbers = [m.group(1) for m in re.finditer(rf"^#(\d+) {re.escape(step)}$", log, re.M)]
+    ends: list[str] = []
+    for number in numbers:
+        end = re.search(rf"^#{number} (DONE|CACHED)\b", log, re.M)
+        ends.append(end.group(1) if end else "?")
+    return ends
+
+
+def test_add_url_is_cached_when_the_download_is_unchanged(
+    build_root: Path, tmp_path: Path, http_server: tuple[str, Served]
+) -> None:
+    url, served = http_server
+    project = write_project(
+        tmp_path / "p", f"FROM {BUSYBOX_IMAGE}\nADD {url}/f.txt /f.txt\nRUN cat /f.txt\n"
+    )
+    add = f"[2/3] ADD {url}/f.txt /f.txt"
+    first = plain_build(build_root, project)
+    # the source and the copy into the stage carry the same name, as in BuildKit
+    assert outcomes(first, add) == ["DONE", "DONE"]
+    again = plain_build(build_root, project)
+    assert served.requests == 2  # asked again: BuildKit requests the URL every build
+    assert outcomes(again, add) == ["CACHED", "CACHED"]
+    assert outcomes(again, "[3/3] RUN cat /f.txt") == ["CACHED"]
+
+    served.body = b"changed\n"
+    changed = plain_build(build_root, project)
+    assert outcomes(changed, add) == ["DONE", "DONE"]
+    assert outcomes(changed, "[3/3] RUN cat /f.txt") == ["DONE"]
+
+
+def test_add_url_with_a_new_last_modified_is_not_cached(
+    build_root: Path, tmp_path: Path, http_server: tuple[str, Served]
+) -> None:
+    # The file's mtime is its Last-Modified, so BuildKit keys the source on it too; the
+    # copy into the stage is keyed by content checksums, which leave mtimes out.
+    url, served = http_server
+    project = write_project(tmp_path / "p", f"FROM {BUSYBOX_IMAGE}\nADD {url}/f.txt /f.txt\n")
+    add = f"[2/2] ADD {url}/f.txt /f.txt"
+    plain_build(build_root, project)
+    served.last_modified = "Thu, 02 May 2024 10:00:00 GMT"
+    assert outcomes(plain_build(build_root, project), add) == ["DONE", "CACHED"]

@@ -319,8 +319,10 @@ class Solver:
         components["fetched"] = fetched_key
         record = self.records.get(key)
         if record is not None and record.snapshot and self.snapshotter.exists(record.snapshot):
+            # Fetched again, but what came is what is stored: BuildKit computes a
+            # source's key before deciding to run it, and the vertex ends CACHED.
             self.records.touch(key)
-            self._done(vertex)
+            self._cached(vertex)
             return Solved(SnapshotResult(record.snapshot), key, key, cached=True)
         name = self._snapshot_of_tree(tree)
         self.records.put(

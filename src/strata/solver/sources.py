@@ -5,8 +5,8 @@ A base image is unpacked into a chain of snapshots named by chain ID
 remembered as the image's own layer blob so an export never re-compresses a base layer.
 
 A URL or git source is fetched on every build (BuildKit asks the server each time too);
-its key covers what was fetched (file digest, or commit), so an unchanged download keeps
-the steps that read it cached.
+its key covers what was fetched (file digest, name and Last-Modified, or commit), so an
+unchanged download is a cache hit (printed CACHED) and keeps the steps reading it cached.
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ def fetch_source(op: HttpSource | GitSource, dest: Path) -> tuple[str, Path]:
         fetched = fetch_url(
             op.url, dest, checksum=op.checksum or None, filename=op.filename or None
         )
-        return f"{fetched.digest} {fetched.filename}", dest
+        # The file's mtime is its Last-Modified, so that is part of the key too (BuildKit
+        # source/http/source.go formatCacheKey: name, content digest, Last-Modified).
+        modified = fetched.last_modified.isoformat() if fetched.last_modified else ""
+        return f"{fetched.digest} {fetched.filename} {modified}".rstrip(), dest
     tree = dest / "tree"
     got = fetch_git(
         op.remote,
