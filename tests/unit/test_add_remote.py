@@ -253,3 +253,9 @@ def test_fetch_git_by_commit_keeping_git_dir(repo: dict[str, str], tmp_path: Pat
 def test_fetch_git_unknown_ref_fails(repo: dict[str, str], tmp_path: Path) -> None:
     with pytest.raises(StrataError, match="git"):
         fetch_git(repo["path"], tmp_path / "out", ref="no-such-branch")
+
+
+def test_url_that_urllib_cannot_parse_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StrataError, match=r"failed to fetch https://github\.\[com/x"):
+        fetch_url("https://github.[com/x", tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -211,7 +211,11 @@ class FetchedFile:
 
 def url_filename(url: str) -> str:
     """The file name ADD gives a URL: its last path segment, or `__unnamed__`."""
-    path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+    try:
+        raw_path = urllib.parse.urlsplit(url).path
+    except ValueError:  # urllib refuses some URLs Go accepts (`https://github.[com/x`)
+        raw_path = url.split("?", 1)[0].split("#", 1)[0].partition("://")[2].partition("/")[2]
+    path = urllib.parse.unquote(raw_path)
     base = posixpath.basename(path.rstrip("/")) if path.rstrip("/") else ""
     return base if base not in ("", ".", "/") else "__unnamed__"
 
@@ -241,8 +245,8 @@ def fetch_url(
         raise StrataError(f"unsupported digest algorithm: {want_algo}")
     sha256 = hashlib.sha256()
     wanted = hashlib.new(want_algo)
-    request = urllib.request.Request(url, headers=headers or {})
     try:
+        request = urllib.request.Request(url, headers=headers or {})
         with urllib.request.urlopen(request, timeout=timeout) as resp, open(partial, "wb") as out:
             status = resp.status
             if status < 200 or status >= 400:
@@ -256,7 +260,8 @@ def fetch_url(
     except urllib.error.HTTPError as exc:
         partial.unlink(missing_ok=True)
         raise StrataError(f"invalid response status {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        # ValueError: a URL Go accepts but urllib cannot use (`https://github.[com/x`).
         partial.unlink(missing_ok=True)
         reason = getattr(exc, "reason", exc)
         raise StrataError(f"failed to fetch {url}: {reason}") from None
