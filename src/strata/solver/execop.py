@@ -124,9 +124,15 @@ def _runtime_mount(
             mode=mount.mode if mount.mode is not None else 0o400,
             required=mount.required,
         )
-    forwarded = env.ssh.get(mount.secret_id or "default")
+    ssh_id = mount.secret_id or "default"
+    forwarded = env.ssh.get(ssh_id)
+    if forwarded is None and mount.required and env.ssh:
+        # The client forwards other ids: buildx's ssh provider refuses this one
+        # (session/sshforward/sshprovider CheckAgent). With no `--ssh` at all the worker
+        # says `no SSH key "<id>" forwarded from the client` (BuildKit mounts/mount.go).
+        raise BuildError(f"unset ssh forward key {ssh_id}")
     return SSHMount(
-        id=mount.secret_id or "default",
+        id=ssh_id,
         target=mount.target or None,
         agent_socket=forwarded.agent_socket if forwarded else None,
         key_files=forwarded.key_files if forwarded else (),
