@@ -48,6 +48,7 @@ from strata.progress.bus import ProgressBus
 from strata.progress.units import format_size
 from strata.solver.checksums import ChecksumCache
 from strata.solver.execop import ExecEnvironment, SSHSource
+from strata.solver.failed import FailedContainer, StepProcessError
 from strata.solver.layers import ChainLayer, image_layers
 from strata.solver.records import CacheRecords
 from strata.solver.results import ContextResult, SnapshotResult
@@ -67,6 +68,7 @@ from strata.worker.snapshot import open_snapshotter
 __all__ = [
     "BuildRequest",
     "BuildResult",
+    "DebugSession",
     "OutputSpec",
     "SSHSource",
     "build",
@@ -105,6 +107,9 @@ class BuildRequest:
     # `--gc-budget`: a size (`512MB`) or `off`; None reads $STRATA_GC_BUDGET, then the
     # default (see `strata.store.prune.gc_budget`).
     gc_budget: str | None = None
+    # `--on-error`: "error", or "shell" to hand a failed RUN's container to the
+    # `debug_shell` callback of `build` before failing.
+    on_error: str = "error"
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,32 @@ class BuildResult:
     config: dict[str, Any]
     stats: SolveStats
     manifest_size: int = 0
+
+
+@dataclass(frozen=True)
+class DebugSession:
+    """A RUN that failed under `on_error="shell"`, its container still there.
+
+    `build` passes it to its `debug_shell` callback after the solve has failed and
+    before anything is cleaned up; when the callback returns, the container's mounts
+    and snapshot are removed and the step's error is raised as usual."""
+
+    step_name: str
+    error: BuildError
+    container: FailedContainer
+    executor: Executor
+
+    @property
+    def shell(self) -> str:
+        """The shell `open_shell` starts (the stage's SHELL, else /bin/sh)."""
+        return self.container.shell
+
+    def open_shell(self, terminal: int) -> int:
+        """Run the shell interactively on the terminal fd `terminal`; its exit status."""
+        return self.container.open_shell(self.executor, terminal)
+
+
+DebugShell = Callable[[DebugSession], None]
 
 
 def metadata_of(result: BuildResult) -> dict[str, Any]:
@@ -266,9 +297,11 @@ class _Build:
         root: StateRoot,
         bus: ProgressBus | None,
         stdout: BinaryIO | None,
+        debug_shell: DebugShell | None = None,
     ) -> None:
         self.request = request
         self.root = root
+        self.debug_shell = debug_shell if request.on_error == "shell" else None
         self.progress = _Progress(bus)
         self.bus = bus
         self.stdout = stdout
@@ -358,14 +391,32 @@ class _Build:
                 ),
                 step_scope=str((df_path or context_dir).resolve()),
                 build_arg_names=tuple(request.build_args),
+                keep_failed=self.debug_shell is not None,
             ),
         )
         try:
             with build_lease(self.root), _cancel_on_signals(solver.cancel):
-                solved = self._solve(solver, plan.target)
+                try:
+                    solved = self._solve(solver, plan.target)
+                except StepProcessError as failed:
+                    try:
+                        self._debug(failed, cache_mounts)
+                    finally:
+                        failed.container.discard()
+                    raise
                 return self._export(plan, solved, snapshotter, views, solver.stats)
         finally:
             views.close()
+
+    def _debug(self, failed: StepProcessError, cache_mounts: CacheMounts) -> None:
+        """Hand the failed step's container to the debug shell callback. The solve's
+        executor was cancelled with the build, so the shell gets a fresh one."""
+        if self.debug_shell is None:
+            return
+        executor = Executor(self.root, cache_mounts=cache_mounts)
+        self.debug_shell(
+            DebugSession(failed.container.step_name, failed, failed.container, executor)
+        )
 
     def _plan(
         self, dockerfile: Dockerfile, patterns: list[str], platform: Platform | None
@@ -551,14 +602,23 @@ def build(
     root: StateRoot | Path,
     bus: ProgressBus | None = None,
     stdout: BinaryIO | None = None,
+    debug_shell: DebugShell | None = None,
 ) -> BuildResult:
-    """Build `request` in the state root `root`; see the module docstring."""
+    """Build `request` in the state root `root`; see the module docstring.
+
+    With `request.on_error == "shell"`, a RUN that fails is handed to `debug_shell`
+    (a `DebugSession`) before the build fails with that step's error."""
+    if request.on_error not in ("error", "shell"):
+        raise UsageError(
+            f'invalid on-error value "{request.on_error}" (use "error" or "shell")',
+            option="--on-error",
+        )
     opened = root if isinstance(root, StateRoot) else StateRoot.open(root)
     try:
         # Read before building, so a bad `--gc-budget` fails before any work is done.
         budget = read_gc_budget(opened, request.gc_budget)
         try:
-            result = _Build(request, opened, bus, stdout).run()
+            result = _Build(request, opened, bus, stdout, debug_shell).run()
         except Interrupted:
             raise
         except StrataError:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from strata.api import BuildRequest, write_iidfile, write_metadata_file
+from strata.api import BuildRequest, DebugSession, DebugShell, write_iidfile, write_metadata_file
 from strata.api import build as api_build
 from strata.cli.report import print_error
 from strata.dockerfile.outline import CALLS, ImageEnv, render_call
@@ -296,6 +296,15 @@ def _split_commas(values: Sequence[str]) -> list[str]:
 )
 @click.option("--platform", default=None, help="Target platform (only this machine's).")
 @click.option(
+    "--on-error",
+    "on_error",
+    type=click.Choice(["error", "shell"]),
+    default="error",
+    show_default=True,
+    help="When a RUN fails: fail (error), or first open a shell in its container (shell; "
+    "needs a terminal).",
+)
+@click.option(
     "--gc-budget",
     "gc_budget",
     default=None,
@@ -340,6 +349,7 @@ def build(
     progress: str,
     platform: str | None,
     gc_budget: str | None,
+    on_error: str,
     pull: bool,
     call: str,
     output_format: str | None,
@@ -381,6 +391,7 @@ def build(
         )
         if gc_budget is not None:
             request = dataclasses.replace(request, gc_budget=check_gc_budget(gc_budget))
+        request = dataclasses.replace(request, on_error=on_error)
         mode = "quiet" if quiet else progress
         printer = make_printer(mode, sys.stderr)
     except UnknownTargetError as exc:
@@ -467,7 +478,13 @@ def _run_build(
     error: StrataError | None = None
     result = None
     try:
-        result = api_build(request, root=root, bus=bus, stdout=sys.stdout.buffer)
+        result = api_build(
+            request,
+            root=root,
+            bus=bus,
+            stdout=sys.stdout.buffer,
+            debug_shell=debug_shell_on_terminal(bus),
+        )
     except StrataError as exc:
         error = exc
     except KeyboardInterrupt:
@@ -483,6 +500,27 @@ def _run_build(
         if quiet and result.image_id:
             click.echo(result.image_id)
     return code
+
+
+def debug_shell_on_terminal(bus: ProgressBus) -> DebugShell:
+    """`--on-error=shell`: end the progress display, then run the failed step's shell
+    on this process's terminal. Without a terminal on stdin, only say why not."""
+
+    def open_debug_shell(session: DebugSession) -> None:
+        bus.close()
+        if not sys.stdin.isatty():
+            click.echo(
+                "WARNING: --on-error=shell needs a terminal on stdin: not starting a debug shell",
+                err=True,
+            )
+            return
+        click.echo(
+            f"Starting debug shell ({session.shell}) in {session.step_name}; exit to end the build",
+            err=True,
+        )
+        session.open_shell(sys.stdin.fileno())
+
+    return open_debug_shell
 
 
 COMMANDS: list[click.Command] = [build]

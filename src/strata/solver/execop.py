@@ -19,6 +19,7 @@ from typing import cast
 
 from strata.errors import BuildError
 from strata.plan.ops import ExecMount, ExecOp, MountType
+from strata.solver.failed import FailedContainer, StepProcessError
 from strata.solver.results import ContextResult, Result, SnapshotResult
 from strata.solver.views import BuildViews
 from strata.worker.context import resolve_in_root
@@ -161,8 +162,12 @@ def run_exec_op(
     env: ExecEnvironment,
     cache_base_keys: Mapping[int, str],
     on_output: OutputSink,
+    keep_failed: bool = False,
 ) -> str:
-    """Run the op's process on a new snapshot of its root; returns the committed name."""
+    """Run the op's process on a new snapshot of its root; returns the committed name.
+
+    With `keep_failed`, a process that exits non-zero leaves its snapshot in place and
+    the error is a `StepProcessError` holding the container (for a debug shell)."""
     root = op.mounts[0]
     parent: str | None = None
     if root.input is not None:
@@ -181,19 +186,26 @@ def run_exec_op(
             user=op.user,
             hostname=op.hostname,
         )
+        network = network_mode(op, env)
+        security = cast(SecurityMode, op.security)
         code = executor.run(
             process,
             rootfs,
             mounts,
-            network=network_mode(op, env),
-            security=cast(SecurityMode, op.security),
+            network=network,
+            security=security,
             on_output=lambda stream, line, _when: on_output(stream, line),
         )
+        if code != 0 and keep_failed:
+            kept = FailedContainer(snapshotter, key, rootfs, process, mounts, network, security)
+            raise StepProcessError(process_failed_message(op.args, code), kept)
         if code != 0:
             raise BuildError(process_failed_message(op.args, code))
         name = f"result-{uuid.uuid4().hex}"
         snapshotter.commit(name, key)
         return name
+    except StepProcessError:
+        raise
     except BaseException:
         with contextlib.suppress(Exception):
             snapshotter.remove(key)

@@ -49,6 +49,7 @@ from strata.progress.units import format_size
 from strata.solver.checksums import ChecksumCache, keyed_by_content, requests_for
 from strata.solver.execop import ExecEnvironment, run_exec_op
 from strata.solver.explain import explain_miss, remember_step, step_id_from_name
+from strata.solver.failed import StepProcessError, discard_kept
 from strata.solver.fileop import run_file_op, run_merge_op
 from strata.solver.keys import (
     InputKey,
@@ -104,6 +105,9 @@ class SolveContext:
     # Dockerfile's path, see `solver.explain`); None turns explanations off.
     step_scope: str | None = None
     build_arg_names: tuple[str, ...] = ()
+    # Keep a failed RUN's container for a debug shell (`--on-error=shell`): its error is
+    # then a StepProcessError whose container the caller must discard.
+    keep_failed: bool = False
 
 
 class Solver:
@@ -189,7 +193,10 @@ class Solver:
                         if failure is None or (
                             isinstance(failure, Interrupted) and not isinstance(exc, Interrupted)
                         ):
+                            discard_kept(failure)
                             failure = exc
+                        else:
+                            discard_kept(exc)  # only the first failure is debugged
                         self.cancel()
                         continue
                     self._solved[vertex.digest] = solved
@@ -197,13 +204,17 @@ class Solver:
                         waiting_on[user.digest].discard(vertex.digest)
         except KeyboardInterrupt:
             self.cancel(2)
+            discard_kept(failure)
             failure = Interrupted(signal_number=2)
             for future in running:
                 future.cancel()
-            futures.wait(list(running))
+            for late in futures.wait(list(running)).done:
+                if not late.cancelled():
+                    discard_kept(late.exception())
         finally:
             pool.shutdown(wait=True)
         if self._signal is not None:
+            discard_kept(failure)
             raise Interrupted(signal_number=self._signal)
         if failure is not None:
             raise failure
@@ -237,7 +248,22 @@ class Solver:
             raise self._located(vertex, exc) from None
 
     def _located(self, vertex: Vertex, exc: StrataError) -> BuildError:
-        """The error as a BuildError pointing at the step's Dockerfile lines."""
+        """The error as a BuildError pointing at the step's Dockerfile lines (a kept
+        container stays with it, named after the step)."""
+        located = self._locate(vertex, exc)
+        if not isinstance(exc, StepProcessError):
+            return located
+        exc.container.step_name = vertex.name
+        return StepProcessError(
+            located.message,
+            exc.container,
+            file=located.file,
+            line=located.line,
+            end_line=located.end_line,
+            source=located.source,
+        )
+
+    def _locate(self, vertex: Vertex, exc: StrataError) -> BuildError:
         message = exc.message
         if isinstance(exc, SourceNotFoundError):
             message = (
@@ -389,6 +415,7 @@ class Solver:
                 env=self.settings.exec_env,
                 cache_base_keys=cache_keys,
                 on_output=lambda stream, line: self._log(vertex, stream, line),
+                keep_failed=self.settings.keep_failed,
             )
         elif isinstance(op, FileOp):
             name = run_file_op(op, results, self.snapshotter, self.views)
