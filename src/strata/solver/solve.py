@@ -244,8 +244,21 @@ class Solver:
                     self.bus.vertex_canceled(vertex.digest)
                 raise Interrupted(signal_number=self._signal or 2) from exc
             if self.bus is not None:
-                self.bus.vertex_error(vertex.digest, exc.message, name=vertex.name or None)
+                shown = self._vertex_message(vertex, exc)
+                self.bus.vertex_error(vertex.digest, shown, name=vertex.name or None)
             raise self._located(vertex, exc) from None
+
+    def _vertex_message(self, vertex: Vertex, exc: StrataError) -> str:
+        """The error as the failing vertex shows it. A missing source is the checksum
+        function's own error (BuildKit solver/llbsolver/ops/opsutils/contenthash.go);
+        only the build's error adds `failed to compute cache key: ` (solver/edge.go)."""
+        if isinstance(exc, SourceNotFoundError):
+            return self._checksum_message(vertex, exc)
+        return exc.message
+
+    def _checksum_message(self, vertex: Vertex, exc: StrataError) -> str:
+        ref = f"{uuid.uuid5(uuid.NAMESPACE_OID, vertex.digest)}::{vertex.digest[7:32]}"
+        return f"failed to calculate checksum of ref {ref}: {exc.message}"
 
     def _located(self, vertex: Vertex, exc: StrataError) -> BuildError:
         """The error as a BuildError pointing at the step's Dockerfile lines (a kept
@@ -266,11 +279,7 @@ class Solver:
     def _locate(self, vertex: Vertex, exc: StrataError) -> BuildError:
         message = exc.message
         if isinstance(exc, SourceNotFoundError):
-            message = (
-                "failed to compute cache key: failed to calculate checksum of ref "
-                f"{uuid.uuid5(uuid.NAMESPACE_OID, vertex.digest)}::{vertex.digest[7:32]}: "
-                f"{exc.message}"
-            )
+            message = "failed to compute cache key: " + self._checksum_message(vertex, exc)
         location = self.settings.locations.get(vertex.digest) or vertex.location
         if location is None:
             return BuildError(message)
