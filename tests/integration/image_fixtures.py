@@ -27,11 +27,16 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def _raise(error: OSError) -> None:
+    """os.walk skips directories it cannot list unless told otherwise: never hide that."""
+    raise error
+
+
 def tree_state(root: Path, *, keep_overlay_xattrs: bool = True) -> dict[str, Any]:
     """{relative path: its full description}; hard links share a `link_group`."""
     state: dict[str, Any] = {}
     groups: dict[tuple[int, int], str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_raise):
         dirnames.sort()
         for name in sorted(dirnames + filenames):
             path = Path(dirpath) / name
@@ -59,6 +64,19 @@ def tree_state(root: Path, *, keep_overlay_xattrs: bool = True) -> dict[str, Any
                 entry["rdev"] = (os.major(st.st_rdev), os.minor(st.st_rdev))
             state[rel] = entry
     return state
+
+
+def tree_differences(expected: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
+    """{path: (expected, got)} for every path whose description differs (None: absent).
+
+    Comparing two 10,000-entry states with `==` gives a diff pytest truncates before
+    the one path that differs; this names it.
+    """
+    return {
+        path: (expected.get(path), got.get(path))
+        for path in sorted(expected.keys() | got.keys())
+        if expected.get(path) != got.get(path)
+    }
 
 
 def strata(
