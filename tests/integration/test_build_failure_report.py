@@ -100,7 +100,6 @@ def test_failing_step_cancels_its_running_sibling_and_is_reported_with_its_lines
     log, stderr = failing_build(build_root, project)
 
     failing = log.lines_of(FAILING)
-    assert failing[0] == "<t> start", stderr
     assert failing[-1] == f"ERROR: {PROCESS_ERROR}", stderr
     assert logs_in_stream_order(failing[:-1], stdout=["start", "one"], stderr=["two"]), stderr
     assert log.lines_of(SIBLING) == ["CANCELED"], stderr
