@@ -358,17 +358,19 @@ class ContentStore:
             held.update(
                 str(r[0]) for r in db.execute(f"SELECT DISTINCT digest FROM {SOLVER_LAYERS_TABLE}")
             )
+        cutoff = time.time() - grace
         candidates = [
             f"sha256:{name}"
             for name in os.listdir(self.root.blobs_dir)
-            if is_digest(f"sha256:{name}") and f"sha256:{name}" not in held
+            if is_digest(f"sha256:{name}")
+            and f"sha256:{name}" not in held
+            and _older_than(self.root.blobs_dir / name, cutoff)
         ]
         if not candidates:
-            return []
+            return []  # the usual case: no write transaction taken
         deleted: list[str] = []
         with self.root.transaction() as db:
             solver_layers = _has_table(db, SOLVER_LAYERS_TABLE)
-            cutoff = time.time() - grace
             for digest in candidates:
                 if (
                     solver_layers
@@ -377,12 +379,8 @@ class ContentStore:
                     ).fetchone()
                 ):
                     continue
-                try:
-                    if os.stat(self.path(digest)).st_mtime > cutoff:
-                        continue
-                except FileNotFoundError:
-                    continue
-                deleted += self.delete_unreferenced_in(db, [digest])
+                if _older_than(self.path(digest), cutoff):  # not rewritten meanwhile
+                    deleted += self.delete_unreferenced_in(db, [digest])
         return deleted
 
     # -- layer facts ----------------------------------------------------------------------
@@ -467,6 +465,13 @@ class ContentStore:
         if row is None:
             return None
         return LayerRecord(row[0], row[1], row[2], row[3], int(row[4]))
+
+
+def _older_than(path: Path, cutoff: float) -> bool:
+    try:
+        return os.stat(path).st_mtime <= cutoff
+    except FileNotFoundError:
+        return False
 
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:
