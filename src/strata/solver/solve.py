@@ -314,10 +314,11 @@ class Solver:
         chain = image_chain(image)
         key, _components = image_source_key(op, chain[-1] if chain else None)
         present = all(self.snapshotter.exists(name) for name in chain)
-        if not present:
-            self._started(vertex)
-            if self.bus is not None and vertex.name:
-                self.bus.status(vertex.digest, f"resolve {op.ref}@{op.manifest_digest}", done=True)
+        # The image is resolved for its cache key on every build, so even a CACHED FROM
+        # shows `resolve ... done` first (BuildKit source/containerimage/pull.go).
+        self._started(vertex)
+        if self.bus is not None and vertex.name:
+            self.bus.status(vertex.digest, f"resolve {op.ref}@{op.manifest_digest}", done=True)
         top, _ = unpack_base_image(self.root, self.snapshotter, self.records, image)
         if present:
             self._cached(vertex)
