@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import signal
 import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -29,8 +31,11 @@ from typing import Literal
 
 import pytest
 
+from strata.export.tarball_import import import_tarball
+from strata.store.images import ImageStore
 from strata.store.root import StateRoot
 from tests.integration.guide_fixtures import (
+    BUSYBOX_IMAGE,
     STRATA,
     build_root,
     busybox_tarball,
@@ -188,11 +193,16 @@ def strata_ok(root: Path, *args: str) -> str:
 
 
 def mounts_of(root: Path) -> list[str]:
-    """`findmnt -rn -o TARGET | grep ROOT`."""
+    """`findmnt -rn -o TARGET | grep ROOT`, with findmnt's `\\xHH` escapes (spaces,
+    non-ASCII) decoded so that any root path matches."""
     listed = subprocess.run(
-        ["findmnt", "-rn", "-o", "TARGET"], capture_output=True, text=True, check=True
+        ["findmnt", "-rn", "-o", "TARGET"], capture_output=True, check=True
     ).stdout.splitlines()
-    return [line for line in listed if str(root) in line]
+    targets = [
+        os.fsdecode(re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m[1], 16)]), line))
+        for line in listed
+    ]
+    return [t for t in targets if t == str(root) or t.startswith(f"{root}/")]
 
 
 def runtime_containers(root: Path) -> list[str]:
@@ -412,3 +422,74 @@ def test_prune_killed_while_deleting_leaves_a_root_the_same_build_uses(
     count = strata_ok(build_root, "run", "--rm", "crash:prune", "sh", "-c", "ls /many | wc -l")
     assert count.strip() == "10000"
     assert_recovered(build_root, killed)
+
+
+def test_build_killed_in_a_root_whose_path_has_spaces_and_non_ascii_is_reaped(
+    tmp_path: Path, busybox_tarball: Path
+) -> None:
+    """The reaper reads /proc/self/mountinfo, where such names come escaped or as raw
+    UTF-8 bytes: it must still find the dead build's mounts."""
+    root_path = tmp_path / "état des lieux" / "root"
+    root = StateRoot.open(root_path)
+    try:
+        images = ImageStore(root)
+        with open(busybox_tarball, "rb") as fh:
+            manifest = import_tarball(images, fh, source="busybox", changes=['CMD ["sh"]'])
+        images.put(BUSYBOX_IMAGE, manifest)
+    finally:
+        root.close()
+    project = write_project(tmp_path / "p", LONG_RUN)
+    args = ["build", "--progress=plain", "-t", "crash:odd", str(project)]
+    killed: set[int] = set()
+    try:
+        killed = crash(
+            root_path,
+            args,
+            lambda: any((root_path / "cachemounts").rglob("started")),
+            "the RUN to write its marker",
+            "strata-only",
+            tmp_path / "killed.log",
+        )
+        assert mounts_of(root_path) != []
+
+        strata_ok(root_path, *args)
+
+        assert_recovered(root_path, killed)
+    finally:
+        for pid in killed:
+            _signal(pid, signal.SIGKILL)
+
+
+CONCURRENT_OPENER = """
+import sys
+from strata.store.root import StateRoot
+
+for _ in range(int(sys.argv[2])):
+    root = StateRoot.open(sys.argv[1])
+    (root.mkdtemp("t") / "file").write_text("mine")
+    root.close()
+"""
+
+
+def test_processes_opening_one_root_at_once_never_reap_each_others_tmp_space(
+    tmp_path: Path,
+) -> None:
+    """Every open reaps the tmp dirs of dead processes; a live process's dir must never
+    look dead, not even in the instant between making it and locking it (that used to
+    delete it under its owner: FileNotFoundError in 4 processes x 300 opens)."""
+    root_path = tmp_path / "root"
+    StateRoot.open(root_path).close()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT_OPENER, str(root_path), "300"],
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    failures = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=COMMAND_TIMEOUT_SECONDS)
+        if proc.returncode != 0:
+            failures.append(err.decode())
+    assert failures == []
+    assert sorted(p.name for p in (root_path / "tmp").iterdir()) == []

@@ -10,6 +10,8 @@
                          the process; a directory whose lock is free belongs to a dead
                          process and is reaped (containers killed, mounts undone, files
                          removed) by the next `StateRoot.open`.
+    tmp/.new-<owner>/    the same directory while it is being made: it gets its name only
+                         once its lock is held, so no reaper can take it for a dead one.
 
 Several processes may open one root at once: SQLite serialises metadata writes and file
 locks guard what SQLite cannot.
@@ -20,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +36,10 @@ from typing import IO
 from strata.errors import StoreError
 
 BUSY_TIMEOUT_SECONDS = 60.0
+STAGING_PREFIX = ".new-"
+STAGING_GRACE_SECONDS = 60.0
+"""How long a half-made owner directory is left alone: its maker is between `mkdir`
+and taking its lock for microseconds, so one this old was left by a killed process."""
 
 
 class StateRoot:
@@ -129,10 +137,16 @@ class StateRoot:
     def owner_dir(self) -> Path:
         """This process's private directory under tmp/, locked while the process lives."""
         if self._owner_dir is None:
-            d = self.tmp_root / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            d.mkdir(parents=True)
-            fh = open(d / "owner.lock", "a+b")  # noqa: SIM115 - held for the process's life
+            name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            # Made under a staging name and renamed once locked: another process's
+            # `reap_stale` running in between would otherwise find a directory with a
+            # free (or no) lock, take it for a dead process's and delete it under us.
+            staging = self.tmp_root / f"{STAGING_PREFIX}{name}"
+            staging.mkdir(parents=True)
+            fh = open(staging / "owner.lock", "a+b")  # noqa: SIM115 - held for the process's life
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            d = self.tmp_root / name
+            staging.rename(d)
             self._owner_lock = fh
             self._owner_dir = d
         return self._owner_dir
@@ -167,15 +181,28 @@ class StateRoot:
         for entry in sorted(self.tmp_root.iterdir()):
             if entry == self._owner_dir or not entry.is_dir():
                 continue
+            if entry.name.startswith(STAGING_PREFIX) and _younger_than(
+                entry, STAGING_GRACE_SECONDS
+            ):
+                continue
             if _owner_alive(entry):
                 continue
             reap_directory(entry)
 
 
+def _younger_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < seconds
+    except FileNotFoundError:
+        return False
+
+
 def _owner_alive(directory: Path) -> bool:
+    """Whether a process holds `directory/owner.lock`. Never creates the lock file: a
+    directory without one is a dead process's leftover (or being reaped)."""
     lock_path = directory / "owner.lock"
     try:
-        fh = open(lock_path, "a+b")  # noqa: SIM115
+        fh = open(lock_path, "r+b")  # noqa: SIM115
     except OSError:
         return False
     with fh:
@@ -191,12 +218,20 @@ def mounts_under(directory: Path) -> list[Path]:
     """Mount points at or below `directory`, deepest first (from /proc/self/mountinfo)."""
     prefix = str(directory.resolve())
     found: list[Path] = []
-    with open("/proc/self/mountinfo") as fh:
+    with open("/proc/self/mountinfo", "rb") as fh:
         for line in fh:
-            mount_point = line.split(" ")[4].encode().decode("unicode_escape")
+            mount_point = _unescape_mountinfo(line.split(b" ")[4])
             if mount_point == prefix or mount_point.startswith(prefix + "/"):
                 found.append(Path(mount_point))
     return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def _unescape_mountinfo(field: bytes) -> str:
+    """A mountinfo path as `str(Path)` spells it: the kernel writes space, tab, newline
+    and backslash as 3-digit octal escapes and every other byte as is (so non-ASCII
+    names are raw UTF-8, or whatever bytes the name has: decoded as the OS decodes)."""
+    raw = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field)
+    return os.fsdecode(raw)
 
 
 def reap_directory(directory: Path) -> None:
