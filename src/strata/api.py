@@ -523,8 +523,12 @@ class _Build:
             layers = self._layers(top, snapshotter, vertex)
             exported = store_image(self.images, self._config(plan, layers), layers, names)
             self.progress.status(vertex, f"writing image {exported.image_id}")
-            for name in exported.names:
-                self.progress.status(vertex, f"naming to {name}")
+            # Named as given, normalised but without an added tag (moby's image exporter,
+            # builder-next/exporter/mobyexporter/export.go: ParseNormalizedNamed(v).String()).
+            for name in names:
+                self.progress.status(
+                    vertex, f"naming to {parse_reference(name, default_tag=False)}"
+                )
         return exported
 
     def _unstored_image(
