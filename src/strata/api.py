@@ -340,7 +340,7 @@ class _Build:
             context_dir = received.directory
             stdin_dockerfile = received.dockerfile
         elif request.context is not None:
-            context_dir = request.context
+            context_dir = request.context.absolute()  # runc needs absolute mount sources
             if not context_dir.is_dir():
                 raise UsageError(f'unable to prepare context: path "{context_dir}" not found')
         else:
