@@ -224,6 +224,15 @@ def parse_ssh(value: str) -> tuple[str, SSHSource]:
     return ssh_id, SSHSource(key_files=tuple(files))
 
 
+def quiet_mode(quiet: bool, progress: str) -> bool:
+    """Whether only the image ID is printed: `-q`, or `--progress=quiet`, which buildx
+    treats alike; `-q` with another explicit mode is refused (buildx commands/build.go,
+    toDisplayMode)."""
+    if quiet and progress not in ("auto", "quiet"):
+        raise UsageError(f"progress={progress} and quiet cannot be used together")
+    return quiet or progress == "quiet"
+
+
 def check_gc_budget(value: str) -> str:
     """`--gc-budget` as given, once known to be a size or `off` (checked before building,
     so a typo is a usage error and not a failed build)."""
@@ -372,6 +381,7 @@ def build(
                 )
             click.echo(output, nl=False)
             return
+        quiet = quiet_mode(quiet, progress)
         request = _build_request(
             context=context,
             dockerfile=dockerfile,
@@ -392,8 +402,7 @@ def build(
         if gc_budget is not None:
             request = dataclasses.replace(request, gc_budget=check_gc_budget(gc_budget))
         request = dataclasses.replace(request, on_error=on_error)
-        mode = "quiet" if quiet else progress
-        printer = make_printer(mode, sys.stderr)
+        printer = make_printer("quiet" if quiet else progress, sys.stderr)
     except UnknownTargetError as exc:
         print_error(exc)
         if exc.stages:
