@@ -467,8 +467,9 @@ def test_nothing_is_left_mounted_or_running_after_a_step(
         ["runc", "--root", str(executor.state_dir), "list", "-q"], capture_output=True, text=True
     )
     assert listed.stdout.split() == []
+    # At most an empty mount point is kept, for the next step's bundle.
     bundles = [p for p in state_root.owner_dir().iterdir() if p.name.startswith("bundle")]
-    assert bundles == []
+    assert [list(b.iterdir()) for b in bundles] in ([], [[]])
 
 
 def test_devices_and_dev_shm_exist(

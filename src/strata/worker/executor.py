@@ -287,6 +287,7 @@ class Executor:
         self._running: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
+        self._idle_bundles: list[Path] = []
 
     @property
     def state_dir(self) -> Path:
@@ -344,7 +345,7 @@ class Executor:
         `Interrupted` is raised."""
         if self._cancelled.is_set():
             raise Interrupted()
-        bundle = self.root.mkdtemp("bundle")
+        bundle, in_memory = self._take_bundle_dir()
         disk_dirs: list[Path] = []
 
         def disk_scratch() -> Path:
@@ -352,10 +353,6 @@ class Executor:
             return disk_dirs[-1]
 
         try:
-            # The bundle lives in memory: its handful of small files would otherwise cost
-            # journaled creates and deletes on the state root's disk in every step.
-            with contextlib.suppress(OSError):  # where tmpfs may not be mounted: on disk
-                mount_one(MountSpec("tmpfs", "tmpfs", BUNDLE_TMPFS_OPTIONS), bundle)
             with contextlib.ExitStack() as stack:
                 rootfs_dir = bundle / "rootfs"
                 rootfs_dir.mkdir()
@@ -377,8 +374,33 @@ class Executor:
                 return self._start(cid, bundle, process, on_output, stdin, forward_signals)
         finally:
             unmount(bundle)
-            for d in [bundle, *disk_dirs]:
+            self._give_back_bundle_dir(bundle, in_memory)
+            for d in disk_dirs:
                 shutil.rmtree(d, ignore_errors=True)
+
+    def _take_bundle_dir(self) -> tuple[Path, bool]:
+        """A directory for one run's bundle, with a fresh tmpfs on it when possible (then
+        True): the bundle's handful of small files would otherwise cost journaled creates
+        and deletes on the state root's disk in every step. The empty mount points are
+        reused for the same reason; the reaper removes them with this process's tmp."""
+        with self._lock:
+            bundle = self._idle_bundles.pop() if self._idle_bundles else None
+        if bundle is None:
+            bundle = self.root.mkdtemp("bundle")
+        try:
+            mount_one(MountSpec("tmpfs", "tmpfs", BUNDLE_TMPFS_OPTIONS), bundle)
+        except OSError:  # where tmpfs may not be mounted: on disk, removed after the run
+            return bundle, False
+        return bundle, True
+
+    def _give_back_bundle_dir(self, bundle: Path, in_memory: bool) -> None:
+        """Keep an unmounted, empty bundle dir for the next run; remove anything else."""
+        with contextlib.suppress(OSError):
+            if in_memory and not os.listdir(bundle):
+                with self._lock:
+                    self._idle_bundles.append(bundle)
+                return
+        shutil.rmtree(bundle, ignore_errors=True)
 
     def _prepare(
         self,
