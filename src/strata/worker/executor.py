@@ -1,11 +1,12 @@
 """Running one process in a container under runc (or crun), BuildKit's runcexecutor way.
 
 `Executor.run` mounts the root file system into a bundle in the state root's tmp
-space, prepares the runtime mounts, writes config.json and /etc/hosts,
-/etc/resolv.conf next to it (bind-mounted, never written into the root), runs
-`runc run` in the foreground and streams output line by line. Afterwards every mount
-is undone and every mount point the run had to create in the root is removed again
-(BuildKit `executor/stubs.go`), so the snapshot holds only what the process wrote.
+space (a per-run tmpfs, so secrets in config.json never reach a disk), prepares the
+runtime mounts, writes config.json and /etc/hosts, /etc/resolv.conf next to it
+(bind-mounted, never written into the root), runs `runc run` in the foreground and
+streams output line by line. Afterwards every mount is undone and every mount point
+the run had to create in the root is removed again (BuildKit `executor/stubs.go`), so
+the snapshot holds only what the process wrote.
 
 The runtime's state dir is `<owner_dir>/runc`, so after a crash the next
 `StateRoot.open` finds and deletes leftover containers.
