@@ -3,20 +3,22 @@
 A step here is what the solver pays for `RUN true`: prepare a snapshot on the base,
 mount it, write the bundle, run the container, undo the mounts and commit the
 snapshot. The baseline is `runc run` alone on an already-written bundle whose root is
-already mounted. Samples of the three are taken in turn, so that load from other work
-on the machine weighs on each alike. Needs root, runc and /bin/busybox. Prints
+already mounted. Samples of the three are taken in turn, in a shuffled order, so that
+load from other work on the machine weighs on each alike. Needs root, runc and /bin/busybox. Prints
 medians; the goal is a ratio within 1.3.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -114,24 +116,36 @@ class Steps:
         return elapsed
 
 
+def interleaved(contenders: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """ROUNDS samples of each contender, taken in turn in a fresh order each round, so
+    that load from elsewhere, and what one sample leaves behind, weigh on all alike."""
+    for take in contenders.values():
+        take()  # warm-up: page cache, first-use setup
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    order = random.Random(4)
+    names = list(contenders)
+    for _ in range(ROUNDS):
+        order.shuffle(names)
+        for name in names:
+            samples[name].append(contenders[name]())
+    return samples
+
+
 def bench_runtime(root: StateRoot, runtime: str, base: str) -> dict[str, list[float]]:
-    """Samples of the bare runtime and of steps on both snapshotters, taken in turn so
-    that load from elsewhere on the machine weighs on each the same."""
+    """Samples of the bare runtime next to steps on each snapshotter. The two
+    snapshotters are measured in separate passes: the native one's copies leave dirty
+    pages that the next overlay unmount (which syncs the upper file system) would flush
+    on the overlay step's clock."""
     bare = BareRuntime(root, runtime, base)
     try:
         bare.sample()  # fails here when the runtime cannot start containers at all
-        contenders = {
-            "bare": bare.sample,
-            "overlay": Steps(root, runtime, base, "overlay").sample,
-            "native": Steps(root, runtime, base, "native").sample,
-        }
-        for take in contenders.values():
-            take()  # warm-up: page cache, first-use setup
-        samples: dict[str, list[float]] = {name: [] for name in contenders}
-        for _ in range(ROUNDS):
-            for name, take in contenders.items():
-                samples[name].append(take())
-        return samples
+        overlay = interleaved(
+            {"bare": bare.sample, "overlay": Steps(root, runtime, base, "overlay").sample}
+        )
+        native = interleaved(
+            {"bare": bare.sample, "native": Steps(root, runtime, base, "native").sample}
+        )
+        return {**overlay, "native": native["native"], "native-bare": native["bare"]}
     finally:
         bare.close()
 
@@ -162,12 +176,16 @@ def main() -> int:
             bare = median_ms(samples["bare"])
             step = median_ms(samples["overlay"])
             native = median_ms(samples["native"])
+            native_bare = median_ms(samples["native-bare"])
             extra = median_ms(
                 [s - b for s, b in zip(samples["overlay"], samples["bare"], strict=True)]
             )
             print(f"  {runtime} run alone on a ready bundle: {bare:7.1f} ms")
             print(f"  strata step, overlay snapshotter:   {step:7.1f} ms  ({step / bare:.2f}x)")
-            print(f"  strata step, native snapshotter:    {native:7.1f} ms  ({native / bare:.2f}x)")
+            print(
+                f"  strata step, native snapshotter:    {native:7.1f} ms  "
+                f"({native / native_bare:.2f}x of {native_bare:.1f} ms in its pass)"
+            )
             print(f"  strata's own cost per overlay step: {extra:7.1f} ms  (median of pairs)")
     finally:
         root.close()
