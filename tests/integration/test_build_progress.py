@@ -826,14 +826,6 @@ GATE_WAIT_TENTHS = 100  # the step gives up waiting after 10 s and finishes anyw
 UNFINISHED_GATE_LINE = re.compile(rb"#\d+ \d+\.\d+ waiting for the gate(?! \.\.\. open)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: worker/executor.py `_pump_lines` reads a RUN's output with "
-    "readline(), so text without a newline reaches the progress bus only when its line "
-    "ends (or the step exits), stamped with that later time; BuildKit passes output on "
-    "as it is written and its printer shows a partial line at once (§1.2). Fix: forward "
-    "chunks as read (`read1`/os.read); the bus and printers already join partial lines.",
-)
 def test_partial_output_line_is_shown_before_the_step_finishes(
     build_root: Path, tmp_path: Path
 ) -> None:

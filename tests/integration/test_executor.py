@@ -78,17 +78,48 @@ def executor(state_root: StateRoot) -> Executor:
     return Executor(state_root)
 
 
-def test_output_streams_line_by_line_and_exit_code_returns(
+def test_output_reaches_the_callback_per_stream_and_exit_code_returns(
     executor: Executor, snapshotter: Snapshotter, busybox_base: str
 ) -> None:
     r = run_step(executor, snapshotter, busybox_base, "echo one; echo two >&2; echo three; exit 7")
     assert r.code == 7
-    assert [(s, line) for s, line, _ in r.lines if s == "stdout"] == [
-        ("stdout", b"one\n"),
-        ("stdout", b"three\n"),
-    ]
+    assert r.stdout == "one\nthree\n"
     assert r.stderr == "two\n"
+    assert {s for s, _, _ in r.lines} == {"stdout", "stderr"}
     assert all(t > 0 for _, _, t in r.lines)
+
+
+def test_partial_line_reaches_the_callback_while_the_process_still_runs(
+    executor: Executor, snapshotter: Snapshotter, busybox_base: str, tmp_path: Path
+) -> None:
+    """Text without its newline is passed on at once, not when its line ends: the step
+    waits for a file that the callback creates only on seeing the unfinished line (the
+    step's own guard ends the wait after 10 s, and then the order below is wrong)."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    chunks: list[tuple[str, bytes]] = []
+
+    def on_output(stream: str, chunk: bytes, at: float) -> None:
+        chunks.append((stream, chunk))
+        if chunk.endswith(b"waiting"):
+            (gate / "open").touch()
+
+    rootfs = snapshotter.prepare("s", busybox_base)
+    code = executor.run(
+        ProcessSpec(
+            (
+                "/bin/sh",
+                "-c",
+                "printf waiting; i=0; until [ -e /gate/open ] || [ $i -ge 100 ]; "
+                "do i=$((i+1)); sleep 0.1; done; [ -e /gate/open ] && echo ' opened'",
+            )
+        ),
+        rootfs,
+        [BindMount("/gate", gate, readonly=True)],
+        on_output=on_output,
+    )
+    assert chunks == [("stdout", b"waiting"), ("stdout", b" opened\n")]
+    assert code == 0
 
 
 def test_files_written_by_the_step_land_in_the_snapshot_and_nothing_else(
@@ -433,7 +464,7 @@ def test_stdin_passes_through(
             stdin=fh,
             on_output=lambda s, line, t: lines.append(line),
         )
-    assert code == 0 and lines == [b"piped\n"]
+    assert code == 0 and b"".join(lines) == b"piped\n"
 
 
 def test_missing_executable_reports_the_runtime_error(
@@ -714,7 +745,7 @@ def test_process_env_has_path_first_and_later_values_win(
         on_output=lambda s, line, t: lines.append(line),
     )
     assert code == 0
-    env = [line.decode().rstrip("\n") for line in lines]
+    env = b"".join(lines).decode().splitlines()
     assert env[:2] == ["PATH=/bin:/usr/bin", "LANG=from-secret"]
     assert [e for e in env if e.startswith("LANG=")] == ["LANG=from-secret"]
 

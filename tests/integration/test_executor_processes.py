@@ -38,8 +38,8 @@ def worker_main(root_path: str, base: str, script: str, cache_json: str) -> int:
         key = f"step-{os.getpid()}"
         rootfs = snap.prepare(key, base)
 
-        def show(stream: str, line: bytes, at: float) -> None:
-            sys.stdout.write(line.decode())
+        def show(stream: str, chunk: bytes, at: float) -> None:
+            sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
 
         try:

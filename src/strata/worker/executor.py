@@ -4,7 +4,7 @@
 space (a per-run tmpfs, so secrets in config.json never reach a disk), prepares the
 runtime mounts, writes config.json and /etc/hosts, /etc/resolv.conf next to it
 (bind-mounted, never written into the root), runs `runc run` in the foreground and
-streams output line by line. Afterwards every mount is undone and every mount point
+streams output in chunks as the process writes it. Afterwards every mount is undone and every mount point
 the run had to create in the root is removed again (BuildKit `executor/stubs.go`), so
 the snapshot holds only what the process wrote.
 
@@ -15,6 +15,7 @@ The runtime's state dir is `<owner_dir>/runc`, so after a crash the next
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, Literal
+from typing import IO, Literal, cast
 
 from strata.errors import ExecError, Interrupted
 from strata.store.cachemounts import CacheMounts
@@ -46,7 +47,13 @@ from strata.worker.spec import (
 from strata.worker.users import resolve_user
 
 OutputCallback = Callable[[str, bytes, float], None]
-"""Called with ("stdout" | "stderr", one line including its newline, unix time)."""
+"""Called with ("stdout" | "stderr", a chunk of output, unix time it was read).
+
+A chunk is what one read of the pipe returned: it may hold several lines or end in the
+middle of one (`printf 'waiting... '`). BuildKit sends each write of the process on as
+one log record (`util/progress/logs/logs.go`) and its printers join partial lines, so
+a line without its newline is on screen at once, not when the line ends or the step
+exits. Consumers that want whole lines join the chunks of one stream themselves."""
 
 Runtime = Literal["runc", "crun"]
 
@@ -59,7 +66,7 @@ FORWARDED_SIGNALS = (
     signal.SIGUSR2,
     signal.SIGWINCH,
 )
-MAX_LINE = 64 * 1024
+MAX_CHUNK = 64 * 1024
 KILL_RETRY_SECONDS = 0.02
 # The run's bundle: config.json, /etc/hosts, /etc/resolv.conf, the runtime's log and
 # the mount points of the root and of secrets.
@@ -261,13 +268,18 @@ def _runtime_error(log_path: Path) -> str | None:
     return message
 
 
-def _pump_lines(stream: IO[bytes], name: str, callback: OutputCallback) -> None:
+def _pump_chunks(stream: IO[bytes], name: str, callback: OutputCallback) -> None:
+    """Pass on what the process wrote to `stream` as soon as a read returns it.
+
+    `read1` returns after one read of the pipe with whatever it holds, so no byte waits
+    for a newline or for more output to fill a buffer."""
+    reader = cast(io.BufferedReader, stream)
     try:
         while True:
-            line = stream.readline(MAX_LINE)
-            if not line:
+            chunk = reader.read1(MAX_CHUNK)
+            if not chunk:
                 break
-            callback(name, line, time.time())
+            callback(name, chunk, time.time())
     finally:
         stream.close()
 
@@ -339,8 +351,8 @@ class Executor:
     ) -> int:
         """Run `process` on the root assembled from `rootfs` mounts; return its exit code.
 
-        Output goes to `on_output` line by line, or straight to this process's stdout and
-        stderr when it is None. `stdin` is passed through (default: /dev/null). With
+        Output goes to `on_output` in chunks as it is read (see `OutputCallback`), or
+        straight to this process's stdout and stderr when it is None. `stdin` is passed through (default: /dev/null). With
         `forward_signals` (for `strata run`) SIGINT, SIGTERM and friends go to the
         container; otherwise SIGINT/SIGTERM kill it, everything is undone, and
         `Interrupted` is raised."""
@@ -490,7 +502,7 @@ class Executor:
             if on_output is not None:
                 assert proc.stdout is not None and proc.stderr is not None
                 for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
-                    t = threading.Thread(target=_pump_lines, args=(stream, name, on_output))
+                    t = threading.Thread(target=_pump_chunks, args=(stream, name, on_output))
                     t.start()
                     readers.append(t)
             try:
