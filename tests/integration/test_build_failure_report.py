@@ -265,15 +265,6 @@ def test_missing_copy_source_is_reported_with_buildkits_cache_key_error(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: solver/solve.py `_solve_vertex` gives the vertex the bare "
-    '`"/missing": not found` and only `_located` adds the wrapping; BuildKit\'s vertex '
-    "error is the checksum function's own error, `failed to calculate checksum of ref "
-    '<id>: "/missing": not found` (solver/llbsolver/ops/opsutils/contenthash.go), and '
-    "the solver adds `failed to compute cache key: ` only to the build error. Fix: pass "
-    "the `failed to calculate checksum of ref ...` text to vertex_error.",
-)
 def test_missing_copy_source_vertex_error_names_the_checksum_ref(
     build_root: Path, tmp_path: Path
 ) -> None:
