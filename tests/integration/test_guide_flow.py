@@ -58,7 +58,7 @@ def test_unchanged_rebuild_is_fully_cached_with_the_same_image_id(
 ) -> None:
     ids = []
     for _ in range(2):
-        run = strata(guide_root, "build", "--target=client", "--progress=plain", "-q", str(project))
+        run = strata(guide_root, "build", "--target=client", "-q", str(project))
         assert run.returncode == 0, run.stderr.decode()
         ids.append(run.stdout.decode().strip())
     again = strata(guide_root, "build", "--target=client", "--progress=plain", str(project))
