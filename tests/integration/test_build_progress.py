@@ -584,12 +584,6 @@ def test_progress_quiet_prints_only_the_image_id_on_stdout(build_root: Path, pro
     assert re.fullmatch(rb"sha256:[0-9a-f]{64}\n", run.stdout), run.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/build.py lets -q silently override --progress; buildx refuses the mix "
-    "(commands/build.go toDisplayMode: `progress=%s and quiet cannot be used together` "
-    "unless the mode is auto or quiet). Fix: raise UsageError with that text.",
-)
 def test_quiet_flag_with_another_progress_mode_is_refused(build_root: Path, project: Path) -> None:
     run = strata(build_root, "build", "-q", "--progress=plain", str(project))
     assert run.returncode == 1

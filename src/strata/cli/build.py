@@ -226,9 +226,10 @@ def parse_ssh(value: str) -> tuple[str, SSHSource]:
 
 def quiet_mode(quiet: bool, progress: str) -> bool:
     """Whether only the image ID is printed: `-q`, or `--progress=quiet`, which buildx
-    treats alike (commands/build.go, toDisplayMode). buildx also refuses `-q` with
-    another explicit mode (`progress=plain and quiet cannot be used together`); strata
-    still lets `-q` win there, as tests/integration/test_guide_flow.py relies on it."""
+    treats alike. `-q` with another explicit mode is refused, as buildx does
+    (commands/build.go, toDisplayMode): only `auto` and `quiet` go with it."""
+    if quiet and progress not in ("auto", "quiet"):
+        raise UsageError(f"progress={progress} and quiet cannot be used together")
     return quiet or progress == "quiet"
 
 
