@@ -17,7 +17,7 @@ import json
 import threading
 from dataclasses import dataclass
 
-from strata.dockerfile.ignore import PatternMatcher
+from strata.patterns import PatternMatcher
 from strata.plan.ops import CopyAction, ExecOp, FileOp, MountType, Vertex, content_selectors
 from strata.solver.records import CacheRecords
 from strata.solver.results import ContextResult, Result, SnapshotResult

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from strata.dockerfile.ignore import PatternMatcher
+from strata.patterns import PatternMatcher
 from strata.plan.ops import (
     Chown,
     CopyAction,

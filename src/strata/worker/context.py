@@ -16,7 +16,7 @@ files arrive owned by 0:0 (the BuildKit client resets owners before sending). Th
 Dockerfile-on-stdin and tar-on-stdin forms of `docker build -` land here too.
 
 Pattern matchers are passed in, never built here: the worker layer does not import the
-Dockerfile frontend that owns `.dockerignore` syntax (`strata.dockerfile.ignore`).
+Dockerfile frontend that owns `.dockerignore` syntax (matching: `strata.patterns`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ MAX_SYMLINKS = 40
 
 
 class PathMatcher(Protocol):
-    """What this module needs from a `.dockerignore`-style matcher (strata.dockerfile.ignore)."""
+    """What this module needs from a `.dockerignore`-style matcher (`strata.patterns`)."""
 
     def matches(self, rel_path: str) -> bool: ...
 
