@@ -155,6 +155,16 @@ CASES: dict[str, BadInput] = {
         lambda s: ["build", "--progress=bogus", str(s.project)],
         names=("invalid progress mode bogus",),
     ),
+    # listToMap: a build arg or label with an empty key is refused before anything runs.
+    "build-arg-empty-key": BadInput(
+        _build("--build-arg", "=x"), names=('invalid key-value pair "=x": empty key',)
+    ),
+    "build-arg-empty": BadInput(
+        _build("--build-arg", ""), names=('invalid key-value pair "": empty key',)
+    ),
+    "build-label-empty-key": BadInput(
+        _build("--label", "=x"), names=('invalid key-value pair "=x": empty key',)
+    ),
     # -- build: failures while building -------------------------------------------------
     "build-failing-run": BadInput(
         _build_file("Fail.Dockerfile", "FROM busybox:strata-test\nRUN exit 3\n"),

@@ -22,6 +22,7 @@ import click
 from strata.api import BuildRequest, DebugSession, DebugShell, write_iidfile, write_metadata_file
 from strata.api import build as api_build
 from strata.cli.report import print_error
+from strata.dockerfile.ast import go_quote
 from strata.dockerfile.outline import CALLS, ImageEnv, render_call
 from strata.dockerfile.stages import UnknownTargetError, parse_stages
 from strata.errors import DockerfileError, Interrupted, StrataError, UsageError
@@ -71,16 +72,26 @@ def parse_call(value: str, *, output_format: str | None = None) -> CallRequest |
     return CallRequest(name=name, json_format=json_format)
 
 
-def parse_build_args(values: Sequence[str]) -> dict[str, str]:
-    """`K=V` pairs; a bare `K` takes `$K` from the environment when set (as buildx)."""
-    args: dict[str, str] = {}
+def list_to_map(values: Sequence[str], *, option: str, from_env: bool) -> dict[str, str]:
+    """`K=V` pairs as buildx's listToMap reads them (commands/build.go): an empty key is
+    refused; a bare `K` takes `$K` when `from_env` and it is set, else the empty value."""
+    pairs: dict[str, str] = {}
     for value in values:
         key, has_value, setting = value.partition("=")
+        if not key:
+            raise UsageError(f"invalid key-value pair {go_quote(value)}: empty key", option=option)
         if has_value:
-            args[key] = setting
+            pairs[key] = setting
+        elif not from_env:
+            pairs[key] = ""
         elif key in os.environ:
-            args[key] = os.environ[key]
-    return args
+            pairs[key] = os.environ[key]
+    return pairs
+
+
+def parse_build_args(values: Sequence[str]) -> dict[str, str]:
+    """`--build-arg K=V`; a bare `K` takes `$K` from the environment when set."""
+    return list_to_map(values, option="--build-arg", from_env=True)
 
 
 def read_dockerfile(context: Path, dockerfile: str | None) -> tuple[str, str]:
@@ -245,11 +256,8 @@ def check_gc_budget(value: str) -> str:
 
 
 def parse_labels(values: Sequence[str]) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for value in values:
-        key, _, setting = value.partition("=")
-        labels[key] = setting
-    return labels
+    """`--label K=V`; a bare `K` is an empty label."""
+    return list_to_map(values, option="--label", from_env=False)
 
 
 def _split_commas(values: Sequence[str]) -> list[str]:
