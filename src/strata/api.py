@@ -319,7 +319,7 @@ class _Build:
                 raise BuildError(
                     f"{ref}: failed to resolve source metadata for {normalized}: "
                     f"{normalized}: not found (pulling from registries is not supported "
-                    "yet: import or load the image first)"
+                    "yet: add it with strata load or strata import first)"
                 )
             image = self.images.image(manifest)
         return ResolvedImage(ref=normalized, manifest_digest=manifest, config=image.config)

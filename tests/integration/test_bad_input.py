@@ -166,6 +166,12 @@ CASES: dict[str, BadInput] = {
         _build("--label", "=x"), names=('invalid key-value pair "=x": empty key',)
     ),
     # -- build: failures while building -------------------------------------------------
+    "build-unknown-base-image": BadInput(
+        _build_file("Base.Dockerfile", "FROM alpine:3.20\nRUN true\n"),
+        names=("docker.io/library/alpine:3.20",),
+        any_of=("strata import", "strata load"),
+        at="Base.Dockerfile:1",
+    ),
     "build-failing-run": BadInput(
         _build_file("Fail.Dockerfile", "FROM busybox:strata-test\nRUN exit 3\n"),
         names=('process "/bin/sh -c exit 3" did not complete successfully: exit code: 3',),
