@@ -199,6 +199,14 @@ CASES: dict[str, BadInput] = {
         codes=RUN_CODES,
         usage_error_allowed=True,
     ),
+    # docker/cli opts.ValidateEnv refuses an empty name while parsing flags (a usage
+    # error): "invalid environment variable: =x".
+    "run-env-empty-name": BadInput(
+        _run("-e", "=x", BUSYBOX_IMAGE, "true"),
+        names=("=x",),
+        codes=RUN_CODES,
+        usage_error_allowed=True,
+    ),
     # -- images -------------------------------------------------------------------------
     "load-missing-file": BadInput(
         lambda s: ["load", "-i", str(s.scratch / "missing.tar")], names=("missing.tar",)

@@ -51,13 +51,32 @@ def parse_volume(text: str) -> BindMount:
 
 
 def read_env_file(path: Path) -> list[str]:
-    """Docker's --env-file: `K=V` lines, `#` comments, a bare `K` taken from our env."""
+    """Docker's --env-file: `K=V` lines, `#` comments, a bare `K` taken from our env.
+    A line without a name or a name with blanks is refused as docker/cli's
+    `pkg/kvfile` refuses it."""
     out: list[str] = []
     for raw in path.read_text().splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
+        key = line.partition("=")[0]
+        if not key:
+            raise UsageError(f"no variable name on line '{line}'", option="--env-file")
+        if any(blank in key for blank in " \t"):
+            raise UsageError(f"variable '{key}' contains whitespaces", option="--env-file")
         out.extend(_env_item(line))
+    return out
+
+
+def env_flag_items(items: Sequence[str]) -> list[str]:
+    """The `-e` values as `K=V`, checked before anything starts: an empty name is a
+    usage error, as docker/cli's `opts.ValidateEnv` makes it while parsing flags (runc
+    would only refuse it inside the container's init)."""
+    out: list[str] = []
+    for item in items:
+        if not item.partition("=")[0]:
+            raise UsageError(f"invalid environment variable: {item}", option="--env")
+        out.extend(_env_item(item))
     return out
 
 
@@ -228,8 +247,7 @@ def run_command(
     extra_env: list[str] = []
     for f in env_files:
         extra_env.extend(read_env_file(f))
-    for e in envs:
-        extra_env.extend(_env_item(e))
+    extra_env.extend(env_flag_items(envs))
 
     root = StateRoot.open(cast(Path, ctx.obj["root"]))
     code = 0

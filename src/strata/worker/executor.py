@@ -284,6 +284,46 @@ def _pump_chunks(stream: IO[bytes], name: str, callback: OutputCallback) -> None
         stream.close()
 
 
+def _without_runtime_report(chunk: bytes, error: str | None) -> bytes:
+    """`chunk` less its last line when that line is the runtime's `error` report."""
+    if error is None:
+        return chunk
+    head, _, last = chunk.rstrip(b"\n").rpartition(b"\n")
+    if last.strip() != error.encode():
+        return chunk
+    return head + b"\n" if head else b""
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd`; a closed or broken stderr just loses the output."""
+    view = memoryview(data)
+    with contextlib.suppress(OSError):
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def pass_stderr_through(log_path: Path, target_fd: int = 2) -> OutputCallback:
+    """A sink that copies the runtime's stderr to `target_fd` as it comes, except the
+    runtime's own report of a failure to start the container.
+
+    runc writes a fatal error to its `--log` file and then prints it on stderr as well
+    (runc `utils.go`, fatalWithCode); the executor raises that logged error as an
+    `ExecError`, which the CLI prints, so passing runc's copy on would show the error
+    twice. By the time the copy reaches the pipe the log holds it, so only a last line
+    equal to the logged error is dropped; the container's own stderr, which shares the
+    pipe, passes untouched. (crun may print before it logs; then its copy still shows.)"""
+
+    def copy(stream: str, chunk: bytes, at: float) -> None:
+        try:
+            logged = os.stat(log_path).st_size > 0
+        except OSError:
+            logged = False
+        error = _runtime_error(log_path) if logged else None
+        _write_all(target_fd, _without_runtime_report(chunk, error))
+
+    return copy
+
+
 class Executor:
     """Runs containers for one state root. Thread-safe: each `run` has its own bundle."""
 
@@ -352,7 +392,8 @@ class Executor:
         """Run `process` on the root assembled from `rootfs` mounts; return its exit code.
 
         Output goes to `on_output` in chunks as it is read (see `OutputCallback`), or
-        straight to this process's stdout and stderr when it is None. `stdin` is passed through (default: /dev/null). With
+        when it is None to this process's stdout and stderr (stderr less the runtime's
+        own copy of a start-up error, which the raised `ExecError` carries). `stdin` is passed through (default: /dev/null). With
         `forward_signals` (for `strata run`) SIGINT, SIGTERM and friends go to the
         container; otherwise SIGINT/SIGTERM kill it, everything is undone, and
         `Interrupted` is raised."""
@@ -485,13 +526,16 @@ class Executor:
         cmd = self._runtime_cmd(
             "--log", str(log_path), "--log-format", "json", "run", "--bundle", str(bundle), cid
         )
-        pipe = subprocess.PIPE if on_output is not None else None
+        # Without a consumer, stdout goes straight to ours; stderr still passes through
+        # us so the runtime's copy of its own start-up error can be left out.
+        stdout_sink = on_output
+        stderr_sink = on_output if on_output is not None else pass_stderr_through(log_path)
         with self._signals(cid, forward_signals) as received:
             proc = subprocess.Popen(
                 cmd,
                 stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                stdout=pipe,
-                stderr=pipe,
+                stdout=subprocess.PIPE if stdout_sink is not None else None,
+                stderr=subprocess.PIPE,
                 start_new_session=not forward_signals,
             )
             with self._lock:
@@ -499,10 +543,12 @@ class Executor:
             if (received and not forward_signals) or self._cancelled.is_set():
                 self._stop(cid, proc)
             readers: list[threading.Thread] = []
-            if on_output is not None:
-                assert proc.stdout is not None and proc.stderr is not None
-                for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
-                    t = threading.Thread(target=_pump_chunks, args=(stream, name, on_output))
+            for stream, name, sink in (
+                (proc.stdout, "stdout", stdout_sink),
+                (proc.stderr, "stderr", stderr_sink),
+            ):
+                if stream is not None and sink is not None:
+                    t = threading.Thread(target=_pump_chunks, args=(stream, name, sink))
                     t.start()
                     readers.append(t)
             try:
