@@ -62,7 +62,7 @@ from strata.store.reference import parse_reference
 from strata.store.root import StateRoot
 from strata.worker.contenthash import DigestCache
 from strata.worker.context import read_stdin_context
-from strata.worker.executor import Executor
+from strata.worker.executor import Executor, Runtime
 from strata.worker.snapshot import open_snapshotter
 
 __all__ = [
@@ -104,6 +104,8 @@ class BuildRequest:
     outputs: Sequence[OutputSpec] = ()
     platform: str | None = None
     snapshotter: str = "auto"
+    # `--oci-runtime`: "runc" or "crun"; None picks runc (crun where runc is missing).
+    runtime: Runtime | None = None
     # `--gc-budget`: a size (`512MB`) or `off`; None reads $STRATA_GC_BUDGET, then the
     # default (see `strata.store.prune.gc_budget`).
     gc_budget: str | None = None
@@ -372,7 +374,7 @@ class _Build:
         context = ContextResult(context_dir, matcher)
         snapshotter = open_snapshotter(self.root, request.snapshotter)
         views = BuildViews(snapshotter, scratch)
-        executor = Executor(self.root, cache_mounts=cache_mounts)
+        executor = Executor(self.root, request.runtime, cache_mounts=cache_mounts)
         solver = Solver(
             root=self.root,
             snapshotter=snapshotter,
@@ -413,7 +415,7 @@ class _Build:
         executor was cancelled with the build, so the shell gets a fresh one."""
         if self.debug_shell is None:
             return
-        executor = Executor(self.root, cache_mounts=cache_mounts)
+        executor = Executor(self.root, self.request.runtime, cache_mounts=cache_mounts)
         self.debug_shell(
             DebugSession(failed.container.step_name, failed, failed.container, executor)
         )

@@ -34,6 +34,7 @@ from strata.progress.report import report_build_end
 from strata.solver.execop import SSHSource
 from strata.store.prune import parse_size
 from strata.store.reference import parse_reference
+from strata.worker.executor import Runtime
 
 
 @dataclass(frozen=True)
@@ -329,6 +330,13 @@ def _split_commas(values: Sequence[str]) -> list[str]:
     help="Build cache kept after the build (GC, least recently used first); "
     "default $STRATA_GC_BUDGET or 10% of the disk, at most 10GB.",
 )
+@click.option(
+    "--oci-runtime",
+    "runtime",
+    type=click.Choice(["runc", "crun"]),
+    default=None,
+    help="OCI runtime for RUN steps (default: runc, or crun when runc is not installed).",
+)
 @click.option("--pull", is_flag=True, help="Always pull images (not supported yet).")
 @click.option(
     "--call",
@@ -367,6 +375,7 @@ def build(
     platform: str | None,
     gc_budget: str | None,
     on_error: str,
+    runtime: Runtime | None,
     pull: bool,
     call: str,
     output_format: str | None,
@@ -409,7 +418,14 @@ def build(
         )
         if gc_budget is not None:
             request = dataclasses.replace(request, gc_budget=check_gc_budget(gc_budget))
-        request = dataclasses.replace(request, on_error=on_error)
+        # The global `strata --snapshotter` ($STRATA_SNAPSHOTTER); `build` has no flag
+        # of its own for it.
+        request = dataclasses.replace(
+            request,
+            on_error=on_error,
+            runtime=runtime,
+            snapshotter=ctx.obj.get("snapshotter", "auto"),
+        )
         printer = make_printer("quiet" if quiet else progress, sys.stderr)
     except UnknownTargetError as exc:
         print_error(exc)
