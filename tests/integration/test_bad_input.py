@@ -207,6 +207,10 @@ CASES: dict[str, BadInput] = {
         codes=RUN_CODES,
         usage_error_allowed=True,
     ),
+    # docker run accepts any network name; the daemon then refuses an unknown one.
+    "run-unknown-network": BadInput(
+        _run("--network", "bogus", BUSYBOX_IMAGE, "true"), names=("bogus",), codes=RUN_CODES
+    ),
     # -- images -------------------------------------------------------------------------
     "load-missing-file": BadInput(
         lambda s: ["load", "-i", str(s.scratch / "missing.tar")], names=("missing.tar",)

@@ -19,7 +19,7 @@ import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast, get_args
 
 import click
 
@@ -107,6 +107,18 @@ def start_failure_status(message: str) -> int:
     return 125
 
 
+def check_network(network: str) -> NetworkMode:
+    """`network` as a mode strata can give a container. docker run takes any name while
+    parsing flags and the daemon refuses one it does not know, so an unknown name is
+    an error about that network, not click's invalid-choice usage error."""
+    if network not in get_args(NetworkMode):
+        raise UsageError(
+            f"network {network} not found (strata run supports default, none and host)",
+            option="--network",
+        )
+    return cast(NetworkMode, network)
+
+
 def check_container_name(name: str) -> str:
     """`name` if Docker would accept it as a container name (it becomes a file name)."""
     if CONTAINER_NAME.fullmatch(name) is None:
@@ -183,9 +195,8 @@ def command_line(
 @click.option("-u", "--user", default=None, help="User (name|uid[:group|gid]).")
 @click.option(
     "--network",
-    type=click.Choice(["default", "none", "host"]),
     default="default",
-    help="Network mode (default: a private namespace with loopback only).",
+    help="Network: default (a private namespace with loopback only), none or host.",
 )
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a terminal.")
@@ -238,6 +249,7 @@ def run_command(
 
     if name is not None:
         check_container_name(name)
+    network_mode = check_network(network)
     if workdir is not None and not workdir.startswith("/"):
         raise UsageError(
             f"the working directory '{workdir}' is invalid, it needs to be an absolute path",
@@ -285,7 +297,7 @@ def run_command(
                     process,
                     rootfs,
                     binds,
-                    network=cast(NetworkMode, network),
+                    network=network_mode,
                     stdin=sys.stdin.fileno() if interactive else None,
                     tty=tty,
                     forward_signals=True,
