@@ -19,7 +19,7 @@ import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast, get_args
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 import click
 
@@ -149,18 +149,9 @@ def container_running(locks_dir: Path, name: str) -> Iterator[None]:
 
 def is_running(locks_dir: Path, name: str) -> bool:
     """Whether a `strata run --name NAME` process is running container `name` now."""
-    fh: IO[bytes]
-    try:
-        fh = open(_run_lock_path(locks_dir, name), "rb")  # noqa: SIM115
-    except FileNotFoundError:
-        return False
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
+    from strata.store.root import lock_held
+
+    return lock_held(_run_lock_path(locks_dir, name))
 
 
 def command_line(

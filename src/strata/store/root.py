@@ -197,21 +197,29 @@ def _younger_than(path: Path, seconds: float) -> bool:
         return False
 
 
-def _owner_alive(directory: Path) -> bool:
-    """Whether a process holds `directory/owner.lock`. Never creates the lock file: a
-    directory without one is a dead process's leftover (or being reaped)."""
-    lock_path = directory / "owner.lock"
+def lock_held(lock_path: Path) -> bool:
+    """Whether a live process holds an exclusive flock on `lock_path`: how strata tells
+    that the process behind an owner dir or a named container still runs. The kernel
+    drops a dead process's flocks, so unlike a recorded pid this cannot be fooled by a
+    reused pid. Never creates the file: a missing one means nobody holds it. The probe
+    asks for a shared lock, so two processes probing at once never see each other."""
     try:
-        fh = open(lock_path, "r+b")  # noqa: SIM115
+        fh = open(lock_path, "rb")  # noqa: SIM115
     except OSError:
         return False
     with fh:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
         fcntl.flock(fh, fcntl.LOCK_UN)
         return False
+
+
+def _owner_alive(directory: Path) -> bool:
+    """Whether a process holds `directory/owner.lock`. A directory without one is a
+    dead process's leftover (or being reaped)."""
+    return lock_held(directory / "owner.lock")
 
 
 def mounts_under(directory: Path) -> list[Path]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import os
 import shutil
 import sqlite3
@@ -296,7 +295,7 @@ class SnapshotStore:
             )
             .fetchall()
         )
-        dead = [str(key) for key, owner in rows if not _owner_alive(self.root, str(owner))]
+        dead = [str(key) for key, owner in rows if not self.root.owner_alive(str(owner))]
         self._remove_dead_trash()
         if not dead:
             return ()
@@ -337,24 +336,6 @@ def _add_owner_column(root: StateRoot) -> None:
         return
     with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
         db.execute("ALTER TABLE snapshots ADD COLUMN owner TEXT")
-
-
-def _owner_alive(root: StateRoot, owner: str) -> bool:
-    """Whether the process whose tmp dir is `tmp/<owner>` still holds its lock. A dir
-    already reaped or released (`StateRoot.close`) means the owner is done."""
-    if root.tmp_root / owner == root.owner_dir():
-        return True
-    try:
-        fh = open(root.tmp_root / owner / "owner.lock", "rb")  # noqa: SIM115
-    except OSError:
-        return False
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
 
 
 def tree_size(directory: Path) -> int:
