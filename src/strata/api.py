@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any, BinaryIO
 
 from strata.dockerfile.ast import Dockerfile
+from strata.dockerfile.directives import CHECK_BUILD_ARG, CheckOptions, read_check_options
 from strata.dockerfile.ignore import PatternMatcher, find_ignore_file, read_ignore_patterns
 from strata.dockerfile.parser import parse
 from strata.errors import BuildError, DockerfileError, Interrupted, StrataError, UsageError
@@ -43,7 +44,7 @@ from strata.export.outputs import OutputSpec
 from strata.plan.convert import plan_build
 from strata.plan.ops import ExecOp, Platform, Vertex
 from strata.plan.platforms import native_platform, parse_platform
-from strata.plan.result import BuildPlan, ResolvedImage
+from strata.plan.result import BuildPlan, LintViolation, PlanWarning, ResolvedImage
 from strata.progress.bus import ProgressBus
 from strata.progress.units import format_size
 from strata.solver.checksums import ChecksumCache
@@ -352,16 +353,22 @@ class _Build:
             self.progress.status(
                 load, f"transferring dockerfile: {format_size(len(text.encode()))}"
             )
+            # The lint options first: BuildKit reads them before parsing, so a bad
+            # `# check=` is the error even when the file does not parse either.
+            checks = read_check_options(
+                text, filename=shown, build_arg=request.build_args.get(CHECK_BUILD_ARG)
+            )
             dockerfile = parse(text, filename=shown)
         ignore_file = find_ignore_file(context_dir, df_path)
         ignore_text = ignore_file.read_text(encoding="utf-8") if ignore_file is not None else ""
         patterns = read_ignore_patterns(ignore_text)
-        plan = self._plan(dockerfile, patterns, platform)
-        for warning in plan.warnings:
-            if self.bus is not None:
-                self.bus.warn(
-                    _vertex_digest("[internal] load build definition from Dockerfile"), str(warning)
-                )
+        try:
+            plan = self._plan(dockerfile, patterns, platform, checks)
+        except LintViolation as violation:
+            # BuildKit reports the findings, then fails with the violation.
+            self._warn(load, violation.warnings)
+            raise
+        self._warn(load, plan.warnings)
         with self.progress.vertex("[internal] load .dockerignore") as ignore_vertex:
             self.progress.status(
                 ignore_vertex, f"transferring context: {format_size(len(ignore_text.encode()))}"
@@ -420,12 +427,23 @@ class _Build:
             DebugSession(failed.container.step_name, failed, failed.container, executor)
         )
 
+    def _warn(self, vertex: str, warnings: Sequence[PlanWarning]) -> None:
+        """Lint findings, on the Dockerfile's load vertex as BuildKit attaches them."""
+        if self.bus is not None:
+            for warning in warnings:
+                self.bus.warn(vertex, str(warning))
+
     def _plan(
-        self, dockerfile: Dockerfile, patterns: list[str], platform: Platform | None
+        self,
+        dockerfile: Dockerfile,
+        patterns: list[str],
+        platform: Platform | None,
+        checks: CheckOptions,
     ) -> BuildPlan:
         request = self.request
         return plan_build(
             dockerfile,
+            checks=checks,
             target=request.target,
             build_args=dict(request.build_args),
             resolve_image=self.resolve_image,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from strata.errors import DockerfileError
+from strata.plan.result import LintViolation
 from tests.unit.test_plan_support import plan
 
 TWO_RULES = "FROM busybox\nCMD echo hi\nENV name value\n"
@@ -42,6 +43,15 @@ def test_error_true_fails_naming_each_rule_once_in_reporting_order() -> None:
     assert caught.value.message == (
         "lint violation found for rules: JSONArgsRecommended, LegacyKeyValueFormat"
     )
+
+
+def test_lint_violation_carries_the_findings_it_names() -> None:
+    with pytest.raises(LintViolation) as caught:
+        plan("# check=error=true\n" + TWO_RULES)
+    assert [(w.rule, w.line) for w in caught.value.warnings] == [
+        ("JSONArgsRecommended", 3),
+        ("LegacyKeyValueFormat", 4),
+    ]
 
 
 def test_error_true_without_findings_builds() -> None:

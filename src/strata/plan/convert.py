@@ -103,6 +103,7 @@ from strata.plan.references import ReferenceError, check_reference
 from strata.plan.result import (
     BuildPlan,
     ImageResolver,
+    LintViolation,
     PlanWarning,
     StagePlan,
 )
@@ -131,6 +132,7 @@ def plan_build(
     source_date_epoch: int | None = None,
     network: str = "default",
     resolve_source_epoch: SourceEpochResolver | None = None,
+    checks: CheckOptions | None = None,
 ) -> BuildPlan:
     """Convert `df` for `target` (default: the last stage) into a BuildPlan.
 
@@ -139,14 +141,17 @@ def plan_build(
     and cache-mount namespace come from the BUILDKIT_SANDBOX_HOSTNAME and
     BUILDKIT_CACHE_MOUNT_NS build-args, the lint options from `# check=` or the
     BUILDKIT_DOCKERFILE_CHECK build-arg. `resolve_source_epoch` dates the source of a
-    `SOURCE_DATE_EPOCH=<stage>` (without it such an epoch stays unset). Raises
-    DockerfileError for anything wrong in the Dockerfile, and whatever StrataError
-    `resolve_image` raises for a missing image.
+    `SOURCE_DATE_EPOCH=<stage>` (without it such an epoch stays unset). `checks` are the
+    lint options when the caller read them before parsing (`read_check_options`, as
+    BuildKit does); otherwise they are read here. Raises DockerfileError for anything
+    wrong in the Dockerfile (`LintViolation` for findings under `error=true`), and
+    whatever StrataError `resolve_image` raises for a missing image.
     """
     args = dict(build_args or {})
-    checks = read_check_options(
-        df.source, filename=df.filename, build_arg=args.get(CHECK_BUILD_ARG)
-    )
+    if checks is None:
+        checks = read_check_options(
+            df.source, filename=df.filename, build_arg=args.get(CHECK_BUILD_ARG)
+        )
     native = native_platform()
     definition = parse_stages(df)
     if not definition.stages:
@@ -181,8 +186,7 @@ def plan_build(
         # BuildKit fails only once the whole target was converted (convert.go
         # `finalizeResultImage`, linter.go `Error`); it lists each rule once, in Go map
         # order, which is random: here they keep the order they were first reported in.
-        rules = ", ".join(dict.fromkeys(reported))
-        raise DockerfileError(f"lint violation found for rules: {rules}", file=df.filename)
+        raise LintViolation(list(dict.fromkeys(reported)), plan.warnings, file=df.filename)
     return plan
 
 
