@@ -16,8 +16,13 @@ import subprocess
 from pathlib import Path
 
 from strata.errors import StoreError
-from strata.store.root import StateRoot
-from strata.worker.snapshot import ApplyMode, MountSpec, SnapshotInfo, SnapshotStore, tree_size
+from strata.worker.snapshot import (
+    ApplyMode,
+    MountSpec,
+    SnapshotInfo,
+    StoredSnapshotter,
+    tree_size,
+)
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 
@@ -33,15 +38,12 @@ def copy_tree(source: Path, dest: Path) -> None:
         raise StoreError(f"copying {source} to {dest} failed: {proc.stderr.strip()}")
 
 
-class NativeSnapshotter:
+class NativeSnapshotter(StoredSnapshotter):
     """Snapshots as full directory copies; slower, but needs nothing from the kernel."""
 
     name = "native"
     apply_mode: ApplyMode = "tree"
-
-    def __init__(self, root: StateRoot) -> None:
-        self.root = root
-        self.store = SnapshotStore(root, self.name)
+    diff_subdir = "diff"  # `fs` is a whole tree; `commit` writes the changes beside it
 
     def prepare(self, key: str, parent: str | None) -> list[MountSpec]:
         parent_fs = self._committed_fs(parent) if parent is not None else None
@@ -57,10 +59,8 @@ class NativeSnapshotter:
             pass
         return self.mounts(key)
 
-    def mounts(self, key: str) -> list[MountSpec]:
-        info = self.store.get(key)
-        if info.kind == "committed":
-            raise StoreError(f"snapshot {key} is committed; prepare or view a child to mount it")
+    def _mounts_of(self, info: SnapshotInfo) -> list[MountSpec]:
+        """A view binds its parent's tree read-only; an active snapshot binds its own."""
         if info.kind == "view":
             assert info.parent is not None
             return [MountSpec("bind", str(self._committed_fs(info.parent)), ("rbind", "ro"))]
@@ -77,34 +77,6 @@ class NativeSnapshotter:
         old = self._committed_fs(info.parent) if info.parent is not None else None
         write_diff(old, directory / "fs", diff)
         self.store.mark_committed(name, key, tree_size(diff))
-
-    def remove(self, key: str) -> None:
-        self.store.delete(key)
-
-    def upper_dir(self, key: str) -> Path:
-        info = self.store.get(key)
-        if info.kind != "active":
-            raise StoreError(f"snapshot {key} is not active")
-        return self.store.dir_of(info.id) / "fs"
-
-    def diff_dir(self, name: str) -> Path:
-        info = self.store.get(name)
-        if info.kind != "committed":
-            raise StoreError(f"snapshot {name} is not committed")
-        return self.store.dir_of(info.id) / "diff"
-
-    def stat(self, key: str) -> SnapshotInfo:
-        return self.store.get(key)
-
-    def exists(self, key: str) -> bool:
-        return self.store.exists(key)
-
-    def list(self) -> list[SnapshotInfo]:
-        return self.store.list()
-
-    def disown(self, key: str) -> None:
-        """Keep `key` when this process exits (see `SnapshotStore.disown`)."""
-        self.store.disown(key)
 
     def _committed_fs(self, name: str) -> Path:
         info = self.store.get(name)

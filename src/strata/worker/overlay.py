@@ -10,17 +10,7 @@ read-only bind of that layer.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from strata.errors import StoreError
-from strata.store.root import StateRoot
-from strata.worker.snapshot import (
-    ApplyMode,
-    MountSpec,
-    SnapshotInfo,
-    SnapshotStore,
-    tree_size,
-)
+from strata.worker.snapshot import ApplyMode, MountSpec, SnapshotInfo, StoredSnapshotter, tree_size
 
 
 def overlay_options(lowers: list[str], upper: str | None, work: str | None) -> list[str]:
@@ -37,23 +27,21 @@ def overlay_options(lowers: list[str], upper: str | None, work: str | None) -> l
     return opts
 
 
-class OverlaySnapshotter:
+class OverlaySnapshotter(StoredSnapshotter):
     """Snapshots as stacked overlay upper dirs. Needs root (trusted.* xattrs, mount)."""
 
     name = "overlay"
     apply_mode: ApplyMode = "overlay"
-
-    def __init__(self, root: StateRoot) -> None:
-        self.root = root
-        self.store = SnapshotStore(root, self.name)
+    diff_subdir = "fs"  # a committed upper dir is exactly its layer's changes
 
     def _fs(self, sid: int) -> str:
         return str(self.store.dir_of(sid) / "fs")
 
-    def _mounts_for(self, ids: list[int], kind: str) -> list[MountSpec]:
-        """ids: this snapshot first, then its parents nearest first."""
-        own, parents = ids[0], ids[1:]
-        if kind == "view":
+    def _mounts_of(self, info: SnapshotInfo) -> list[MountSpec]:
+        """A bind of the snapshot's own upper dir when it has no parent, a read-only bind
+        of a single-layer view, otherwise an overlay of the parents' upper dirs."""
+        own, *parents = self.store.chain(info.key)
+        if info.kind == "view":
             if len(parents) == 1:
                 return [MountSpec("bind", self._fs(parents[0]), ("rbind", "ro"))]
             return [
@@ -85,41 +73,7 @@ class OverlaySnapshotter:
             (directory / "fs").mkdir(mode=0o755)
         return self.mounts(key)
 
-    def mounts(self, key: str) -> list[MountSpec]:
-        info = self.store.get(key)
-        if info.kind == "committed":
-            raise StoreError(f"snapshot {key} is committed; prepare or view a child to mount it")
-        return self._mounts_for(self.store.chain(key), info.kind)
-
     def commit(self, name: str, key: str) -> None:
         info = self.store.get(key)
         size = tree_size(self.store.dir_of(info.id) / "fs")
         self.store.mark_committed(name, key, size)
-
-    def remove(self, key: str) -> None:
-        self.store.delete(key)
-
-    def upper_dir(self, key: str) -> Path:
-        info = self.store.get(key)
-        if info.kind != "active":
-            raise StoreError(f"snapshot {key} is not active")
-        return self.store.dir_of(info.id) / "fs"
-
-    def diff_dir(self, name: str) -> Path:
-        info = self.store.get(name)
-        if info.kind != "committed":
-            raise StoreError(f"snapshot {name} is not committed")
-        return self.store.dir_of(info.id) / "fs"
-
-    def stat(self, key: str) -> SnapshotInfo:
-        return self.store.get(key)
-
-    def exists(self, key: str) -> bool:
-        return self.store.exists(key)
-
-    def list(self) -> list[SnapshotInfo]:
-        return self.store.list()
-
-    def disown(self, key: str) -> None:
-        """Keep `key` when this process exits (see `SnapshotStore.disown`)."""
-        self.store.disown(key)
