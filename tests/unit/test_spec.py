@@ -48,6 +48,14 @@ def test_go_quote_escapes_quotes_backslashes_and_control_characters() -> None:
     assert go_quote("héllo") == '"héllo"'
 
 
+def test_go_quote_escapes_invalid_bytes_del_bell_and_unprintable_code_points_as_go() -> None:
+    raw = b"\xff\x7f\a".decode("utf-8", "surrogateescape")
+    assert (
+        go_quote(raw + "\u0085\U000e0001\U0001f600")
+        == '"\\xff\\x7f\\a\\u0085\\U000e0001\U0001f600"'
+    )
+
+
 def test_default_path_is_added_only_when_env_has_none() -> None:
     assert with_default_path(["A=1"]) == [DEFAULT_PATH, "A=1"]
     assert with_default_path(["PATH=/x"]) == ["PATH=/x"]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 from strata.worker.users import ResolvedUser
@@ -381,39 +382,41 @@ def build_spec(
 # -- describing a failed process --------------------------------------------------------
 
 
+GO_SHORT_ESCAPES: Mapping[str, str] = MappingProxyType(
+    {
+        '"': '\\"',
+        "\\": "\\\\",
+        "\a": "\\a",
+        "\b": "\\b",
+        "\f": "\\f",
+        "\n": "\\n",
+        "\r": "\\r",
+        "\t": "\\t",
+        "\v": "\\v",
+    }
+)
+"""The characters Go's `%q` writes as a backslash and one letter."""
+
+
 def go_quote(text: str) -> str:
-    """`text` as Go's `%q` (strconv.Quote) prints it: double quotes, Go escapes."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\a":
-            out.append("\\a")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\v":
-            out.append("\\v")
-        elif 0xDC80 <= code <= 0xDCFF:
-            out.append(f"\\x{code - 0xDC00:02x}")  # a byte that was not valid UTF-8
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif not ch.isprintable() and code >= 0x80:
-            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    """`text` as Go's `%q` (strconv.Quote) prints it: double quotes, Go escapes.
+
+    (The frontend has its own in `dockerfile/ast.py`; the worker may not import it.)"""
+    return '"' + "".join(_go_escaped(ch) for ch in text) + '"'
+
+
+def _go_escaped(ch: str) -> str:
+    short = GO_SHORT_ESCAPES.get(ch)
+    if short is not None:
+        return short
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # a byte that was not valid UTF-8
+    if code < 0x20 or code == 0x7F:
+        return f"\\x{code:02x}"
+    if code >= 0x80 and not ch.isprintable():
+        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    return ch
 
 
 def process_failed_message(args: Sequence[str], exit_code: int) -> str:
