@@ -54,6 +54,7 @@ from strata.solver.layers import ChainLayer, image_layers
 from strata.solver.records import CacheRecords
 from strata.solver.results import ContextResult, SnapshotResult
 from strata.solver.solve import SolveContext, Solved, Solver, SolveStats
+from strata.solver.source_epoch import source_epoch
 from strata.solver.views import BuildViews
 from strata.store.cachemounts import CacheMounts
 from strata.store.images import ImageStore
@@ -363,7 +364,7 @@ class _Build:
         ignore_text = ignore_file.read_text(encoding="utf-8") if ignore_file is not None else ""
         patterns = read_ignore_patterns(ignore_text)
         try:
-            plan = self._plan(dockerfile, patterns, platform, checks)
+            plan = self._plan(dockerfile, patterns, platform, checks, scratch)
         except LintViolation as violation:
             # BuildKit reports the findings, then fails with the violation.
             self._warn(load, violation.warnings)
@@ -439,11 +440,14 @@ class _Build:
         patterns: list[str],
         platform: Platform | None,
         checks: CheckOptions,
+        scratch: Path,
     ) -> BuildPlan:
         request = self.request
         return plan_build(
             dockerfile,
             checks=checks,
+            # `SOURCE_DATE_EPOCH=<stage>`: the stage's source is fetched to date it.
+            resolve_source_epoch=lambda source: source_epoch(source, scratch / "source-epoch"),
             target=request.target,
             build_args=dict(request.build_args),
             resolve_image=self.resolve_image,

@@ -71,6 +71,27 @@ def is_archive(path: Path) -> bool:
     return looks_like_tar(head)
 
 
+def newest_archive_time(path: Path) -> int | None:
+    """The newest modification time of a regular file in the tar stream `path` (compressed
+    or not); None when `path` is no archive or holds no regular file. BuildKit dates an
+    HTTP source without Last-Modified this way (dockerfile2llb/epoch.go,
+    archiveMaxTimeFromRef)."""
+    if not is_archive(path):
+        return None
+    newest: int | None = None
+    try:
+        with (
+            open(path, "rb") as raw,
+            tarfile.open(fileobj=_open_decompressed(raw), mode="r|") as tar,
+        ):
+            for member in tar:
+                if member.isreg() and (newest is None or int(member.mtime) > newest):
+                    newest = int(member.mtime)
+    except (tarfile.TarError, OSError, EOFError, zstandard.ZstdError):
+        return None  # BuildKit: a stream that stops being a tar dates nothing
+    return newest
+
+
 def extract_archive(archive: Path, dest_dir: Path, *, chown: tuple[int, int] | None = None) -> None:
     """Extract a (possibly compressed) tar into the existing directory `dest_dir`.
 
@@ -403,10 +424,12 @@ def _parse_bool(value: str, key: str) -> bool:
 
 @dataclass(frozen=True)
 class FetchedGit:
-    """A checked-out git source: the tree's directory and the commit it holds."""
+    """A checked-out git source: the tree's directory, the commit it holds and that
+    commit's committer time (Unix seconds)."""
 
     path: Path
     commit: str
+    commit_time: int = 0
 
 
 def fetch_git(
@@ -462,8 +485,9 @@ def fetch_git(
         git.run("-c", "advice.detachedHead=false", "checkout", "-q", "--force", commit)
         if submodules and (work / ".gitmodules").exists():
             git.run("submodule", "update", "-q", "--init", "--recursive")
+        commit_time = int(git.output("log", "-1", "--format=%ct", commit))
         if mtime == "commit":
-            stamp = int(git.output("log", "-1", "--format=%ct", commit))
+            stamp = commit_time
             for dirpath, dirnames, filenames in os.walk(work):
                 if ".git" in dirnames and Path(dirpath) == work:
                     dirnames.remove(".git")
@@ -481,7 +505,7 @@ def fetch_git(
         os.rename(source, dest_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return FetchedGit(path=dest_dir, commit=commit)
+    return FetchedGit(path=dest_dir, commit=commit, commit_time=commit_time)
 
 
 class _Git:
