@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from strata.errors import ExecError
-from strata.worker.users import ResolvedUser, resolve_user, resolve_user_from
+from strata.worker.users import (
+    GroupEntry,
+    PasswdEntry,
+    ResolvedUser,
+    parse_group,
+    parse_passwd,
+    resolve_user,
+    resolve_user_from,
+)
 
 PASSWD = """root:x:0:0:root:/root:/bin/sh
 app:x:1000:1000:app:/home/app:/bin/sh
@@ -86,3 +94,13 @@ def test_resolve_user_follows_etc_symlinks_inside_the_root(tmp_path: Path) -> No
     # An absolute link must resolve inside the root file system, not on the host.
     (tmp_path / "etc" / "passwd").symlink_to("/data/passwd")
     assert resolve_user(tmp_path, "app").uid == 1000
+
+
+def test_passwd_and_group_skip_comments_and_bad_ids_and_pad_short_lines() -> None:
+    passwd = "  # root:x:0:0::/root:/bin/sh\n\nshort:x:7\nbad:x:seven:0::/:/bin/sh\n"
+    assert parse_passwd(passwd) == [PasswdEntry("short", 7, 0, "")]
+    group = "#wheel:x:10:app\nnomembers:x:20\nbad:x:twenty:app\nsome:x:30:a,,b\n"
+    assert parse_group(group) == [
+        GroupEntry("nomembers", 20, ()),
+        GroupEntry("some", 30, ("a", "b")),
+    ]

@@ -109,15 +109,18 @@ def agent_socket(
 ) -> Iterator[Path]:
     """A socket in `directory` serving SSH agent requests for the `with` block."""
     sock = directory / "agent.sock"
-    if upstream is not None:
-        proxy = AgentProxy(upstream, sock)
-        try:
-            os.chown(sock, uid, gid)
-            os.chmod(sock, mode)
-            yield sock
-        finally:
-            proxy.close()
-        return
+    with contextlib.ExitStack() as serving:
+        if upstream is not None:
+            serving.callback(AgentProxy(upstream, sock).close)
+        else:
+            serving.callback(_stop_agent, _start_agent(sock, key_files))
+        os.chown(sock, uid, gid)
+        os.chmod(sock, mode)
+        yield sock
+
+
+def _start_agent(sock: Path, key_files: Sequence[Path]) -> subprocess.Popen[bytes]:
+    """An `ssh-agent` listening on `sock`, loaded with `key_files`."""
     if shutil.which("ssh-agent") is None or shutil.which("ssh-add") is None:
         raise ExecError("ssh mounts with key files need ssh-agent and ssh-add (openssh-client)")
     with short_socket_path(sock) as address:
@@ -140,13 +143,11 @@ def agent_socket(
                 if added.returncode != 0:
                     raise ExecError(f"cannot load ssh key {key}: {added.stderr.strip()}")
         except BaseException:
-            agent.terminate()
-            agent.wait()
+            _stop_agent(agent)
             raise
-    try:
-        os.chown(sock, uid, gid)
-        os.chmod(sock, mode)
-        yield sock
-    finally:
-        agent.terminate()
-        agent.wait()
+    return agent
+
+
+def _stop_agent(agent: subprocess.Popen[bytes]) -> None:
+    agent.terminate()
+    agent.wait()

@@ -8,6 +8,7 @@ supplementary groups come from /etc/group membership only when no group was give
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,15 +48,21 @@ def _int_or_none(text: str) -> int | None:
     return None
 
 
-def parse_passwd(text: str) -> list[PasswdEntry]:
-    """Entries of a passwd file; malformed lines are skipped as runc does."""
-    entries: list[PasswdEntry] = []
-    for line in text.splitlines():
-        line = line.strip()
+def _colon_records(text: str, fields: int) -> Iterator[list[str]]:
+    """The fields of each line of a passwd-style file, padded with "" to `fields`;
+    blank lines and `#` comments skipped."""
+    for raw in text.splitlines():
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         parts = line.split(":")
-        parts += [""] * (7 - len(parts))
+        yield parts + [""] * (fields - len(parts))
+
+
+def parse_passwd(text: str) -> list[PasswdEntry]:
+    """Entries of a passwd file; malformed lines are skipped as runc does."""
+    entries: list[PasswdEntry] = []
+    for parts in _colon_records(text, 7):
         uid = _int_or_none(parts[2]) if parts[2] else 0
         gid = _int_or_none(parts[3]) if parts[3] else 0
         if uid is None or gid is None:
@@ -67,12 +74,7 @@ def parse_passwd(text: str) -> list[PasswdEntry]:
 def parse_group(text: str) -> list[GroupEntry]:
     """Entries of a group file; malformed lines are skipped."""
     entries: list[GroupEntry] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split(":")
-        parts += [""] * (4 - len(parts))
+    for parts in _colon_records(text, 4):
         gid = _int_or_none(parts[2]) if parts[2] else 0
         if gid is None:
             continue
