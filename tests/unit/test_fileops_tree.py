@@ -70,13 +70,13 @@ def test_parents_split_at_dot_pivot() -> None:
     assert (plain.source, plain.pattern, plain.required) == ("/", "x/y/a.txt", "/x/y/a.txt")
 
 
-def test_parents_pivot_after_a_leading_dot_segment_as_the_planner_writes_it() -> None:
-    # The planner makes `./x/./y/*.txt` absolute: `/./x/./y/*.txt`. The leading `/./`
-    # is the `./` of a relative path, not the pivot (BuildKit cuts the raw source).
+def test_parents_leading_dot_pivot_is_the_root() -> None:
+    # BuildKit cuts the source as written at its first `/./`: for `/./x/./y` that is
+    # the very start, so every path below the root is kept.
     split = parents_source("/./x/./y/*.txt")
-    assert (split.source, split.pattern, split.required) == ("/x", "y/*.txt", None)
-    root_only = parents_source("/./x/y.txt")
-    assert (root_only.source, root_only.pattern) == ("/", "x/y.txt")
+    assert (split.source, split.pattern, split.required) == ("/", "x/y/*.txt", None)
+    literal = parents_source("/./x/./y")
+    assert (literal.source, literal.pattern, literal.required) == ("/", "x/y", "/x/y")
 
 
 def test_parents_keeps_the_source_path(src: Path, dst: Path) -> None:

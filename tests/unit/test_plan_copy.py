@@ -149,11 +149,19 @@ def test_link_key_does_not_depend_on_earlier_layers() -> None:
     assert one.target.digest != two.target.digest
 
 
-def test_parents_keeps_pivot_in_source_and_exclude_patterns_pass_through() -> None:
+def test_parents_source_is_kept_as_written_and_exclude_patterns_pass_through() -> None:
     (action,) = copy_actions("FROM scratch\nCOPY --parents --exclude=*.tmp x/./y/*.txt /dst/\n")
     assert action.parents is True
-    assert action.sources == ("/x/./y/*.txt",)
+    assert action.sources == ("x/./y/*.txt",)
     assert action.exclude == ("*.tmp",)
+
+
+def test_parents_sources_that_differ_only_before_the_pivot_stay_distinct() -> None:
+    # `./a/./b` pivots after `a`, `/./a/./b` at the root: made absolute, both would read
+    # `/./a/./b` and copy alike.
+    (relative,) = copy_actions("FROM scratch\nCOPY --parents ./a/./b /p/\n")
+    (rooted,) = copy_actions("FROM scratch\nCOPY --parents /./a/./b /p/\n")
+    assert (relative.sources, rooted.sources) == (("./a/./b",), ("/./a/./b",))
 
 
 def test_add_local_unpacks_by_default_and_flag_turns_it_off() -> None:

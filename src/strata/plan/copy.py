@@ -244,11 +244,9 @@ def dispatch_copy(
             continue
         _warn_ignored(shared, src, is_add, where.start_line, from_)
         parents = isinstance(instruction, CopyInstruction) and instruction.parents
-        if parents:
-            # Keep the `/./` pivot: the file op reads it to know where kept paths start.
-            selector = src if src.startswith("/") else "/" + src
-        else:
-            selector = paths.normalize_path("/", src, keep_slash=False)
+        # A --parents source stays as written: the file op cuts it at its first `/./`
+        # (the pivot), which making it absolute would move (`./a/./b` -> `/./a/./b`).
+        selector = src if parents else paths.normalize_path("/", src, keep_slash=False)
         if source_state is None:
             shared.context_paths.add(paths.join("/", src))
             base: Vertex | None = shared.context

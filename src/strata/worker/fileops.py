@@ -82,16 +82,13 @@ class ParentsSource:
 
 
 def parents_source(source: str) -> ParentsSource:
-    """Split `./x/./y/*.txt` at `/./` into (`/x`, `y/*.txt`); without `/./` the root is used.
-
-    A `/./` at the very start is the `./` of a relative source made absolute (the planner
-    writes `./x/./y` as `/./x/./y`), not the pivot: BuildKit cuts the source as written.
-    """
-    cut = source.find("/./", 1 if source.startswith("/./") else 0)
-    if cut < 0:
+    """Split a `COPY --parents` source, as written, at its first `/./` into the directory
+    copied from and the pattern kept below it: `./x/./y/*.txt` is (`/x`, `y/*.txt`),
+    `/./x/./y` pivots at the root (`/`, `x/y`); without `/./` the root is used
+    (BuildKit dockerfile2llb/convert_copy.go cuts the source before normalising it)."""
+    parent, pivot, pattern = source.partition("/./")
+    if not pivot:
         parent, pattern = "/", source
-    else:
-        parent, pattern = source[:cut], source[cut + 3 :]
     pattern = clean_path(pattern).lstrip("/")
     parent = clean_path(parent)
     required = None
