@@ -397,6 +397,21 @@ def test_prune_sweeps_leftover_directories_and_unreferenced_blobs(state_root: St
     assert sorted(os.listdir(state_root.snapshots_dir)) == []
 
 
+def test_prune_removes_blobs_held_only_by_a_dead_process_lease(state_root: StateRoot) -> None:
+    from strata.store.content import LEASE_PREFIX, ContentStore
+
+    content = ContentStore(state_root)
+    orphan = content.ingest_bytes(b"leased by a process that was killed")
+    # A lease names its process's tmp/ owner dir; this one's process is gone.
+    content.add_refs(f"{LEASE_PREFIX}gone-process/0123", [orphan])
+    with content.lease() as live_lease:
+        leased = content.ingest_bytes(b"leased by this process", hold=live_lease)
+        report = prune(state_root, blob_grace=0)
+        assert content.has(leased)
+    assert not content.has(orphan)
+    assert report.reclaimed > 0
+
+
 def test_young_unreferenced_blobs_are_kept_for_imports_in_flight(state_root: StateRoot) -> None:
     from strata.store.content import ContentStore
 

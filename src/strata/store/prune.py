@@ -621,31 +621,17 @@ def _sweep_directory(directory: os.PathLike[str] | str, keep: set[str]) -> None:
 
 
 def _sweep_blobs(root: StateRoot, content: ContentStore, blob_grace: float) -> int:
-    """Delete blobs nothing holds (no image, no remembered layer) older than the grace."""
-    db = root.connect()
-    tables = existing_tables(db)
-    held = {str(r[0]) for r in db.execute("SELECT DISTINCT digest FROM content_refs")}
-    if "solver_layers" in tables:
-        held.update(str(r[0]) for r in db.execute("SELECT DISTINCT digest FROM solver_layers"))
-    now = time.time()
-    freed = 0
+    """Delete blobs nothing holds (no image, no remembered layer, no live lease) older than
+    the grace, through the content store's own sweep; returns the bytes freed."""
+    sizes: dict[str, int] = {}
     try:
-        names = os.listdir(root.blobs_dir)
+        with os.scandir(root.blobs_dir) as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):
+                    sizes[f"sha256:{entry.name}"] = entry.stat().st_blocks * 512
     except FileNotFoundError:
         return 0
-    for name in names:
-        digest = f"sha256:{name}"
-        if len(name) != 64 or digest in held:
-            continue
-        try:
-            st = os.stat(root.blobs_dir / name)
-        except FileNotFoundError:
-            continue
-        if now - st.st_mtime < blob_grace:
-            continue
-        if content.delete_unreferenced([digest]):
-            freed += st.st_blocks * 512
-    return freed
+    return sum(sizes.get(digest, 0) for digest in content.sweep_orphans(blob_grace))
 
 
 # -- automatic GC ------------------------------------------------------------------------------
