@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from strata.gotext import go_quote
 from strata.worker.spec import (
     DEFAULT_CAPABILITIES,
     DEFAULT_PATH,
     build_spec,
-    go_quote,
     hosts_file,
     process_failed_message,
     resolv_conf,

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import Literal
 
+from strata.gotext import go_quote
 from strata.worker.users import ResolvedUser
 
 NetworkMode = Literal["default", "none", "host"]
@@ -380,43 +380,6 @@ def build_spec(
 
 
 # -- describing a failed process --------------------------------------------------------
-
-
-GO_SHORT_ESCAPES: Mapping[str, str] = MappingProxyType(
-    {
-        '"': '\\"',
-        "\\": "\\\\",
-        "\a": "\\a",
-        "\b": "\\b",
-        "\f": "\\f",
-        "\n": "\\n",
-        "\r": "\\r",
-        "\t": "\\t",
-        "\v": "\\v",
-    }
-)
-"""The characters Go's `%q` writes as a backslash and one letter."""
-
-
-def go_quote(text: str) -> str:
-    """`text` as Go's `%q` (strconv.Quote) prints it: double quotes, Go escapes.
-
-    (The frontend has its own in `dockerfile/ast.py`; the worker may not import it.)"""
-    return '"' + "".join(_go_escaped(ch) for ch in text) + '"'
-
-
-def _go_escaped(ch: str) -> str:
-    short = GO_SHORT_ESCAPES.get(ch)
-    if short is not None:
-        return short
-    code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:
-        return f"\\x{code - 0xDC00:02x}"  # a byte that was not valid UTF-8
-    if code < 0x20 or code == 0x7F:
-        return f"\\x{code:02x}"
-    if code >= 0x80 and not ch.isprintable():
-        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
-    return ch
 
 
 def process_failed_message(args: Sequence[str], exit_code: int) -> str:
