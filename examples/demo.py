@@ -1,94 +1,120 @@
-"""`make demo`: Docker's build guide ("Mounts") with strata, on examples/guide.
+"""`make demo`: Docker's build guide, "Mounts" section, command for command with strata.
 
-1. make the Python base image (Debian packages, downloaded once into .cache/) and import it;
-2. build the client with a cache mount for pip: every package is downloaded;
-3. add one dependency and rebuild: only that one is downloaded;
-4. prune the build cache (`strata prune -af`) and rebuild: everything is downloaded again.
+The guide's commands are run as written, by the shell, from inside a copy of
+examples/guide (.cache/demo-project), with `docker build` / `docker builder prune` /
+`docker run` spelled `strata build` / `strata prune` / `strata run`. The guide's Go
+module download becomes pip's, against a package index served from the build context,
+and its `go get chi@v5.0.8` becomes `python3 index/pin.py greetings==1.1`, run in a
+container with the project bind-mounted at its own path as the guide does.
 
-Each build's log goes to a file; the demo prints the `Downloading` lines of each, as the
-guide does with `awk '/proxy.golang.org/' log1.txt`. It uses its own state root in
-.cache/demo-root, emptied at the start, so it never touches /var/lib/strata.
+The state root is `.cache/demo-root`, passed as `STRATA_ROOT` so the commands read as in
+the guide; it is kept between runs and, as in the guide, `strata prune -af` clears its
+build cache first. Each command is printed before its output; the first one that fails
+stops the demo (with the tail of its log when it wrote one).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-STRATA = Path(sys.executable).with_name("strata")
-CACHE = REPO / ".cache"
+REPO = Path(__file__).resolve().parent.parent
+GUIDE = REPO / "examples" / "guide"
+ROOT = REPO / ".cache" / "demo-root"
+PROJECT = REPO / ".cache" / "demo-project"
+LOG_REDIRECT = re.compile(r"2> (\S+)")
+
+# The Python base image stands in for the guide's golang image (strata cannot pull).
+SETUP = "python -m strata.devtools.pyimage --cache .cache/strata-example"
+
+# (what the guide says at this point, the command) in the guide's order.
+GUIDE_STEPS: tuple[tuple[str, str], ...] = (
+    ("Before you rebuild the image, clear your build cache.", "strata prune -af"),
+    (
+        "Rebuild, with --progress=plain, redirecting the output to a log file.",
+        "strata build --target=client --progress=plain . 2> log1.txt",
+    ),
+    ("The log shows how the packages were downloaded.", "awk '/Downloading/' log1.txt"),
+    (
+        "Change the version of one of the packages the program imports.",
+        'strata run -v "$PWD:$PWD" -w "$PWD" strata-example/python:3.11 '
+        "python3 index/pin.py greetings==1.1",
+    ),
+    ("Run another build.", "strata build --target=client --progress=plain . 2> log2.txt"),
+    (
+        "Only the changed package was downloaded: the cache mount kept the others.",
+        "awk '/Downloading/' log2.txt",
+    ),
+    ("strata also says why the step ran again.", "grep 'cache miss' log2.txt"),
+    ("Clear the build cache, cache mounts included.", "strata prune -af"),
+    ("And build again.", "strata build --target=client --progress=plain . 2> log3.txt"),
+    ("Every package is downloaded again.", "awk '/Downloading/' log3.txt"),
+    (
+        "The server target reuses the base stage from the cache.",
+        "strata build --target=server --progress=plain . 2> log4.txt",
+    ),
+    ("", r"awk '/\[(base|build-server) |CACHED/' log4.txt"),
+    (
+        "The client image is FROM scratch: export its files and run the archive.",
+        "strata build -q --target=client -o type=local,dest=out .",
+    ),
+    (
+        "",
+        'strata run -v "$PWD:$PWD" -w "$PWD" strata-example/python:3.11 python3 out/bin/client.pyz',
+    ),
+)
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(STRATA), *args], capture_output=True, text=True)
+def environment() -> dict[str, str]:
+    """This environment with the state root set and the venv's commands first."""
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
+    return dict(os.environ, STRATA_ROOT=str(ROOT), PATH=path)
 
 
-def show(title: str, command: str) -> None:
-    print(f"\n== {title}\n$ {command}", flush=True)
+def shell(command: str, cwd: Path, env: dict[str, str]) -> bool:
+    """Print `command` as typed, run it with sh in `cwd`, and report whether it worked."""
+    print(f"$ {command}", flush=True)
+    done = subprocess.run(["sh", "-c", command], cwd=cwd, env=env)
+    if done.returncode == 0:
+        return True
+    print(f"(failed: exit status {done.returncode})", file=sys.stderr)
+    redirected = LOG_REDIRECT.search(command)
+    if redirected is not None:
+        log = cwd / redirected.group(1)
+        if log.exists():
+            tail = log.read_text(errors="replace").splitlines()[-30:]
+            print("\n".join(tail), file=sys.stderr)
+    return False
 
 
-def build(root: Path, project: Path, log: Path) -> bool:
-    show(
-        f"build the client, log in {log.name}",
-        f"strata build --target=client --progress=plain . 2> {log.name}",
-    )
-    proc = run("--root", str(root), "build", "--target=client", "--progress=plain", str(project))
-    log.write_text(proc.stderr)
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
-        print(f"build failed (exit {proc.returncode})", file=sys.stderr)
-        return False
-    print(f"$ awk '/Downloading/' {log.name}")
-    for line in proc.stderr.splitlines():
-        if "Downloading" in line:
-            print(line)
-    cached = sum(1 for line in proc.stderr.splitlines() if line.endswith(" CACHED"))
-    print(f"({cached} steps cached)")
-    return True
+def fresh_project() -> None:
+    """A new copy of examples/guide, so the pin step always starts from greetings 1.0."""
+    if PROJECT.exists():
+        shutil.rmtree(PROJECT)
+    shutil.copytree(GUIDE, PROJECT)
 
 
 def main() -> int:
-    root = CACHE / "demo-root"
-    work = CACHE / "demo-project"
-    for path in (root, work):
-        if path.exists():
-            subprocess.run(["umount", "-R", "-l", str(path)], capture_output=True)
-            shutil.rmtree(path)
-    shutil.copytree(HERE / "guide", work)
-    show("make the Python base image", "python -m strata.devtools.pyimage")
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "strata.devtools.pyimage",
-            "--cache",
-            str(CACHE / "strata-example"),
-            "--root",
-            str(root),
-        ],
-        text=True,
-    )
-    if made.returncode != 0:
-        return made.returncode
-    if not build(root, work, work / "log1.txt"):
+    started = time.monotonic()
+    env = environment()
+    fresh_project()
+    print("# Docker's guide to cache and bind mounts, with strata.")
+    print(f"$ export STRATA_ROOT=$PWD/{ROOT.relative_to(REPO)}")
+    if not shell(SETUP, REPO, env):
         return 1
-    requirements = work / "requirements.txt"
-    show("add a dependency", "echo wordcount==1.0 >> requirements.txt")
-    requirements.write_text(requirements.read_text() + "wordcount==1.0\n")
-    if not build(root, work, work / "log2.txt"):
-        return 1
-    show("clear the build cache", "strata prune -af")
-    pruned = run("--root", str(root), "prune", "-af")
-    if pruned.returncode != 0:
-        print("(strata prune is not available yet: skipping the last step)")
-        return 0
-    print(pruned.stdout, end="")
-    if not build(root, work, work / "log3.txt"):
-        return 1
+    print(f"$ cd {PROJECT.relative_to(REPO)}    # a copy of examples/guide")
+    for said, command in GUIDE_STEPS:
+        if said:
+            print(f"\n# {said}")
+        if not shell(command, PROJECT, env):
+            return 1
+    print(f"\n# done in {time.monotonic() - started:.1f} s")
     return 0
 
 
