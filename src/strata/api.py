@@ -211,13 +211,21 @@ def _read_dockerfile(
         return request.dockerfile_text, None, "Dockerfile"
     if from_stdin is not None and request.dockerfile is None:
         return from_stdin.decode("utf-8", errors="replace"), None, "Dockerfile"
-    path = request.dockerfile
+    text, path = read_dockerfile(context_dir, request.dockerfile)
+    return text, path, path.name
+
+
+def read_dockerfile(context_dir: Path, dockerfile: Path | None = None) -> tuple[str, Path]:
+    """The text and path of the Dockerfile `dockerfile` names, by default
+    `<context>/Dockerfile`, falling back to a lower-case `dockerfile` as BuildKit's dockerui
+    does. A file that cannot be read is a DockerfileError naming it."""
+    path = dockerfile
     if path is None:
         path = context_dir / "Dockerfile"
         if not path.exists() and (context_dir / "dockerfile").exists():
             path = context_dir / "dockerfile"
     try:
-        return path.read_text(encoding="utf-8"), path, path.name
+        return path.read_text(encoding="utf-8"), path
     except FileNotFoundError:
         raise DockerfileError(
             f"failed to read dockerfile: open {path.name}: no such file or directory",

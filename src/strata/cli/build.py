@@ -19,13 +19,20 @@ from pathlib import Path
 
 import click
 
-from strata.api import BuildRequest, DebugSession, DebugShell, write_iidfile, write_metadata_file
+from strata.api import (
+    BuildRequest,
+    DebugSession,
+    DebugShell,
+    write_iidfile,
+    write_metadata_file,
+)
 from strata.api import build as api_build
+from strata.api import read_dockerfile as read_dockerfile_file
 from strata.cli.report import print_error
 from strata.dockerfile.ast import go_quote
 from strata.dockerfile.outline import CALLS, ImageEnv, render_call
 from strata.dockerfile.stages import UnknownTargetError, parse_stages
-from strata.errors import DockerfileError, Interrupted, StrataError, UsageError
+from strata.errors import Interrupted, StrataError, UsageError
 from strata.export.outputs import parse_outputs
 from strata.progress.bus import ProgressBus
 from strata.progress.printers import make_printer
@@ -96,30 +103,12 @@ def parse_build_args(values: Sequence[str]) -> dict[str, str]:
 
 
 def read_dockerfile(context: Path, dockerfile: str | None) -> tuple[str, str]:
-    """The Dockerfile's text and the name errors show for it.
-
-    `-` reads standard input. Without `-f`, `<context>/Dockerfile` is used, falling back
-    to a lower-case `dockerfile` as BuildKit's dockerui does.
-    """
+    """The Dockerfile's text and the name errors show for it; `-` reads standard input,
+    anything else is `strata.api.read_dockerfile`."""
     if dockerfile == "-":
         return sys.stdin.read(), "Dockerfile"
-    if dockerfile is not None:
-        path = Path(dockerfile)
-    else:
-        path = context / "Dockerfile"
-        if not path.exists() and (context / "dockerfile").exists():
-            path = context / "dockerfile"
-    try:
-        return path.read_text(encoding="utf-8"), path.name
-    except FileNotFoundError:
-        raise DockerfileError(
-            f"failed to read dockerfile: open {path.name}: no such file or directory",
-            file=path.name,
-        ) from None
-    except OSError as exc:
-        raise DockerfileError(
-            f"failed to read dockerfile: {exc.strerror}", file=path.name
-        ) from None
+    text, path = read_dockerfile_file(context, Path(dockerfile) if dockerfile else None)
+    return text, path.name
 
 
 def call_result(
