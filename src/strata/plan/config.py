@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from strata.dockerfile.ast import go_quote
 from strata.errors import StrataError
 from strata.plan.buildargs import DEFAULT_PATH, replace_env_entry, split_env
 from strata.plan.ops import Platform
@@ -191,36 +192,6 @@ def ensure_path(state: ImageState) -> None:
 
 
 # -- Go formatting -------------------------------------------------------------------------
-
-_GO_ESCAPES = {
-    "\a": r"\a",
-    "\b": r"\b",
-    "\f": r"\f",
-    "\n": r"\n",
-    "\r": r"\r",
-    "\t": r"\t",
-    "\v": r"\v",
-    "\\": r"\\",
-    '"': r"\"",
-}
-
-
-def go_quote(text: str) -> str:
-    """Go's strconv.Quote: printable characters kept, the rest escaped."""
-    out = ['"']
-    for char in text:
-        if char in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[char])
-        elif char.isprintable() or char == " ":
-            out.append(char)
-        elif ord(char) < 0x80:
-            out.append(f"\\x{ord(char):02x}")
-        elif ord(char) < 0x10000:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def go_quote_list(items: Sequence[str] | None) -> str:

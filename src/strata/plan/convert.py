@@ -37,6 +37,7 @@ from strata.dockerfile.instructions import (
     EnvInstruction,
     ExposeInstruction,
     HealthcheckInstruction,
+    KeyValue,
     LabelInstruction,
     Location,
     MaintainerInstruction,
@@ -693,14 +694,20 @@ class _Conversion:
     def _expand(self, state: DispatchState, word: str, where: Location) -> str:
         return self.shared.expand_in(state, word, where)
 
+    def _expand_pairs(
+        self, state: DispatchState, pairs: Sequence[KeyValue], where: Location
+    ) -> list[tuple[str, str]]:
+        """ENV's and LABEL's `key=value` pairs, both sides expanded, all before any is
+        applied (a pair does not see the ones before it in the same instruction)."""
+        return [
+            (self._expand(state, p.key, where), self._expand(state, p.value, where)) for p in pairs
+        ]
+
     def dispatch_env(self, state: DispatchState, command: Command) -> None:
         instruction = command.instruction
         assert isinstance(instruction, EnvInstruction)
         where = command.where
-        pairs = [
-            (self._expand(state, p.key, where), self._expand(state, p.value, where))
-            for p in instruction.pairs
-        ]
+        pairs = self._expand_pairs(state, instruction.pairs, where)
         message = "ENV"
         for pair, (key, value) in zip(instruction.pairs, pairs, strict=True):
             self._legacy_form_lint(pair.legacy, command)
@@ -713,11 +720,7 @@ class _Conversion:
     def dispatch_label(self, state: DispatchState, command: Command) -> None:
         instruction = command.instruction
         assert isinstance(instruction, LabelInstruction)
-        where = command.where
-        pairs = [
-            (self._expand(state, p.key, where), self._expand(state, p.value, where))
-            for p in instruction.pairs
-        ]
+        pairs = self._expand_pairs(state, instruction.pairs, command.where)
         message = "LABEL"
         for pair, (key, value) in zip(instruction.pairs, pairs, strict=True):
             self._legacy_form_lint(pair.legacy, command)

@@ -170,6 +170,23 @@ def dispatch_copy(
     unpack_flag = instruction.unpack if isinstance(instruction, AddInstruction) else None
     keep_git_dir = instruction.keep_git_dir if isinstance(instruction, AddInstruction) else None
     excludes = tuple(instruction.excludes)
+
+    def literal_copy(source_input: int | None, source: str, *, unpack: bool = False) -> CopyAction:
+        """The copy of one exact path a source op made (a checkout, a download, a
+        heredoc): no wildcards, and a symlink there is copied as the link."""
+        return CopyAction(
+            source_input=source_input,
+            sources=(source,),
+            dest=dest,
+            chown=owner,
+            chmod=chmod,
+            follow_symlinks=False,
+            allow_wildcard=False,
+            allow_empty_wildcard=False,
+            exclude=excludes,
+            unpack=unpack,
+        )
+
     actions: list[FileAction] = []
     for src in sources:
         history += " " + src
@@ -201,19 +218,7 @@ def dispatch_copy(
                     name=step_name,
                 )
             )
-            actions.append(
-                CopyAction(
-                    source_input=input_index(git_vertex),
-                    sources=("/",),
-                    dest=dest,
-                    chown=owner,
-                    chmod=chmod,
-                    follow_symlinks=False,
-                    allow_wildcard=False,
-                    allow_empty_wildcard=False,
-                    exclude=excludes,
-                )
-            )
+            actions.append(literal_copy(input_index(git_vertex), "/"))
             continue
         if is_http_source(src):
             if not is_add:
@@ -228,18 +233,7 @@ def dispatch_copy(
                 Vertex(HttpSource(url=src, checksum=checksum, filename=filename), name=step_name)
             )
             actions.append(
-                CopyAction(
-                    source_input=input_index(http_vertex),
-                    sources=("/" + filename,),
-                    dest=dest,
-                    chown=owner,
-                    chmod=chmod,
-                    follow_symlinks=False,
-                    allow_wildcard=False,
-                    allow_empty_wildcard=False,
-                    exclude=excludes,
-                    unpack=bool(unpack_flag),
-                )
+                literal_copy(input_index(http_vertex), "/" + filename, unpack=bool(unpack_flag))
             )
             continue
         _warn_ignored(shared, src, is_add, where.start_line, from_)
@@ -270,19 +264,7 @@ def dispatch_copy(
     for content in contents:
         history += " <<" + content.name
         document = state.record(_inline_document(content))
-        actions.append(
-            CopyAction(
-                source_input=input_index(document),
-                sources=("/" + content.name,),
-                dest=dest,
-                chown=owner,
-                chmod=chmod,
-                follow_symlinks=False,
-                allow_wildcard=False,
-                allow_empty_wildcard=False,
-                exclude=excludes,
-            )
-        )
+        actions.append(literal_copy(input_index(document), "/" + content.name))
 
     history += " " + dest_written
     no_cache = state.ignore_cache

@@ -274,3 +274,21 @@ def content_selectors(vertex: Vertex) -> dict[int, tuple[str, ...]]:
             if isinstance(action, CopyAction) and action.source_input is not None:
                 selected.setdefault(action.source_input, []).extend(action.sources)
     return {index: tuple(paths) for index, paths in selected.items()}
+
+
+def post_order(target: Vertex) -> list[Vertex]:
+    """Every vertex reachable from `target`, inputs before their users, each once.
+
+    Iterative: a long Dockerfile makes a deep chain of root inputs."""
+    done: dict[str, Vertex] = {}
+    stack: list[tuple[Vertex, bool]] = [(target, False)]
+    while stack:
+        vertex, expanded = stack.pop()
+        if vertex.digest in done:
+            continue
+        if expanded:
+            done[vertex.digest] = vertex
+            continue
+        stack.append((vertex, True))
+        stack.extend((item, False) for item in reversed(vertex.inputs))
+    return list(done.values())

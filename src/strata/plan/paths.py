@@ -6,27 +6,11 @@ must match BuildKit exactly.
 
 from __future__ import annotations
 
+# Go's path.Clean and path.Base, shared with the frontend's mount parsing.
+from strata.dockerfile.mounts import base_name as base_name
+from strata.dockerfile.mounts import clean_path
 
-def clean(path: str) -> str:
-    """Go's path.Clean: lexical `.`/`..` removal, `""` → `.`, no trailing slash."""
-    if path == "":
-        return "."
-    rooted = path.startswith("/")
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts and parts[-1] != "..":
-                parts.pop()
-            elif not rooted:
-                parts.append("..")
-            continue
-        parts.append(part)
-    body = "/".join(parts)
-    if rooted:
-        return "/" + body
-    return body or "."
+clean = clean_path
 
 
 def join(*elements: str) -> str:
@@ -35,16 +19,6 @@ def join(*elements: str) -> str:
     if not kept:
         return ""
     return clean("/".join(kept))
-
-
-def base_name(path: str) -> str:
-    """Go's path.Base."""
-    if path == "":
-        return "."
-    stripped = path.rstrip("/")
-    if stripped == "":
-        return "/"
-    return stripped.rsplit("/", 1)[-1]
 
 
 def normalize_path(parent: str, new_path: str, *, keep_slash: bool) -> str:

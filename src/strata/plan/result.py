@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strata.errors import DockerfileError
-from strata.plan.ops import Platform, SourceLocation, Vertex
+from strata.plan.ops import Platform, SourceLocation, Vertex, post_order
 
 
 @dataclass(frozen=True)
@@ -109,18 +109,4 @@ class BuildPlan:
 
     def all_vertices(self) -> list[Vertex]:
         """Every vertex reachable from the target, inputs before users, each once."""
-        done: dict[str, Vertex] = {}
-        if self.target is None:
-            return []
-        # Iterative post-order: a long Dockerfile makes a deep chain of root inputs.
-        stack: list[tuple[Vertex, bool]] = [(self.target, False)]
-        while stack:
-            vertex, expanded = stack.pop()
-            if vertex.digest in done:
-                continue
-            if expanded:
-                done[vertex.digest] = vertex
-                continue
-            stack.append((vertex, True))
-            stack.extend((item, False) for item in reversed(vertex.inputs))
-        return list(done.values())
+        return post_order(self.target) if self.target is not None else []

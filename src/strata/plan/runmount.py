@@ -135,6 +135,8 @@ def convert_mounts(
             ):
                 base = _cache_permissions(base, mount)
                 selector = "/cache"
+            # The frontend's cache id is "<namespace>/<id>" (convert_runmount.go).
+            cache_id = f"{shared.options.cache_namespace}/{mount.cache_id}"
             out.mounts.append(
                 ExecMount(
                     target=target,
@@ -142,18 +144,16 @@ def convert_mounts(
                     input=inputs.index_of(base),
                     selector=selector,
                     readonly=mount.read_only,
-                    cache_id=f"{shared.options.cache_namespace}/{mount.cache_id}",
+                    cache_id=cache_id,
                     sharing=Sharing(mount.sharing),
                 )
             )
             if state.ignore_cache:
-                shared.cache_ids_to_clear.append(
-                    f"{shared.options.cache_namespace}/{mount.cache_id}"
-                )
+                shared.cache_ids_to_clear.append(cache_id)
             continue
         # bind
         if not from_:
-            shared.context_paths.add(paths.join("/", mount.source))
+            shared.context_paths.add(selector)
         out.mounts.append(
             ExecMount(
                 target=target,

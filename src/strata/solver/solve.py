@@ -41,6 +41,7 @@ from strata.plan.ops import (
     MountType,
     SourceLocation,
     Vertex,
+    post_order,
     sha256_json,
 )
 from strata.progress.bus import ProgressBus
@@ -157,7 +158,7 @@ class Solver:
 
     def solve(self, target: Vertex) -> Solved:
         """Solve `target` and everything it needs; raise the first failure."""
-        order = _post_order(target)
+        order = post_order(target)
         for vertex in order:
             for item in _unique_inputs(vertex):
                 self._users.setdefault(item.digest, []).append(vertex)
@@ -497,19 +498,3 @@ def _unique_inputs(vertex: Vertex) -> list[Vertex]:
     for item in vertex.inputs:
         seen.setdefault(item.digest, item)
     return list(seen.values())
-
-
-def _post_order(target: Vertex) -> list[Vertex]:
-    """Every vertex reachable from `target`, inputs first, each once."""
-    done: dict[str, Vertex] = {}
-    stack: list[tuple[Vertex, bool]] = [(target, False)]
-    while stack:
-        vertex, expanded = stack.pop()
-        if vertex.digest in done:
-            continue
-        if expanded:
-            done[vertex.digest] = vertex
-            continue
-        stack.append((vertex, True))
-        stack.extend((item, False) for item in reversed(vertex.inputs))
-    return list(done.values())
