@@ -129,22 +129,32 @@ def prune_row(record: UsageRecord, now: float) -> str:
     return f"{ident:<40}\t{reclaimable:<5}\t{size:<10}\t{ago(record.last_used, now)}\n"
 
 
+def _record_fields(record: UsageRecord, now: float, *, reclaimable: bool) -> list[tuple[str, str]]:
+    """The fields buildx prints for a record after its ID and parents, in its order
+    (prune's `printVerbose` and du's `--verbose` template show the same ones)."""
+    fields = [
+        ("Created at", go_time(record.created)),
+        ("Mutable", _bool(record.mutable)),
+        ("Reclaimable", _bool(reclaimable)),
+        ("Shared", _bool(record.shared)),
+        ("Size", human_size(record.size)),
+    ]
+    if record.description:
+        fields.append(("Description", record.description))
+    fields.append(("Usage count", str(record.usage_count)))
+    if record.last_used is not None:
+        fields.append(("Last used", ago(record.last_used, now)))
+    fields.append(("Type", record.type))
+    return fields
+
+
 def verbose_block(record: UsageRecord, now: float) -> str:
     """buildx prune's `printVerbose` for one record (already laid out)."""
     lines = [f"ID:\t{record.id}\n"]
     if record.parents:
         lines.append(f"Parent:\t{','.join(record.parents)}\n")
-    lines.append(f"Created at:\t{go_time(record.created)}\n")
-    lines.append(f"Mutable:\t{_bool(record.mutable)}\n")
-    lines.append(f"Reclaimable:\t{_bool(not record.in_use)}\n")
-    lines.append(f"Shared:\t{_bool(record.shared)}\n")
-    lines.append(f"Size:\t{human_size(record.size)}\n")
-    if record.description:
-        lines.append(f"Description:\t{record.description}\n")
-    lines.append(f"Usage count:\t{record.usage_count}\n")
-    if record.last_used is not None:
-        lines.append(f"Last used:\t{ago(record.last_used, now)}\n")
-    lines.append(f"Type:\t{record.type}\n")
+    fields = _record_fields(record, now, reclaimable=not record.in_use)
+    lines.extend(f"{key}:\t{value}\n" for key, value in fields)
     lines.append("\n")
     return buildx_tabs("".join(lines))
 
@@ -155,17 +165,9 @@ def du_pretty(record: UsageRecord, now: float) -> str:
     if record.parents:
         out.append("Parents:\n")
         out.extend(f" - {parent}\n" for parent in record.parents)
-    out.append(f"Created at:   {go_time(record.created)}\n")
-    out.append(f"Mutable:      {_bool(record.mutable)}\n")
-    out.append(f"Reclaimable:  {_bool(record.reclaimable)}\n")
-    out.append(f"Shared:       {_bool(record.shared)}\n")
-    out.append(f"Size:         {human_size(record.size)}\n")
-    if record.description:
-        out.append(f"Description:  {record.description}\n")
-    out.append(f"Usage count:  {record.usage_count}\n")
-    if record.last_used is not None:
-        out.append(f"Last used:    {ago(record.last_used, now)}\n")
-    out.append(f"Type:         {record.type}\n")
+    fields = _record_fields(record, now, reclaimable=record.reclaimable)
+    # The template pads every label to 14 columns (`Created at:   `).
+    out.extend(f"{key + ':':<14}{value}\n" for key, value in fields)
     out.append("\n")
     return "".join(out)
 

@@ -20,7 +20,7 @@ from typing import cast
 from strata.errors import BuildError
 from strata.plan.ops import ExecMount, ExecOp, MountType
 from strata.solver.failed import FailedContainer, StepProcessError
-from strata.solver.results import ContextResult, Result, SnapshotResult
+from strata.solver.results import ContextResult, Result, SnapshotResult, parent_snapshot
 from strata.solver.views import BuildViews
 from strata.worker.context import resolve_in_root
 from strata.worker.executor import Executor, ProcessSpec
@@ -168,13 +168,7 @@ def run_exec_op(
 
     With `keep_failed`, a process that exits non-zero leaves its snapshot in place and
     the error is a `StepProcessError` holding the container (for a debug shell)."""
-    root = op.mounts[0]
-    parent: str | None = None
-    if root.input is not None:
-        base = inputs[root.input]
-        if not isinstance(base, SnapshotResult):
-            raise TypeError("an ExecOp root must be a snapshot")
-        parent = base.name
+    parent = parent_snapshot(inputs, op.mounts[0].input, "an ExecOp root")
     key = f"active-{uuid.uuid4().hex}"
     rootfs = snapshotter.prepare(key, parent)
     try:

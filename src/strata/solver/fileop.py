@@ -28,7 +28,7 @@ from strata.plan.ops import (
     MkfileAction,
     RmAction,
 )
-from strata.solver.results import ContextResult, Result, SnapshotResult
+from strata.solver.results import ContextResult, Result, SnapshotResult, parent_snapshot
 from strata.solver.views import BuildViews
 from strata.worker import fileops
 from strata.worker.chmod import parse_chmod
@@ -143,12 +143,7 @@ def run_file_op(
     op: FileOp, inputs: Sequence[Result], snapshotter: Snapshotter, views: BuildViews
 ) -> str:
     """Apply the op's actions on a new snapshot; returns the committed snapshot name."""
-    parent: str | None = None
-    if op.base is not None:
-        base = inputs[op.base]
-        if not isinstance(base, SnapshotResult):
-            raise TypeError("a FileOp base must be a snapshot")
-        parent = base.name
+    parent = parent_snapshot(inputs, op.base, "a FileOp base")
     with new_snapshot(snapshotter, views, parent) as (key, rootfs):
         for action in op.actions:
             apply_action(action, inputs, views, rootfs)

@@ -9,6 +9,7 @@ BuildKit's client filters what it sends.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,3 +34,14 @@ class ContextResult:
 Result = SnapshotResult | ContextResult
 
 EMPTY = SnapshotResult(None)
+
+
+def parent_snapshot(inputs: Sequence[Result], index: int | None, role: str) -> str | None:
+    """The snapshot a new one starts from: `inputs[index]`'s, none for no input. `role`
+    names the input in the error when it is not a snapshot (an engine bug, not the user's)."""
+    if index is None:
+        return None
+    base = inputs[index]
+    if not isinstance(base, SnapshotResult):
+        raise TypeError(f"{role} must be a snapshot")
+    return base.name

@@ -682,28 +682,22 @@ def auto_gc(
             return None
         if _total(root) <= budget_bytes:
             return PruneReport()
-        target = SpaceTarget(reserved=budget_bytes)
-        first = _prune_locked(
-            root,
-            all=False,
-            filters=PruneFilters(),
-            target=target,
-            blob_grace=blob_grace,
-            count_shared=True,
-        )
-        if _total(root) < budget_bytes:
-            return first
-        second = _prune_locked(
-            root,
-            all=True,
-            filters=PruneFilters(),
-            target=target,
-            blob_grace=blob_grace,
-            count_shared=True,
-        )
-        return PruneReport(
-            removed=first.removed + second.removed, reclaimed=first.reclaimed + second.reclaimed
-        )
+        removed: list[UsageRecord] = []
+        reclaimed = 0
+        for everything in (False, True):  # the two rules, in BuildKit's order
+            report = _prune_locked(
+                root,
+                all=everything,
+                filters=PruneFilters(),
+                target=SpaceTarget(reserved=budget_bytes),
+                blob_grace=blob_grace,
+                count_shared=True,
+            )
+            removed += report.removed
+            reclaimed += report.reclaimed
+            if _total(root) < budget_bytes:
+                break
+        return PruneReport(removed=removed, reclaimed=reclaimed)
 
 
 def _total(root: StateRoot) -> int:
