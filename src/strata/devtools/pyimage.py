@@ -7,6 +7,9 @@ packages are downloaded once into a cache directory with `apt-get download`; the
 tarball is kept there too, so later calls only import it (`strata import`'s code path).
 
     python -m strata.devtools.pyimage --cache .cache/strata-example [--root DIR]
+
+Without --root the image goes where `strata` itself looks: `$STRATA_ROOT`, else the
+default state root (how `make demo` runs it).
 """
 
 from __future__ import annotations
