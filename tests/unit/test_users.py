@@ -104,3 +104,15 @@ def test_passwd_and_group_skip_comments_and_bad_ids_and_pad_short_lines() -> Non
         GroupEntry("nomembers", 20, ()),
         GroupEntry("some", 30, ("a", "b")),
     ]
+
+
+def test_non_ascii_digit_user_is_an_unknown_name_not_a_crash() -> None:
+    with pytest.raises(ExecError) as err:
+        resolve_user_from("²", PASSWD, GROUP)
+    assert err.value.message == "unable to find user ²: no matching entries in passwd file"
+
+
+def test_non_ascii_digit_group_is_an_unknown_group_not_a_crash() -> None:
+    with pytest.raises(ExecError) as err:
+        resolve_user_from("app:²", PASSWD, GROUP)
+    assert err.value.message == "unable to find group ²: no matching entries in group file"

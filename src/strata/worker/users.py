@@ -43,7 +43,9 @@ class GroupEntry:
 
 
 def _int_or_none(text: str) -> int | None:
-    if text.isdigit():
+    """The number `text` spells in ASCII digits, else None. `str.isdigit` alone also
+    accepts digits like "²" that `int` rejects, so ASCII is checked first."""
+    if text.isascii() and text.isdigit():
         return int(text)
     return None
 
