@@ -210,9 +210,18 @@ def _read_dockerfile(
     if request.dockerfile_text is not None:
         return request.dockerfile_text, None, "Dockerfile"
     if from_stdin is not None and request.dockerfile is None:
-        return from_stdin.decode("utf-8", errors="replace"), None, "Dockerfile"
+        return decode_dockerfile_bytes(from_stdin), None, "Dockerfile"
     text, path = read_dockerfile(context_dir, request.dockerfile)
     return text, path, path.name
+
+
+def decode_dockerfile_bytes(data: bytes) -> str:
+    """A Dockerfile's or .dockerignore's text. BuildKit never checks that these are
+    UTF-8 (frontend/dockerui reads them as bytes and the parser scans Go strings), so a
+    Latin-1 comment builds there; the bytes that are not UTF-8 become lone surrogates
+    (surrogateescape), which the parser and Go quoting (`strata.gotext`) carry through
+    and `os` functions turn back into the same bytes."""
+    return data.decode("utf-8", errors="surrogateescape")
 
 
 def read_dockerfile(context_dir: Path, dockerfile: Path | None = None) -> tuple[str, Path]:
@@ -225,7 +234,7 @@ def read_dockerfile(context_dir: Path, dockerfile: Path | None = None) -> tuple[
         if not path.exists() and (context_dir / "dockerfile").exists():
             path = context_dir / "dockerfile"
     try:
-        return path.read_text(encoding="utf-8"), path
+        return decode_dockerfile_bytes(path.read_bytes()), path
     except FileNotFoundError:
         raise DockerfileError(
             f"failed to read dockerfile: open {path.name}: no such file or directory",
@@ -235,6 +244,21 @@ def read_dockerfile(context_dir: Path, dockerfile: Path | None = None) -> tuple[
         raise DockerfileError(
             f"failed to read dockerfile: {exc.strerror}", file=path.name
         ) from None
+
+
+def _read_ignore_file(path: Path) -> str:
+    """The .dockerignore's text, read as leniently as the Dockerfile; unreadable is a
+    DockerfileError naming it (BuildKit: "failed to read .dockerignore")."""
+    try:
+        return decode_dockerfile_bytes(path.read_bytes())
+    except OSError as exc:
+        raise DockerfileError(
+            f"failed to read {path.name}: {exc.strerror}", file=path.name
+        ) from None
+
+
+def _byte_size(text: str) -> int:
+    return len(text.encode("utf-8", errors="surrogateescape"))
 
 
 def _check_platform(value: str | None) -> Platform | None:
@@ -360,7 +384,7 @@ class _Build:
         with self.progress.vertex("[internal] load build definition from Dockerfile") as load:
             text, df_path, shown = _read_dockerfile(request, context_dir, stdin_dockerfile)
             self.progress.status(
-                load, f"transferring dockerfile: {format_size(len(text.encode()))}"
+                load, f"transferring dockerfile: {format_size(_byte_size(text))}"
             )
             # The lint options first: BuildKit reads them before parsing, so a bad
             # `# check=` is the error even when the file does not parse either.
@@ -369,7 +393,7 @@ class _Build:
             )
             dockerfile = parse(text, filename=shown)
         ignore_file = find_ignore_file(context_dir, df_path)
-        ignore_text = ignore_file.read_text(encoding="utf-8") if ignore_file is not None else ""
+        ignore_text = _read_ignore_file(ignore_file) if ignore_file is not None else ""
         patterns = read_ignore_patterns(ignore_text)
         try:
             plan = self._plan(dockerfile, patterns, platform, checks, scratch)
@@ -380,7 +404,7 @@ class _Build:
         self._warn(load, plan.warnings)
         with self.progress.vertex("[internal] load .dockerignore") as ignore_vertex:
             self.progress.status(
-                ignore_vertex, f"transferring context: {format_size(len(ignore_text.encode()))}"
+                ignore_vertex, f"transferring context: {format_size(_byte_size(ignore_text))}"
             )
         _check_entitlements(plan, request, text)
         cache_mounts = CacheMounts(self.root)

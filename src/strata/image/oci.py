@@ -70,32 +70,6 @@ class Index(TypedDict):
     annotations: NotRequired[dict[str, str]]
 
 
-class RootFS(TypedDict):
-    type: str
-    diff_ids: list[str]
-
-
-class HistoryEntry(TypedDict, total=False):
-    created: str
-    created_by: str
-    author: str
-    comment: str
-    empty_layer: bool
-
-
-class ImageConfig(TypedDict, total=False):
-    """The image configuration (what `docker inspect` calls Config lives under `config`)."""
-
-    created: str
-    author: str
-    architecture: str
-    os: str
-    variant: str
-    config: dict[str, Any]
-    rootfs: RootFS
-    history: list[HistoryEntry]
-
-
 def canonical_json(value: Any) -> bytes:
     """Stable bytes for a JSON value: sorted keys, no spaces, UTF-8.
 
@@ -173,10 +147,6 @@ def diff_ids_of(config: dict[str, Any]) -> list[str]:
         return []
     ids = rootfs.get("diff_ids")
     return [str(x) for x in ids] if isinstance(ids, list) else []
-
-
-def is_layer_media_type(media_type: str) -> bool:
-    return "layer" in media_type or "rootfs" in media_type
 
 
 def layer_media_type(compression: Compression) -> str:

@@ -41,11 +41,6 @@ class EnvList(Mapping[str, str]):
             env = env.set(key, value)
         return env
 
-    @classmethod
-    def from_strings(cls, entries: Iterable[str]) -> EnvList:
-        """From `KEY=value` strings (an image config's Env)."""
-        return cls.from_pairs(split_env(entry) for entry in entries)
-
     def set(self, key: str, value: str) -> EnvList:
         kept = tuple(item for item in self.items_ if item[0] != key)
         return EnvList((*kept, (key, value)))

@@ -63,19 +63,6 @@ def parse_chown(value: str) -> Chown | None:
     return Chown(user=user, group=group)
 
 
-def _contains_wildcards(name: str) -> bool:
-    skip = False
-    for char in name:
-        if skip:
-            skip = False
-            continue
-        if char == "\\":
-            skip = True
-        elif char in "*?[":
-            return True
-    return False
-
-
 def _inline_document(content: SourceContent) -> Vertex:
     """A scratch tree holding one heredoc source file, mode 0644."""
     op = FileOp(actions=(MkfileAction(path="/" + content.name, data=content.data),), base=None)

@@ -9,7 +9,7 @@ as extra stages (that is what turns `[1/3]` into `[stage-0 1/3]`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from strata.dockerfile.directives import CheckOptions
@@ -156,11 +156,6 @@ class SharedState:
             return self.lex.process_word(word, env).value
         except ShellError as exc:
             raise where.error(exc.message) from None
-
-    def expand_all(
-        self, words: Sequence[str], env: Mapping[str, str], where: Location
-    ) -> list[str]:
-        return [self.expand(word, env, where) for word in words]
 
     def expand_in(self, state: DispatchState, word: str, where: Location) -> str:
         """Expand with the stage's environment, noting undefined variables (UndefinedVar).

@@ -237,15 +237,6 @@ class ProgressBus:
             miss = CacheMiss(vertex=digest, reasons=tuple(reasons), timestamp=now)
             self._put(SolveStatus(cache_misses=(miss,)), now)
 
-    def emit(self, status: SolveStatus) -> None:
-        """Send a ready-made batch (e.g. replayed from elsewhere) as it is."""
-        with self._lock:
-            now = self._clock()
-            for vertex in status.vertexes:
-                self._vertices[vertex.digest] = vertex
-            self._warnings.extend(status.warnings if not self._closed else ())
-            self._put(status, now)
-
     def tick(self) -> None:
         """Ask for a redraw now, as the wall-clock ticker would (for fake clocks)."""
         with self._lock:

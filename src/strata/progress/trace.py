@@ -163,9 +163,6 @@ class TracedVertex:
         last = self.most_recent_interval()
         return last is not None and last.stop is not None
 
-    def run_time(self, now: float) -> float:
-        return sum(ival.duration(now) for ival in self.merged)
-
 
 class Trace:
     """Accumulates `SolveStatus` batches into per-vertex state; see the module doc."""

@@ -50,10 +50,6 @@ class InputKey:
     key: str = ""
     checksums: tuple[tuple[str, str], ...] = ()
 
-    @property
-    def content_keyed(self) -> bool:
-        return bool(self.checksums)
-
     def identity(self) -> dict[str, Any]:
         if self.checksums:
             return {"checksums": [list(pair) for pair in self.checksums]}

@@ -10,7 +10,7 @@ or has upper-case letters; names on docker.io with one component live under
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from strata.errors import StoreError
 
@@ -30,12 +30,10 @@ _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
 _DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-_PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
 _REMAINDER_RE = re.compile(
     rf"^(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
 )
-_TAG_RE = re.compile(rf"^{_TAG}$")
 _IDENTIFIER_RE = re.compile(r"^[a-f0-9]{64}$")
 _SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 
@@ -77,11 +75,6 @@ class Reference:
             out += f"@{self.digest}"
         return out
 
-    def with_tag(self, tag: str) -> Reference:
-        if not _TAG_RE.match(tag):
-            raise StoreError(f"{INVALID}: invalid tag {tag!r}")
-        return replace(self, tag=tag, digest=None)
-
 
 def parse_reference(text: str, *, default_tag: bool = True) -> Reference:
     """Parse and normalise `text`; with `default_tag`, a bare name gets `:latest`."""
@@ -120,10 +113,6 @@ def normalize_name(text: str) -> str:
 def familiar(text: str) -> str:
     """A full reference shortened the way Docker prints it."""
     return parse_reference(text, default_tag=False).familiar()
-
-
-def is_valid_path(path: str) -> bool:
-    return bool(_PATH_RE.match(path))
 
 
 def _split_domain(name: str) -> tuple[str, str]:

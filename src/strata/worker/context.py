@@ -30,7 +30,7 @@ import re
 import shutil
 import stat
 import tarfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol, cast
@@ -52,9 +52,6 @@ class PathMatcher(Protocol):
     def has_exclusions(self) -> bool: ...
 
     def may_skip_directory(self, rel_dir: str) -> bool: ...
-
-
-MatcherFactory = Callable[[Sequence[str]], PathMatcher]
 
 
 class SourceNotFoundError(StrataError):
