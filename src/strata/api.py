@@ -210,18 +210,28 @@ def _read_dockerfile(
     if request.dockerfile_text is not None:
         return request.dockerfile_text, None, "Dockerfile"
     if from_stdin is not None and request.dockerfile is None:
-        return decode_dockerfile_bytes(from_stdin), None, "Dockerfile"
+        return decode_dockerfile_text(from_stdin, "Dockerfile"), None, "Dockerfile"
     text, path = read_dockerfile(context_dir, request.dockerfile)
     return text, path, path.name
 
 
-def decode_dockerfile_bytes(data: bytes) -> str:
-    """A Dockerfile's or .dockerignore's text. BuildKit never checks that these are
-    UTF-8 (frontend/dockerui reads them as bytes and the parser scans Go strings), so a
-    Latin-1 comment builds there; the bytes that are not UTF-8 become lone surrogates
-    (surrogateescape), which the parser and Go quoting (`strata.gotext`) carry through
-    and `os` functions turn back into the same bytes."""
-    return data.decode("utf-8", errors="surrogateescape")
+def decode_dockerfile_text(data: bytes, name: str) -> str:
+    """A Dockerfile's or .dockerignore's text; bytes that are not UTF-8 are a
+    DockerfileError naming the file and line.
+
+    BuildKit itself never checks (frontend/dockerui reads both as bytes and the parser
+    scans Go strings), but strata's plan hashes ops as UTF-8 JSON, so such a byte could
+    not reach the build intact; saying where it is beats a mangled or failed build."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DockerfileError(
+            f"failed to read {name}: invalid UTF-8 byte 0x{data[exc.start]:02x} on line {line}"
+            " (save the file as UTF-8)",
+            file=name,
+            line=line,
+        ) from None
 
 
 def read_dockerfile(context_dir: Path, dockerfile: Path | None = None) -> tuple[str, Path]:
@@ -234,7 +244,7 @@ def read_dockerfile(context_dir: Path, dockerfile: Path | None = None) -> tuple[
         if not path.exists() and (context_dir / "dockerfile").exists():
             path = context_dir / "dockerfile"
     try:
-        return decode_dockerfile_bytes(path.read_bytes()), path
+        data = path.read_bytes()
     except FileNotFoundError:
         raise DockerfileError(
             f"failed to read dockerfile: open {path.name}: no such file or directory",
@@ -244,21 +254,18 @@ def read_dockerfile(context_dir: Path, dockerfile: Path | None = None) -> tuple[
         raise DockerfileError(
             f"failed to read dockerfile: {exc.strerror}", file=path.name
         ) from None
+    return decode_dockerfile_text(data, path.name), path
 
 
 def _read_ignore_file(path: Path) -> str:
-    """The .dockerignore's text, read as leniently as the Dockerfile; unreadable is a
-    DockerfileError naming it (BuildKit: "failed to read .dockerignore")."""
+    """The .dockerignore's text; unreadable or not UTF-8 is a DockerfileError naming it."""
     try:
-        return decode_dockerfile_bytes(path.read_bytes())
+        data = path.read_bytes()
     except OSError as exc:
         raise DockerfileError(
             f"failed to read {path.name}: {exc.strerror}", file=path.name
         ) from None
-
-
-def _byte_size(text: str) -> int:
-    return len(text.encode("utf-8", errors="surrogateescape"))
+    return decode_dockerfile_text(data, path.name)
 
 
 def _check_platform(value: str | None) -> Platform | None:
@@ -384,7 +391,7 @@ class _Build:
         with self.progress.vertex("[internal] load build definition from Dockerfile") as load:
             text, df_path, shown = _read_dockerfile(request, context_dir, stdin_dockerfile)
             self.progress.status(
-                load, f"transferring dockerfile: {format_size(_byte_size(text))}"
+                load, f"transferring dockerfile: {format_size(len(text.encode()))}"
             )
             # The lint options first: BuildKit reads them before parsing, so a bad
             # `# check=` is the error even when the file does not parse either.
@@ -404,7 +411,7 @@ class _Build:
         self._warn(load, plan.warnings)
         with self.progress.vertex("[internal] load .dockerignore") as ignore_vertex:
             self.progress.status(
-                ignore_vertex, f"transferring context: {format_size(_byte_size(ignore_text))}"
+                ignore_vertex, f"transferring context: {format_size(len(ignore_text.encode()))}"
             )
         _check_entitlements(plan, request, text)
         cache_mounts = CacheMounts(self.root)
