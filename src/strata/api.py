@@ -210,9 +210,28 @@ def _read_dockerfile(
     if request.dockerfile_text is not None:
         return request.dockerfile_text, None, "Dockerfile"
     if from_stdin is not None and request.dockerfile is None:
-        return from_stdin.decode("utf-8", errors="replace"), None, "Dockerfile"
+        return decode_dockerfile_text(from_stdin, "Dockerfile"), None, "Dockerfile"
     text, path = read_dockerfile(context_dir, request.dockerfile)
     return text, path, path.name
+
+
+def decode_dockerfile_text(data: bytes, name: str) -> str:
+    """A Dockerfile's or .dockerignore's text; bytes that are not UTF-8 are a
+    DockerfileError naming the file and line.
+
+    BuildKit itself never checks (frontend/dockerui reads both as bytes and the parser
+    scans Go strings), but strata's plan hashes ops as UTF-8 JSON, so such a byte could
+    not reach the build intact; saying where it is beats a mangled or failed build."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DockerfileError(
+            f"failed to read {name}: invalid UTF-8 byte 0x{data[exc.start]:02x} on line {line}"
+            " (save the file as UTF-8)",
+            file=name,
+            line=line,
+        ) from None
 
 
 def read_dockerfile(context_dir: Path, dockerfile: Path | None = None) -> tuple[str, Path]:
@@ -225,7 +244,7 @@ def read_dockerfile(context_dir: Path, dockerfile: Path | None = None) -> tuple[
         if not path.exists() and (context_dir / "dockerfile").exists():
             path = context_dir / "dockerfile"
     try:
-        return path.read_text(encoding="utf-8"), path
+        data = path.read_bytes()
     except FileNotFoundError:
         raise DockerfileError(
             f"failed to read dockerfile: open {path.name}: no such file or directory",
@@ -235,6 +254,18 @@ def read_dockerfile(context_dir: Path, dockerfile: Path | None = None) -> tuple[
         raise DockerfileError(
             f"failed to read dockerfile: {exc.strerror}", file=path.name
         ) from None
+    return decode_dockerfile_text(data, path.name), path
+
+
+def _read_ignore_file(path: Path) -> str:
+    """The .dockerignore's text; unreadable or not UTF-8 is a DockerfileError naming it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DockerfileError(
+            f"failed to read {path.name}: {exc.strerror}", file=path.name
+        ) from None
+    return decode_dockerfile_text(data, path.name)
 
 
 def _check_platform(value: str | None) -> Platform | None:
@@ -369,7 +400,7 @@ class _Build:
             )
             dockerfile = parse(text, filename=shown)
         ignore_file = find_ignore_file(context_dir, df_path)
-        ignore_text = ignore_file.read_text(encoding="utf-8") if ignore_file is not None else ""
+        ignore_text = _read_ignore_file(ignore_file) if ignore_file is not None else ""
         patterns = read_ignore_patterns(ignore_text)
         try:
             plan = self._plan(dockerfile, patterns, platform, checks, scratch)

@@ -23,6 +23,7 @@ from strata.api import (
     BuildRequest,
     DebugSession,
     DebugShell,
+    decode_dockerfile_text,
     write_iidfile,
     write_metadata_file,
 )
@@ -106,7 +107,7 @@ def read_dockerfile(context: Path, dockerfile: str | None) -> tuple[str, str]:
     """The Dockerfile's text and the name errors show for it; `-` reads standard input,
     anything else is `strata.api.read_dockerfile`."""
     if dockerfile == "-":
-        return sys.stdin.read(), "Dockerfile"
+        return decode_dockerfile_text(sys.stdin.buffer.read(), "Dockerfile"), "Dockerfile"
     text, path = read_dockerfile_file(context, Path(dockerfile) if dockerfile else None)
     return text, path.name
 
@@ -465,7 +466,7 @@ def _build_request(
     dockerfile_text: str | None = None
     dockerfile_path: Path | None = None
     if dockerfile == "-":
-        dockerfile_text = sys.stdin.read()
+        dockerfile_text = decode_dockerfile_text(sys.stdin.buffer.read(), "Dockerfile")
     elif dockerfile is not None:
         dockerfile_path = Path(dockerfile)
     return BuildRequest(
