@@ -18,19 +18,17 @@ Conventions shared by the planner and the solver:
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
-
-def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: the bytes identities are computed from."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+# One encoder for op identities and image documents alike, so the two can never drift.
+from strata.image.oci import canonical_json
 
 
 def sha256_json(value: Any) -> str:
+    """The digest of `value`'s canonical JSON: an op's identity."""
     return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
 
 
