@@ -245,3 +245,57 @@ def test_import_of_something_that_is_not_a_tar_is_refused(store: ImageStore) -> 
     with pytest.raises(StoreError, match=r"notes\.txt: not a tar archive"):
         import_tarball(store, io.BytesIO(b"just some notes\n" * 100), source="notes.txt")
     assert store.list() == []
+
+
+def _archive_with_manifest(store: ImageStore, tmp_path: Path, change: dict[str, object]) -> bytes:
+    """A real docker-archive of app:v1 whose manifest.json entry has `change` applied."""
+    two_layer_image(store, tmp_path)
+    out = io.BytesIO()
+    write_docker_archive(store.content, entries(store, "app:v1"), out)
+    files = tar_files(out.getvalue())
+    manifest = json.loads(files["manifest.json"])
+    manifest[0].update(change)
+    files["manifest.json"] = json.dumps(manifest).encode()
+    forged = io.BytesIO()
+    with tarfile.open(fileobj=forged, mode="w") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return forged.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"Layers": 5}, "entry 0: Layers must be a list of strings"),
+        ({"Layers": "abc"}, "entry 0: Layers must be a list of strings"),
+        ({"Layers": [{"path": "x"}]}, "entry 0: Layers must be a list of strings"),
+        ({"RepoTags": [5]}, "entry 0: RepoTags must be a list of strings"),
+        ({"RepoTags": "app:v1"}, "entry 0: RepoTags must be a list of strings"),
+        ({"Config": ["config.json"]}, "entry 0: Config must be a file name"),
+    ],
+    ids=["layers-int", "layers-str", "layers-dicts", "tags-ints", "tags-str", "config-list"],
+)
+def test_docker_archive_manifest_of_the_wrong_shape_is_a_store_error_naming_the_file(
+    store: ImageStore,
+    other: ImageStore,
+    tmp_path: Path,
+    change: dict[str, object],
+    complaint: str,
+) -> None:
+    forged = _archive_with_manifest(store, tmp_path, change)
+    with pytest.raises(StoreError, match=r"^images\.tar: manifest\.json: ") as caught:
+        load_archive(other, io.BytesIO(forged), source="images.tar")
+    assert complaint in caught.value.message
+    assert other.list() == []
+    assert list(other.root.blobs_dir.iterdir()) == []
+
+
+def test_docker_archive_entry_without_repo_tags_loads_unnamed(
+    store: ImageStore, other: ImageStore, tmp_path: Path
+) -> None:
+    forged = _archive_with_manifest(store, tmp_path, {"RepoTags": None})
+    loaded = load_archive(other, io.BytesIO(forged))
+    assert [image.name for image in loaded] == [None]
+    assert loaded[0].image_id == store.load_image("app:v1").config_digest

@@ -274,26 +274,64 @@ def _name_from_annotations(annotations: dict[str, str]) -> Reference | None:
 # -- docker-archive -----------------------------------------------------------------------
 
 
-def _register_docker(images: ImageStore, ingested: _Ingested) -> list[LoadedImage]:
+@dataclass(frozen=True)
+class _DockerEntry:
+    """One checked entry of a docker-archive's manifest.json."""
+
+    config: str
+    layers: tuple[str, ...]
+    repo_tags: tuple[str, ...]
+
+
+def _docker_entries(raw: bytes) -> list[_DockerEntry]:
+    """manifest.json, its shape checked: an archive is user input, and a wrong type must
+    be a StoreError naming the field, not a TypeError (or a string walked letter by
+    letter as if it listed layers). Missing or null Layers/RepoTags mean none, as in
+    docker's loader (image/tarexport/load.go)."""
     try:
-        entries = json.loads(ingested.index_files["manifest.json"])
+        entries = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StoreError(f"manifest.json: invalid JSON: {exc}") from exc
     if not isinstance(entries, list):
         raise StoreError("manifest.json: expected a JSON array")
+    checked: list[_DockerEntry] = []
+    for number, entry in enumerate(entries):
+        where = f"manifest.json: entry {number}"
+        if not isinstance(entry, dict):
+            raise StoreError(f"{where}: expected a JSON object")
+        config = entry.get("Config")
+        if not isinstance(config, str) or not config:
+            raise StoreError(f"{where}: Config must be a file name (a string)")
+        checked.append(
+            _DockerEntry(
+                config,
+                _string_list(entry.get("Layers"), f"{where}: Layers"),
+                _string_list(entry.get("RepoTags"), f"{where}: RepoTags"),
+            )
+        )
+    return checked
+
+
+def _string_list(value: object, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise StoreError(f"{where} must be a list of strings")
+    return tuple(value)
+
+
+def _register_docker(images: ImageStore, ingested: _Ingested) -> list[LoadedImage]:
     loaded: list[LoadedImage] = []
     content = images.content
-    for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str):
-            raise StoreError("manifest.json: entry without Config")
-        config_digest = ingested.digest_of(entry["Config"], "config")
+    for entry in _docker_entries(ingested.index_files["manifest.json"]):
+        config_digest = ingested.digest_of(entry.config, "config")
         config_bytes = content.read_bytes(config_digest)
-        config = parse_json_object(config_bytes, f"config {entry['Config']}")
-        layer_paths = entry.get("Layers") or []
+        config = parse_json_object(config_bytes, f"config {entry.config}")
+        layer_paths = entry.layers
         diff_ids = diff_ids_of(config)
         if len(diff_ids) != len(layer_paths):
             raise StoreError(
-                f"{entry['Config']}: config lists {len(diff_ids)} layers,"
+                f"{entry.config}: config lists {len(diff_ids)} layers,"
                 f" manifest.json {len(layer_paths)}"
             )
         layers: list[Descriptor] = []
@@ -314,7 +352,7 @@ def _register_docker(images: ImageStore, ingested: _Ingested) -> list[LoadedImag
         }
         manifest_digest = content.ingest_bytes(canonical_json(manifest), hold=ingested.lease)
         images.register(manifest_digest)
-        tags = entry.get("RepoTags") or []
+        tags = entry.repo_tags
         if not tags:
             loaded.append(_name_image(images, None, config_digest, manifest_digest))
         for tag in tags:
