@@ -307,12 +307,65 @@ def test_snapshots_of_a_live_process_are_kept_by_another_open(
 def test_files_a_killed_remove_left_behind_are_deleted_by_the_next_open(
     snapshotter: Snapshotter, state_root: StateRoot
 ) -> None:
+    # The dead owner's name is that of a process that has exited: no tmp dir holds its
+    # lock. The live one is this process's owner dir, whose lock is held.
     child = subprocess.Popen(["true"])
     child.wait()
-    trash = state_root.snapshots_dir / f".removed-7-{child.pid}"
+    trash = state_root.snapshots_dir / f".removed-7-{child.pid}-0123abcd"
     (trash / "fs" / "deep").mkdir(parents=True)
-    mine = state_root.snapshots_dir / f".removed-8-{os.getpid()}"
+    probe = state_root.snapshots_dir / f".probe-{child.pid}-0123abcd"
+    probe.mkdir()
+    mine = state_root.snapshots_dir / f".removed-8-{state_root.owner_dir().name}"
     mine.mkdir()
     open_snapshotter(state_root, snapshotter.name)
     assert not trash.exists()
+    assert not probe.exists()
     assert mine.exists()  # its process (this one) may still be deleting it
+
+
+def test_trash_of_a_reused_pid_is_still_deleted(
+    snapshotter: Snapshotter, state_root: StateRoot
+) -> None:
+    # Liveness is the owner dir's lock, not the pid: this process's pid with another
+    # owner suffix names a dead process whose pid was reused.
+    stale = state_root.snapshots_dir / f".removed-9-{os.getpid()}-deadbeef"
+    stale.mkdir()
+    open_snapshotter(state_root, snapshotter.name)
+    assert not stale.exists()
+
+
+def test_a_kill_during_remove_never_leaves_a_row_without_files(
+    snapshotter: Snapshotter, state_root: StateRoot, tmp_path: Path
+) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "f").write_text("x")
+    commit_tree(snapshotter, "victim", tree)
+    # The child dies right after moving the snapshot's directory aside, the worst spot.
+    script = (
+        "import os\n"
+        "from strata.store.root import StateRoot\n"
+        "from strata.worker.snapshot import open_snapshotter\n"
+        f"root = StateRoot.open({str(state_root.path)!r})\n"
+        f"snap = open_snapshotter(root, {snapshotter.name!r})\n"
+        "real_rename = os.rename\n"
+        "def rename_and_die(src, dst):\n"
+        "    real_rename(src, dst)\n"
+        "    if '.removed-' in os.fspath(dst):\n"
+        "        os.kill(os.getpid(), 9)\n"
+        "os.rename = rename_and_die\n"
+        "snap.remove('victim')\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()
+
+    reopened = StateRoot.open(state_root.path)
+    try:
+        after = open_snapshotter(reopened, snapshotter.name)
+        assert not [n for n in os.listdir(reopened.snapshots_dir) if n.startswith(".removed-")]
+        missing = [s.key for s in after.list() if not (reopened.snapshots_dir / str(s.id)).exists()]
+        assert missing == []
+        assert not after.exists("victim")
+    finally:
+        reopened.close()

@@ -44,6 +44,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from strata.errors import UsageError
 from strata.store.content import ContentStore
@@ -483,7 +484,7 @@ def remove_snapshot(root: StateRoot, content: ContentStore, snapshot_id: int) ->
         db.execute("DELETE FROM usage_snapshot_sizes WHERE snapshot_id = ?", (snapshot_id,))
         db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
         _delete_orphan_blobs(db, tables, content, digests)
-    _discard_directory(root.snapshots_dir, str(snapshot_id))
+    root.discard(root.snapshots_dir / str(snapshot_id))
     return True
 
 
@@ -521,18 +522,6 @@ def _delete_orphan_blobs(
     return content.delete_unreferenced_in(db, orphans)
 
 
-def _discard_directory(parent: os.PathLike[str] | str, name: str) -> None:
-    """Move `parent/name` aside (one rename), then delete it; a kill in between leaves a
-    `.removed-*` directory that the next prune deletes."""
-    source = os.path.join(parent, name)
-    trash = os.path.join(parent, f".removed-{name}-{os.getpid()}")
-    try:
-        os.rename(source, trash)
-    except FileNotFoundError:
-        return
-    shutil.rmtree(trash, ignore_errors=True)
-
-
 def remove_cache_mount(root: StateRoot, number: int) -> bool:
     """Remove one cache-mount directory unless a RUN holds it right now."""
     directory = root.cachemounts_dir / str(number)
@@ -550,7 +539,7 @@ def remove_cache_mount(root: StateRoot, number: int) -> bool:
             deleted = db.execute("DELETE FROM cache_mounts WHERE n = ?", (number,)).rowcount
         if not deleted:
             return False
-        _discard_directory(root.cachemounts_dir, str(number))
+        root.discard(root.cachemounts_dir / str(number))
         return True
     finally:
         if fd >= 0:
@@ -605,19 +594,21 @@ def sweep_leftovers(
         mount_ids = set()
         if "cache_mounts" in tables:
             mount_ids = {str(r[0]) for r in db.execute("SELECT n FROM cache_mounts")}
-    _sweep_directory(root.snapshots_dir, snapshot_ids)
-    _sweep_directory(root.cachemounts_dir, mount_ids)
+    _sweep_directory(root, root.snapshots_dir, snapshot_ids)
+    _sweep_directory(root, root.cachemounts_dir, mount_ids)
     return _sweep_blobs(root, content, blob_grace)
 
 
-def _sweep_directory(directory: os.PathLike[str] | str, keep: set[str]) -> None:
+def _sweep_directory(root: StateRoot, directory: Path, keep: set[str]) -> None:
+    """Delete numbered directories no row names, and trash whose remover is gone."""
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
         return
     for name in names:
-        if name.startswith(".removed-") or (name.isdigit() and name not in keep):
-            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+        if name.isdigit() and name not in keep:
+            shutil.rmtree(directory / name, ignore_errors=True)
+    root.remove_dead_trash(directory)
 
 
 def _sweep_blobs(root: StateRoot, content: ContentStore, blob_grace: float) -> int:

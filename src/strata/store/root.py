@@ -37,6 +37,7 @@ from strata.errors import StoreError
 
 BUSY_TIMEOUT_SECONDS = 60.0
 STAGING_PREFIX = ".new-"
+TRASH_PREFIX = ".removed-"
 STAGING_GRACE_SECONDS = 60.0
 """How long a half-made owner directory is left alone: its maker is between `mkdir`
 and taking its lock for microseconds, so one this old was left by a killed process."""
@@ -170,6 +171,33 @@ class StateRoot:
             conn.close()
             self._local.conn = None
 
+    def discard(self, directory: Path) -> None:
+        """Delete `directory` after moving it aside (one rename) to a trash name that
+        records this process's owner dir, `.removed-<name>-<owner>`. Callers drop the
+        directory's metadata row first and commit: a kill after that leaves only trash,
+        never a row whose files are gone. `remove_dead_trash` deletes what a killed
+        process left, judging liveness by the owner's lock, not by a reusable pid."""
+        trash = directory.with_name(f"{TRASH_PREFIX}{directory.name}-{self.owner_dir().name}")
+        try:
+            directory.rename(trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def remove_dead_trash(self, parent: Path, prefixes: tuple[str, ...] = (TRASH_PREFIX,)) -> None:
+        """Delete the entries of `parent` named `<prefix>...-<owner>` (see `discard`)
+        whose owner process is gone; those of live processes are theirs to finish."""
+        try:
+            entries = list(parent.iterdir())
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            prefix = next((p for p in prefixes if entry.name.startswith(p)), None)
+            if prefix is None:
+                continue
+            if not self.owner_alive(trash_owner(entry.name[len(prefix) :])):
+                shutil.rmtree(entry, ignore_errors=True)
+
     def owner_alive(self, name: str) -> bool:
         """Whether the process that made `tmp/<name>` (see `owner_dir`) still runs."""
         if self._owner_dir is not None and name == self._owner_dir.name:
@@ -188,6 +216,12 @@ class StateRoot:
             if _owner_alive(entry):
                 continue
             reap_directory(entry)
+
+
+def trash_owner(suffix: str) -> str:
+    """The owner dir name at the end of a trash or probe name's `suffix`: owner names
+    are `<pid>-<hex>`, so the last two dash-separated fields."""
+    return "-".join(suffix.rsplit("-", 2)[-2:])
 
 
 def _younger_than(path: Path, seconds: float) -> bool:

@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from strata.errors import StoreError
-from strata.store.root import StateRoot, mounts_under
+from strata.store.root import TRASH_PREFIX, StateRoot, mounts_under
 
 SnapshotKind = Literal["active", "view", "committed"]
 ApplyMode = Literal["overlay", "tree"]
+
+PROBE_PREFIX = ".probe-"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -248,18 +250,15 @@ class SnapshotStore:
                 raise StoreError(f"snapshot {name} already exists") from None
 
     def delete(self, key: str) -> None:
-        """Remove the row (refused while children exist), then the files."""
+        """Remove the row (refused while children exist) and commit, then the files: a
+        kill in between leaves trash for the next open, never a row without files."""
         with self.root.transaction() as db:
             sid, _, _, _, _ = self._row(db, key)
             child = db.execute("SELECT key FROM snapshots WHERE parent_id = ?", (sid,)).fetchone()
             if child is not None:
                 raise StoreError(f"cannot remove snapshot {key}: snapshot {child[0]} depends on it")
             db.execute("DELETE FROM snapshots WHERE id = ?", (sid,))
-            directory = self.dir_of(sid)
-            trash = self.root.snapshots_dir / f".removed-{sid}-{os.getpid()}"
-            if directory.exists():
-                directory.rename(trash)
-        shutil.rmtree(trash, ignore_errors=True)
+        self.root.discard(self.dir_of(sid))
 
     def list(self) -> list[SnapshotInfo]:
         rows = (
@@ -309,23 +308,8 @@ class SnapshotStore:
 
     def _remove_dead_trash(self) -> None:
         """Delete what a process killed halfway through `delete` (the files of removed
-        snapshots, `.removed-<id>-<pid>`) or an overlay probe (`.probe-<pid>`) left."""
-        for entry in self.root.snapshots_dir.iterdir():
-            if not entry.name.startswith((".removed-", ".probe-")):
-                continue
-            pid = entry.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _pid_alive(int(pid)):
-                shutil.rmtree(entry, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        snapshots, `.removed-<id>-<owner>`) or an overlay probe (`.probe-<owner>`) left."""
+        self.root.remove_dead_trash(self.root.snapshots_dir, (TRASH_PREFIX, PROBE_PREFIX))
 
 
 def _add_owner_column(root: StateRoot) -> None:
@@ -563,7 +547,7 @@ def _probe_overlay(root: StateRoot) -> bool:
     from strata.worker.overlay import overlay_options
 
     # The probe must run on the file system that will hold the snapshots.
-    probe = root.snapshots_dir / f".probe-{os.getpid()}"
+    probe = root.snapshots_dir / f"{PROBE_PREFIX}{root.owner_dir().name}"
     try:
         for d in ("lower", "upper", "work", "merged"):
             (probe / d).mkdir(parents=True, exist_ok=True)
