@@ -7,6 +7,7 @@ from strata.progress.units import (
     format_progress,
     format_seconds,
     format_size,
+    human_size,
 )
 
 
@@ -39,3 +40,18 @@ def test_durations_have_one_decimal() -> None:
     assert format_seconds(0.0) == "0.0s"
     assert format_seconds(0.26) == "0.3s"
     assert format_seconds(12.0) == "12.0s"
+
+
+def test_human_size_is_go_units_with_four_significant_digits_by_default() -> None:
+    assert human_size(0) == "0B"
+    assert human_size(999) == "999B"
+    assert human_size(1000) == "1kB"
+    assert human_size(1_234_567) == "1.235MB"
+    assert human_size(10_360_000_000) == "10.36GB"
+
+
+def test_human_size_with_precision_three_is_what_docker_images_prints() -> None:
+    assert human_size(1_234_567, precision=3) == "1.23MB"
+    assert human_size(4_260_000, precision=3) == "4.26MB"
+    assert human_size(1_200_000_000, precision=3) == "1.2GB"
+    assert human_size(10**30, precision=3) == "1e+06YB"

@@ -17,6 +17,7 @@ import click
 
 from strata.cli.images import human_duration
 from strata.errors import UsageError
+from strata.progress.units import human_size
 from strata.store.prune import PruneFilters, parse_filters, parse_size, prune
 from strata.store.root import StateRoot
 from strata.store.usage import UsageRecord, disk_usage
@@ -28,16 +29,6 @@ ALL_WARNING = "WARNING! This will remove all build cache. Are you sure you want 
 
 
 # -- Go formatting ----------------------------------------------------------------------------
-
-
-def human_size(size: float) -> str:
-    """go-units `HumanSize`: `%.4g` of the size in decimal units (`1.235MB`, `0B`)."""
-    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-    index = 0
-    while size >= 1000 and index < len(units) - 1:
-        size /= 1000
-        index += 1
-    return f"{size:.4g}{units[index]}"
 
 
 def go_time(timestamp: float | None) -> str:

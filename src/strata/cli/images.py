@@ -25,6 +25,7 @@ from strata.export.load import load_archive, load_oci_layout_dir
 from strata.export.oci_layout import write_oci_archive
 from strata.export.tarball_import import import_tarball
 from strata.image.oci import diff_ids_of
+from strata.progress.units import human_size
 from strata.store.images import ImageRecord, ImageStore
 from strata.store.reference import Reference, parse_reference
 from strata.store.root import StateRoot
@@ -42,16 +43,6 @@ def open_store(ctx: click.Context) -> Iterator[ImageStore]:
 
 
 # -- formatting (Docker's go-units and tabwriter) ---------------------------------------------
-
-
-def human_size(size: float) -> str:
-    """go-units `HumanSizeWithPrecision(size, 3)`: `4.26MB`, `1.2GB`, `0B`."""
-    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.3g}{units[i]}"
 
 
 def human_duration(seconds: float) -> str:
@@ -185,7 +176,7 @@ def images_command(ctx: click.Context, repository: str | None, quiet: bool, no_t
                 record.tag,
                 image_id,
                 created_ago(record.created, now),
-                human_size(record.size),
+                human_size(record.size, precision=3),
             ]
         )
     click.echo(table(rows))

@@ -6,11 +6,15 @@ kept, and values under 1000 as bare integer bytes (`2B`, `1.23kB`, `3.40MB`).
 Durations are `%.1f` seconds, and log lines carry the time since the vertex
 started with 3, 2 or 1 decimals (buildkit: util/progress/progressui/display.go,
 `trace.update`). Keeping these in one place lets every printer agree.
+
+The CLI's tables (`du`, `images`) use Docker's go-units `HumanSize` instead, which
+is here too so the two precisions they print come from one function.
 """
 
 from __future__ import annotations
 
 DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
+GO_UNITS_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
 
 def format_size(size: int) -> str:
@@ -24,6 +28,19 @@ def format_size(size: int) -> str:
     if step == 0:
         return f"{size}B"
     return f"{size / base:.2f}{DECIMAL_UNITS[step]}"
+
+
+def human_size(size: float, precision: int = 4) -> str:
+    """go-units `HumanSizeWithPrecision`: `%.<precision>g` in decimal units.
+
+    The default, 4, is go-units `HumanSize` (`docker buildx du`: `1.235MB`); `docker
+    images` asks for 3 (`1.23MB`). Sizes are `0B`, `999B`, `1kB`: no padded decimals.
+    """
+    step = 0
+    while size >= 1000 and step < len(GO_UNITS_DECIMAL) - 1:
+        size /= 1000
+        step += 1
+    return f"{size:.{precision}g}{GO_UNITS_DECIMAL[step]}"
 
 
 def format_progress(current: int, total: int) -> str:
