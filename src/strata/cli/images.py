@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -21,6 +21,7 @@ import click
 from strata.cli.report import print_error
 from strata.errors import StoreError, StrataError, UsageError
 from strata.export.docker_archive import ExportEntry, write_docker_archive
+from strata.export.image_store import rfc3339 as go_rfc3339
 from strata.export.load import load_archive, load_oci_layout_dir
 from strata.export.oci_layout import write_oci_archive
 from strata.export.tarball_import import import_tarball
@@ -103,9 +104,11 @@ def parse_name(text: str, *, default_tag: bool = True) -> Reference:
 
 
 def rfc3339(timestamp: float | None) -> str:
+    """Go's RFC 3339 with trailing zeros trimmed (`.12Z`, not `.120000Z`), as Docker's
+    `LastTagTime`; Go's zero time when the image was never tagged."""
     if timestamp is None:
         return ZERO_TIME
-    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+    return go_rfc3339(timestamp)
 
 
 # -- import ---------------------------------------------------------------------------------
