@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import lzma
 import os
 import tarfile
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from strata.dockerfile.ignore import PatternMatcher, read_ignore_patterns
 from strata.errors import StrataError
@@ -204,3 +206,27 @@ def test_stdin_tar_cannot_write_outside_the_context(tmp_path: Path) -> None:
 def test_corrupt_compressed_stdin_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(StrataError, match="failed to read context from stdin"):
         read_stdin_context(io.BytesIO(b"\x1f\x8b\x08" + b"\0" * 600), tmp_path / "ctx")
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 600,  # gzip, bad deflate
+        b"\x28\xb5\x2f\xfd" + b"\xff" * 600,  # zstd frame with a bad header
+        b"BZh9" + b"\xff" * 600,  # bzip2
+        b"\xfd7zXZ\x00" + b"\xff" * 600,  # xz
+    ],
+    ids=["gzip", "zstd", "bzip2", "xz"],
+)
+def test_corrupt_compressed_stdin_of_any_format_is_one_strata_error(
+    tmp_path: Path, corrupt: bytes
+) -> None:
+    with pytest.raises(StrataError, match="failed to read context from stdin"):
+        read_stdin_context(io.BytesIO(corrupt), tmp_path / "ctx")
+
+
+def test_zstd_and_xz_compressed_tars_on_stdin_are_the_context(tmp_path: Path) -> None:
+    tar = tar_bytes([file_entry("f", b"packed")])
+    for index, data in enumerate([zstandard.compress(tar), lzma.compress(tar)]):
+        result = read_stdin_context(io.BytesIO(data), tmp_path / f"ctx{index}")
+        assert (result.directory / "f").read_bytes() == b"packed"

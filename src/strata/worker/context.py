@@ -37,7 +37,8 @@ from typing import IO, BinaryIO, Protocol, cast
 
 import zstandard
 
-from strata.errors import StrataError
+from strata.errors import StoreError, StrataError
+from strata.image.compress import Sniffed, open_decompressed, sniff
 
 # Linux's own limit on symlinks followed while resolving one path (MAXSYMLINKS).
 MAX_SYMLINKS = 40
@@ -505,6 +506,10 @@ class StdinContext:
     dockerfile: bytes | None
 
 
+# What moby/go-archive's `DecompressStream` accepts, so `build -` takes the same inputs.
+STDIN_COMPRESSIONS: tuple[Sniffed, ...] = ("gzip", "bzip2", "xz", "zstd", "none")
+
+
 def read_stdin_context(stream: IO[bytes], dest_dir: Path) -> StdinContext:
     """Turn `build -` input into a context, as buildx does.
 
@@ -514,9 +519,17 @@ def read_stdin_context(stream: IO[bytes], dest_dir: Path) -> StdinContext:
     buffered = io.BufferedReader(cast(BinaryIO, stream), buffer_size=1 << 16)  # type: ignore[type-var]
     head = buffered.peek(tarfile.BLOCKSIZE)[: tarfile.BLOCKSIZE]
     dest_dir.mkdir(parents=True, exist_ok=True)
-    compressed = decompressed(buffered, head)
-    if compressed is not None or looks_like_tar(head):
-        extract_context_tar(compressed if compressed is not None else buffered, dest_dir)
+    if sniff(head) != "none":
+        # One decompressor for layers, imports and contexts: its format errors are
+        # StoreErrors, which extract_context_tar words as a failed context read.
+        try:
+            reader, _ = open_decompressed(cast(BinaryIO, buffered), allowed=STDIN_COMPRESSIONS)
+            extract_context_tar(reader, dest_dir)
+        except StoreError as exc:
+            raise StrataError(f"failed to read context from stdin: {exc.message}") from exc
+        return StdinContext(directory=dest_dir, dockerfile=None)
+    if looks_like_tar(head):
+        extract_context_tar(buffered, dest_dir)
         return StdinContext(directory=dest_dir, dockerfile=None)
     return StdinContext(directory=dest_dir, dockerfile=buffered.read())
 
