@@ -377,3 +377,49 @@ def test_relative_workdir_is_refused(root_with_image: Path) -> None:
     r = strata_run(root_with_image, "--rm", "-w", "rel", IMAGE, "pwd")
     assert r.returncode == 1
     assert "the working directory 'rel' is invalid, it needs to be an absolute path" in r.stderr
+
+
+NAMED = ("--name", "c1", IMAGE, "true")
+
+
+def test_run_keeps_a_container_under_the_global_snapshotter_and_rm_finds_it(
+    root_with_image: Path,
+) -> None:
+    kept = subprocess.run(
+        [*STRATA, "--root", str(root_with_image), "--snapshotter", "native", "run", *NAMED],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert kept.returncode == 0, kept.stderr
+    root = StateRoot.open(root_with_image)
+    try:
+        assert open_snapshotter(root, "native").exists("container/c1")
+        assert not open_snapshotter(root, "overlay").exists("container/c1")
+    finally:
+        root.close()
+    # The name is taken whichever snapshotter the next run uses.
+    again = strata_run(root_with_image, "--snapshotter", "overlay", "--name", "c1", IMAGE, "true")
+    assert again.returncode != 0
+    assert 'container name "c1" is already in use' in again.stderr
+    # `rm` under the default snapshotter still finds the container kept by native.
+    removed = subprocess.run(
+        [*STRATA, "--root", str(root_with_image), "rm", "c1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout == "c1\n"
+    root = StateRoot.open(root_with_image)
+    try:
+        assert not open_snapshotter(root, "native").exists("container/c1")
+    finally:
+        root.close()
+
+
+def test_user_spelled_with_a_non_ascii_digit_is_an_unknown_user(root_with_image: Path) -> None:
+    r = strata_run(root_with_image, "--rm", "-u", "²", IMAGE, "true")
+    assert r.returncode != 0
+    assert "unable to find user ²: no matching entries in passwd file" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -28,6 +28,7 @@ from strata.worker.mounts import BindMount
 from strata.worker.spec import NetworkMode
 
 if TYPE_CHECKING:
+    from strata.store.root import StateRoot
     from strata.worker.snapshot import Snapshotter
 
 # moby daemon/names: the names `docker run --name` accepts.
@@ -195,8 +196,9 @@ def command_line(
 @click.option(
     "--snapshotter",
     type=click.Choice(["auto", "overlay", "native"]),
-    default="auto",
-    help="How layers are stacked (auto: overlay when the kernel allows it).",
+    default=None,
+    help="How layers are stacked (default: the global --snapshotter, auto: overlay when"
+    " the kernel allows it).",
 )
 @click.option(
     "--oci-runtime",
@@ -222,7 +224,7 @@ def run_command(
     interactive: bool,
     tty: bool,
     name: str | None,
-    snapshotter: str,
+    snapshotter: str | None,
     runtime: str | None,
     image: str,
     command: tuple[str, ...],
@@ -260,7 +262,7 @@ def run_command(
         args = command_line(config, entrypoint, command)
         if not args:
             raise UsageError("no command specified", option="COMMAND")
-        snap = open_snapshotter(root, snapshotter)
+        snap = open_snapshotter(root, snapshotter or cast(str, ctx.obj["snapshotter"]))
         top = unpack_image(root, snap, stored)
         container_id = uuid.uuid4().hex
         key = f"container/{name}" if name else f"container/{container_id}"
@@ -268,7 +270,7 @@ def run_command(
             if name:
                 # Held from before the name is taken, so `rm` never sees it idle.
                 running.enter_context(container_running(root.locks_dir, name))
-            if snap.exists(key):
+            if name and find_container(root, snap.name, key) is not None:
                 raise UsageError(f'container name "{name}" is already in use', option="--name")
             rootfs = snap.prepare(key, top)
             if name and not remove:
@@ -308,6 +310,19 @@ def _remove_unless_kept(snap: Snapshotter, key: str, *, keep: bool) -> None:
         snap.remove(key)
 
 
+def find_container(root: StateRoot, preferred: str, key: str) -> Snapshotter | None:
+    """The snapshotter holding snapshot `key`, looking in `preferred` first. Snapshot
+    rows are keyed by (snapshotter, key), so a container kept by a run under another
+    snapshotter than this command's is found (and its name counted as taken) too."""
+    from strata.worker.snapshot import open_snapshotter
+
+    for name in dict.fromkeys((preferred, "overlay", "native")):
+        snap = open_snapshotter(root, name)
+        if snap.exists(key):
+            return snap
+    return None
+
+
 @click.command("rm")
 @click.option("-f", "--force", is_flag=True, help="Do not fail for containers that do not exist.")
 @click.argument("names", nargs=-1, required=True)
@@ -322,10 +337,11 @@ def rm_command(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
 
     root = StateRoot.open(cast(Path, ctx.obj["root"]))
     try:
-        snap = open_snapshotter(root)
+        preferred = open_snapshotter(root, cast(str, ctx.obj["snapshotter"])).name
         for name in names:
             key = f"container/{name}"
-            if not snap.exists(key):
+            snap = find_container(root, preferred, key)
+            if snap is None:
                 if force:
                     continue
                 raise StoreError(f"No such container: {name}")
