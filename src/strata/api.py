@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal, get_args
 
 from strata.dockerfile.ast import Dockerfile
 from strata.dockerfile.directives import CHECK_BUILD_ARG, CheckOptions, read_check_options
@@ -79,6 +79,13 @@ __all__ = [
 
 ENTITLEMENTS = ("network.host", "security.insecure")
 
+# `--network` for RUN steps (BuildKit's NetMode; `default` is the sandbox's own).
+NetworkMode = Literal["default", "none", "host"]
+# `--on-error`: fail, or first hand a failed RUN's container to `debug_shell`.
+OnError = Literal["error", "shell"]
+# `strata --snapshotter`: overlay where overlayfs mounts, else native ("auto").
+SnapshotterName = Literal["auto", "overlay", "native"]
+
 
 @dataclass(frozen=True)
 class BuildRequest:
@@ -99,13 +106,13 @@ class BuildRequest:
     ssh: Mapping[str, SSHSource] = field(default_factory=dict)
     no_cache: bool = False
     no_cache_filter: Sequence[str] = ()
-    network: str = "default"
+    network: NetworkMode = "default"
     allow: Sequence[str] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     tags: Sequence[str] = ()
     outputs: Sequence[OutputSpec] = ()
     platform: str | None = None
-    snapshotter: str = "auto"
+    snapshotter: SnapshotterName = "auto"
     # `--oci-runtime`: "runc" or "crun"; None picks runc (crun where runc is missing).
     runtime: Runtime | None = None
     # `--gc-budget`: a size (`512MB`) or `off`; None reads $STRATA_GC_BUDGET, then the
@@ -113,7 +120,7 @@ class BuildRequest:
     gc_budget: str | None = None
     # `--on-error`: "error", or "shell" to hand a failed RUN's container to the
     # `debug_shell` callback of `build` before failing.
-    on_error: str = "error"
+    on_error: OnError = "error"
 
 
 @dataclass(frozen=True)
@@ -287,9 +294,6 @@ def _check_platform(value: str | None) -> Platform | None:
 
 def _check_entitlements(plan: BuildPlan, request: BuildRequest, source: str) -> None:
     """RUN --network=host and --security=insecure need `--allow` (BuildKit entitlements)."""
-    for item in request.allow:
-        if item not in ENTITLEMENTS:
-            raise UsageError(f"invalid entitlement: {item}", option="--allow")
     allowed = set(request.allow)
     if request.network == "host" and "network.host" not in allowed:
         raise BuildError("network.host is not allowed")
@@ -675,11 +679,7 @@ def build(
 
     With `request.on_error == "shell"`, a RUN that fails is handed to `debug_shell`
     (a `DebugSession`) before the build fails with that step's error."""
-    if request.on_error not in ("error", "shell"):
-        raise UsageError(
-            f'invalid on-error value "{request.on_error}" (use "error" or "shell")',
-            option="--on-error",
-        )
+    _validate(request)
     opened = root if isinstance(root, StateRoot) else StateRoot.open(root)
     try:
         # Read before building, so a bad `--gc-budget` fails before any work is done.
@@ -696,6 +696,40 @@ def build(
     finally:
         if not isinstance(root, StateRoot):
             opened.close()
+
+
+def _validate(request: BuildRequest) -> None:
+    """What the API takes that no flag would give, refused before any work is done
+    (else a bad tag, say, fails only after the whole solve). Outputs check themselves
+    (`OutputSpec`); the wording is buildx's where it has one."""
+    if request.network not in get_args(NetworkMode):
+        raise UsageError(f'invalid network mode "{request.network}"', option="--network")
+    for item in request.allow:
+        if item not in ENTITLEMENTS:
+            raise UsageError(f"invalid entitlement: {item}", option="--allow")
+    # buildx build/build.go (toSolveOpt): errors.Wrapf(err, "invalid tag %q", tag).
+    for tag in request.tags:
+        try:
+            parse_reference(tag)
+        except StrataError as exc:
+            raise UsageError(f'invalid tag "{tag}": {exc.message}', option="--tag") from None
+    if request.on_error not in get_args(OnError):
+        raise UsageError(
+            f'invalid on-error value "{request.on_error}" (use "error" or "shell")',
+            option="--on-error",
+        )
+    if request.runtime is not None and request.runtime not in get_args(Runtime):
+        raise UsageError(
+            f'unknown OCI runtime "{request.runtime}" (use "runc" or "crun")',
+            option="--oci-runtime",
+        )
+    if request.snapshotter not in get_args(SnapshotterName):
+        raise UsageError(
+            f'unknown snapshotter "{request.snapshotter}" (use "auto", "overlay" or "native")',
+            option="--snapshotter",
+        )
+    if not all(isinstance(output, OutputSpec) for output in request.outputs):
+        raise UsageError("outputs must be OutputSpec values", option="--output")
 
 
 def _collect_garbage(root: StateRoot, budget: int | None) -> None:

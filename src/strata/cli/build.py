@@ -23,6 +23,8 @@ from strata.api import (
     BuildRequest,
     DebugSession,
     DebugShell,
+    NetworkMode,
+    OnError,
     decode_dockerfile_text,
     write_iidfile,
     write_metadata_file,
@@ -41,7 +43,6 @@ from strata.progress.protocol import Printer
 from strata.progress.report import report_build_end
 from strata.solver.execop import SSHSource
 from strata.store.prune import parse_size
-from strata.store.reference import parse_reference
 from strata.worker.executor import Runtime
 
 
@@ -354,7 +355,7 @@ def build(
     ssh: tuple[str, ...],
     no_cache: bool,
     no_cache_filter: tuple[str, ...],
-    network: str,
+    network: NetworkMode,
     allow: tuple[str, ...],
     labels: tuple[str, ...],
     outputs: tuple[str, ...],
@@ -364,7 +365,7 @@ def build(
     progress: str,
     platform: str | None,
     gc_budget: str | None,
-    on_error: str,
+    on_error: OnError,
     runtime: Runtime | None,
     pull: bool,
     call: str,
@@ -443,7 +444,7 @@ def _build_request(
     ssh: Sequence[str],
     no_cache: bool,
     no_cache_filter: Sequence[str],
-    network: str,
+    network: NetworkMode,
     allow: Sequence[str],
     labels: Sequence[str],
     outputs: Sequence[str],
@@ -457,12 +458,8 @@ def _build_request(
             "(import or load base images instead)",
             option="--pull",
         )
-    if network not in ("default", "none", "host"):
-        raise UsageError(f'invalid network mode "{network}"', option="--network")
     if context == "-" and dockerfile == "-":
         raise UsageError("invalid argument: can't use stdin for both build context and dockerfile")
-    for tag in tags:
-        parse_reference(tag)
     dockerfile_text: str | None = None
     dockerfile_path: Path | None = None
     if dockerfile == "-":

@@ -11,20 +11,39 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
+from typing import Literal, cast, get_args
 
 from strata.errors import UsageError
 
-OUTPUT_TYPES = ("local", "tar", "docker", "oci", "image")
+OutputType = Literal["local", "tar", "docker", "oci", "image"]
+OUTPUT_TYPES: tuple[OutputType, ...] = get_args(OutputType)
 
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """One parsed output. `dest` None means the image store (image/docker without dest)."""
+    """One output. `dest` None means the image store (image/docker without dest).
 
-    type: str
+    Checked on construction, so a spec built through the API is held to what `-o`
+    accepts: an unknown type or a file output without `dest` is a UsageError here,
+    not an OCI archive or an assertion at export time."""
+
+    type: OutputType
     dest: str | None = None
     names: tuple[str, ...] = ()
     attrs: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.type not in OUTPUT_TYPES:
+            raise UsageError(
+                f'unsupported output type "{self.type}" (supported: {", ".join(OUTPUT_TYPES)})',
+                option="--output",
+            )
+        if self.type in ("local", "tar", "oci") and not self.dest:
+            raise UsageError(f"dest is required for {self.type} exporter", option="--output")
+        if self.type == "local" and self.dest == "-":
+            raise UsageError(
+                "local exporter cannot write to stdout (use type=tar)", option="--output"
+            )
 
     @property
     def to_stdout(self) -> bool:
@@ -58,20 +77,12 @@ def parse_output(value: str) -> OutputSpec:
             "exporting to a registry is not supported yet (registries arrive with issue 7)",
             option="--output",
         )
-    if kind not in OUTPUT_TYPES:
-        raise UsageError(
-            f'unsupported output type "{kind}" (supported: {", ".join(OUTPUT_TYPES)})',
-            option="--output",
-        )
     dest = attrs.pop("dest", None)
     names = tuple(n for n in attrs.pop("name", "").split(",") if n)
-    if kind in ("local", "tar", "oci") and not dest:
-        raise UsageError(f"dest is required for {kind} exporter", option="--output")
-    if kind == "local" and dest == "-":
-        raise UsageError("local exporter cannot write to stdout (use type=tar)", option="--output")
     if kind == "image":
         dest = None
-    return OutputSpec(type=kind, dest=dest or None, names=names, attrs=attrs)
+    # OutputSpec refuses an unknown type and a missing dest itself.
+    return OutputSpec(type=cast(OutputType, kind), dest=dest or None, names=names, attrs=attrs)
 
 
 def parse_outputs(values: list[str] | tuple[str, ...]) -> list[OutputSpec]:
