@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from strata.image.oci import compression_of_media_type
 from strata.plan.ops import GitSource, HttpSource
 from strata.solver.records import CacheRecords, LayerRow
 from strata.store.images import Image
@@ -38,7 +39,10 @@ def unpack_base_image(
             record = root_layer_row(
                 records, layer.diff_id, layer.digest, layer.media_type, layer.size
             )
-            records.remember_layer(name, "gzip", record)
+            # Keyed by the blob's own compression, so an export asking for gzip never
+            # reuses a zstd or uncompressed base blob under a gzip media type.
+            compression = compression_of_media_type(layer.media_type) or "gzip"
+            records.remember_layer(name, compression, record)
     return top, present
 
 
