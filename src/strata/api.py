@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import shutil
 import signal
 import threading
@@ -738,11 +737,3 @@ def _collect_garbage(root: StateRoot, budget: int | None) -> None:
     `auto_gc` itself while another build still holds its lease (the last one collects)."""
     if budget is not None:
         auto_gc(root, budget)
-
-
-def write_iidfile(path: Path, result: BuildResult) -> None:
-    path.write_text(result.image_id)
-
-
-def write_metadata_file(path: Path, result: BuildResult) -> None:
-    path.write_text(json.dumps(metadata_of(result), indent=2, sort_keys=True) + "\n")

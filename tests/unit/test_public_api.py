@@ -5,6 +5,7 @@ make that no CLI flag would (each refused before any work is done)."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,26 @@ def test_output_spec_refuses_what_dash_o_refuses(fields: dict[str, Any], message
 def test_output_spec_without_dest_for_image_and_docker_means_the_image_store() -> None:
     assert OutputSpec(type="image").dest is None
     assert OutputSpec(type="docker").dest is None
+
+
+def test_api_keeps_metadata_of_and_the_cli_writes_the_iid_and_metadata_files(
+    tmp_path: Path,
+) -> None:
+    from strata.cli.build import write_iidfile, write_metadata_file
+    from strata.solver.solve import SolveStats
+
+    assert not hasattr(strata.api, "write_iidfile")
+    assert not hasattr(strata.api, "write_metadata_file")
+    result = BuildResult(
+        image_id="sha256:" + "c" * 64,
+        manifest_digest="sha256:" + "m" * 64,
+        names=("docker.io/library/app:1",),
+        config={},
+        stats=SolveStats(),
+        manifest_size=321,
+    )
+    write_iidfile(tmp_path / "iid", result)
+    write_metadata_file(tmp_path / "meta.json", result)
+    assert (tmp_path / "iid").read_text() == result.image_id
+    assert json.loads((tmp_path / "meta.json").read_text()) == metadata_of(result)
+    assert metadata_of(result)["containerimage.descriptor"]["size"] == 321

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -21,13 +22,13 @@ import click
 
 from strata.api import (
     BuildRequest,
+    BuildResult,
     DebugSession,
     DebugShell,
     NetworkMode,
     OnError,
     decode_dockerfile_text,
-    write_iidfile,
-    write_metadata_file,
+    metadata_of,
 )
 from strata.api import build as api_build
 from strata.api import read_dockerfile as read_dockerfile_file
@@ -520,6 +521,16 @@ def _run_build(
         if quiet and result.image_id:
             click.echo(result.image_id)
     return code
+
+
+def write_iidfile(path: Path, result: BuildResult) -> None:
+    """`--iidfile`: the image ID alone, no newline (as buildx writes it)."""
+    path.write_text(result.image_id)
+
+
+def write_metadata_file(path: Path, result: BuildResult) -> None:
+    """`--metadata-file`: `strata.api.metadata_of` as indented JSON."""
+    path.write_text(json.dumps(metadata_of(result), indent=2, sort_keys=True) + "\n")
 
 
 def debug_shell_on_terminal(bus: ProgressBus) -> DebugShell:
