@@ -58,6 +58,7 @@ class StateRoot:
         self._schemas: set[str] = set()
         self._schema_lock = threading.Lock()
         self._owner_dir: Path | None = None
+        self._owner_dir_guard = threading.Lock()
         self._owner_lock: IO[bytes] | None = None
 
     @classmethod
@@ -136,7 +137,12 @@ class StateRoot:
     # -- temporary space ----------------------------------------------------------------
 
     def owner_dir(self) -> Path:
-        """This process's private directory under tmp/, locked while the process lives."""
+        """This process's private directory under tmp/, locked while the process lives.
+        Made once, under a lock: threads asking at once must not each make one."""
+        with self._owner_dir_guard:
+            return self._make_owner_dir()
+
+    def _make_owner_dir(self) -> Path:
         if self._owner_dir is None:
             name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
             # Made under a staging name and renamed once locked: another process's
@@ -160,12 +166,13 @@ class StateRoot:
 
     def close(self) -> None:
         """Release this process's tmp space (mounts must already be undone)."""
-        if self._owner_dir is not None:
-            reap_directory(self._owner_dir)
-            self._owner_dir = None
-        if self._owner_lock is not None:
-            self._owner_lock.close()
-            self._owner_lock = None
+        with self._owner_dir_guard:
+            if self._owner_dir is not None:
+                reap_directory(self._owner_dir)
+                self._owner_dir = None
+            if self._owner_lock is not None:
+                self._owner_lock.close()
+                self._owner_lock = None
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()

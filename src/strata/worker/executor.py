@@ -597,8 +597,10 @@ class Executor:
         previous: dict[int, object] = {}
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            with self._lock:
-                proc = self._running.get(cid)
+            # No `self._lock` here: the handler runs on the main thread, which may be
+            # inside `with self._lock:` when the signal lands, and would wait for
+            # itself. A single dict lookup is atomic under the GIL.
+            proc = self._running.get(cid)
             if forward:
                 if proc is not None and proc.poll() is None:
                     with contextlib.suppress(ProcessLookupError):
