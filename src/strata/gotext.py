@@ -2,15 +2,25 @@
 
 BuildKit formats words with `%q` (strconv.Quote) in its AST dump and in many error
 messages, and lower-cases with strings.ToLower; both differ from Python's built-ins at
-the edges (control characters, invalid UTF-8, İ). Every layer may import this module.
+the edges (control characters, invalid UTF-8, İ). Durations (time.ParseDuration) and
+memory sizes (go-units RAMInBytes) are parsed here too, with Go's values and error
+texts, so the frontend and `prune --filter until=` cannot disagree. Every layer may
+import this module.
 """
 
 from __future__ import annotations
 
+import re
 from types import MappingProxyType
 from typing import Final
 
-__all__ = ["go_lower", "go_quote"]
+__all__ = [
+    "go_lower",
+    "go_quote",
+    "go_time_quote",
+    "parse_go_duration",
+    "parse_ram_in_bytes",
+]
 
 _GO_SHORT_ESCAPES: Final = MappingProxyType(
     {
@@ -67,3 +77,169 @@ def go_lower(text: str) -> str:
     if text.isascii():
         return text.lower()
     return "".join("i" if char == "\u0130" else char.lower() for char in text)
+
+
+# -- durations: Go's time.ParseDuration --------------------------------------------------
+
+_DURATION_UNITS: Final = MappingProxyType(
+    {
+        "ns": 1,
+        "us": 1_000,
+        "µs": 1_000,  # U+00B5 micro sign
+        "μs": 1_000,  # U+03BC Greek mu
+        "ms": 1_000_000,
+        "s": 1_000_000_000,
+        "m": 60_000_000_000,
+        "h": 3_600_000_000_000,
+    }
+)
+_ASCII_DIGITS: Final = frozenset("0123456789")
+_MAX_DURATION: Final = 2**63 - 1
+
+
+def go_time_quote(text: str) -> str:
+    """Quote as Go's time package does in its errors (not strconv.Quote).
+
+    ASCII printable characters stay, `"` and `\\` get a backslash, and every byte of
+    anything else (control or non-ASCII) is written `\\xNN`.
+    """
+    out = ['"']
+    for char in text:
+        if " " <= char < "\x80":
+            out.append("\\" + char if char in '"\\' else char)
+        else:
+            data = char.encode("utf-8", "surrogateescape")
+            out.extend(f"\\x{byte:02x}" for byte in data)
+    out.append('"')
+    return "".join(out)
+
+
+def _leading_digits(text: str) -> tuple[str, str]:
+    end = 0
+    while end < len(text) and text[end] in _ASCII_DIGITS:
+        end += 1
+    return text[:end], text[end:]
+
+
+def parse_go_duration(text: str) -> int:
+    """Nanoseconds from a Go duration (`1m30s`, `1.5h`, `300ms`); Go's error text on failure.
+
+    Follows time.ParseDuration step by step, integer arithmetic included, so values and
+    errors match what BuildKit stores for HEALTHCHECK (go/src/time/format.go).
+    """
+
+    def error(message: str) -> ValueError:
+        return ValueError(f"time: {message} {go_time_quote(text)}")
+
+    rest = text
+    negative = False
+    if rest[:1] in ("-", "+"):
+        negative = rest[0] == "-"
+        rest = rest[1:]
+    if rest == "0":
+        return 0
+    if rest == "":
+        raise error("invalid duration")
+    total = 0
+    while rest:
+        if not (rest[0] == "." or rest[0] in _ASCII_DIGITS):
+            raise error("invalid duration")
+        whole, rest = _leading_digits(rest)
+        if whole and int(whole) > 2**63:
+            raise error("invalid duration")  # leadingInt overflows
+        fraction = ""
+        has_fraction = False
+        if rest[:1] == ".":
+            fraction, rest = _leading_digits(rest[1:])
+            has_fraction = fraction != ""
+        if not whole and not has_fraction:
+            raise error("invalid duration")  # no digits, as in ".s"
+        unit_end = 0
+        while unit_end < len(rest) and not (
+            rest[unit_end] == "." or rest[unit_end] in _ASCII_DIGITS
+        ):
+            unit_end += 1
+        if unit_end == 0:
+            raise error("missing unit in duration")
+        unit, rest = rest[:unit_end], rest[unit_end:]
+        if unit not in _DURATION_UNITS:
+            raise ValueError(
+                f"time: unknown unit {go_time_quote(unit)} in duration {go_time_quote(text)}"
+            )
+        scale_ns = _DURATION_UNITS[unit]
+        value = int(whole or "0")
+        if value > 2**63 // scale_ns:
+            raise error("invalid duration")
+        value *= scale_ns
+        numerator, scale = _fraction_digits(fraction)
+        if numerator > 0:
+            # Go multiplies in float64: uint64(float64(f) * (float64(unit) / scale)).
+            value += int(float(numerator) * (float(scale_ns) / scale))
+            if value > 2**63:
+                raise error("invalid duration")
+        total += value
+        if total > 2**63:
+            raise error("invalid duration")
+    if negative:
+        return -total
+    if total > _MAX_DURATION:
+        raise error("invalid duration")
+    return total
+
+
+def _fraction_digits(digits: str) -> tuple[int, float]:
+    """Go's leadingFraction: the digits as an integer and 10**count, ignoring digits that
+    would overflow (they cannot change the nanosecond result)."""
+    value = 0
+    scale = 1.0
+    for char in digits:
+        if value > _MAX_DURATION // 10:
+            break
+        candidate = value * 10 + int(char)
+        if candidate > 2**63:
+            break
+        value = candidate
+        scale *= 10
+    return value, scale
+
+
+# -- sizes: go-units RAMInBytes ------------------------------------------------------------
+
+_SIZE_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_BINARY_UNITS: Final = MappingProxyType(
+    {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+)
+
+
+def parse_ram_in_bytes(text: str) -> int:
+    """Bytes from `64m`, `1.5g`, `512KiB`, `100` (go-units RAMInBytes: binary units).
+
+    BuildKit parses `RUN --mount=type=tmpfs,size=` with it; ValueError on bad input.
+    """
+    sep = max(text.rfind(c) for c in "0123456789. ")
+    if sep == -1:
+        raise ValueError(text)
+    if text[sep] == " ":
+        number, suffix = text[:sep], text[sep + 1 :]
+    else:
+        number, suffix = text[: sep + 1], text[sep + 1 :]
+    if not _SIZE_NUMBER.fullmatch(number):
+        raise ValueError(text)
+    size = float(number)
+    if size < 0:
+        raise ValueError(text)
+    if not suffix:
+        return int(size)
+    suffix = go_lower(suffix)
+    if len(suffix) > 3:
+        raise ValueError(text)
+    if suffix[0] == "b":
+        if len(suffix) > 1:
+            raise ValueError(text)
+        return int(size)
+    multiplier = _BINARY_UNITS.get(suffix[0])
+    if multiplier is None or (len(suffix) == 2 and suffix[1] != "b"):
+        raise ValueError(text)
+    if len(suffix) == 3 and suffix[1:] != "ib":
+        raise ValueError(text)
+    return int(size * multiplier)

@@ -19,6 +19,8 @@ from strata.dockerfile.mounts import Mount, MountError, mount_from, parse_mount,
 from strata.dockerfile.parser import chomp_heredoc_content, parse, parse_heredoc
 from strata.dockerfile.suggest import with_suggestion
 from strata.errors import DockerfileError
+from strata.gotext import go_time_quote as go_time_quote
+from strata.gotext import parse_go_duration as parse_go_duration
 
 INSTRUCTION_NAMES = (
     "ADD",
@@ -555,126 +557,6 @@ def _no_destination(keyword: str) -> InstructionError:
         f"{keyword} requires at least two arguments, but only one was provided. "
         "Destination could not be determined"
     )
-
-
-_DURATION_UNITS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,  # U+00B5 micro sign
-    "μs": 1_000,  # U+03BC Greek mu
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
-_ASCII_DIGITS = frozenset("0123456789")
-_MAX_DURATION = 2**63 - 1
-
-
-def go_time_quote(text: str) -> str:
-    """Quote as Go's time package does in its errors (not strconv.Quote).
-
-    ASCII printable characters stay, `"` and `\\` get a backslash, and every byte of
-    anything else (control or non-ASCII) is written `\\xNN`.
-    """
-    out = ['"']
-    for char in text:
-        if " " <= char < "\x80":
-            out.append("\\" + char if char in '"\\' else char)
-        else:
-            data = char.encode("utf-8", "surrogateescape")
-            out.extend(f"\\x{byte:02x}" for byte in data)
-    out.append('"')
-    return "".join(out)
-
-
-def _leading_digits(text: str) -> tuple[str, str]:
-    end = 0
-    while end < len(text) and text[end] in _ASCII_DIGITS:
-        end += 1
-    return text[:end], text[end:]
-
-
-def parse_go_duration(text: str) -> int:
-    """Nanoseconds from a Go duration (`1m30s`, `1.5h`, `300ms`); Go's error text on failure.
-
-    Follows time.ParseDuration step by step, integer arithmetic included, so values and
-    errors match what BuildKit stores for HEALTHCHECK (go/src/time/format.go).
-    """
-
-    def error(message: str) -> ValueError:
-        return ValueError(f"time: {message} {go_time_quote(text)}")
-
-    rest = text
-    negative = False
-    if rest[:1] in ("-", "+"):
-        negative = rest[0] == "-"
-        rest = rest[1:]
-    if rest == "0":
-        return 0
-    if rest == "":
-        raise error("invalid duration")
-    total = 0
-    while rest:
-        if not (rest[0] == "." or rest[0] in _ASCII_DIGITS):
-            raise error("invalid duration")
-        whole, rest = _leading_digits(rest)
-        if whole and int(whole) > 2**63:
-            raise error("invalid duration")  # leadingInt overflows
-        fraction = ""
-        has_fraction = False
-        if rest[:1] == ".":
-            fraction, rest = _leading_digits(rest[1:])
-            has_fraction = fraction != ""
-        if not whole and not has_fraction:
-            raise error("invalid duration")  # no digits, as in ".s"
-        unit_end = 0
-        while unit_end < len(rest) and not (
-            rest[unit_end] == "." or rest[unit_end] in _ASCII_DIGITS
-        ):
-            unit_end += 1
-        if unit_end == 0:
-            raise error("missing unit in duration")
-        unit, rest = rest[:unit_end], rest[unit_end:]
-        if unit not in _DURATION_UNITS:
-            raise ValueError(
-                f"time: unknown unit {go_time_quote(unit)} in duration {go_time_quote(text)}"
-            )
-        scale_ns = _DURATION_UNITS[unit]
-        value = int(whole or "0")
-        if value > 2**63 // scale_ns:
-            raise error("invalid duration")
-        value *= scale_ns
-        numerator, scale = _fraction_digits(fraction)
-        if numerator > 0:
-            # Go multiplies in float64: uint64(float64(f) * (float64(unit) / scale)).
-            value += int(float(numerator) * (float(scale_ns) / scale))
-            if value > 2**63:
-                raise error("invalid duration")
-        total += value
-        if total > 2**63:
-            raise error("invalid duration")
-    if negative:
-        return -total
-    if total > _MAX_DURATION:
-        raise error("invalid duration")
-    return total
-
-
-def _fraction_digits(digits: str) -> tuple[int, float]:
-    """Go's leadingFraction: the digits as an integer and 10**count, ignoring digits that
-    would overflow (they cannot change the nanosecond result)."""
-    value = 0
-    scale = 1.0
-    for char in digits:
-        if value > _MAX_DURATION // 10:
-            break
-        candidate = value * 10 + int(char)
-        if candidate > 2**63:
-            break
-        value = candidate
-        scale *= 10
-    return value, scale
 
 
 def _interval(flags: ParsedFlags, name: str) -> int:

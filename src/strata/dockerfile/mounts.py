@@ -9,13 +9,13 @@ so far*, so `size=1m,type=tmpfs` fails: the type is still `bind` when `size` is 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from strata.dockerfile.ast import go_lower, go_quote
 from strata.dockerfile.flags import InstructionError
 from strata.dockerfile.suggest import with_suggestion
+from strata.gotext import parse_ram_in_bytes as parse_ram_size
 
 MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
 SHARING_MODES = ("shared", "private", "locked")
@@ -259,41 +259,6 @@ def _parse_uint(key: str, value: str, base: int) -> int:
     if value == "" or any(c not in digits for c in value) or int(value, base) >= 1 << 32:
         raise MountError(f"invalid value {value} for {key}")
     return int(value, base)
-
-
-_SIZE_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_BINARY_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-
-def parse_ram_size(text: str) -> int:
-    """Bytes from `64m`, `1.5g`, `512KiB`, `100` (go-units RAMInBytes: binary units)."""
-    sep = max(text.rfind(c) for c in "0123456789. ")
-    if sep == -1:
-        raise ValueError(text)
-    if text[sep] == " ":
-        number, suffix = text[:sep], text[sep + 1 :]
-    else:
-        number, suffix = text[: sep + 1], text[sep + 1 :]
-    if not _SIZE_NUMBER.fullmatch(number):
-        raise ValueError(text)
-    size = float(number)
-    if size < 0:
-        raise ValueError(text)
-    if not suffix:
-        return int(size)
-    suffix = go_lower(suffix)
-    if len(suffix) > 3:
-        raise ValueError(text)
-    if suffix[0] == "b":
-        if len(suffix) > 1:
-            raise ValueError(text)
-        return int(size)
-    multiplier = _BINARY_UNITS.get(suffix[0])
-    if multiplier is None or (len(suffix) == 2 and suffix[1] != "b"):
-        raise ValueError(text)
-    if len(suffix) == 3 and suffix[1:] != "ib":
-        raise ValueError(text)
-    return int(size * multiplier)
 
 
 @dataclass
