@@ -9,7 +9,6 @@ buildStageDependencyGraph, resolveTarget, allReachableStages; validations.go).
 
 from __future__ import annotations
 
-import platform as host
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -32,6 +31,7 @@ from strata.dockerfile.mounts import split_csv
 from strata.dockerfile.shell import ShellError, ShellLex
 from strata.dockerfile.suggest import with_suggestion
 from strata.errors import DockerfileError
+from strata.image.oci import host_platform as oci_host_platform
 
 RESERVED_STAGE_NAMES = ("context", "scratch")
 EMPTY_IMAGE = "scratch"
@@ -512,26 +512,9 @@ def _stage_name_lint(stages: Sequence[Stage]) -> list[ParseWarning]:
     return found
 
 
-_ARCHITECTURES = {
-    "x86_64": ("amd64", ""),
-    "amd64": ("amd64", ""),
-    "aarch64": ("arm64", ""),
-    "arm64": ("arm64", ""),
-    "armv7l": ("arm", "v7"),
-    "armv6l": ("arm", "v6"),
-    "i686": ("386", ""),
-    "i386": ("386", ""),
-    "ppc64le": ("ppc64le", ""),
-    "s390x": ("s390x", ""),
-    "riscv64": ("riscv64", ""),
-}
-
-
 def host_platform() -> str:
     """This machine as an OCI platform string (`linux/amd64`, `linux/arm/v7`)."""
-    machine = host.machine().lower()
-    arch, variant = _ARCHITECTURES.get(machine, (machine, ""))
-    return "/".join(part for part in ("linux", arch, variant) if part)
+    return "/".join(part for part in oci_host_platform() if part)
 
 
 def predefined_args(

@@ -12,7 +12,8 @@ import hashlib
 import json
 import platform
 import re
-from typing import Any, Literal, NotRequired, TypedDict
+from types import MappingProxyType
+from typing import Any, Final, Literal, NotRequired, TypedDict
 
 from strata.errors import StoreError
 
@@ -173,10 +174,10 @@ def compression_of_media_type(media_type: str) -> Compression | None:
     return None
 
 
-def host_platform() -> tuple[str, str, str]:
-    """(os, architecture, variant) of this machine in Go's GOOS/GOARCH words."""
-    machine = platform.machine().lower()
-    arch, variant = {
+# `uname -m` words to Go's GOARCH and GOARM variant (what OCI platforms use); a machine
+# missing here is taken as its own architecture name.
+_MACHINE_ARCHITECTURES: Final = MappingProxyType(
+    {
         "x86_64": ("amd64", ""),
         "amd64": ("amd64", ""),
         "aarch64": ("arm64", ""),
@@ -188,5 +189,17 @@ def host_platform() -> tuple[str, str, str]:
         "ppc64le": ("ppc64le", ""),
         "s390x": ("s390x", ""),
         "riscv64": ("riscv64", ""),
-    }.get(machine, (machine, ""))
+    }
+)
+
+
+def host_platform() -> tuple[str, str, str]:
+    """(os, architecture, variant) of this machine in Go's GOOS/GOARCH words.
+
+    The one table of machine names: the frontend's BUILDPLATFORM, the planner's default
+    target and image imports all describe the host through it, so they cannot disagree
+    (an armv7l host is `linux/arm/v7` everywhere).
+    """
+    machine = platform.machine().lower() or "x86_64"
+    arch, variant = _MACHINE_ARCHITECTURES.get(machine, (machine, ""))
     return "linux", arch, variant

@@ -7,12 +7,12 @@ containerd/platforms (`Parse`, `normalizeArch`, `Format`) as vendored by BuildKi
 
 from __future__ import annotations
 
-import platform as host_platform
 import re
 from urllib.parse import unquote
 
 from strata.dockerfile.ast import go_quote
 from strata.errors import StrataError
+from strata.image.oci import host_platform
 from strata.plan.ops import Platform
 
 # containerd/platforms database.go (isKnownOS, isKnownArch) as vendored by BuildKit.
@@ -104,11 +104,9 @@ def normalize_arch(arch: str, variant: str) -> tuple[str, str]:
 
 def native_platform() -> Platform:
     """The platform of this machine, the default target when none is requested."""
-    machine = host_platform.machine() or "amd64"
-    arch, variant = normalize_arch(machine, "")
-    if arch == "arm" and machine.lower().startswith("armv6"):
-        variant = "v6"
-    return Platform(os="linux", architecture=arch, variant=variant)
+    os_name, arch, variant = host_platform()
+    arch, variant = normalize_arch(arch, variant)
+    return Platform(os=os_name, architecture=arch, variant=variant)
 
 
 def _decode_os_option(value: str) -> str:
