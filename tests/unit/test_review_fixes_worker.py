@@ -1,14 +1,17 @@
 """Regressions from the worker and store review: signal handling while the executor's
-own lock is held, and one owner directory per process however many threads ask."""
+own lock is held, one owner directory per process however many threads ask, and lock
+probes that do not mistake each other for users."""
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 from strata.store.root import StateRoot
+from strata.store.usage import BUILD_LOCK, PROBE_LOCK, builds_running, lock_in_use
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,3 +63,37 @@ def test_threads_asking_at_once_share_one_owner_directory(tmp_path: Path) -> Non
             assert [p.name for p in root.tmp_root.iterdir()] == [seen[0].name]
         finally:
             root.close()
+
+
+def test_a_lock_probe_does_not_take_another_probers_lock_for_a_user(tmp_path: Path) -> None:
+    root = StateRoot.open(tmp_path / "root")
+    lock_path = tmp_path / "cache.lock"
+    lock_path.touch()
+    try:
+        results: list[bool] = []
+        with open(lock_path, "rb") as other_probe, root.lock(PROBE_LOCK):
+            # Another du/prune in the middle of its probe: exclusive, for an instant.
+            fcntl.flock(other_probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            prober = threading.Thread(target=lambda: results.append(lock_in_use(root, lock_path)))
+            prober.start()
+            prober.join(0.5)  # not an assertion: gives a wrong probe the chance to run
+            fcntl.flock(other_probe, fcntl.LOCK_UN)
+        prober.join()
+        assert results == [False]
+    finally:
+        root.close()
+
+
+def test_a_shared_holder_is_in_use_and_a_missing_lock_file_is_not_created(
+    tmp_path: Path,
+) -> None:
+    root = StateRoot.open(tmp_path / "root")
+    try:
+        with root.lock(BUILD_LOCK, shared=True):
+            assert builds_running(root)
+        assert not builds_running(root)
+        missing = tmp_path / "no-such.lock"
+        assert not lock_in_use(root, missing)
+        assert not missing.exists()
+    finally:
+        root.close()

@@ -214,12 +214,27 @@ class CacheMounts:
             if not self._recorded(n):
                 self._remove_unused(n)
 
-    def _remove_unused(self, n: int) -> bool:
-        """Delete directory `n` unless a user holds its lock; whether it is gone.
-        Call with the global lock held and the row already deleted."""
+    def remove(self, n: int) -> bool:
+        """Delete cache directory `n` with its row (for prune) unless a RUN holds it
+        right now; whether it went."""
+        with self.root.lock("cachemounts"):
+            if not self._recorded(n):
+                return False
+            return self._remove_unused(n, forget=True)
+
+    def _forget(self, n: int) -> None:
+        with self.root.transaction() as db:
+            db.execute("DELETE FROM cache_mounts WHERE n = ?", (n,))
+
+    def _remove_unused(self, n: int, *, forget: bool = False) -> bool:
+        """Delete directory `n` unless a user holds its lock; whether it is gone. Call
+        with the global lock held and the row already deleted, or with `forget` to have
+        the row deleted once the directory is known to be unused."""
         try:
             fh = open(self._lock_path(n), "rb")  # noqa: SIM115
         except FileNotFoundError:
+            if forget:
+                self._forget(n)
             shutil.rmtree(self._dir(n), ignore_errors=True)
             return True
         with fh:
@@ -227,6 +242,8 @@ class CacheMounts:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return False
+            if forget:
+                self._forget(n)
             # Renamed first, so no later open of the lock path finds it half-deleted.
             trash = self.root.cachemounts_dir / f".removed-{n}-{uuid.uuid4().hex}"
             self._dir(n).rename(trash)

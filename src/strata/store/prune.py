@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from strata.errors import UsageError
+from strata.store.cachemounts import CacheMounts
 from strata.store.content import ContentStore
 from strata.store.root import StateRoot
 from strata.store.usage import (
@@ -524,26 +525,7 @@ def _delete_orphan_blobs(
 
 def remove_cache_mount(root: StateRoot, number: int) -> bool:
     """Remove one cache-mount directory unless a RUN holds it right now."""
-    directory = root.cachemounts_dir / str(number)
-    try:
-        fd = os.open(directory / "lock", os.O_RDWR)
-    except FileNotFoundError:
-        fd = -1
-    try:
-        if fd >= 0:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-        with root.lock("cachemounts"), root.transaction() as db:
-            deleted = db.execute("DELETE FROM cache_mounts WHERE n = ?", (number,)).rowcount
-        if not deleted:
-            return False
-        root.discard(root.cachemounts_dir / str(number))
-        return True
-    finally:
-        if fd >= 0:
-            os.close(fd)
+    return CacheMounts(root).remove(number)
 
 
 def forget_digest_cache(root: StateRoot) -> bool:

@@ -22,7 +22,6 @@ snapshotter `Usage` measures them: that is what removing the record gives back.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import json
@@ -30,7 +29,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -51,6 +50,8 @@ CREATE TABLE IF NOT EXISTS cache_mount_descriptions (
 """
 
 BUILD_LOCK = "build-in-use"
+PROBE_LOCK = "lock-probe"
+"""Held by `lock_in_use` while it probes, so that probers never overlap."""
 """The lock every build holds shared for its whole run (`prune.build_lease`)."""
 
 RecordType = Literal[
@@ -155,29 +156,23 @@ def existing_tables(db: sqlite3.Connection) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
-@contextlib.contextmanager
-def _lock_file(path: Path) -> Iterator[int]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def lock_in_use(root: StateRoot, path: Path) -> bool:
+    """Whether some process holds a flock on `path`, shared or exclusive. Build leases
+    and shared cache mounts hold theirs shared, which only an exclusive probe notices
+    (`root.lock_held`'s shared probe is for locks always held exclusively). Probers take
+    turns under one root lock, so two du or prune runs never take each other's probe
+    for a user. Never creates `path`: a missing file is held by nobody."""
     try:
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def lock_is_free(path: Path) -> bool:
-    """Whether nobody holds a flock on `path` (probed with a non-blocking exclusive lock)."""
-    if not path.exists():
-        return True
-    try:
-        with _lock_file(path) as fd:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return True
+        fh = open(path, "rb")  # noqa: SIM115
     except OSError:
-        return True
+        return False
+    with fh, root.lock(PROBE_LOCK):
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
 
 
 def build_lock_path(root: StateRoot) -> Path:
@@ -187,14 +182,7 @@ def build_lock_path(root: StateRoot) -> Path:
 
 def builds_running(root: StateRoot) -> bool:
     """Whether some process holds a build lease on this root right now."""
-    return not lock_is_free(build_lock_path(root))
-
-
-def owner_alive(root: StateRoot, owner: str) -> bool:
-    """Whether the process whose tmp dir is `tmp/<owner>` (a snapshot's owner) lives.
-    Our own lock counts too: flock locks belong to open files, not processes."""
-    lock = root.tmp_root / owner / "owner.lock"
-    return lock.exists() and not lock_is_free(lock)
+    return lock_in_use(root, build_lock_path(root))
 
 
 def _mount_table() -> str:
@@ -342,7 +330,7 @@ def _snapshot_drafts(
                 running
                 or f"{directory}/" in mounts
                 or row.owner is None  # disowned: a kept `strata run` container
-                or owner_alive(root, row.owner)
+                or root.owner_alive(row.owner)
             )
         drafts.append(
             _Draft(
@@ -466,7 +454,7 @@ def _cache_mount_drafts(root: StateRoot, db: sqlite3.Connection, tables: set[str
                 type="exec.cachemount",
                 size=disk_usage_of(directory / "data"),
                 shared=False,
-                in_use=not lock_is_free(directory / "lock"),
+                in_use=lock_in_use(root, directory / "lock"),
                 mutable=True,
                 created=float(created),
                 last_used=float(last_used),
