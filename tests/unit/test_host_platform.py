@@ -7,7 +7,7 @@ import platform
 import pytest
 
 from strata.dockerfile.stages import host_platform as frontend_host_platform
-from strata.image.oci import host_platform
+from strata.hostplatform import host_platform
 from strata.plan.ops import Platform
 from strata.plan.platforms import native_platform
 

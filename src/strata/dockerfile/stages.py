@@ -31,7 +31,7 @@ from strata.dockerfile.mounts import split_csv
 from strata.dockerfile.shell import ShellError, ShellLex
 from strata.dockerfile.suggest import with_suggestion
 from strata.errors import DockerfileError
-from strata.image.oci import host_platform as oci_host_platform
+from strata.hostplatform import host_platform as oci_host_platform
 
 RESERVED_STAGE_NAMES = ("context", "scratch")
 EMPTY_IMAGE = "scratch"

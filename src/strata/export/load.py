@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from strata.errors import StoreError
+from strata.hostplatform import host_platform
 from strata.image.apply import forget_members
 from strata.image.compress import open_decompressed, read_decompressed
 from strata.image.oci import (
@@ -38,7 +39,6 @@ from strata.image.oci import (
     canonical_json,
     descriptor,
     diff_ids_of,
-    host_platform,
     is_digest,
     layer_media_type,
     parse_index,

@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO, cast
 
 from strata.errors import StoreError
+from strata.hostplatform import host_platform
 from strata.image.apply import forget_members
 from strata.image.changes import apply_changes
 from strata.image.compress import CHUNK, Compressor, open_decompressed, read_decompressed
 from strata.image.layer import LayerInfo
-from strata.image.oci import host_platform, layer_media_type
+from strata.image.oci import layer_media_type
 from strata.store.content import BlobWriter
 from strata.store.images import ImageStore
 

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from strata.dockerfile.ast import go_quote
 from strata.errors import StrataError
-from strata.image.oci import host_platform
+from strata.hostplatform import host_platform
 from strata.plan.ops import Platform
 
 # containerd/platforms database.go (isKnownOS, isKnownArch) as vendored by BuildKit.
