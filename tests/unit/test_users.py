@@ -116,3 +116,10 @@ def test_non_ascii_digit_group_is_an_unknown_group_not_a_crash() -> None:
     with pytest.raises(ExecError) as err:
         resolve_user_from("app:²", PASSWD, GROUP)
     assert err.value.message == "unable to find group ²: no matching entries in group file"
+
+
+def test_a_symlink_loop_in_etc_is_an_exec_error(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").symlink_to("/etc/passwd")
+    with pytest.raises(ExecError, match="too many levels of symbolic links"):
+        resolve_user(tmp_path, "app")

@@ -30,10 +30,11 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Literal, cast
 
-from strata.errors import ExecError, Interrupted
+from strata.errors import ExecError, Interrupted, StrataError
 from strata.store.cachemounts import CacheMounts
 from strata.store.root import StateRoot
-from strata.worker.mounts import RuntimeMount, prepare_mounts, resolve_in_root
+from strata.worker.context import resolve_in_root
+from strata.worker.mounts import RuntimeMount, prepare_mounts
 from strata.worker.snapshot import MountSpec, mount_all, mount_one, unmount
 from strata.worker.spec import (
     DEFAULT_HOSTNAME,
@@ -109,6 +110,15 @@ class MountStubs:
     parent_times: dict[Path, tuple[int, int]]
 
 
+def resolve_in_container(rootfs: Path, path: str) -> Path:
+    """`path` as the container sees it, on the host (`context.resolve_in_root`); a
+    symlink loop is the run's failure, an `ExecError`."""
+    try:
+        return resolve_in_root(rootfs, path)
+    except StrataError as err:
+        raise ExecError(err.message) from None
+
+
 def stub_paths(rootfs: Path, targets: Sequence[str]) -> MountStubs:
     """For each mount target, the missing target and missing ancestors up to the first
     one that exists, deepest first (BuildKit `executor/stubs.go`)."""
@@ -116,7 +126,7 @@ def stub_paths(rootfs: Path, targets: Sequence[str]) -> MountStubs:
     for target in targets:
         if target.strip("/") == "":
             continue
-        path = resolve_in_root(rootfs, target)
+        path = resolve_in_container(rootfs, target)
         while path != rootfs:
             try:
                 os.lstat(path)
@@ -182,7 +192,7 @@ def stub_parents(rootfs: Path, targets: Sequence[str]) -> list[str]:
     before the run, while no stub exists yet."""
     found: list[str] = []
     for target in targets:
-        path = resolve_in_root(rootfs, target).parent
+        path = resolve_in_container(rootfs, target).parent
         while path != rootfs and rootfs in path.parents:
             rel = str(path.relative_to(rootfs))
             if path.is_dir() and not path.is_symlink() and rel not in found:
@@ -469,7 +479,7 @@ class Executor:
     ) -> dict[str, object]:
         user = resolve_user(rootfs_dir, process.user)
         cwd = process.cwd or "/"
-        cwd_host = resolve_in_root(rootfs_dir, cwd)
+        cwd_host = resolve_in_container(rootfs_dir, cwd)
         if not cwd_host.exists():
             # BuildKit creates a missing working directory (root-owned, 0755); it stays.
             cwd_host.mkdir(mode=0o755, parents=True)

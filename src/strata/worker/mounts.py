@@ -13,7 +13,6 @@ import contextlib
 import os
 import posixpath
 import shutil
-import stat
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,39 +23,6 @@ from strata.store.cachemounts import CacheMounts, Sharing, base_key_for
 from strata.store.root import StateRoot
 from strata.worker.native import copy_tree
 from strata.worker.snapshot import MountSpec, mount_one, unmount
-
-MAX_SYMLINKS = 255
-
-
-def resolve_in_root(root: Path, path: str) -> Path:
-    """`path` inside the tree at `root`, following symlinks as the container would see
-    them: absolute links and `..` never leave `root` (continuity's `fs.RootPath`)."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root.joinpath(*resolved, part)
-        try:
-            st = os.lstat(candidate)
-        except (FileNotFoundError, NotADirectoryError):
-            resolved.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            links += 1
-            if links > MAX_SYMLINKS:
-                raise ExecError(f"too many levels of symbolic links resolving {path}")
-            link = os.readlink(candidate)
-            if link.startswith("/"):
-                resolved = []
-            parts = [p for p in link.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return root.joinpath(*resolved)
 
 
 def container_path(target: str, cwd: str) -> str:

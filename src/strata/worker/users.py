@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from strata.errors import ExecError
+from strata.errors import ExecError, StrataError
 
 MAX_ID = 2**31 - 1
 
@@ -157,7 +157,7 @@ def resolve_user(rootfs: Path, user: str) -> ResolvedUser:
 
     Symlinks in the container's /etc are followed inside `rootfs`, never out of it.
     Numeric users (and root, the default) need no file at all."""
-    from strata.worker.mounts import resolve_in_root
+    from strata.worker.context import resolve_in_root
 
     fast = numeric_user(user)
     if fast is not None:
@@ -168,5 +168,7 @@ def resolve_user(rootfs: Path, user: str) -> ResolvedUser:
             return resolve_in_root(rootfs, path).read_text(errors="replace")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
+        except StrataError as err:  # a symlink loop: the run fails, with exec wording
+            raise ExecError(err.message) from None
 
     return resolve_user_from(user, read("/etc/passwd"), read("/etc/group"))
