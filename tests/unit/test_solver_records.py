@@ -52,3 +52,20 @@ def test_snapshot_checksums_and_layers_are_remembered(tmp_path: Path) -> None:
         assert records.layer_of("snap", "zstd") is None
     finally:
         root.close()
+
+
+def test_an_existing_blob_is_reused_whatever_its_compression(tmp_path: Path) -> None:
+    root = StateRoot.open(tmp_path / "root")
+    try:
+        records = CacheRecords(root)
+        plain = LayerRow("sha256:d", "sha256:p", "application/vnd.oci.image.layer.v1.tar", 9, 9)
+        records.remember_layer("base", "none", plain)
+        assert records.reusable_layer_of("base", "gzip") == plain
+        gzipped = LayerRow(
+            "sha256:d", "sha256:g", "application/vnd.oci.image.layer.v1.tar+gzip", 3, 9
+        )
+        records.remember_layer("base", "gzip", gzipped)
+        assert records.reusable_layer_of("base", "gzip") == gzipped
+        assert records.reusable_layer_of("other", "gzip") is None
+    finally:
+        root.close()

@@ -45,7 +45,7 @@ def layer_for_snapshot(
     snapshotter: Snapshotter, records: CacheRecords, content: ContentStore, info: SnapshotInfo
 ) -> LayerRow:
     """The stored layer blob of one snapshot's diff, writing it if not known yet."""
-    known = records.layer_of(info.key, COMPRESSION)
+    known = records.reusable_layer_of(info.key, COMPRESSION)
     if known is not None and content.has(known.digest):
         return known
     with content.writer() as blob:

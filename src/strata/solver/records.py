@@ -179,6 +179,22 @@ class CacheRecords:
         )
         return None if row is None else LayerRow(row[0], row[1], row[2], row[3], row[4])
 
+    def reusable_layer_of(self, snapshot: str, preferred: str) -> LayerRow | None:
+        """A stored blob of the snapshot's diff: in `preferred` compression if there is one,
+        else in any. Exports reuse a layer's existing blob whatever its compression, as
+        BuildKit does unless compression is forced (cache/remote.go), so a zstd or
+        uncompressed base layer leaves as it came, with its digest unchanged."""
+        row = (
+            self.root.connect()
+            .execute(
+                "SELECT diff_id, digest, media_type, size, uncompressed_size FROM solver_layers"
+                " WHERE snapshot = ? ORDER BY compression = ? DESC LIMIT 1",
+                (snapshot, preferred),
+            )
+            .fetchone()
+        )
+        return None if row is None else LayerRow(row[0], row[1], row[2], row[3], row[4])
+
     def remember_layer(self, snapshot: str, compression: str, layer: LayerRow) -> None:
         with self.root.transaction() as db:
             db.execute(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from strata.image.oci import compression_of_media_type
 from strata.plan.ops import GitSource, HttpSource
 from strata.solver.records import CacheRecords, LayerRow
 from strata.store.images import Image
@@ -38,11 +39,10 @@ def unpack_base_image(
             record = root_layer_row(
                 records, layer.diff_id, layer.digest, layer.media_type, layer.size
             )
-            # Filed under "gzip", the compression exports ask for, whatever the blob's
-            # own is: BuildKit reuses a layer's existing blob unless compression is forced
-            # (cache/remote.go: the blob chain is computed only where none exists), so a
-            # zstd or uncompressed base layer is exported as it came.
-            records.remember_layer(name, "gzip", record)
+            # Filed under the blob's own compression; exports reuse it whatever that is
+            # (`CacheRecords.reusable_layer_of`).
+            compression = compression_of_media_type(layer.media_type) or "gzip"
+            records.remember_layer(name, compression, record)
     return top, present
 
 
