@@ -271,3 +271,14 @@ def test_lay_tree_keeps_hard_links_links_and_fifos(tmp_path: Path) -> None:
     assert os.readlink(dest / "link") == "one"
     assert stat.S_ISFIFO(os.lstat(dest / "pipe").st_mode)
     assert stat.S_IMODE(os.lstat(dest / "pipe").st_mode) == 0o640
+
+
+def test_resolve_chown_takes_only_go_numbers_as_ids(tmp_path: Path) -> None:
+    # llb's parseUID is strconv.ParseInt(s, 10, 32): no underscores, no spaces, no
+    # non-ASCII digits. Those are names, here found in the destination's passwd.
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text("1_000:x:7:8::/:/bin/sh\n٣:x:9:bad::/:/bin/sh\n")
+    assert resolve_chown("1_000", tmp_path) == (7, 8)
+    assert resolve_chown("٣", tmp_path) == (9, 0)  # a malformed gid field reads as 0
+    assert resolve_chown(" 5", tmp_path) == (0, 0)
+    assert resolve_chown("+5:6", tmp_path) == (5, 6)

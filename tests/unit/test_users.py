@@ -96,12 +96,14 @@ def test_resolve_user_follows_etc_symlinks_inside_the_root(tmp_path: Path) -> No
     assert resolve_user(tmp_path, "app").uid == 1000
 
 
-def test_passwd_and_group_skip_comments_and_bad_ids_and_pad_short_lines() -> None:
-    passwd = "  # root:x:0:0::/root:/bin/sh\n\nshort:x:7\nbad:x:seven:0::/:/bin/sh\n"
-    assert parse_passwd(passwd) == [PasswdEntry("short", 7, 0, "")]
-    group = "#wheel:x:10:app\nnomembers:x:20\nbad:x:twenty:app\nsome:x:30:a,,b\n"
+def test_passwd_and_group_skip_comments_and_pad_short_lines_and_read_bad_ids_as_zero() -> None:
+    # runc's parseLine ignores Atoi errors: a malformed id is 0 and the entry stays.
+    passwd = "  # root:x:0:0::/root:/bin/sh\n\nshort:x:7\nbad:x:seven:+8::/:/bin/sh\n"
+    assert parse_passwd(passwd) == [PasswdEntry("short", 7, 0, ""), PasswdEntry("bad", 0, 8, "/")]
+    group = "#wheel:x:10:app\nnomembers:x:20\nbad:x:1_0:app\nsome:x:30:a,,b\n"
     assert parse_group(group) == [
         GroupEntry("nomembers", 20, ()),
+        GroupEntry("bad", 0, ("app",)),
         GroupEntry("some", 30, ("a", "b")),
     ]
 

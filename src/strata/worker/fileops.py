@@ -41,6 +41,7 @@ from strata.worker.context import (
     resolve_wildcards,
     scan_tree,
 )
+from strata.worker.users import parse_group, parse_passwd
 
 DEFAULT_DIR_MODE = 0o755
 
@@ -497,8 +498,9 @@ def resolve_chown(spec: str, rootfs: Path) -> tuple[int, int]:
     """`--chown=user[:group]` as (uid, gid), looked up in the destination's files.
 
     Numbers pass through (`user` alone gives gid = the same number); `root` is 0. Names
-    are read from `rootfs`'s /etc/passwd and /etc/group; an unknown name or a missing
-    file silently gives 0, and a user name alone gives that user's primary group
+    are read from `rootfs`'s /etc/passwd and /etc/group with the parsers `USER` uses
+    (runc's, which BuildKit's `readUser` calls too); an unknown name or a missing file
+    silently gives 0, and a user name alone gives that user's primary group
     (BuildKit `solver/llbsolver/ops/user_linux.go` `readUser`, llb `WithUser`).
     """
     user, sep, group = spec.partition(":")
@@ -507,53 +509,44 @@ def resolve_chown(spec: str, rootfs: Path) -> tuple[int, int]:
     if user_id is not None:
         uid = gid = user_id
     else:
-        entry = _lookup(rootfs, "/etc/passwd", user)
-        if entry is not None and len(entry) >= 4:
-            uid, gid = _atoi(entry[2]), _atoi(entry[3])
+        passwd = _read_etc(rootfs, "/etc/passwd")
+        users = [u for u in parse_passwd(passwd) if u.name == user] if passwd else []
+        if users:
+            uid, gid = users[0].uid, users[0].gid
     if sep:
         group_id = _numeric_id(group)
         if group_id is not None:
             gid = group_id
         else:
-            gentry = _lookup(rootfs, "/etc/group", group)
-            if gentry is not None and len(gentry) >= 3:
-                gid = _atoi(gentry[2])
+            text = _read_etc(rootfs, "/etc/group")
+            groups = [g for g in parse_group(text) if g.name == group] if text else []
+            if groups:
+                gid = groups[0].gid
     return uid, gid
 
 
 def _numeric_id(text: str) -> int | None:
+    """llb's `parseUID`: `root`, or Go's `strconv.ParseInt(text, 10, 32)` (optional
+    sign, ASCII digits only, 32-bit range); anything else is a name."""
     if text == "root":
         return 0
-    try:
-        value = int(text, 10)
-    except ValueError:
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not (digits.isascii() and digits.isdigit()):
         return None
+    value = int(text)
     if not -(2**31) <= value < 2**31:
         return None
     return value
 
 
-def _atoi(text: str) -> int:
-    try:
-        return int(text.strip(), 10)
-    except ValueError:
-        return 0
-
-
-def _lookup(rootfs: Path, file: str, name: str) -> list[str] | None:
+def _read_etc(rootfs: Path, file: str) -> str | None:
+    """The text of `file` inside `rootfs` (symlinks resolved inside it), None when it
+    does not exist."""
     host = resolve_in_root(rootfs, file)
     try:
         with open(host, "rb") as fh:
             if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
                 raise StrataError(f"{file} is not a regular file")
-            data = fh.read(10 << 20).decode("utf-8", "surrogateescape")
+            return fh.read(10 << 20).decode("utf-8", "surrogateescape")
     except (FileNotFoundError, NotADirectoryError):
         return None
-    for line in data.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        fields = line.split(":")
-        if fields[0] == name:
-            return fields
-    return None

@@ -50,6 +50,16 @@ def _int_or_none(text: str) -> int | None:
     return None
 
 
+def _go_atoi_or_zero(text: str) -> int:
+    """A passwd/group id field as runc's `parseLine` reads it: Go's `strconv.Atoi`
+    with the error ignored, so anything but an optionally signed ASCII number is 0
+    (the line is kept), and a number beyond 64 bits saturates."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        return 0
+    return max(-(2**63), min(2**63 - 1, int(text)))
+
+
 def _colon_records(text: str, fields: int) -> Iterator[list[str]]:
     """The fields of each line of a passwd-style file, padded with "" to `fields`;
     blank lines and `#` comments skipped."""
@@ -62,24 +72,21 @@ def _colon_records(text: str, fields: int) -> Iterator[list[str]]:
 
 
 def parse_passwd(text: str) -> list[PasswdEntry]:
-    """Entries of a passwd file; malformed lines are skipped as runc does."""
+    """Entries of a passwd file. As runc's `ParsePasswdFilter`, a missing or malformed
+    id reads as 0 and the line is kept."""
     entries: list[PasswdEntry] = []
     for parts in _colon_records(text, 7):
-        uid = _int_or_none(parts[2]) if parts[2] else 0
-        gid = _int_or_none(parts[3]) if parts[3] else 0
-        if uid is None or gid is None:
-            continue
+        uid, gid = _go_atoi_or_zero(parts[2]), _go_atoi_or_zero(parts[3])
         entries.append(PasswdEntry(parts[0], uid, gid, parts[5]))
     return entries
 
 
 def parse_group(text: str) -> list[GroupEntry]:
-    """Entries of a group file; malformed lines are skipped."""
+    """Entries of a group file; a missing or malformed gid reads as 0 (runc's
+    `ParseGroupFilter`)."""
     entries: list[GroupEntry] = []
     for parts in _colon_records(text, 4):
-        gid = _int_or_none(parts[2]) if parts[2] else 0
-        if gid is None:
-            continue
+        gid = _go_atoi_or_zero(parts[2])
         members = tuple(m for m in parts[3].split(",") if m)
         entries.append(GroupEntry(parts[0], gid, members))
     return entries
