@@ -1,15 +1,21 @@
 """Regressions from the worker and store review: signal handling while the executor's
-own lock is held, one owner directory per process however many threads ask, and lock
-probes that do not mistake each other for users."""
+own lock is held, one owner directory per process however many threads ask, lock
+probes that do not mistake each other for users, and the one tree copy."""
 
 from __future__ import annotations
 
 import fcntl
+import os
+import stat
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import pytest
+
+from strata.errors import StoreError
+from strata.fsutil import copy_tree
 from strata.store.root import StateRoot
 from strata.store.usage import BUILD_LOCK, PROBE_LOCK, builds_running, lock_in_use
 
@@ -97,3 +103,24 @@ def test_a_shared_holder_is_in_use_and_a_missing_lock_file_is_not_created(
         assert not missing.exists()
     finally:
         root.close()
+
+
+def test_copy_tree_keeps_root_mode_links_and_hard_links(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    (source / "d").mkdir(parents=True)
+    (source / "d" / "f").write_text("x")
+    os.link(source / "d" / "f", source / "hard")
+    (source / "link").symlink_to("d/f")
+    os.chmod(source, 0o701)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    copy_tree(source, dest)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o701
+    assert os.readlink(dest / "link") == "d/f"
+    assert (dest / "hard").stat().st_ino == (dest / "d" / "f").stat().st_ino
+    assert (dest / "d" / "f").read_text() == "x"
+
+
+def test_copy_tree_failure_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"copying .* failed"):
+        copy_tree(tmp_path / "missing", tmp_path)

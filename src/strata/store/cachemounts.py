@@ -22,7 +22,6 @@ import contextlib
 import fcntl
 import os
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from strata.errors import StoreError
+from strata.fsutil import copy_tree
 from strata.store.root import StateRoot
 
 Sharing = Literal["shared", "private", "locked"]
@@ -91,13 +91,10 @@ class CacheMounts:
         try:
             (staging / "lock").touch()
             if base is not None:
-                proc = subprocess.run(
-                    ["cp", "-a", "--no-target-directory", f"{base}/.", str(data)],
-                    capture_output=True,
-                    text=True,
-                )
-                if proc.returncode != 0:
-                    raise StoreError(f"cannot seed cache mount {cache_id}: {proc.stderr.strip()}")
+                try:
+                    copy_tree(base, data)
+                except StoreError as err:
+                    raise StoreError(f"cannot seed cache mount {cache_id}: {err.message}") from None
             else:
                 os.chown(data, uid, gid)
                 os.chmod(data, mode)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from strata.errors import ExecError
+from strata.fsutil import copy_tree
 from strata.store.cachemounts import CacheMounts, Sharing, base_key_for
 from strata.store.root import StateRoot
-from strata.worker.native import copy_tree
 from strata.worker.snapshot import MountSpec, mount_one, unmount
 
 

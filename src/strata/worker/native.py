@@ -12,10 +12,10 @@ import contextlib
 import os
 import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 from strata.errors import StoreError
+from strata.fsutil import copy_tree as copy_tree  # re-exported: export, solver use it
 from strata.worker.snapshot import (
     ApplyMode,
     MountSpec,
@@ -25,17 +25,6 @@ from strata.worker.snapshot import (
 )
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
-
-
-def copy_tree(source: Path, dest: Path) -> None:
-    """Copy the contents and the root metadata of `source` into the existing `dest`."""
-    proc = subprocess.run(
-        ["cp", "-a", "--no-target-directory", f"{source}/.", str(dest)],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        raise StoreError(f"copying {source} to {dest} failed: {proc.stderr.strip()}")
 
 
 class NativeSnapshotter(StoredSnapshotter):
