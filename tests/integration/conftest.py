@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from strata.fsutil import copy_tree
 from strata.store.root import StateRoot, mounts_under
-from strata.worker.native import copy_tree
 from strata.worker.snapshot import Snapshotter, open_snapshotter
 from tests.rootfs import busybox_available, make_busybox_rootfs
 

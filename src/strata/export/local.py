@@ -17,7 +17,7 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
-from strata.worker.native import copy_tree
+from strata.fsutil import copy_tree
 
 
 def export_local(tree: Path, dest: Path) -> int:

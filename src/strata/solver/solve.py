@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strata.errors import BuildError, Interrupted, StrataError
+from strata.fsutil import copy_tree
 from strata.plan.ops import (
     ContextSource,
     ExecOp,
@@ -69,7 +70,6 @@ from strata.store.root import StateRoot
 from strata.store.usage import remember_cache_mount
 from strata.worker.context import SourceNotFoundError
 from strata.worker.executor import Executor
-from strata.worker.native import copy_tree
 from strata.worker.snapshot import Snapshotter
 
 POLL_SECONDS = 0.2

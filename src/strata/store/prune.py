@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from strata import gotext
 from strata.errors import UsageError
 from strata.store.cachemounts import CacheMounts
 from strata.store.content import ContentStore
@@ -86,47 +87,10 @@ class PruneReport:
 
 # -- parsing what users type ---------------------------------------------------------------
 
-_GO_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_GO_NUMBER = re.compile(r"\d+\.?\d*|\.\d+")
-_GO_UNIT = re.compile(r"[^0-9.]*")
-
-
 def parse_go_duration(text: str) -> float:
     """Seconds in a Go duration (`24h`, `1h30m`, `90s`, `1.5h`), as `time.ParseDuration`
     reads it, with its error texts."""
-    rest = text
-    sign = 1.0
-    if rest[:1] in ("+", "-"):
-        sign = -1.0 if rest[0] == "-" else 1.0
-        rest = rest[1:]
-    if rest == "0":
-        return 0.0
-    if not rest:
-        raise ValueError(f'time: invalid duration "{text}"')
-    total = 0.0
-    while rest:
-        number = _GO_NUMBER.match(rest)
-        if number is None:
-            raise ValueError(f'time: invalid duration "{text}"')
-        rest = rest[number.end() :]
-        unit_match = _GO_UNIT.match(rest)
-        unit = unit_match.group(0) if unit_match else ""
-        if not unit:
-            raise ValueError(f'time: missing unit in duration "{text}"')
-        if unit not in _GO_UNITS:
-            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
-        total += float(number.group(0)) * _GO_UNITS[unit]
-        rest = rest[len(unit) :]
-    return sign * total
+    return gotext.parse_go_duration(text) / 1e9
 
 
 _SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}

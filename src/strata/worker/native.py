@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 
 from strata.errors import StoreError
-from strata.fsutil import copy_tree as copy_tree  # re-exported: export, solver use it
+from strata.fsutil import copy_tree
 from strata.worker.snapshot import (
     ApplyMode,
     MountSpec,
