@@ -573,19 +573,22 @@ def test_cancel_from_another_thread_interrupts_the_step_and_cleans_up(
     assert mounts_under(state_root.tmp_root) == []
 
 
-def test_step_gets_its_own_namespaces_except_the_host_network_when_asked(
+def test_step_gets_its_own_namespaces_and_a_network_one_only_with_none(
     executor: Executor, overlay_snapshotter: Snapshotter, base: str
 ) -> None:
     kinds = ("pid", "ipc", "uts", "mnt", "net")
     script = "; ".join(f"readlink /proc/self/ns/{k}" for k in kinds) + "; echo $$"
     host = [os.readlink(f"/proc/self/ns/{k}") for k in kinds]
-    r = run_step(executor, overlay_snapshotter, base, script)
+    r = run_step(executor, overlay_snapshotter, base, script, network="none")
     *inside, pid = r.stdout.splitlines()
     assert pid == "1"
     assert [a != b for a, b in zip(inside, host, strict=True)] == [True] * 5
-    r = run_step(executor, overlay_snapshotter, base, script, network="host", key="s2")
-    inside = r.stdout.splitlines()[:5]
-    assert [a == b for a, b in zip(inside, host, strict=True)] == [False] * 4 + [True]
+    # `default` and `host` share the host's network: there is no network provider, as
+    # with BuildKit's OCI worker without CNI.
+    for key, network in (("s2", "host"), ("s3", "default")):
+        r = run_step(executor, overlay_snapshotter, base, script, network=network, key=key)
+        inside = r.stdout.splitlines()[:5]
+        assert [a == b for a, b in zip(inside, host, strict=True)] == [False] * 4 + [True]
 
 
 def test_rlimit_nofile_and_dev_pts_are_set_up(

@@ -95,7 +95,9 @@ def test_insecure_spec_is_privileged() -> None:
 
 def test_network_modes_choose_the_network_namespace() -> None:
     assert "network" in _namespaces(_spec(network="none"))
-    assert "network" in _namespaces(_spec(network="default"))
+    # No network provider: `default` shares the host's, as BuildKit's OCI worker does
+    # without CNI.
+    assert "network" not in _namespaces(_spec(network="default"))
     assert "network" not in _namespaces(_spec(network="host"))
     assert {"pid", "ipc", "uts", "mount"} <= _namespaces(_spec())
 
@@ -128,8 +130,9 @@ def test_hosts_file_names_the_sandbox_and_extra_hosts() -> None:
 
 def test_resolv_conf_drops_loopback_servers_except_with_host_network() -> None:
     host = "nameserver 127.0.0.53\nsearch example\n"
-    sandbox = resolv_conf(host, "default")
+    sandbox = resolv_conf(host, "none")
     assert "127.0.0.53" not in sandbox
     assert "nameserver 8.8.8.8" in sandbox and "search example" in sandbox
     assert resolv_conf(host, "host") == host
+    assert resolv_conf(host, "default") == host
     assert resolv_conf("nameserver 10.1.1.1\n", "none") == "nameserver 10.1.1.1\n"

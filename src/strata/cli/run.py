@@ -188,7 +188,7 @@ def command_line(
 @click.option(
     "--network",
     default="default",
-    help="Network: default (a private namespace with loopback only), none or host.",
+    help="Network: default (the host's: strata has no bridge), none (loopback only) or host.",
 )
 @click.option("-i", "--interactive", is_flag=True, help="Keep stdin attached.")
 @click.option("-t", "--tty", is_flag=True, help="Allocate a terminal.")

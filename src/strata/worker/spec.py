@@ -191,9 +191,9 @@ def hosts_file(hostname: str, extra_hosts: Sequence[tuple[str, str]] = ()) -> st
 
 def resolv_conf(host_text: str, network: NetworkMode) -> str:
     """/etc/resolv.conf of a container, from the host's (BuildKit `resolvconf.go`):
-    with host networking as is; otherwise loopback nameservers are dropped (they would
-    point into the container) and Google's are used when none remain."""
-    if network == "host":
+    with the host's network (`host`, `default`) as is; otherwise loopback nameservers are
+    dropped (they would point into the container) and Google's are used when none remain."""
+    if network in ("host", "default"):
         return host_text
     lines: list[str] = []
     servers = 0
@@ -306,9 +306,11 @@ def build_spec(
     rootfs: str = "rootfs",
     readonly_rootfs: bool = False,
 ) -> dict[str, object]:
-    """A complete config.json. Network `default` and `none` both get a fresh network
-    namespace holding only loopback (this builder has no network provider); `host`
-    shares the host's. `insecure` is Docker's `--privileged`."""
+    """A complete config.json. `none` gets a fresh network namespace holding only
+    loopback; `host` and `default` share the host's: strata has no network provider
+    (bridge, CNI), and BuildKit's OCI worker without CNI does the same for `default`
+    (`--oci-worker-net=auto`), so `RUN apt-get update` works as users expect.
+    `insecure` is Docker's `--privileged`."""
     privileged = security == "insecure"
     nofile = nofile_limit()
     caps = list(host_capabilities() if privileged else DEFAULT_CAPABILITIES)
@@ -321,7 +323,7 @@ def build_spec(
         {"type": "uts"},
         {"type": "mount"},
     ]
-    if network != "host":
+    if network == "none":
         namespaces.append({"type": "network"})
 
     all_mounts = default_mounts(security)
