@@ -19,6 +19,7 @@ import hashlib
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,17 +30,28 @@ from strata.dockerfile.ast import Dockerfile
 from strata.dockerfile.directives import CHECK_BUILD_ARG, CheckOptions, read_check_options
 from strata.dockerfile.ignore import PatternMatcher, find_ignore_file, read_ignore_patterns
 from strata.dockerfile.parser import parse
-from strata.errors import BuildError, DockerfileError, Interrupted, StrataError, UsageError
+from strata.errors import (
+    BuildError,
+    DockerfileError,
+    Interrupted,
+    StoreError,
+    StrataError,
+    UsageError,
+)
 from strata.export.docker_archive import ExportEntry, write_docker_archive
 from strata.export.image_store import (
     ExportedImage,
     image_config,
+    rfc3339,
     store_image,
     write_unstored_image,
 )
+from strata.export.load import LoadedImage, load_archive, load_oci_layout_dir
 from strata.export.local import export_local, export_tar
 from strata.export.oci_layout import write_oci_archive
 from strata.export.outputs import OutputSpec
+from strata.export.tarball_import import import_tarball
+from strata.image.oci import diff_ids_of
 from strata.plan.convert import plan_build
 from strata.plan.ops import ExecOp, Platform, Vertex
 from strata.plan.platforms import native_platform, parse_platform
@@ -56,24 +68,48 @@ from strata.solver.solve import SolveContext, Solved, Solver, SolveStats
 from strata.solver.source_epoch import source_epoch
 from strata.solver.views import BuildViews
 from strata.store.cachemounts import CacheMounts
-from strata.store.images import ImageStore
-from strata.store.prune import auto_gc, build_lease
+from strata.store.images import ImageRecord, ImageStore
+from strata.store.prune import (
+    PruneReport,
+    RemovedCallback,
+    WaitCallback,
+    auto_gc,
+    build_lease,
+    parse_filters,
+)
 from strata.store.prune import gc_budget as read_gc_budget
-from strata.store.reference import parse_reference
+from strata.store.prune import prune as prune_cache
+from strata.store.reference import Reference, parse_reference
 from strata.store.root import StateRoot
+from strata.store.usage import UsageRecord
+from strata.store.usage import disk_usage as cache_usage
 from strata.worker.contenthash import DigestCache
 from strata.worker.context import read_stdin_context
 from strata.worker.executor import Executor, Runtime
 from strata.worker.snapshot import open_snapshotter
 
 __all__ = [
+    "ArchiveFormat",
     "BuildRequest",
     "BuildResult",
     "DebugSession",
+    "ImageRecord",
+    "LoadedImage",
     "OutputSpec",
+    "PruneReport",
     "SSHSource",
+    "UsageRecord",
     "build",
+    "disk_usage",
+    "import_image",
+    "inspect",
+    "list_images",
+    "load",
     "metadata_of",
+    "prune",
+    "remove_images",
+    "save",
+    "tag",
 ]
 
 ENTITLEMENTS = ("network.host", "security.insecure")
@@ -737,3 +773,253 @@ def _collect_garbage(root: StateRoot, budget: int | None) -> None:
     `auto_gc` itself while another build still holds its lease (the last one collects)."""
     if budget is not None:
         auto_gc(root, budget)
+
+
+# -- images and build cache ---------------------------------------------------------------
+#
+# What `strata import/images/tag/rmi/inspect/save/load/prune/du` do, as functions: each
+# opens `root` (a path, or a StateRoot the caller keeps open, as `build` takes it) and
+# hands the work to the image store, the exporters or the cache pruner.
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+"""Go's zero time as Docker prints it (an image never tagged, an unset `Created`)."""
+
+ArchiveFormat = Literal["docker", "oci"]
+ErrorCallback = Callable[[StrataError], None]
+
+
+@contextlib.contextmanager
+def _open_root(root: StateRoot | Path) -> Iterator[StateRoot]:
+    """`root` itself when the caller opened it, else opened here and closed after."""
+    if isinstance(root, StateRoot):
+        yield root
+        return
+    opened = StateRoot.open(root)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def parse_name(text: str, *, default_tag: bool = True) -> Reference:
+    """An image name typed by a user; an invalid one names itself, as Docker's CLI does."""
+    try:
+        return parse_reference(text, default_tag=default_tag)
+    except StoreError as exc:
+        raise StoreError(
+            f'Error parsing reference: "{text}" is not a valid repository/tag: {exc.message}'
+        ) from None
+
+
+def import_image(
+    root: StateRoot | Path,
+    source: BinaryIO,
+    name: str | None = None,
+    *,
+    changes: Sequence[str] = (),
+    message: str | None = None,
+    source_name: str = "-",
+) -> str:
+    """`docker import`: store the root file system tar `source` as a one-layer image,
+    named `name` if given; returns the image ID (its config digest). `changes` are
+    Dockerfile instructions applied to its config (`-c`)."""
+    ref = parse_name(name) if name else None
+    with _open_root(root) as opened:
+        store = ImageStore(opened)
+        manifest = import_tarball(
+            store, source, source=source_name, changes=list(changes), message=message
+        )
+        if ref is not None:
+            store.put(str(ref), manifest)
+        return store.image(manifest).config_digest
+
+
+def list_images(root: StateRoot | Path, repository: str | None = None) -> list[ImageRecord]:
+    """`docker images [REPOSITORY[:TAG]]`: one record per name (and per unnamed image)."""
+    with _open_root(root) as opened:
+        records = ImageStore(opened).list()
+    if not repository:
+        return records
+    wanted = parse_name(repository, default_tag=False)
+    return [
+        r
+        for r in records
+        if r.name is not None
+        and parse_reference(r.name).name == wanted.name
+        and (wanted.tag is None or r.tag == wanted.tag)
+    ]
+
+
+def tag(root: StateRoot | Path, source: str, target: str) -> None:
+    """`docker tag`: name `target` the image `source` names (a name or an ID)."""
+    ref = parse_name(target)
+    with _open_root(root) as opened:
+        ImageStore(opened).tag(source, str(ref))
+
+
+def remove_images(
+    root: StateRoot | Path,
+    names: Sequence[str],
+    *,
+    force: bool = False,
+    on_error: ErrorCallback | None = None,
+) -> list[str]:
+    """`docker rmi`: remove each image; returns Docker's `Untagged:`/`Deleted:` lines.
+
+    Without `on_error` the first failure raises; with it, a failure is handed to it and
+    the other names are still removed (as `docker rmi a b` goes on past a missing `a`)."""
+    lines: list[str] = []
+    with _open_root(root) as opened:
+        store = ImageStore(opened)
+        for name in names:
+            try:
+                lines.extend(store.remove(name, force=force))
+            except StrataError as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+    return lines
+
+
+def inspect(
+    root: StateRoot | Path, names: Sequence[str], *, on_error: ErrorCallback | None = None
+) -> list[dict[str, Any]]:
+    """`docker image inspect`: Docker's document for each image found. Failures raise,
+    or with `on_error` are handed to it and the image left out."""
+    found: list[dict[str, Any]] = []
+    with _open_root(root) as opened:
+        store = ImageStore(opened)
+        for name in names:
+            try:
+                found.append(_inspect_document(store, store.resolve(name)))
+            except StrataError as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+    return found
+
+
+def _inspect_document(store: ImageStore, manifest_digest: str) -> dict[str, Any]:
+    image = store.image(manifest_digest)
+    config = image.config
+    names = store.names_of(manifest_digest)
+    history = config.get("history") or []
+    comment = history[-1].get("comment", "") if history and isinstance(history[-1], dict) else ""
+    doc: dict[str, Any] = {
+        "Id": image.id,
+        "RepoTags": [n.familiar() for n in names],
+        "RepoDigests": sorted({f"{n.familiar_name}@{manifest_digest}" for n in names}),
+        "Parent": "",
+        "Comment": comment,
+        "Created": config.get("created") or ZERO_TIME,
+        "DockerVersion": "",
+        "Author": config.get("author", ""),
+        "Config": config.get("config") or {},
+        "Architecture": config.get("architecture", ""),
+    }
+    if config.get("variant"):
+        doc["Variant"] = config["variant"]
+    tagged = store.tagged_at(manifest_digest)
+    doc.update(
+        {
+            "Os": config.get("os", ""),
+            "Size": store.size_of(manifest_digest),
+            "RootFS": {"Type": "layers", "Layers": diff_ids_of(config)},
+            # Go's RFC 3339 (trailing zeros trimmed), Go's zero time if never tagged.
+            "Metadata": {"LastTagTime": ZERO_TIME if tagged is None else rfc3339(tagged)},
+        }
+    )
+    return doc
+
+
+def save(
+    root: StateRoot | Path,
+    images: Sequence[str],
+    dest: BinaryIO,
+    *,
+    format: ArchiveFormat = "docker",
+) -> None:
+    """`docker save`: write `images` to `dest` as a docker-archive (`docker load`
+    reads it) or an OCI image layout tar. Every name is resolved before a byte is
+    written, so an unknown image leaves `dest` untouched."""
+    if format not in get_args(ArchiveFormat):
+        raise UsageError(f'invalid format "{format}" (use "docker" or "oci")', option="--format")
+    with _open_root(root) as opened:
+        store = ImageStore(opened)
+        entries = [_export_entry(store, name) for name in images]
+        writer = write_oci_archive if format == "oci" else write_docker_archive
+        writer(store.content, entries, dest)
+
+
+def _export_entry(store: ImageStore, name: str) -> ExportEntry:
+    """Saved by name: under that name. Saved by ID: no name, as `docker save <id>`."""
+    manifest = store.resolve(name)
+    image = store.image(manifest)
+    names: list[Reference] = []
+    try:
+        ref = parse_reference(name)
+    except StoreError:
+        ref = None
+    if ref is not None and ref.digest is None and store.get(str(ref)) == manifest:
+        names.append(ref)
+    return ExportEntry(image, names)
+
+
+def load(
+    root: StateRoot | Path, source: BinaryIO | Path, *, source_name: str | None = None
+) -> list[LoadedImage]:
+    """`docker load`: the images of a docker-archive or OCI layout, from a stream, a
+    tar file or an OCI layout directory; each with its name and the ID it replaced."""
+    with _open_root(root) as opened:
+        store = ImageStore(opened)
+        if isinstance(source, Path):
+            if source.is_dir():
+                return load_oci_layout_dir(store, source)
+            with open(source, "rb") as stream:
+                return load_archive(store, stream, source=source_name or str(source))
+        return load_archive(store, source, source=source_name)
+
+
+def prune(
+    root: StateRoot | Path,
+    *,
+    all: bool = False,
+    filters: Sequence[str] = (),
+    reserved_space: int | None = None,
+    max_used_space: int | None = None,
+    min_free_space: int | None = None,
+    on_wait: WaitCallback | None = None,
+    on_removed: RemovedCallback | None = None,
+) -> PruneReport:
+    """`docker buildx prune`: remove build cache (by default what nothing references;
+    `all` also what images share), as `filters` (`KEY=VALUE`, `until=24h`) and the
+    space limits say. `on_removed` sees each record as it goes; `on_wait` is told when
+    running builds hold the cache."""
+    parsed = parse_filters(filters)
+    with _open_root(root) as opened:
+        return prune_cache(
+            opened,
+            all=all,
+            filters=parsed,
+            reserved_space=reserved_space,
+            max_used_space=max_used_space,
+            min_free_space=min_free_space,
+            on_wait=on_wait,
+            on_removed=on_removed,
+        )
+
+
+def disk_usage(root: StateRoot | Path, *, filters: Sequence[str] = ()) -> list[UsageRecord]:
+    """`docker buildx du`: the build cache's records, oldest first, those `filters`
+    select; `until` leaves out records used more recently than that (BuildKit's age
+    limit)."""
+    parsed = parse_filters(filters)
+    with _open_root(root) as opened:
+        records = cache_usage(opened)
+    cutoff = time.time() - parsed.until if parsed.until else None
+    return [
+        r
+        for r in records
+        if parsed.matches(r)
+        and not (cutoff is not None and r.last_used is not None and r.last_used > cutoff)
+    ]
