@@ -3,7 +3,7 @@
 Output follows buildx `commands/prune.go` and `commands/diskusage.go`: sizes are
 go-units `HumanSize` (decimal units, four significant digits), ages `HumanDuration`,
 tables laid out by Go's tabwriter with the same settings (so the tabs and spaces match
-byte for byte). The work is `strata.store.prune` and `strata.store.usage`.
+byte for byte). The work is `strata.api.prune` and `strata.api.disk_usage`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from datetime import UTC, datetime
 
 import click
 
+from strata import api
 from strata.cli.images import human_duration
 from strata.errors import UsageError
 from strata.progress.units import human_size
-from strata.store.prune import PruneFilters, parse_filters, parse_size, prune
-from strata.store.root import StateRoot
-from strata.store.usage import UsageRecord, disk_usage
+from strata.store.prune import parse_filters, parse_size
+from strata.store.usage import UsageRecord
+
+__all__ = ["COMMANDS", "buildx_tabs", "docker_table", "go_time", "human_size", "prune_row"]
 
 NORMAL_WARNING = (
     "WARNING! This will remove all dangling build cache. Are you sure you want to continue?"
@@ -198,18 +200,6 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def filter_records(records: Sequence[UsageRecord], filters: PruneFilters) -> list[UsageRecord]:
-    """du's `--filter`: the selectors, and `until` as BuildKit's age limit (records used
-    more recently than that are left out)."""
-    cutoff = time.time() - filters.until if filters.until else None
-    return [
-        r
-        for r in records
-        if filters.matches(r)
-        and not (cutoff is not None and r.last_used is not None and r.last_used > cutoff)
-    ]
-
-
 # -- commands -------------------------------------------------------------------------------------
 
 
@@ -257,7 +247,7 @@ def prune_command(
     verbose: bool,
 ) -> None:
     """Remove build cache."""
-    parsed = parse_filters(filters)
+    parse_filters(filters)  # a bad filter fails before the prompt
     reserved = _size_option(reserved_space, "--reserved-space")
     if keep_storage is not None:
         reserved = _size_option(keep_storage, "--keep-storage")
@@ -265,7 +255,6 @@ def prune_command(
     min_free = _size_option(min_free_space, "--min-free-space")
     if not force and not confirm(ALL_WARNING if all_records else NORMAL_WARNING):
         return
-    root = StateRoot.open(ctx.obj["root"])
     now = time.time()
     printed_header = False
 
@@ -285,19 +274,16 @@ def prune_command(
     def waiting(message: str) -> None:
         click.echo(message, err=True)
 
-    try:
-        report = prune(
-            root,
-            all=all_records,
-            filters=parsed,
-            reserved_space=reserved,
-            max_used_space=max_used,
-            min_free_space=min_free,
-            on_wait=waiting,
-            on_removed=show,
-        )
-    finally:
-        root.close()
+    report = api.prune(
+        ctx.obj["root"],
+        all=all_records,
+        filters=filters,
+        reserved_space=reserved,
+        max_used_space=max_used,
+        min_free_space=min_free,
+        on_wait=waiting,
+        on_removed=show,
+    )
     sys.stdout.write(buildx_tabs(f"Total:\t{human_size(report.reclaimed)}\n"))
 
 
@@ -307,20 +293,14 @@ def prune_command(
 @click.pass_context
 def du_command(ctx: click.Context, filters: tuple[str, ...], verbose: bool) -> None:
     """Disk usage of the build cache."""
-    parsed = parse_filters(filters)
-    root = StateRoot.open(ctx.obj["root"])
-    try:
-        records = disk_usage(root)
-    finally:
-        root.close()
+    shown = api.disk_usage(ctx.obj["root"], filters=filters)
     now = time.time()
-    shown = filter_records(records, parsed)
     if verbose:
         sys.stdout.write("".join(du_pretty(r, now) for r in shown))
     else:
         sys.stdout.write(du_table(shown, now))
-    if not filters:
-        sys.stdout.write(du_summary(records))
+    if not filters:  # unfiltered: `shown` is every record
+        sys.stdout.write(du_summary(shown))
 
 
 COMMANDS: list[click.Command] = [prune_command, du_command]

@@ -1,7 +1,7 @@
 """Image commands, printed as Docker prints them: import, images, tag, rmi, inspect, save, load.
 
-Everything here parses arguments and formats output; the work is done by the store
-(`strata.store.images`) and the exporters (`strata.export`).
+Everything here parses arguments and formats output; the work is done by `strata.api`
+(`import_image`, `list_images`, `tag`, `remove_images`, `inspect`, `save`, `load`).
 """
 
 from __future__ import annotations
@@ -14,33 +14,18 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO, Literal, cast
 
 import click
 
+from strata import api
+from strata.api import ZERO_TIME, parse_name
 from strata.cli.report import print_error
 from strata.errors import StoreError, StrataError, UsageError
-from strata.export.docker_archive import ExportEntry, write_docker_archive
 from strata.export.image_store import rfc3339 as go_rfc3339
-from strata.export.load import load_archive, load_oci_layout_dir
-from strata.export.oci_layout import write_oci_archive
-from strata.export.tarball_import import import_tarball
-from strata.image.oci import diff_ids_of
 from strata.progress.units import human_size
-from strata.store.images import ImageRecord, ImageStore
-from strata.store.reference import Reference, parse_reference
-from strata.store.root import StateRoot
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-@contextlib.contextmanager
-def open_store(ctx: click.Context) -> Iterator[ImageStore]:
-    root = StateRoot.open(ctx.obj["root"])
-    try:
-        yield ImageStore(root)
-    finally:
-        root.close()
+__all__ = ["COMMANDS", "ZERO_TIME", "parse_name", "rfc3339"]
 
 
 # -- formatting (Docker's go-units and tabwriter) ---------------------------------------------
@@ -93,16 +78,6 @@ def short_id(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
 
-def parse_name(text: str, *, default_tag: bool = True) -> Reference:
-    """A reference typed by the user; an invalid one names itself, as Docker's CLI does."""
-    try:
-        return parse_reference(text, default_tag=default_tag)
-    except StoreError as exc:
-        raise StoreError(
-            f'Error parsing reference: "{text}" is not a valid repository/tag: {exc.message}'
-        ) from None
-
-
 def rfc3339(timestamp: float | None) -> str:
     """Go's RFC 3339 with trailing zeros trimmed (`.12Z`, not `.120000Z`), as Docker's
     `LastTagTime`; Go's zero time when the image was never tagged."""
@@ -128,14 +103,13 @@ def import_command(
     message: str | None,
 ) -> None:
     """Import a root file system tarball (FILE or - for stdin) as a one-layer image."""
-    ref = parse_name(reference) if reference else None
-    with open_store(ctx) as store, _input(file) as stream:
-        manifest = import_tarball(
-            store, stream, source=file, changes=list(changes), message=message
+    if reference:
+        parse_name(reference)  # a bad name fails before the tarball is read
+    with _input(file) as stream:
+        image_id = api.import_image(
+            ctx.obj["root"], stream, reference, changes=changes, message=message, source_name=file
         )
-        if ref is not None:
-            store.put(str(ref), manifest)
-        click.echo(store.image(manifest).config_digest)
+    click.echo(image_id)
 
 
 @contextlib.contextmanager
@@ -161,10 +135,7 @@ def _input(file: str) -> Iterator[BinaryIO]:
 @click.pass_context
 def images_command(ctx: click.Context, repository: str | None, quiet: bool, no_trunc: bool) -> None:
     """List images."""
-    with open_store(ctx) as store:
-        records = store.list()
-    if repository:
-        records = _filter(records, repository)
+    records = api.list_images(ctx.obj["root"], repository)
     ids = [r.id if no_trunc else short_id(r.id) for r in records]
     if quiet:
         for image_id in dict.fromkeys(ids):
@@ -185,26 +156,13 @@ def images_command(ctx: click.Context, repository: str | None, quiet: bool, no_t
     click.echo(table(rows))
 
 
-def _filter(records: list[ImageRecord], repository: str) -> list[ImageRecord]:
-    ref = parse_name(repository, default_tag=False)
-    return [
-        r
-        for r in records
-        if r.name is not None
-        and parse_reference(r.name).name == ref.name
-        and (ref.tag is None or r.tag == ref.tag)
-    ]
-
-
 @click.command("tag")
 @click.argument("source")
 @click.argument("target")
 @click.pass_context
 def tag_command(ctx: click.Context, source: str, target: str) -> None:
     """Create a tag TARGET that refers to SOURCE."""
-    ref = parse_name(target)
-    with open_store(ctx) as store:
-        store.tag(source, str(ref))
+    api.tag(ctx.obj["root"], source, target)
 
 
 @click.command("rmi")
@@ -214,16 +172,16 @@ def tag_command(ctx: click.Context, source: str, target: str) -> None:
 def rmi_command(ctx: click.Context, images: tuple[str, ...], force: bool) -> None:
     """Remove one or more images."""
     failed = False
-    with open_store(ctx) as store:
-        for name in images:
-            try:
-                lines = store.remove(name, force=force)
-            except StrataError as exc:
-                print_error(exc)
-                failed = True
-                continue
-            for line in lines:
-                click.echo(line)
+
+    def report(exc: StrataError) -> None:
+        nonlocal failed
+        print_error(exc)
+        failed = True
+
+    # One name at a time, so each image's lines come out before the next one's error.
+    for name in images:
+        for line in api.remove_images(ctx.obj["root"], [name], force=force, on_error=report):
+            click.echo(line)
     if failed:
         ctx.exit(1)
 
@@ -233,51 +191,13 @@ def rmi_command(ctx: click.Context, images: tuple[str, ...], force: bool) -> Non
 @click.pass_context
 def inspect_command(ctx: click.Context, images: tuple[str, ...]) -> None:
     """Display detailed information on one or more images (a JSON array)."""
-    found: list[dict[str, Any]] = []
     errors: list[StrataError] = []
-    with open_store(ctx) as store:
-        for name in images:
-            try:
-                found.append(inspect_image(store, store.resolve(name)))
-            except StrataError as exc:
-                errors.append(exc)
+    found = api.inspect(ctx.obj["root"], images, on_error=errors.append)
     click.echo(json.dumps(found, indent=4, ensure_ascii=False))
     for error in errors:
         print_error(error)
     if errors:
         ctx.exit(1)
-
-
-def inspect_image(store: ImageStore, manifest_digest: str) -> dict[str, Any]:
-    """Docker's `image inspect` document for one image."""
-    image = store.image(manifest_digest)
-    config = image.config
-    names = store.names_of(manifest_digest)
-    history = config.get("history") or []
-    comment = history[-1].get("comment", "") if history and isinstance(history[-1], dict) else ""
-    doc: dict[str, Any] = {
-        "Id": image.id,
-        "RepoTags": [n.familiar() for n in names],
-        "RepoDigests": sorted({f"{n.familiar_name}@{manifest_digest}" for n in names}),
-        "Parent": "",
-        "Comment": comment,
-        "Created": config.get("created") or ZERO_TIME,
-        "DockerVersion": "",
-        "Author": config.get("author", ""),
-        "Config": config.get("config") or {},
-        "Architecture": config.get("architecture", ""),
-    }
-    if config.get("variant"):
-        doc["Variant"] = config["variant"]
-    doc.update(
-        {
-            "Os": config.get("os", ""),
-            "Size": store.size_of(manifest_digest),
-            "RootFS": {"Type": "layers", "Layers": diff_ids_of(config)},
-            "Metadata": {"LastTagTime": rfc3339(store.tagged_at(manifest_digest))},
-        }
-    )
-    return doc
 
 
 # -- save, load ------------------------------------------------------------------------------
@@ -307,37 +227,22 @@ def save_command(
         )
     if output is not None and output.is_dir():
         raise UsageError(f"invalid output path: -o {output} is a directory", option="-o")
-    with open_store(ctx) as store:
-        entries = [_export_entry(store, name) for name in images]
-        writer = write_oci_archive if output_format == "oci" else write_docker_archive
-        if output is None:
-            writer(store.content, entries, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
-            return
-        tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                writer(store.content, entries, fh)
-            os.rename(tmp, output)
-        except OSError as exc:
-            raise StoreError(f"cannot write {output}: {exc.strerror or exc}") from exc
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-
-
-def _export_entry(store: ImageStore, name: str) -> ExportEntry:
-    """Saved by name: under that name. Saved by ID: no name, as `docker save <id>`."""
-    manifest = store.resolve(name)
-    image = store.image(manifest)
-    names: list[Reference] = []
+    root = ctx.obj["root"]
+    archive_format = cast(Literal["docker", "oci"], output_format)
+    if output is None:
+        api.save(root, images, sys.stdout.buffer, format=archive_format)
+        sys.stdout.buffer.flush()
+        return
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
-        ref = parse_reference(name)
-    except StoreError:
-        ref = None
-    if ref is not None and ref.digest is None and store.get(str(ref)) == manifest:
-        names.append(ref)
-    return ExportEntry(image, names)
+        with open(tmp, "wb") as fh:
+            api.save(root, images, fh, format=archive_format)
+        os.rename(tmp, output)
+    except OSError as exc:
+        raise StoreError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 @click.command("load")
@@ -351,12 +256,11 @@ def load_command(ctx: click.Context, input_file: str, quiet: bool) -> None:
             "requested load from stdin, but stdin is empty; use -i FILE", option="--input"
         )
     if input_file != "-" and Path(input_file).is_dir():
-        with open_store(ctx) as store:
-            loaded = load_oci_layout_dir(store, Path(input_file))
+        loaded = api.load(ctx.obj["root"], Path(input_file))
     else:
-        with open_store(ctx) as store, _input(input_file) as stream:
+        with _input(input_file) as stream:
             source = "stdin" if input_file == "-" else input_file
-            loaded = load_archive(store, stream, source=source)
+            loaded = api.load(ctx.obj["root"], stream, source_name=source)
     if quiet:
         return
     for item in loaded:
