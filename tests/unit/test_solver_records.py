@@ -69,3 +69,41 @@ def test_an_existing_blob_is_reused_whatever_its_compression(tmp_path: Path) -> 
         assert records.reusable_layer_of("other", "gzip") is None
     finally:
         root.close()
+
+
+def test_stored_result_tells_a_missing_record_from_one_without_a_snapshot(
+    tmp_path: Path,
+) -> None:
+    root = StateRoot.open(tmp_path / "root")
+    try:
+        records = CacheRecords(root)
+        records.put("sha256:empty", None, kind="FileOp", description="", components={"a": 1})
+        records.put("sha256:full", "snap-1", kind="ExecOp", description="", components={})
+        assert records.stored_result("sha256:empty") == (None,)
+        assert records.stored_result("sha256:full") == ("snap-1",)
+        assert records.stored_result("sha256:missing") is None
+    finally:
+        root.close()
+
+
+def test_a_hit_marks_the_record_and_counts_the_step_in_one_transaction(tmp_path: Path) -> None:
+    from strata.solver.explain import ensure_explain_schema, previous_step, write_step
+    from strata.solver.records import touch_record
+
+    root = StateRoot.open(tmp_path / "root")
+    try:
+        records = CacheRecords(root)
+        records.put("sha256:k", "snap", kind="ExecOp", description="", components={})
+        ensure_explain_schema(root)
+        with root.transaction() as db:
+            touch_record(db, "sha256:k", 4_000_000_000.0)
+            write_step(db, "step-1", "sha256:k", {"op": "x"}, 4_000_000_000.0)
+        record = records.get("sha256:k")
+        assert record is not None and record.last_used == 4_000_000_000.0
+        assert previous_step(root, "step-1") == ("sha256:k", {"op": "x"})
+        uses = root.connect().execute(
+            "SELECT uses, last_used FROM solver_key_uses WHERE key = 'sha256:k'"
+        )
+        assert uses.fetchone() == (1, 4_000_000_000.0)
+    finally:
+        root.close()

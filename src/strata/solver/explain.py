@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -76,19 +77,31 @@ def step_id_from_name(scope: str, vertex_name: str) -> str | None:
 def remember_step(root: StateRoot, step_id: str, key: str, components: Mapping[str, Any]) -> None:
     """Record that this build's `step_id` had cache key `key` with these components
     (call for every step, cached or not, after `explain_miss`)."""
-    root.ensure_schema("solver_explain", SCHEMA)
-    now = time.time()
+    ensure_explain_schema(root)
     with root.transaction() as db:
-        db.execute(
-            "INSERT OR REPLACE INTO solver_steps (step_id, key, components, built_at)"
-            " VALUES (?, ?, ?, ?)",
-            (step_id, key, json.dumps(dict(components), sort_keys=True), now),
-        )
-        db.execute(
-            "INSERT INTO solver_key_uses (key, uses, last_used) VALUES (?, 1, ?)"
-            " ON CONFLICT(key) DO UPDATE SET uses = uses + 1, last_used = excluded.last_used",
-            (key, now),
-        )
+        write_step(db, step_id, key, components, time.time())
+
+
+def ensure_explain_schema(root: StateRoot) -> None:
+    """Create this module's tables (once per process) before `write_step` is used."""
+    root.ensure_schema("solver_explain", SCHEMA)
+
+
+def write_step(
+    db: sqlite3.Connection, step_id: str, key: str, components: Mapping[str, Any], now: float
+) -> None:
+    """`remember_step` inside the caller's transaction, so that a cache hit costs one
+    write transaction (with `records.touch_record`) rather than two."""
+    db.execute(
+        "INSERT OR REPLACE INTO solver_steps (step_id, key, components, built_at)"
+        " VALUES (?, ?, ?, ?)",
+        (step_id, key, json.dumps(dict(components), sort_keys=True), now),
+    )
+    db.execute(
+        "INSERT INTO solver_key_uses (key, uses, last_used) VALUES (?, 1, ?)"
+        " ON CONFLICT(key) DO UPDATE SET uses = uses + 1, last_used = excluded.last_used",
+        (key, now),
+    )
 
 
 def previous_step(root: StateRoot, step_id: str) -> tuple[str, dict[str, Any]] | None:

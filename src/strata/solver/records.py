@@ -14,6 +14,7 @@ was written to.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +104,18 @@ class CacheRecords:
             components=json.loads(row[6]),
         )
 
+    def stored_result(self, key: str) -> tuple[str | None] | None:
+        """The snapshot stored for `key` (in a 1-tuple: a record may hold no snapshot),
+        or None without a record. A cache look-up needs only this, so the components
+        are neither read nor decoded (they are for `du` and tests; `explain` keeps its
+        own copy per step)."""
+        row = (
+            self.root.connect()
+            .execute("SELECT snapshot FROM solver_cache WHERE key = ?", (key,))
+            .fetchone()
+        )
+        return None if row is None else (row[0],)
+
     def put(
         self,
         key: str,
@@ -128,7 +141,7 @@ class CacheRecords:
 
     def touch(self, key: str) -> None:
         with self.root.transaction() as db:
-            db.execute("UPDATE solver_cache SET last_used = ? WHERE key = ?", (time.time(), key))
+            touch_record(db, key, time.time())
 
     def forget(self, key: str) -> None:
         with self.root.transaction() as db:
@@ -211,3 +224,9 @@ class CacheRecords:
                     layer.uncompressed_size,
                 ),
             )
+
+
+def touch_record(db: sqlite3.Connection, key: str, now: float) -> None:
+    """Mark `key`'s record used at `now`, inside the caller's transaction (a cache hit
+    writes this and its step's memory in one transaction)."""
+    db.execute("UPDATE solver_cache SET last_used = ? WHERE key = ?", (now, key))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures as futures
 import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,13 @@ from strata.progress.events import STDERR, STDOUT
 from strata.progress.units import format_size
 from strata.solver.checksums import ChecksumCache, keyed_by_content, requests_for
 from strata.solver.execop import ExecEnvironment, run_exec_op
-from strata.solver.explain import explain_miss, remember_step, step_id_from_name
+from strata.solver.explain import (
+    ensure_explain_schema,
+    explain_miss,
+    remember_step,
+    step_id_from_name,
+    write_step,
+)
 from strata.solver.failed import StepProcessError, discard_kept
 from strata.solver.fileop import run_file_op, run_merge_op
 from strata.solver.keys import (
@@ -61,7 +68,7 @@ from strata.solver.keys import (
     image_source_key,
     input_label,
 )
-from strata.solver.records import CacheRecords
+from strata.solver.records import CacheRecords, touch_record
 from strata.solver.results import ContextResult, Result, SnapshotResult
 from strata.solver.sources import fetch_source, image_chain, unpack_base_image
 from strata.solver.views import BuildViews
@@ -314,13 +321,14 @@ class Solver:
         image = self.images.image(op.manifest_digest)
         chain = image_chain(image)
         key, _components = image_source_key(op, chain[-1] if chain else None)
-        present = all(self.snapshotter.exists(name) for name in chain)
         # The image is resolved for its cache key on every build, so even a CACHED FROM
         # shows `resolve ... done` first (BuildKit source/containerimage/pull.go).
         self._started(vertex)
         if self.bus is not None and vertex.name:
             self.bus.status(vertex.digest, f"resolve {op.ref}@{op.manifest_digest}", done=True)
-        top, _ = unpack_base_image(self.root, self.snapshotter, self.records, image)
+        # Whether the chain was all there is checked (before unpacking) by
+        # `unpack_base_image`, not a second time here.
+        top, present = unpack_base_image(self.root, self.snapshotter, self.records, image)
         if present:
             self._cached(vertex)
         else:
@@ -354,13 +362,13 @@ class Solver:
         key, components = cache_key_for(vertex, [])
         key = sha256_json({"op": key, "fetched": fetched_key})
         components["fetched"] = fetched_key
-        record = self.records.get(key)
-        if record is not None and record.snapshot and self.snapshotter.exists(record.snapshot):
+        stored = self.records.stored_result(key)
+        if stored is not None and stored[0] and self.snapshotter.exists(stored[0]):
             # Fetched again, but what came is what is stored: BuildKit computes a
             # source's key before deciding to run it, and the vertex ends CACHED.
             self.records.touch(key)
             self._cached(vertex)
-            return Solved(SnapshotResult(record.snapshot), key, key, cached=True)
+            return Solved(SnapshotResult(stored[0]), key, key, cached=True)
         name = self._snapshot_of_tree(tree)
         self.records.put(
             key, name, kind=type(op).__name__, description=vertex.name, components=components
@@ -402,14 +410,11 @@ class Solver:
         components["name"] = vertex.name
         step_id = self._step_id(vertex)
         if not vertex.no_cache:
-            record = self.records.get(key)
-            if record is not None and (
-                record.snapshot is None or self.snapshotter.exists(record.snapshot)
-            ):
-                self.records.touch(key)
+            stored = self.records.stored_result(key)
+            if stored is not None and (stored[0] is None or self.snapshotter.exists(stored[0])):
+                self._record_hit(step_id, key, components)
                 self._cached(vertex)
-                self._remember(step_id, key, components)
-                return Solved(SnapshotResult(record.snapshot), key, key, cached=True)
+                return Solved(SnapshotResult(stored[0]), key, key, cached=True)
         self._started(vertex)
         self._explain(vertex, step_id, components)
         results = [s.result for s in inputs]
@@ -460,6 +465,17 @@ class Solver:
         )
         if reasons:
             self.bus.cache_miss(vertex.digest, reasons)
+
+    def _record_hit(self, step_id: str | None, key: str, components: dict[str, Any]) -> None:
+        """A cache hit's bookkeeping (the record's last use, the step's memory and the
+        key's use count) in one write transaction."""
+        if step_id is not None:
+            ensure_explain_schema(self.root)
+        now = time.time()
+        with self.root.transaction() as db:
+            touch_record(db, key, now)
+            if step_id is not None:
+                write_step(db, step_id, key, components, now)
 
     def _remember(self, step_id: str | None, key: str, components: dict[str, Any]) -> None:
         if step_id is not None:
