@@ -79,6 +79,15 @@ class BuildError(StrataError):
         self.source = source
 
 
+class RegistryError(StrataError):
+    """A registry refused, failed or could not be reached; `registry` names the host
+    (`docker.io`, `127.0.0.1:5000`) so the message can say where to look."""
+
+    def __init__(self, message: str, *, registry: str | None = None) -> None:
+        super().__init__(message)
+        self.registry = registry
+
+
 class Interrupted(StrataError):
     """The user stopped the operation (SIGINT: exit 130, SIGTERM: exit 143)."""
 
