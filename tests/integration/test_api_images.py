@@ -45,16 +45,16 @@ def test_an_image_made_saved_and_loaded_with_the_api_alone(
         ("demo", "1", image_id),
         ("demo", "2", image_id),
     }
-    assert doc["Id"] == image_id
-    assert doc["RepoTags"] == ["demo:1", "demo:2"]
-    assert doc["Config"]["Cmd"] == ["/bin/sh"]
+    assert doc.id == image_id
+    assert doc.repo_tags == ("demo:1", "demo:2")
+    assert doc.config["Cmd"] == ["/bin/sh"]
     assert [(str(item.name), item.image_id) for item in loaded] == [
         ("docker.io/library/demo:2", image_id)
     ]
     assert [(r.repository, r.tag, r.id) for r in api.list_images(second)] == [
         ("demo", "2", image_id)
     ]
-    assert api.inspect(second, ["demo:2"])[0]["RootFS"] == doc["RootFS"]
+    assert api.inspect(second, ["demo:2"])[0].layers == doc.layers
 
     removed = api.remove_images(first, ["demo:1", "demo:2"])
     report = api.prune(first, all=True)

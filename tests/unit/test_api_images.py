@@ -46,7 +46,7 @@ def test_an_open_state_root_is_used_and_left_open(tmp_path: Path) -> None:
     root = StateRoot.open(tmp_path)
     try:
         image_id = api.import_image(root, rootfs_tar(), "kept")
-        assert api.inspect(root, ["kept"])[0]["Id"] == image_id
+        assert api.inspect(root, ["kept"])[0].id == image_id
         assert api.list_images(root)[0].id == image_id
     finally:
         root.close()
@@ -60,7 +60,7 @@ def test_inspect_of_an_unknown_image_raises_unless_errors_are_collected(tmp_path
     errors: list[StrataError] = []
     found = api.inspect(tmp_path, ["missing", "known"], on_error=errors.append)
 
-    assert [doc["RepoTags"] for doc in found] == [["known:latest"]]
+    assert [doc.repo_tags for doc in found] == [("known:latest",)]
     assert len(errors) == 1
 
 

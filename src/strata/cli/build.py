@@ -23,6 +23,7 @@ import click
 from strata.api import (
     BuildRequest,
     BuildResult,
+    Client,
     DebugSession,
     DebugShell,
     NetworkMode,
@@ -30,8 +31,8 @@ from strata.api import (
     decode_dockerfile_text,
     metadata_of,
 )
-from strata.api import build as api_build
 from strata.api import read_dockerfile as read_dockerfile_file
+from strata.cli.context import client
 from strata.cli.report import print_error
 from strata.dockerfile.ast import go_quote
 from strata.dockerfile.outline import CALLS, ImageEnv, render_call
@@ -378,7 +379,7 @@ def build(
         if call_request is not None:
             if context == "-":
                 raise UsageError("--call needs a context directory", option="--call")
-            root = ctx.obj["root"] if call_request.name == "outline" else None
+            root = client(ctx).root_path if call_request.name == "outline" else None
             with stored_image_env(root) if root else contextlib.nullcontext() as image_env:
                 output = call_result(
                     call_request,
@@ -429,7 +430,7 @@ def build(
     except StrataError as exc:
         print_error(exc)
         raise SystemExit(exc.exit_code) from None
-    code = _run_build(ctx.obj["root"], request, printer, iidfile, metadata_file, quiet)
+    code = _run_build(client(ctx), request, printer, iidfile, metadata_file, quiet)
     if code != 0:
         raise SystemExit(code)
 
@@ -488,7 +489,7 @@ def _build_request(
 
 
 def _run_build(
-    root: Path,
+    builder: Client,
     request: BuildRequest,
     printer: Printer,
     iidfile: Path | None,
@@ -499,10 +500,9 @@ def _run_build(
     error: StrataError | None = None
     result = None
     try:
-        result = api_build(
+        result = builder.build(
             request,
-            root=root,
-            bus=bus,
+            progress=bus,
             stdout=sys.stdout.buffer,
             debug_shell=debug_shell_on_terminal(bus),
         )

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import click
 
-from strata import api
+from strata.cli.context import client
 from strata.cli.images import human_duration
 from strata.errors import UsageError
 from strata.progress.units import human_size
@@ -274,8 +274,7 @@ def prune_command(
     def waiting(message: str) -> None:
         click.echo(message, err=True)
 
-    report = api.prune(
-        ctx.obj["root"],
+    report = client(ctx).prune(
         all=all_records,
         filters=filters,
         reserved_space=reserved,
@@ -293,7 +292,7 @@ def prune_command(
 @click.pass_context
 def du_command(ctx: click.Context, filters: tuple[str, ...], verbose: bool) -> None:
     """Disk usage of the build cache."""
-    shown = api.disk_usage(ctx.obj["root"], filters=filters)
+    shown = client(ctx).disk_usage(filters=filters)
     now = time.time()
     if verbose:
         sys.stdout.write("".join(du_pretty(r, now) for r in shown))

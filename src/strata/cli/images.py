@@ -14,12 +14,12 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Literal, cast
+from typing import Any, BinaryIO, Literal, cast
 
 import click
 
-from strata import api
-from strata.api import ZERO_TIME, parse_name
+from strata.api import ZERO_TIME, ImageDetails, parse_name
+from strata.cli.context import client
 from strata.cli.report import print_error
 from strata.errors import StoreError, StrataError, UsageError
 from strata.export.image_store import rfc3339 as go_rfc3339
@@ -106,8 +106,8 @@ def import_command(
     if reference:
         parse_name(reference)  # a bad name fails before the tarball is read
     with _input(file) as stream:
-        image_id = api.import_image(
-            ctx.obj["root"], stream, reference, changes=changes, message=message, source_name=file
+        image_id = client(ctx).import_image(
+            stream, reference, changes=changes, message=message, source_name=file
         )
     click.echo(image_id)
 
@@ -135,7 +135,7 @@ def _input(file: str) -> Iterator[BinaryIO]:
 @click.pass_context
 def images_command(ctx: click.Context, repository: str | None, quiet: bool, no_trunc: bool) -> None:
     """List images."""
-    records = api.list_images(ctx.obj["root"], repository)
+    records = client(ctx).images(repository)
     ids = [r.id if no_trunc else short_id(r.id) for r in records]
     if quiet:
         for image_id in dict.fromkeys(ids):
@@ -162,7 +162,7 @@ def images_command(ctx: click.Context, repository: str | None, quiet: bool, no_t
 @click.pass_context
 def tag_command(ctx: click.Context, source: str, target: str) -> None:
     """Create a tag TARGET that refers to SOURCE."""
-    api.tag(ctx.obj["root"], source, target)
+    client(ctx).tag(source, target)
 
 
 @click.command("rmi")
@@ -180,10 +180,37 @@ def rmi_command(ctx: click.Context, images: tuple[str, ...], force: bool) -> Non
 
     # One name at a time, so each image's lines come out before the next one's error.
     for name in images:
-        for line in api.remove_images(ctx.obj["root"], [name], force=force, on_error=report):
+        for line in client(ctx).remove_images([name], force=force, on_error=report):
             click.echo(line)
     if failed:
         ctx.exit(1)
+
+
+def docker_inspect_document(details: ImageDetails) -> dict[str, Any]:
+    """Docker's `image inspect` JSON object for one image, keys in Docker's order."""
+    doc: dict[str, Any] = {
+        "Id": details.id,
+        "RepoTags": list(details.repo_tags),
+        "RepoDigests": list(details.repo_digests),
+        "Parent": "",
+        "Comment": details.comment,
+        "Created": details.created,
+        "DockerVersion": "",
+        "Author": details.author,
+        "Config": details.config,
+        "Architecture": details.architecture,
+    }
+    if details.variant:
+        doc["Variant"] = details.variant
+    doc.update(
+        {
+            "Os": details.os,
+            "Size": details.size,
+            "RootFS": {"Type": "layers", "Layers": list(details.layers)},
+            "Metadata": {"LastTagTime": details.last_tag_time},
+        }
+    )
+    return doc
 
 
 @click.command("inspect")
@@ -192,8 +219,9 @@ def rmi_command(ctx: click.Context, images: tuple[str, ...], force: bool) -> Non
 def inspect_command(ctx: click.Context, images: tuple[str, ...]) -> None:
     """Display detailed information on one or more images (a JSON array)."""
     errors: list[StrataError] = []
-    found = api.inspect(ctx.obj["root"], images, on_error=errors.append)
-    click.echo(json.dumps(found, indent=4, ensure_ascii=False))
+    found = client(ctx).inspect(images, on_error=errors.append)
+    documents = [docker_inspect_document(details) for details in found]
+    click.echo(json.dumps(documents, indent=4, ensure_ascii=False))
     for error in errors:
         print_error(error)
     if errors:
@@ -227,16 +255,15 @@ def save_command(
         )
     if output is not None and output.is_dir():
         raise UsageError(f"invalid output path: -o {output} is a directory", option="-o")
-    root = ctx.obj["root"]
     archive_format = cast(Literal["docker", "oci"], output_format)
     if output is None:
-        api.save(root, images, sys.stdout.buffer, format=archive_format)
+        client(ctx).save(images, sys.stdout.buffer, format=archive_format)
         sys.stdout.buffer.flush()
         return
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
-            api.save(root, images, fh, format=archive_format)
+            client(ctx).save(images, fh, format=archive_format)
         os.rename(tmp, output)
     except OSError as exc:
         raise StoreError(f"cannot write {output}: {exc.strerror or exc}") from exc
@@ -256,11 +283,11 @@ def load_command(ctx: click.Context, input_file: str, quiet: bool) -> None:
             "requested load from stdin, but stdin is empty; use -i FILE", option="--input"
         )
     if input_file != "-" and Path(input_file).is_dir():
-        loaded = api.load(ctx.obj["root"], Path(input_file))
+        loaded = client(ctx).load(Path(input_file))
     else:
         with _input(input_file) as stream:
             source = "stdin" if input_file == "-" else input_file
-            loaded = api.load(ctx.obj["root"], stream, source_name=source)
+            loaded = client(ctx).load(stream, source_name=source)
     if quiet:
         return
     for item in loaded:

@@ -6,7 +6,6 @@ assembles them and turns a `StrataError` into one clear message and an exit code
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -16,17 +15,6 @@ from strata.errors import StrataError
 
 SNAPSHOTTERS = ("auto", "overlay", "native")
 SNAPSHOTTER_ENV = "STRATA_SNAPSHOTTER"
-
-
-def default_root() -> Path:
-    """`$STRATA_ROOT`, else `/var/lib/strata` for root, else `$XDG_DATA_HOME/strata`."""
-    env = os.environ.get("STRATA_ROOT")
-    if env:
-        return Path(env)
-    if os.geteuid() == 0:
-        return Path("/var/lib/strata")
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(xdg) / "strata"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,7 +39,8 @@ def default_root() -> Path:
 def cli(ctx: click.Context, root: Path | None, snapshotter: str) -> None:
     """strata: build container images from Dockerfiles, the BuildKit way, without a daemon."""
     ctx.ensure_object(dict)
-    ctx.obj["root"] = root if root is not None else default_root()
+    # None: the client's default (`strata.client.default_root`).
+    ctx.obj["root"] = root
     ctx.obj["snapshotter"] = snapshotter
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast, get_args
 
 import click
 
+from strata.cli.context import client
 from strata.errors import ExecError, StoreError, UsageError
 from strata.worker.mounts import BindMount
 from strata.worker.spec import NetworkMode
@@ -235,7 +236,6 @@ def run_command(
     --name it is kept as snapshot `container/NAME` (remove it with `strata rm NAME`)
     unless --rm is given."""
     from strata.store.images import ImageStore
-    from strata.store.root import StateRoot
     from strata.worker.executor import Executor, ProcessSpec
     from strata.worker.snapshot import open_snapshotter
     from strata.worker.unpack import unpack_image
@@ -254,52 +254,49 @@ def run_command(
         extra_env.extend(read_env_file(f))
     extra_env.extend(env_flag_items(envs))
 
-    root = StateRoot.open(cast(Path, ctx.obj["root"]))
+    root = client(ctx).state
     code = 0
-    try:
-        stored = ImageStore(root).load_image(image)
-        config = cast(dict[str, Any], stored.config.get("config") or {})
-        args = command_line(config, entrypoint, command)
-        if not args:
-            raise UsageError("no command specified", option="COMMAND")
-        snap = open_snapshotter(root, snapshotter or cast(str, ctx.obj["snapshotter"]))
-        top = unpack_image(root, snap, stored)
-        container_id = uuid.uuid4().hex
-        key = f"container/{name}" if name else f"container/{container_id}"
-        with contextlib.ExitStack() as running:
-            if name:
-                # Held from before the name is taken, so `rm` never sees it idle.
-                running.enter_context(container_running(root.locks_dir, name))
-            if name and find_container(root, snap.name, key) is not None:
-                raise UsageError(f'container name "{name}" is already in use', option="--name")
-            rootfs = snap.prepare(key, top)
-            if name and not remove:
-                # Kept like a Docker container, even if this process is killed.
-                snap.disown(key)
-            running.callback(_remove_unless_kept, snap, key, keep=bool(name) and not remove)
-            process = ProcessSpec(
-                args=tuple(args),
-                env=tuple(merge_env(cast(list[str], config.get("Env") or []), extra_env)),
-                cwd=workdir or str(config.get("WorkingDir") or "/"),
-                user=user if user is not None else str(config.get("User") or ""),
-                hostname=container_id[:12],
+    stored = ImageStore(root).load_image(image)
+    config = cast(dict[str, Any], stored.config.get("config") or {})
+    args = command_line(config, entrypoint, command)
+    if not args:
+        raise UsageError("no command specified", option="COMMAND")
+    snap = open_snapshotter(root, snapshotter or cast(str, ctx.obj["snapshotter"]))
+    top = unpack_image(root, snap, stored)
+    container_id = uuid.uuid4().hex
+    key = f"container/{name}" if name else f"container/{container_id}"
+    with contextlib.ExitStack() as running:
+        if name:
+            # Held from before the name is taken, so `rm` never sees it idle.
+            running.enter_context(container_running(root.locks_dir, name))
+        if name and find_container(root, snap.name, key) is not None:
+            raise UsageError(f'container name "{name}" is already in use', option="--name")
+        rootfs = snap.prepare(key, top)
+        if name and not remove:
+            # Kept like a Docker container, even if this process is killed.
+            snap.disown(key)
+        running.callback(_remove_unless_kept, snap, key, keep=bool(name) and not remove)
+        process = ProcessSpec(
+            args=tuple(args),
+            env=tuple(merge_env(cast(list[str], config.get("Env") or []), extra_env)),
+            cwd=workdir or str(config.get("WorkingDir") or "/"),
+            user=user if user is not None else str(config.get("User") or ""),
+            hostname=container_id[:12],
+        )
+        executor = Executor(root, cast(Any, runtime))
+        try:
+            code = executor.run(
+                process,
+                rootfs,
+                binds,
+                network=network_mode,
+                stdin=sys.stdin.fileno() if interactive else None,
+                tty=tty,
+                forward_signals=True,
             )
-            executor = Executor(root, cast(Any, runtime))
-            try:
-                code = executor.run(
-                    process,
-                    rootfs,
-                    binds,
-                    network=network_mode,
-                    stdin=sys.stdin.fileno() if interactive else None,
-                    tty=tty,
-                    forward_signals=True,
-                )
-            except ExecError as err:
-                err.exit_code = start_failure_status(err.message)
-                raise
-    finally:
-        root.close()
+        except ExecError as err:
+            err.exit_code = start_failure_status(err.message)
+            raise
     # sys.exit, not ctx.exit: main() runs click with standalone_mode=False, which turns
     # ctx.exit(n) into a return value that main() does not pass on.
     sys.exit(code)
@@ -332,30 +329,26 @@ def rm_command(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
 
     A container that is still running is refused, as `docker rm` without -f refuses it
     (strata has no daemon that could stop it for you: stop its `strata run` first)."""
-    from strata.store.root import StateRoot
     from strata.worker.snapshot import open_snapshotter
 
-    root = StateRoot.open(cast(Path, ctx.obj["root"]))
-    try:
-        preferred = open_snapshotter(root, cast(str, ctx.obj["snapshotter"])).name
-        for name in names:
-            key = f"container/{name}"
-            snap = find_container(root, preferred, key)
-            if snap is None:
-                if force:
-                    continue
-                raise StoreError(f"No such container: {name}")
-            if is_running(root.locks_dir, name):
-                raise StoreError(
-                    f"cannot remove container {name}: container is running: "
-                    "stop the container before removing"
-                )
-            snap.remove(key)
-            with contextlib.suppress(FileNotFoundError):
-                _run_lock_path(root.locks_dir, name).unlink()
-            click.echo(name)
-    finally:
-        root.close()
+    root = client(ctx).state
+    preferred = open_snapshotter(root, cast(str, ctx.obj["snapshotter"])).name
+    for name in names:
+        key = f"container/{name}"
+        snap = find_container(root, preferred, key)
+        if snap is None:
+            if force:
+                continue
+            raise StoreError(f"No such container: {name}")
+        if is_running(root.locks_dir, name):
+            raise StoreError(
+                f"cannot remove container {name}: container is running: "
+                "stop the container before removing"
+            )
+        snap.remove(key)
+        with contextlib.suppress(FileNotFoundError):
+            _run_lock_path(root.locks_dir, name).unlink()
+        click.echo(name)
 
 
 COMMANDS: list[click.Command] = [run_command, rm_command]

@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=None)
     parser.add_argument("--name", default=IMAGE_NAME)
     args = parser.parse_args(argv)
-    from strata.cli.main import default_root
+    from strata.client import default_root
 
     args.cache.mkdir(parents=True, exist_ok=True)
     root = StateRoot.open(args.root or default_root())

@@ -32,6 +32,7 @@ from typing import Any
 
 from strata.errors import BuildError, Interrupted, StrataError
 from strata.fsutil import copy_tree
+from strata.image.oci import descriptor
 from strata.plan.ops import (
     ContextSource,
     ExecOp,
@@ -70,14 +71,15 @@ from strata.solver.keys import (
 )
 from strata.solver.records import CacheRecords, touch_record
 from strata.solver.results import ContextResult, Result, SnapshotResult
-from strata.solver.sources import fetch_source, image_chain, unpack_base_image
+from strata.solver.sources import BaseLayers, fetch_source, image_chain, unpack_base_image
 from strata.solver.views import BuildViews
-from strata.store.images import ImageStore
+from strata.store.images import ImageLayer, ImageStore
 from strata.store.root import StateRoot
 from strata.store.usage import remember_cache_mount
 from strata.worker.context import SourceNotFoundError
 from strata.worker.executor import Executor
 from strata.worker.snapshot import Snapshotter
+from strata.worker.unpack import FetchLayers, LayerRef
 
 POLL_SECONDS = 0.2
 
@@ -134,8 +136,10 @@ class Solver:
         context: ContextResult | None,
         bus: ProgressBus | None,
         settings: SolveContext,
+        base_layers: BaseLayers | None = None,
     ) -> None:
         self.root = root
+        self.base_layers = base_layers
         self.snapshotter = snapshotter
         self.executor = executor
         self.records = records
@@ -328,12 +332,38 @@ class Solver:
             self.bus.status(vertex.digest, f"resolve {op.ref}@{op.manifest_digest}", done=True)
         # Whether the chain was all there is checked (before unpacking) by
         # `unpack_base_image`, not a second time here.
-        top, present = unpack_base_image(self.root, self.snapshotter, self.records, image)
+        top, present = unpack_base_image(
+            self.root, self.snapshotter, self.records, image, self._layer_fetcher(vertex, op)
+        )
         if present:
             self._cached(vertex)
         else:
             self._done(vertex)
         return Solved(SnapshotResult(top), key, key, cached=present)
+
+    def _layer_fetcher(self, vertex: Vertex, op: ImageSource) -> FetchLayers | None:
+        """Downloads of a lazily pulled base's layers, shown on its FROM vertex as
+        BuildKit shows them (`sha256:<digest> 1.05MB / 3.40MB 0.2s done`)."""
+        base_layers = self.base_layers
+        if base_layers is None:
+            return None
+        bus = self.bus if vertex.name else None
+
+        def progress(digest: str, done: int, total: int) -> None:
+            if bus is not None:
+                bus.status(
+                    vertex.digest, digest, current=done, total=total, done=0 < total <= done
+                )
+
+        def fetch(layers: Sequence[LayerRef]) -> None:
+            wanted = [
+                descriptor(layer.media_type, layer.digest, layer.size)
+                for layer in layers
+                if isinstance(layer, ImageLayer)
+            ]
+            base_layers.fetch_layers(op.ref, wanted, progress)
+
+        return fetch
 
     def _context_source(self, vertex: Vertex, op: ContextSource) -> Solved:
         if self.context is None:

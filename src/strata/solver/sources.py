@@ -11,16 +11,30 @@ unchanged download is a cache hit (printed CACHED) and keeps the steps reading i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
-from strata.image.oci import compression_of_media_type
+from strata.image.oci import Descriptor, compression_of_media_type
 from strata.plan.ops import GitSource, HttpSource
 from strata.solver.records import CacheRecords, LayerRow
 from strata.store.images import Image
 from strata.store.root import StateRoot
 from strata.worker.archive import fetch_git, fetch_url
 from strata.worker.snapshot import Snapshotter
-from strata.worker.unpack import chain_ids, unpack_image
+from strata.worker.unpack import FetchLayers, chain_ids, unpack_image
+
+
+class BaseLayers(Protocol):
+    """Where the layer blobs of a lazily pulled base image come from
+    (`strata.registry.pull.ImagePuller`)."""
+
+    def fetch_layers(
+        self,
+        source: str,
+        layers: Sequence[Descriptor],
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None: ...
 
 
 def image_chain(image: Image) -> list[str]:
@@ -28,12 +42,17 @@ def image_chain(image: Image) -> list[str]:
 
 
 def unpack_base_image(
-    root: StateRoot, snapshotter: Snapshotter, records: CacheRecords, image: Image
+    root: StateRoot,
+    snapshotter: Snapshotter,
+    records: CacheRecords,
+    image: Image,
+    fetch: FetchLayers | None = None,
 ) -> tuple[str | None, bool]:
-    """Unpack `image`; returns (top snapshot name, whether every layer was there already)."""
+    """Unpack `image`, fetching missing layer blobs with `fetch`; returns (top snapshot
+    name, whether every layer was there already)."""
     names = image_chain(image)
     present = all(snapshotter.exists(name) for name in names)
-    top = unpack_image(root, snapshotter, image)
+    top = unpack_image(root, snapshotter, image, fetch)
     if not present:
         for layer, name in zip(image.layers, names, strict=True):
             record = root_layer_row(

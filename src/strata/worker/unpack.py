@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from strata.errors import StoreError
@@ -31,6 +31,11 @@ class ImageLike(Protocol):
     def layers(self) -> Sequence[LayerRef]: ...
 
 
+# Brings the blobs of these layers into the content store (a lazily pulled base image:
+# its layers are downloaded only when a snapshot has to be made from them).
+FetchLayers = Callable[[Sequence[LayerRef]], None]
+
+
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:
     """The chain ID after each layer."""
     chain: list[str] = []
@@ -43,15 +48,32 @@ def chain_ids(diff_ids: Sequence[str]) -> list[str]:
     return chain
 
 
-def unpack_image(root: StateRoot, snapshotter: Snapshotter, image: ImageLike) -> str | None:
+def unpack_image(
+    root: StateRoot,
+    snapshotter: Snapshotter,
+    image: ImageLike,
+    fetch: FetchLayers | None = None,
+) -> str | None:
     """Make sure every layer of `image` is a committed snapshot; return the top one's
-    name (None for an image without layers, i.e. `FROM scratch`-like)."""
+    name (None for an image without layers, i.e. `FROM scratch`-like).
+
+    Blobs the content store lacks for snapshots still to be made are first handed to
+    `fetch`, all at once (so they download in parallel); layers whose snapshots exist
+    are never fetched."""
     from strata.image.apply import apply_layer
     from strata.store.content import ContentStore
 
     content = ContentStore(root)
     layers = list(image.layers)
     names = chain_ids([layer.diff_id for layer in layers])
+    if fetch is not None:
+        wanted = [
+            layer
+            for layer, name in zip(layers, names, strict=True)
+            if not snapshotter.exists(name) and not content.has(layer.digest)
+        ]
+        if wanted:
+            fetch(wanted)
     parent: str | None = None
     for layer, name in zip(layers, names, strict=True):
         if not snapshotter.exists(name):
