@@ -86,7 +86,7 @@ from strata.store.usage import disk_usage as cache_usage
 from strata.worker.contenthash import DigestCache
 from strata.worker.context import read_stdin_context
 from strata.worker.executor import Executor, Runtime
-from strata.worker.snapshot import open_snapshotter
+from strata.worker.snapshots.factory import open_snapshotter
 
 __all__ = [
     "ArchiveFormat",

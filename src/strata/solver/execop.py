@@ -32,7 +32,7 @@ from strata.worker.mounts import (
     SSHMount,
     TmpfsMount,
 )
-from strata.worker.snapshot import Snapshotter
+from strata.worker.snapshots.snapshotter import Snapshotter
 from strata.worker.spec import NetworkMode, SecurityMode, process_failed_message
 
 OutputSink = Callable[[str, bytes], None]

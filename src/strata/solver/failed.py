@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from strata.errors import BuildError
 from strata.worker.executor import Executor, ProcessSpec
 from strata.worker.mounts import RuntimeMount
-from strata.worker.snapshot import MountSpec, Snapshotter
+from strata.worker.snapshots.mount import MountSpec
+from strata.worker.snapshots.snapshotter import Snapshotter
 from strata.worker.spec import NetworkMode, SecurityMode
 
 DEFAULT_DEBUG_SHELL = "/bin/sh"

@@ -77,7 +77,7 @@ from strata.store.root import StateRoot
 from strata.store.usage import remember_cache_mount
 from strata.worker.context import SourceNotFoundError
 from strata.worker.executor import Executor
-from strata.worker.snapshot import Snapshotter
+from strata.worker.snapshots.snapshotter import Snapshotter
 
 POLL_SECONDS = 0.2
 
