@@ -34,6 +34,8 @@ from strata.errors import (
     BuildError,
     DockerfileError,
     Interrupted,
+    LintViolation,
+    StepProcessError,
     StoreError,
     StrataError,
     UsageError,
@@ -55,12 +57,12 @@ from strata.image.oci import diff_ids_of
 from strata.plan.convert import plan_build
 from strata.plan.ops import ExecOp, Platform, Vertex
 from strata.plan.platforms import native_platform, parse_platform
-from strata.plan.result import BuildPlan, LintViolation, PlanWarning, ResolvedImage
+from strata.plan.result import BuildPlan, PlanWarning, ResolvedImage
 from strata.progress.bus import ProgressBus
 from strata.progress.units import format_size
 from strata.solver.checksums import ChecksumCache
 from strata.solver.execop import ExecEnvironment, SSHSource
-from strata.solver.failed import FailedContainer, StepProcessError
+from strata.solver.failed import FailedContainer
 from strata.solver.layers import ChainLayer, image_layers
 from strata.solver.records import CacheRecords
 from strata.solver.results import ContextResult, SnapshotResult

@@ -6,7 +6,6 @@ This is the surface the planner and the CLI use; the modules behind it may move.
 from __future__ import annotations
 
 from strata.dockerfile.ast import Dockerfile, Heredoc, Node, ParseWarning
-from strata.dockerfile.flags import InstructionError
 from strata.dockerfile.ignore import PatternMatcher, find_ignore_file, read_ignore_patterns
 from strata.dockerfile.instructions import (
     AddInstruction,
@@ -40,7 +39,6 @@ from strata.dockerfile.mounts import (
     BindMount,
     CacheMount,
     Mount,
-    MountError,
     SecretMount,
     SshMount,
     TmpfsMount,
@@ -56,17 +54,17 @@ from strata.dockerfile.outline import (
     render_call,
 )
 from strata.dockerfile.parser import parse
-from strata.dockerfile.shell import ShellError, ShellLex, expand, expand_words
+from strata.dockerfile.shell import ShellLex, expand, expand_words
 from strata.dockerfile.stages import (
     BuildDefinition,
     Dependency,
     GlobalArgs,
     MetaArg,
     Stage,
-    UnknownTargetError,
     parse_stages,
     predefined_args,
 )
+from strata.errors import InstructionError, MountError, ShellError, UnknownTargetError
 
 __all__ = [
     "AddInstruction",

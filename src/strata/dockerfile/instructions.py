@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from strata.dockerfile.ast import GO_SPACE, Heredoc, Node, go_lower, go_quote
-from strata.dockerfile.flags import FlagSet, InstructionError, ParsedFlags
-from strata.dockerfile.mounts import Mount, MountError, mount_from, parse_mount, split_csv
+from strata.dockerfile.flags import FlagSet, ParsedFlags
+from strata.dockerfile.mounts import Mount, mount_from, parse_mount, split_csv
 from strata.dockerfile.parser import chomp_heredoc_content, parse, parse_heredoc
 from strata.dockerfile.suggest import with_suggestion
-from strata.errors import DockerfileError
+from strata.errors import DockerfileError, InstructionError, MountError
 from strata.gotext import go_time_quote as go_time_quote
 from strata.gotext import parse_go_duration as parse_go_duration
 

@@ -28,7 +28,7 @@ from strata.dockerfile.instructions import (
     RunInstruction,
 )
 from strata.dockerfile.mounts import SecretMount, SshMount
-from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.stages import (
     EMPTY_IMAGE,
     BuildDefinition,
@@ -37,6 +37,7 @@ from strata.dockerfile.stages import (
     predefined_args,
 )
 from strata.dockerfile.suggest import with_suggestion
+from strata.errors import ShellError
 
 # BuildKit's system.DefaultPathEnv for Linux: the PATH of scratch and of images without one.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

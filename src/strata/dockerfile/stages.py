@@ -28,9 +28,9 @@ from strata.dockerfile.instructions import (
     parse_trigger,
 )
 from strata.dockerfile.mounts import split_csv
-from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.suggest import with_suggestion
-from strata.errors import DockerfileError
+from strata.errors import DockerfileError, ShellError, UnknownTargetError
 from strata.hostplatform import host_platform as oci_host_platform
 
 RESERVED_STAGE_NAMES = ("context", "scratch")
@@ -51,14 +51,6 @@ class DockerfileLike(Protocol):
 
     @property
     def escape(self) -> str: ...
-
-
-class UnknownTargetError(DockerfileError):
-    """`--target` names no stage; `stages` lists the names that do exist."""
-
-    def __init__(self, message: str, *, file: str, stages: Sequence[str]) -> None:
-        super().__init__(message, file=file)
-        self.stages = tuple(stages)
 
 
 @dataclass(frozen=True)

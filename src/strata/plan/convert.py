@@ -50,10 +50,18 @@ from strata.dockerfile.instructions import (
     WorkdirInstruction,
     parse_trigger,
 )
-from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.stages import BuildDefinition, parse_stages
 from strata.dockerfile.suggest import with_suggestion
-from strata.errors import BuildError, DockerfileError
+from strata.errors import (
+    BuildError,
+    ConfigError,
+    DockerfileError,
+    ImageReferenceError,
+    LintViolation,
+    PlatformError,
+    ShellError,
+)
 from strata.plan import paths
 from strata.plan.buildargs import (
     CACHE_NS_ARG,
@@ -65,7 +73,6 @@ from strata.plan.buildargs import (
     proxy_env,
 )
 from strata.plan.config import (
-    ConfigError,
     ImageState,
     empty_image,
     ensure_path,
@@ -99,15 +106,9 @@ from strata.plan.ops import (
     SourceLocation,
     Vertex,
 )
-from strata.plan.platforms import PlatformError, native_platform, normalize_arch, parse_platform
-from strata.plan.references import ReferenceError, check_reference
-from strata.plan.result import (
-    BuildPlan,
-    ImageResolver,
-    LintViolation,
-    PlanWarning,
-    StagePlan,
-)
+from strata.plan.platforms import native_platform, normalize_arch, parse_platform
+from strata.plan.references import check_reference
+from strata.plan.result import BuildPlan, ImageResolver, PlanWarning, StagePlan
 from strata.plan.runmount import ExecInputs, convert_mounts
 from strata.plan.state import Command, DispatchState, PlanOptions, SharedState
 
@@ -538,7 +539,7 @@ class _Conversion:
             return
         try:
             check_reference(state.base_name)
-        except ReferenceError as exc:
+        except ImageReferenceError as exc:
             message = f"failed to parse stage name {go_quote(state.base_name)}: {exc.message}"
             if state.location is None:
                 raise DockerfileError(message, file=self.options.file) from None

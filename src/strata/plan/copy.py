@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 from strata.dockerfile.instructions import AddInstruction, CopyInstruction, SourceContent
-from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.shell import ShellLex
+from strata.errors import ConfigError, ShellError, SourceError
 from strata.plan import paths
-from strata.plan.config import ConfigError
 from strata.plan.ops import (
     Chown,
     CopyAction,
@@ -27,7 +27,6 @@ from strata.plan.ops import (
 )
 from strata.plan.result import PlanWarning
 from strata.plan.sources import (
-    SourceError,
     is_git_source,
     is_http_source,
     parse_git_ref,

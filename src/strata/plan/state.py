@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from strata.dockerfile.directives import CheckOptions
 from strata.dockerfile.instructions import Instruction, Location
-from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.stages import Stage
 from strata.dockerfile.suggest import closest
-from strata.errors import DockerfileError
+from strata.errors import DockerfileError, ShellError
 from strata.plan.buildargs import NON_ENV_ARGS, EnvList
 from strata.plan.config import ImageState
 from strata.plan.epoch import SourceEpochResolver
