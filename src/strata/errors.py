@@ -176,12 +176,13 @@ class Place(Protocol):
 @contextlib.contextmanager
 def located(
     where: Place,
-    kinds: type[UnplacedError] | tuple[type[UnplacedError], ...] = UnplacedError,
+    kinds: type[StrataError] | tuple[type[StrataError], ...] = UnplacedError,
     *,
     prefix: str = "",
 ) -> Iterator[None]:
-    """Re-raise an error of `kinds` from the block as a `DockerfileError` at `where`,
-    its message kept (after `prefix`), as BuildKit's `parser.WithLocation` wraps one."""
+    """Re-raise an error of `kinds` (by default any `UnplacedError`) from the block as a
+    `DockerfileError` at `where`, its message kept after `prefix`, as BuildKit's
+    `parser.WithLocation` wraps one. Other errors pass through untouched."""
     try:
         yield
     except kinds as exc:

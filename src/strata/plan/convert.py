@@ -61,6 +61,7 @@ from strata.errors import (
     LintViolation,
     PlatformError,
     ShellError,
+    located,
 )
 from strata.plan import paths
 from strata.plan.buildargs import (
@@ -388,11 +389,9 @@ class _Conversion:
         state.commands = [Command(c) for c in stage.commands]
 
     def _stage_platform(self, written: str, where: Location) -> Platform:
-        try:
+        # BuildKit prints the (empty) result of the failed expansion here.
+        with located(where, ShellError, prefix="failed to process arguments for platform : "):
             expanded = self.shared.lex.process_word(written, self.global_args)
-        except ShellError as exc:
-            # BuildKit prints the (empty) result of the failed expansion here.
-            raise where.error(f"failed to process arguments for platform : {exc.message}") from None
         if expanded.value == "":
             message = f"empty platform value from expression {written}"
             raise where.error(self._suggest_global_arg(message, expanded.unmatched)) from None
@@ -437,10 +436,8 @@ class _Conversion:
         where = command.where
         if isinstance(instruction, CopyInstruction) and instruction.from_:
             from_ = instruction.from_
-            try:
+            with located(where, ShellError):
                 unchanged = self.shared.lex.process_word(from_, {}).value
-            except ShellError as exc:
-                raise where.error(exc.message) from None
             if unchanged != from_:
                 raise where.error(
                     "variable expansion is not supported for --from, define a new stage "
@@ -684,9 +681,8 @@ class _Conversion:
         try:
             handler = _HANDLERS.get(type(instruction))
             if handler is not None:
-                handler(self, state, command)
-        except ConfigError as exc:
-            raise command.where.error(exc.message) from None
+                with located(command.where, ConfigError):
+                    handler(self, state, command)
         finally:
             self.shared.active_checks = None
 
@@ -847,10 +843,8 @@ class _Conversion:
         assert isinstance(instruction, ExposeInstruction)
         words: list[str] = []
         for raw in sorted(instruction.ports):
-            try:
+            with located(command.where, ShellError):
                 words.extend(self.shared.lex.process_words(raw, state.env))
-            except ShellError as exc:
-                raise command.where.error(exc.message) from None
         ports: list[str] = []
         for word in words:
             ports.extend(parse_exposed_port(word))
