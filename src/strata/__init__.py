@@ -6,30 +6,17 @@ what `build` takes to show progress (`ProgressBus(make_printer("plain", sys.stde
 or to open a shell in a failed RUN (`debug_shell` gets a `DebugSession`); and what the
 image and cache commands do: `import_image`, `list_images`, `tag`, `remove_images`,
 `inspect`, `save`, `load`, `prune`, `disk_usage`.
+
+The names are exported lazily (PEP 562 `__getattr__`, as trio and resolvelib expose
+their API): `import strata` loads only the errors, and the first use of, say,
+`strata.build` imports `strata.api`. `_LAZY` says which module owns each name.
 """
 
-from strata.api import (
-    BuildRequest,
-    BuildResult,
-    DebugSession,
-    ImageRecord,
-    LoadedImage,
-    OutputSpec,
-    PruneReport,
-    SSHSource,
-    UsageRecord,
-    build,
-    disk_usage,
-    import_image,
-    inspect,
-    list_images,
-    load,
-    metadata_of,
-    prune,
-    remove_images,
-    save,
-    tag,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from strata.errors import (
     BuildError,
     DockerfileError,
@@ -39,9 +26,62 @@ from strata.errors import (
     StrataError,
     UsageError,
 )
-from strata.export.outputs import parse_output
-from strata.progress.bus import ProgressBus
-from strata.progress.printers import make_printer
+
+if TYPE_CHECKING:
+    from strata.api import (
+        BuildRequest,
+        BuildResult,
+        DebugSession,
+        ImageRecord,
+        LoadedImage,
+        OutputSpec,
+        PruneReport,
+        SSHSource,
+        UsageRecord,
+        build,
+        disk_usage,
+        import_image,
+        inspect,
+        list_images,
+        load,
+        metadata_of,
+        prune,
+        remove_images,
+        save,
+        tag,
+    )
+    from strata.export.outputs import parse_output
+    from strata.progress.bus import ProgressBus
+    from strata.progress.printers import make_printer
+
+_API = (
+    "BuildRequest",
+    "BuildResult",
+    "DebugSession",
+    "ImageRecord",
+    "LoadedImage",
+    "OutputSpec",
+    "PruneReport",
+    "SSHSource",
+    "UsageRecord",
+    "build",
+    "disk_usage",
+    "import_image",
+    "inspect",
+    "list_images",
+    "load",
+    "metadata_of",
+    "prune",
+    "remove_images",
+    "save",
+    "tag",
+)
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(_API, "strata.api"),
+    "parse_output": "strata.export.outputs",
+    "ProgressBus": "strata.progress.bus",
+    "make_printer": "strata.progress.printers",
+}
 
 __all__ = [
     "BuildError",
@@ -76,3 +116,17 @@ __all__ = [
     "tag",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that owns `name` on first use, and keep the value here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
