@@ -26,10 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.rootfs import make_busybox_rootfs
 
 from strata.errors import ExecError
+from strata.fsutil import copy_tree
 from strata.store.root import StateRoot
 from strata.worker.executor import BUNDLE_TMPFS_OPTIONS, Executor, ProcessSpec
-from strata.worker.native import copy_tree
-from strata.worker.snapshot import MountSpec, mount_all, mount_one, open_snapshotter, unmount
+from strata.worker.snapshots.factory import open_snapshotter
+from strata.worker.snapshots.mount import MountSpec, mount_all, mount_one, unmount
 from strata.worker.spec import build_spec, hosts_file, resolv_conf
 from strata.worker.users import ResolvedUser
 

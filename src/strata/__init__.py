@@ -1,61 +1,112 @@
 """strata: a daemonless container image builder that reads Dockerfiles as BuildKit does.
 
-The public API: `build(BuildRequest(...), root=...) -> BuildResult` (see `strata.api`),
+The public API: `strata.Client(root=None)`, a context manager whose verbs are what the
+`strata` commands do (`client.build(BuildRequest(...)) -> BuildResult`, `images`, `tag`,
+`pull`, ...; see `strata.client`), and one-line functions over a throwaway client
+(`build(BuildRequest(...), root=...) -> BuildResult`, see `strata.api`),
 the output spec parser, the errors every user-caused failure is an instance of, and
 what `build` takes to show progress (`ProgressBus(make_printer("plain", sys.stderr))`)
 or to open a shell in a failed RUN (`debug_shell` gets a `DebugSession`); and what the
 image and cache commands do: `import_image`, `list_images`, `tag`, `remove_images`,
 `inspect`, `save`, `load`, `prune`, `disk_usage`.
+
+The names are exported lazily (PEP 562 `__getattr__`, as trio and resolvelib expose
+their API): `import strata` loads only the errors, and the first use of, say,
+`strata.build` imports `strata.api`. `_LAZY` says which module owns each name.
 """
 
-from strata.api import (
-    BuildRequest,
-    BuildResult,
-    DebugSession,
-    ImageRecord,
-    LoadedImage,
-    OutputSpec,
-    PruneReport,
-    SSHSource,
-    UsageRecord,
-    build,
-    disk_usage,
-    import_image,
-    inspect,
-    list_images,
-    load,
-    metadata_of,
-    prune,
-    remove_images,
-    save,
-    tag,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from strata.errors import (
     BuildError,
     DockerfileError,
     ExecError,
     Interrupted,
+    RegistryError,
     StoreError,
     StrataError,
     UsageError,
 )
-from strata.export.outputs import parse_output
-from strata.progress.bus import ProgressBus
-from strata.progress.printers import make_printer
+
+if TYPE_CHECKING:
+    from strata.api import (
+        BuildRequest,
+        BuildResult,
+        DebugSession,
+        ImageRecord,
+        LoadedImage,
+        OutputSpec,
+        PruneReport,
+        SSHSource,
+        UsageRecord,
+        build,
+        disk_usage,
+        import_image,
+        inspect,
+        list_images,
+        load,
+        metadata_of,
+        prune,
+        remove_images,
+        save,
+        tag,
+    )
+    from strata.client import Client, ImageDetails
+    from strata.export.outputs import parse_output
+    from strata.progress.bus import ProgressBus
+    from strata.progress.printers import make_printer
+
+_API = (
+    "BuildRequest",
+    "BuildResult",
+    "DebugSession",
+    "ImageRecord",
+    "LoadedImage",
+    "OutputSpec",
+    "PruneReport",
+    "RegistryError",
+    "SSHSource",
+    "UsageRecord",
+    "build",
+    "disk_usage",
+    "import_image",
+    "inspect",
+    "list_images",
+    "load",
+    "metadata_of",
+    "prune",
+    "remove_images",
+    "save",
+    "tag",
+)
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(_API, "strata.api"),
+    "Client": "strata.client",
+    "ImageDetails": "strata.client",
+    "parse_output": "strata.export.outputs",
+    "ProgressBus": "strata.progress.bus",
+    "make_printer": "strata.progress.printers",
+}
 
 __all__ = [
     "BuildError",
     "BuildRequest",
     "BuildResult",
+    "Client",
     "DebugSession",
     "DockerfileError",
     "ExecError",
+    "ImageDetails",
     "ImageRecord",
     "Interrupted",
     "LoadedImage",
     "OutputSpec",
     "ProgressBus",
     "PruneReport",
+    "RegistryError",
     "SSHSource",
     "StoreError",
     "StrataError",
@@ -76,3 +127,17 @@ __all__ = [
     "tag",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that owns `name` on first use, and keep the value here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -28,6 +28,8 @@ from strata.errors import (
     BuildError,
     DockerfileError,
     Interrupted,
+    LintViolation,
+    StepProcessError,
     StrataError,
     UsageError,
 )
@@ -54,12 +56,11 @@ from strata.model import (
 from strata.plan.convert import plan_build
 from strata.plan.ops import ExecOp, Platform, Vertex
 from strata.plan.platforms import native_platform, parse_platform
-from strata.plan.result import BuildPlan, LintViolation, PlanWarning, ResolvedImage
+from strata.plan.result import BuildPlan, PlanWarning, ResolvedImage
 from strata.progress.bus import ProgressBus
 from strata.progress.units import format_size
 from strata.solver.checksums import ChecksumCache
 from strata.solver.execop import ExecEnvironment
-from strata.solver.failed import StepProcessError
 from strata.solver.layers import ChainLayer, image_layers
 from strata.solver.records import CacheRecords
 from strata.solver.results import ContextResult, SnapshotResult
@@ -78,7 +79,7 @@ from strata.store.root import StateRoot
 from strata.worker.contenthash import DigestCache
 from strata.worker.context import read_stdin_context
 from strata.worker.executor import Executor, Runtime
-from strata.worker.snapshot import open_snapshotter
+from strata.worker.snapshots.factory import open_snapshotter
 
 
 def _vertex_digest(label: str) -> str:

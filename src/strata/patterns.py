@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from strata.errors import StrataError
+from strata.errors import IgnorePatternError
 
 __all__ = [
     "IgnorePatternError",
@@ -38,18 +38,6 @@ _PATTERN_CHARS = frozenset("*[]?^\\")
 # What one walked directory learned about each pattern (patternmatcher's
 # MatchInfo): entry i is true when pattern i matched the directory.
 MatchInfo = tuple[bool, ...]
-
-
-class IgnorePatternError(StrataError):
-    """A `.dockerignore` (or `--exclude`) pattern that BuildKit refuses.
-
-    The message is BuildKit's (`syntax error in pattern`,
-    `illegal exclusion pattern: "!"`); `pattern` is the offending entry.
-    """
-
-    def __init__(self, message: str, *, pattern: str) -> None:
-        super().__init__(message)
-        self.pattern = pattern
 
 
 def go_clean_path(path: str) -> str:

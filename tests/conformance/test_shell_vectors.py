@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from strata.dockerfile.shell import ShellError, expand, expand_words
+from strata.dockerfile.shell import expand, expand_words
+from strata.errors import ShellError
 
 CONFORMANCE = Path(__file__).parents[2].parent / "shared" / "conformance"
 SHELL_VECTORS = CONFORMANCE / "buildkit" / "shell"

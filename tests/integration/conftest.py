@@ -19,7 +19,8 @@ import pytest
 
 from strata.fsutil import copy_tree
 from strata.store.root import StateRoot, mounts_under
-from strata.worker.snapshot import Snapshotter, open_snapshotter
+from strata.worker.snapshots.factory import open_snapshotter
+from strata.worker.snapshots.snapshotter import Snapshotter
 from tests.rootfs import busybox_available, make_busybox_rootfs
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from strata.store.root import StateRoot
-from strata.worker.snapshot import overlay_supported
+from strata.worker.snapshots.factory import overlay_supported
 from tests.integration.guide_fixtures import (
     BUSYBOX_IMAGE,
     build_root,

@@ -23,7 +23,7 @@ from strata.worker.mounts import (
     SSHMount,
     TmpfsMount,
 )
-from strata.worker.snapshot import Snapshotter
+from strata.worker.snapshots.snapshotter import Snapshotter
 from strata.worker.spec import NetworkMode, SecurityMode
 from tests.integration.conftest import process_pid
 

@@ -21,7 +21,7 @@ from strata.store.cachemounts import CacheMounts
 from strata.store.root import StateRoot, mounts_under
 from strata.worker.executor import Executor, ProcessSpec
 from strata.worker.mounts import CacheMount
-from strata.worker.snapshot import open_snapshotter
+from strata.worker.snapshots.factory import open_snapshotter
 from tests.integration.conftest import commit_tree, process_running, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

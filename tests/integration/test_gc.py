@@ -27,7 +27,7 @@ from strata.store.prune import (
 )
 from strata.store.root import StateRoot
 from strata.store.usage import UsageRecord, disk_usage
-from strata.worker.snapshot import Snapshotter
+from strata.worker.snapshots.snapshotter import Snapshotter
 
 MB = 1_000_000
 

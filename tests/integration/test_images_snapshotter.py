@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from strata.store.root import StateRoot
-from strata.worker.snapshot import open_snapshotter, overlay_supported
+from strata.worker.snapshots.factory import open_snapshotter, overlay_supported
 
 pytestmark = pytest.mark.integration
 

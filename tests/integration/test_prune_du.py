@@ -36,7 +36,8 @@ from strata.store.usage import (
     disk_usage,
     remember_cache_mount,
 )
-from strata.worker.snapshot import Snapshotter, open_snapshotter
+from strata.worker.snapshots.factory import open_snapshotter
+from strata.worker.snapshots.snapshotter import Snapshotter
 from tests.integration.guide_fixtures import (
     STRATA,
     build_root,

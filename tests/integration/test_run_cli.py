@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from strata.store.root import StateRoot, mounts_under
-from strata.worker.snapshot import open_snapshotter
+from strata.worker.snapshots.factory import open_snapshotter
 from tests.integration.conftest import process_pid, process_running, wait_for
 from tests.integration.test_snapshot_unpack import store_image
 

@@ -14,7 +14,9 @@ import pytest
 
 from strata.errors import StoreError
 from strata.store.root import StateRoot
-from strata.worker.snapshot import Snapshotter, is_mounted, mounted, open_snapshotter
+from strata.worker.snapshots.factory import open_snapshotter
+from strata.worker.snapshots.mount import is_mounted, mounted
+from strata.worker.snapshots.snapshotter import Snapshotter
 from tests.integration.conftest import commit_tree
 
 
@@ -247,7 +249,7 @@ def _leave_snapshots_and_die(root: StateRoot, snapshotter_name: str) -> None:
     script = (
         "import os\n"
         "from strata.store.root import StateRoot\n"
-        "from strata.worker.snapshot import open_snapshotter\n"
+        "from strata.worker.snapshots.factory import open_snapshotter\n"
         f"root = StateRoot.open({str(root.path)!r})\n"
         f"snap = open_snapshotter(root, {snapshotter_name!r})\n"
         "snap.prepare('orphan', 'p')\n"
@@ -345,7 +347,7 @@ def test_a_kill_during_remove_never_leaves_a_row_without_files(
     script = (
         "import os\n"
         "from strata.store.root import StateRoot\n"
-        "from strata.worker.snapshot import open_snapshotter\n"
+        "from strata.worker.snapshots.factory import open_snapshotter\n"
         f"root = StateRoot.open({str(state_root.path)!r})\n"
         f"snap = open_snapshotter(root, {snapshotter.name!r})\n"
         "real_rename = os.rename\n"

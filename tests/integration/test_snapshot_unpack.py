@@ -11,7 +11,8 @@ from pathlib import Path
 from strata.store.content import ContentStore
 from strata.store.images import ImageLayer, ImageStore
 from strata.store.root import StateRoot
-from strata.worker.snapshot import Snapshotter, mounted
+from strata.worker.snapshots.mount import mounted
+from strata.worker.snapshots.snapshotter import Snapshotter
 from strata.worker.unpack import chain_ids, unpack_image
 
 TAR = "application/vnd.oci.image.layer.v1.tar"

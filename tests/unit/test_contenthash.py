@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from strata.dockerfile.ignore import PatternMatcher
+from strata.errors import SourceNotFoundError
 from strata.worker.contenthash import EMPTY_DIGEST, checksum
-from strata.worker.context import SourceNotFoundError
 
 
 def write(root: Path, rel: str, data: str = "", mode: int = 0o644) -> Path:

@@ -13,12 +13,10 @@ import pytest
 import zstandard
 
 from strata.dockerfile.ignore import PatternMatcher, read_ignore_patterns
-from strata.errors import StrataError
+from strata.errors import PatternSyntaxError, SourceNotFoundError, StrataError
 from strata.worker.context import (
     BuildContext,
-    PatternSyntaxError,
     ScanStats,
-    SourceNotFoundError,
     clean_path,
     compile_match,
     read_stdin_context,

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from strata.errors import StrataError
+from strata.errors import SourceNotFoundError, StrataError
 from strata.worker.chmod import parse_chmod
-from strata.worker.context import SourceNotFoundError
 from strata.worker.fileops import CopyOptions, copy
 
 ROOT = os.geteuid() == 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from strata.worker.chmod import ChmodSyntaxError, parse_chmod
+from strata.errors import ChmodSyntaxError
+from strata.worker.chmod import parse_chmod
 
 
 @pytest.mark.parametrize(

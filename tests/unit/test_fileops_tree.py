@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from strata.dockerfile.ignore import PatternMatcher
-from strata.errors import StrataError
+from strata.errors import SourceNotFoundError, StrataError
 from strata.worker.contenthash import checksum
-from strata.worker.context import SourceNotFoundError
 from strata.worker.fileops import (
     CopyOptions,
     copy,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from strata.dockerfile.flags import FlagSet, InstructionError
+from strata.dockerfile.flags import FlagSet
 from strata.dockerfile.instructions import CopyInstruction, parse_instruction
 from strata.dockerfile.parser import parse
 from strata.dockerfile.suggest import closest, edit_distance, with_suggestion
-from strata.errors import DockerfileError
+from strata.errors import DockerfileError, InstructionError
 
 
 def _copy_flags() -> FlagSet:

@@ -7,7 +7,6 @@ import pytest
 from strata.dockerfile.mounts import (
     BindMount,
     CacheMount,
-    MountError,
     SecretMount,
     SshMount,
     TmpfsMount,
@@ -18,7 +17,8 @@ from strata.dockerfile.mounts import (
     parse_ram_size,
     split_csv,
 )
-from strata.dockerfile.shell import ShellError, expand
+from strata.dockerfile.shell import expand
+from strata.errors import MountError, ShellError
 
 ENV = {"HOME": "/root", "ID": "pip", "SIZE": "8m", "EMPTY": ""}
 

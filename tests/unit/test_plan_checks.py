@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from strata.errors import DockerfileError
-from strata.plan.result import LintViolation
+from strata.errors import DockerfileError, LintViolation
 from tests.unit.test_plan_support import plan
 
 TWO_RULES = "FROM busybox\nCMD echo hi\nENV name value\n"

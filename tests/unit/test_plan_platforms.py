@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from strata.errors import DockerfileError
+from strata.errors import DockerfileError, PlatformError
 from strata.plan.ops import Platform
-from strata.plan.platforms import PlatformError, parse_platform
+from strata.plan.platforms import parse_platform
 from tests.unit.test_plan_support import plan
 
 OS_RULE = '"^([A-Za-z0-9_-]+)(?:\\\\(([A-Za-z0-9_.%-]*)((?:\\\\+[A-Za-z0-9_.%-]+)*)\\\\))?$"'

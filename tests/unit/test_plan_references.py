@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from strata.errors import DockerfileError
-from strata.plan.references import ReferenceError, check_reference
+from strata.errors import DockerfileError, ImageReferenceError
+from strata.plan.references import check_reference
 from tests.unit.test_plan_support import plan
 
 
@@ -89,7 +89,7 @@ def test_huge_numeric_copy_from_is_a_name_not_a_stage_index() -> None:
     ],
 )
 def test_reference_reasons_are_distribution_references(name: str, reason: str) -> None:
-    with pytest.raises(ReferenceError) as caught:
+    with pytest.raises(ImageReferenceError) as caught:
         check_reference(name)
     assert caught.value.message == reason
 

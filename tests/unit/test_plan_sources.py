@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from strata.errors import DockerfileError
+from strata.errors import DockerfileError, SourceError
 from strata.plan.ops import CopyAction, FileOp, GitSource, HttpSource
 from strata.plan.result import BuildPlan
-from strata.plan.sources import SourceError, url_filename, validate_digest
+from strata.plan.sources import url_filename, validate_digest
 from strata.plan.urls import parse_go_url
 from tests.unit.test_plan_support import plan
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from strata.errors import ConfigError, ImageReferenceError, PlatformError
 from strata.plan import paths
 from strata.plan.buildargs import EnvList, predefined_args, proxy_env
-from strata.plan.config import (
-    ConfigError,
-    go_duration,
-    go_quote_list,
-    parse_exposed_port,
-    validate_signal,
-)
+from strata.plan.config import go_duration, go_quote_list, parse_exposed_port, validate_signal
 from strata.plan.copy import validate_chmod
 from strata.plan.naming import StepCounter, summarize_heredoc, uppercase_first_word
 from strata.plan.ops import Platform
-from strata.plan.platforms import PlatformError, format_platform, parse_platform
-from strata.plan.references import ReferenceError, check_reference
+from strata.plan.platforms import format_platform, parse_platform
+from strata.plan.references import check_reference
 from strata.plan.sources import is_http_source, parse_git_ref, url_filename
 
 
@@ -167,11 +162,11 @@ def test_reference_checks() -> None:
     check_reference("alpine")
     check_reference("registry.local:5000/team/app:v1.2")
     check_reference("alpine@sha256:" + "a" * 64)
-    with pytest.raises(ReferenceError, match="must be lowercase"):
+    with pytest.raises(ImageReferenceError, match="must be lowercase"):
         check_reference("Alpine:3")
-    with pytest.raises(ReferenceError, match=r"^invalid reference format$"):
+    with pytest.raises(ImageReferenceError, match=r"^invalid reference format$"):
         check_reference("a b")
-    with pytest.raises(ReferenceError, match="64-byte hexadecimal"):
+    with pytest.raises(ImageReferenceError, match="64-byte hexadecimal"):
         check_reference("a" * 64)
 
 

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from strata.dockerfile.shell import (
-    ShellError,
-    ShellLex,
-    expand,
-    expand_words,
-    go_quote,
-)
-from strata.errors import StrataError
+from strata.dockerfile.shell import ShellLex, expand, expand_words, go_quote
+from strata.errors import ShellError, StrataError
 
 ENV = {"NAME": "world", "EMPTY": "", "PATHV": "/usr/local/bin", "FILE": "archive.tar.gz"}
 

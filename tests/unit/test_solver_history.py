@@ -7,7 +7,7 @@ from strata.export.image_store import build_history, image_config, rfc3339
 from strata.plan.result import HistoryEntry
 from strata.solver.layers import ChainLayer
 from strata.solver.records import LayerRow
-from strata.worker.snapshot import SnapshotInfo
+from strata.worker.snapshots.snapshotter import SnapshotInfo
 
 BASE = HistoryEntry("/bin/sh -c #(nop) ADD file", empty_layer=False, created="2024-01-01T00:00:00Z")
 

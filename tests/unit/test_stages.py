@@ -9,14 +9,8 @@ import pytest
 from strata.dockerfile.instructions import CopyInstruction, RunInstruction
 from strata.dockerfile.outline import build_outline
 from strata.dockerfile.parser import parse
-from strata.dockerfile.stages import (
-    BuildDefinition,
-    Stage,
-    UnknownTargetError,
-    parse_stages,
-    predefined_args,
-)
-from strata.errors import DockerfileError
+from strata.dockerfile.stages import BuildDefinition, Stage, parse_stages, predefined_args
+from strata.errors import DockerfileError, UnknownTargetError
 
 
 def _definition(text: str) -> BuildDefinition:

@@ -36,8 +36,8 @@ from strata.cli.context import client
 from strata.cli.report import print_error
 from strata.dockerfile.ast import go_quote
 from strata.dockerfile.outline import CALLS, ImageEnv, render_call
-from strata.dockerfile.stages import UnknownTargetError, parse_stages
-from strata.errors import Interrupted, StrataError, UsageError
+from strata.dockerfile.stages import parse_stages
+from strata.errors import Interrupted, StrataError, UnknownTargetError, UsageError
 from strata.export.outputs import parse_outputs
 from strata.progress.bus import ProgressBus
 from strata.progress.printers import make_printer

@@ -2,12 +2,21 @@
 
 Each command module exports `COMMANDS`, a list of click commands; this file only
 assembles them and turns a `StrataError` into one clear message and an exit code.
+
+A command's module is imported only when that command runs (`LazyGroup`), so that
+`strata --version` and `strata --help` load no build, store or worker code. `--help`
+lists each command with the summary in `LAZY_COMMANDS`, which must be the first
+paragraph of the command's own help (a unit test holds them together).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Mapping
+from gettext import gettext as _
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 
@@ -17,7 +26,77 @@ SNAPSHOTTERS = ("auto", "overlay", "native")
 SNAPSHOTTER_ENV = "STRATA_SNAPSHOTTER"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyCommand(NamedTuple):
+    """Where a sub-command lives and what `--help` says of it before it is loaded."""
+
+    module: str
+    summary: str
+
+
+LAZY_COMMANDS: Mapping[str, LazyCommand] = {
+    "build": LazyCommand(
+        "strata.cli.build",
+        "Build an image from a Dockerfile and a context (a directory, or - for stdin).",
+    ),
+    "du": LazyCommand("strata.cli.cache", "Disk usage of the build cache."),
+    "images": LazyCommand("strata.cli.images", "List images."),
+    "import": LazyCommand(
+        "strata.cli.images",
+        "Import a root file system tarball (FILE or - for stdin) as a one-layer image.",
+    ),
+    "inspect": LazyCommand(
+        "strata.cli.images",
+        "Display detailed information on one or more images (a JSON array).",
+    ),
+    "load": LazyCommand(
+        "strata.cli.images",
+        "Load images from a docker-archive or OCI layout (a tar, or a layout directory).",
+    ),
+    "prune": LazyCommand("strata.cli.cache", "Remove build cache."),
+    "rm": LazyCommand(
+        "strata.cli.run", "Remove the files of containers kept by `strata run --name`."
+    ),
+    "rmi": LazyCommand("strata.cli.images", "Remove one or more images."),
+    "run": LazyCommand("strata.cli.run", "Run COMMAND in a new container from IMAGE."),
+    "save": LazyCommand(
+        "strata.cli.images",
+        "Save one or more images to a tar archive (to stdout unless -o is given).",
+    ),
+    "tag": LazyCommand("strata.cli.images", "Create a tag TARGET that refers to SOURCE."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported from their modules on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            module = importlib.import_module(LAZY_COMMANDS[cmd_name].module)
+            for command in module.COMMANDS:
+                self.commands.setdefault(str(command.name), command)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's own listing, with a stand-in carrying the summary for each command
+        not loaded yet, so that `--help` imports no command module."""
+        commands: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name)
+            if command is None:
+                command = click.Command(name, help=LAZY_COMMANDS[name].summary)
+            if not command.hidden:
+                commands.append((name, command))
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            rows = [(name, command.get_short_help_str(limit)) for name, command in commands]
+            with formatter.section(_("Commands")):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
@@ -42,17 +121,6 @@ def cli(ctx: click.Context, root: Path | None, snapshotter: str) -> None:
     # None: the client's default (`strata.client.default_root`).
     ctx.obj["root"] = root
     ctx.obj["snapshotter"] = snapshotter
-
-
-def _register() -> None:
-    from strata.cli import build, cache, images, run
-
-    for module in (build, images, run, cache):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from strata.worker.spec import NetworkMode
 
 if TYPE_CHECKING:
     from strata.store.root import StateRoot
-    from strata.worker.snapshot import Snapshotter
+    from strata.worker.snapshots.snapshotter import Snapshotter
 
 # moby daemon/names: the names `docker run --name` accepts.
 CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
@@ -237,7 +237,7 @@ def run_command(
     unless --rm is given."""
     from strata.store.images import ImageStore
     from strata.worker.executor import Executor, ProcessSpec
-    from strata.worker.snapshot import open_snapshotter
+    from strata.worker.snapshots.factory import open_snapshotter
     from strata.worker.unpack import unpack_image
 
     if name is not None:
@@ -311,7 +311,7 @@ def find_container(root: StateRoot, preferred: str, key: str) -> Snapshotter | N
     """The snapshotter holding snapshot `key`, looking in `preferred` first. Snapshot
     rows are keyed by (snapshotter, key), so a container kept by a run under another
     snapshotter than this command's is found (and its name counted as taken) too."""
-    from strata.worker.snapshot import open_snapshotter
+    from strata.worker.snapshots.factory import open_snapshotter
 
     for name in dict.fromkeys((preferred, "overlay", "native")):
         snap = open_snapshotter(root, name)
@@ -329,7 +329,7 @@ def rm_command(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
 
     A container that is still running is refused, as `docker rm` without -f refuses it
     (strata has no daemon that could stop it for you: stop its `strata run` first)."""
-    from strata.worker.snapshot import open_snapshotter
+    from strata.worker.snapshots.factory import open_snapshotter
 
     root = client(ctx).state
     preferred = open_snapshotter(root, cast(str, ctx.obj["snapshotter"])).name

@@ -12,15 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from strata.dockerfile.suggest import with_suggestion
-from strata.errors import StrataError
-
-
-class InstructionError(StrataError):
-    """An instruction that BuildKit rejects, before a place in the file is attached.
-
-    `parse_instruction` turns it into a DockerfileError with the node's lines; code that
-    validates at dispatch time (mount options, say) wraps it the same way.
-    """
+from strata.errors import InstructionError
 
 
 class FlagKind(Enum):

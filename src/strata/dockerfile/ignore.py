@@ -9,13 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from strata.patterns import (
-    IgnorePatternError,
-    MatchInfo,
-    PatternMatcher,
-    go_clean_path,
-    go_trim_space,
-)
+from strata.errors import IgnorePatternError
+from strata.patterns import MatchInfo, PatternMatcher, go_clean_path, go_trim_space
 
 __all__ = [
     "IgnorePatternError",

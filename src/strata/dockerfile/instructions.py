@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from strata.dockerfile.ast import GO_SPACE, Heredoc, Node, go_lower, go_quote
-from strata.dockerfile.flags import FlagSet, InstructionError, ParsedFlags
-from strata.dockerfile.mounts import Mount, MountError, mount_from, parse_mount, split_csv
+from strata.dockerfile.flags import FlagSet, ParsedFlags
+from strata.dockerfile.mounts import Mount, mount_from, parse_mount, split_csv
 from strata.dockerfile.parser import chomp_heredoc_content, parse, parse_heredoc
 from strata.dockerfile.suggest import with_suggestion
-from strata.errors import DockerfileError
+from strata.errors import DockerfileError, InstructionError, MountError, located
 from strata.gotext import go_time_quote as go_time_quote
 from strata.gotext import parse_go_duration as parse_go_duration
 
@@ -150,10 +150,8 @@ class RunInstruction(Instruction):
 
         Errors point at this RUN (without the parse-error prefix, as BuildKit's dispatch).
         """
-        try:
+        with located(self.location, MountError):
             return tuple(parse_mount(value, expand=expand) for value in self.mount_values)
-        except MountError as exc:
-            raise self.location.error(exc.message) from None
 
     def check_supported(self) -> None:
         """Refuse what only BuildKit's labs frontend runs (`--device`), as at dispatch."""
@@ -764,12 +762,10 @@ def parse_instruction(node: Node, *, file: str, source: str) -> Instruction:
     BuildKit wraps every instruction parse failure that way (instructions/parse.go).
     """
     location = Location(file, node.start_line, node.end_line, source)
-    try:
+    with located(
+        location, InstructionError, prefix=f"dockerfile parse error on line {node.start_line}: "
+    ):
         return _typed_instruction(node, location)
-    except InstructionError as exc:
-        raise location.error(
-            f"dockerfile parse error on line {node.start_line}: {exc.message}"
-        ) from None
 
 
 def _typed_instruction(node: Node, location: Location) -> Instruction:
@@ -786,18 +782,14 @@ def parse_trigger(expression: str, *, location: Location) -> Instruction:
     inheriting stage's FROM, without the `dockerfile parse error` prefix
     (dockerfile2llb/convert.go initOnBuildTriggers). `location` is that FROM.
     """
-    try:
+    with located(location, DockerfileError):
         parsed = parse(expression, filename=location.file)
-    except DockerfileError as exc:
-        raise location.error(exc.message) from None
     if len(parsed.children) != 1:
         raise location.error("onbuild trigger should be a single expression")
     node = parsed.children[0]
     node.start_line, node.end_line = location.start_line, location.end_line
-    try:
+    with located(location, InstructionError):
         instruction = _typed_instruction(node, location)
-    except InstructionError as exc:
-        raise location.error(exc.message) from None
     if isinstance(instruction, FromInstruction):
         # ParseCommand's "%T is not a command type" for a stage.
         raise location.error("*instructions.Stage is not a command type")

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from strata.dockerfile.ast import go_lower, go_quote
-from strata.dockerfile.flags import InstructionError
 from strata.dockerfile.suggest import with_suggestion
+from strata.errors import MountError
 from strata.gotext import parse_ram_in_bytes as parse_ram_size
 
 MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
@@ -45,10 +45,6 @@ MOUNT_KEYS = (
 
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
-
-
-class MountError(InstructionError):
-    """A `--mount` value BuildKit rejects; the caller attaches the RUN's location."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from strata.dockerfile.instructions import (
     RunInstruction,
 )
 from strata.dockerfile.mounts import SecretMount, SshMount
-from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.stages import (
     EMPTY_IMAGE,
     BuildDefinition,
@@ -37,6 +37,7 @@ from strata.dockerfile.stages import (
     predefined_args,
 )
 from strata.dockerfile.suggest import with_suggestion
+from strata.errors import ShellError, located
 
 # BuildKit's system.DefaultPathEnv for Linux: the PATH of scratch and of images without one.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -264,10 +265,8 @@ def _dispatch(
     for command in commands:
 
         def expand(word: str, location: Location = command.location) -> str:
-            try:
+            with located(location, ShellError):
                 return lex.process_word(word, outline.env).value
-            except ShellError as exc:
-                raise location.error(exc.message) from None
 
         if isinstance(command, ArgInstruction):
             _dispatch_arg(command, outline, globals_, build_args, expand)

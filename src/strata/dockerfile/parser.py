@@ -28,8 +28,8 @@ from strata.dockerfile.directives import (
     check_escape_token,
     find_directive,
 )
-from strata.dockerfile.shell import ShellError, ShellLex
-from strata.errors import DockerfileError
+from strata.dockerfile.shell import ShellLex
+from strata.errors import DockerfileError, ShellError
 
 # bufio.Scanner's default buffer (64 KiB) must hold a line and its newline.
 MAX_LINE_BYTES: Final = 65535

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from strata.dockerfile.ast import go_quote
-from strata.errors import StrataError
+from strata.errors import ShellError
 
 __all__ = [
     "ExpandResult",
@@ -41,21 +41,6 @@ _BOM = "\ufeff"
 # Python's str.isspace() also counts the ASCII separators U+001C..U+001F,
 # which Go's unicode.IsSpace does not.
 _NOT_GO_SPACE = frozenset("\x1c\x1d\x1e\x1f")
-
-
-class ShellError(StrataError):
-    """A word that BuildKit's lexer refuses: an unterminated quote or brace, a
-    bad `${...}` form, or a `${VAR?message}` whose variable is unset.
-
-    `str()` is BuildKit's full text, `failed to process "<word>": <reason>`;
-    `reason` is the part after the colon (`X: is not allowed to be unset`) and
-    `word` the input. Callers add the Dockerfile line when they wrap it.
-    """
-
-    def __init__(self, reason: str, *, word: str) -> None:
-        super().__init__(f"failed to process {go_quote(word)}: {reason}")
-        self.reason = reason
-        self.word = word
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ from strata.dockerfile.instructions import (
     parse_trigger,
 )
 from strata.dockerfile.mounts import split_csv
-from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.suggest import with_suggestion
-from strata.errors import DockerfileError
+from strata.errors import DockerfileError, ShellError, UnknownTargetError, located
 from strata.hostplatform import host_platform as oci_host_platform
 
 RESERVED_STAGE_NAMES = ("context", "scratch")
@@ -51,14 +51,6 @@ class DockerfileLike(Protocol):
 
     @property
     def escape(self) -> str: ...
-
-
-class UnknownTargetError(DockerfileError):
-    """`--target` names no stage; `stages` lists the names that do exist."""
-
-    def __init__(self, message: str, *, file: str, stages: Sequence[str]) -> None:
-        super().__init__(message, file=file)
-        self.stages = tuple(stages)
 
 
 @dataclass(frozen=True)
@@ -179,10 +171,8 @@ class BuildDefinition:
                 if definition.name in build_args:
                     value = build_args[definition.name]
                 elif definition.default is not None:
-                    try:
+                    with located(instruction.location, ShellError):
                         result = lex.process_word(definition.default, env)
-                    except ShellError as exc:
-                        raise instruction.location.error(exc.message) from None
                     value = result.value
                     uses = result.matched
                     if definition.name in uses:
@@ -200,10 +190,8 @@ class BuildDefinition:
 
     def expand_from(self, stage: Stage, env: Mapping[str, str]) -> tuple[str, frozenset[str]]:
         """The stage's base name expanded with the global ARGs, and the ARGs it used."""
-        try:
+        with located(stage.location, ShellError):
             result = ShellLex(self.escape).process_word(stage.base_name, env)
-        except ShellError as exc:
-            raise stage.location.error(exc.message) from None
         if result.value == "":
             raise stage.location.error(f"base name ({stage.base_name}) should not be blank")
         return result.value, result.matched
@@ -274,10 +262,8 @@ class BuildDefinition:
 
     def _copy_source(self, command: CopyInstruction) -> Stage | None:
         # BuildKit reports these without a line (convert.go toCommand); the COPY's is kept.
-        try:
+        with located(command.location, ShellError):
             unchanged = ShellLex(self.escape).process_word(command.from_, {}).value
-        except ShellError as exc:
-            raise command.location.error(exc.message) from None
         if unchanged != command.from_:
             raise command.location.error(
                 "variable expansion is not supported for --from, define a new stage with "

@@ -16,16 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strata.dockerfile.ast import go_quote
-from strata.errors import StrataError
+from strata.errors import ConfigError
 from strata.plan.buildargs import DEFAULT_PATH, replace_env_entry, split_env
 from strata.plan.ops import Platform
 from strata.plan.result import HistoryEntry
 
 HISTORY_COMMENT = "buildkit.dockerfile.v0"
-
-
-class ConfigError(StrataError):
-    """An instruction value BuildKit rejects at dispatch; the caller adds the location."""
 
 
 def default_shell(os_name: str) -> list[str]:

@@ -50,10 +50,19 @@ from strata.dockerfile.instructions import (
     WorkdirInstruction,
     parse_trigger,
 )
-from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.stages import BuildDefinition, parse_stages
 from strata.dockerfile.suggest import with_suggestion
-from strata.errors import BuildError, DockerfileError
+from strata.errors import (
+    BuildError,
+    ConfigError,
+    DockerfileError,
+    ImageReferenceError,
+    LintViolation,
+    PlatformError,
+    ShellError,
+    located,
+)
 from strata.plan import paths
 from strata.plan.buildargs import (
     CACHE_NS_ARG,
@@ -65,7 +74,6 @@ from strata.plan.buildargs import (
     proxy_env,
 )
 from strata.plan.config import (
-    ConfigError,
     ImageState,
     empty_image,
     ensure_path,
@@ -99,15 +107,9 @@ from strata.plan.ops import (
     SourceLocation,
     Vertex,
 )
-from strata.plan.platforms import PlatformError, native_platform, normalize_arch, parse_platform
-from strata.plan.references import ReferenceError, check_reference
-from strata.plan.result import (
-    BuildPlan,
-    ImageResolver,
-    LintViolation,
-    PlanWarning,
-    StagePlan,
-)
+from strata.plan.platforms import native_platform, normalize_arch, parse_platform
+from strata.plan.references import check_reference
+from strata.plan.result import BuildPlan, ImageResolver, PlanWarning, StagePlan
 from strata.plan.runmount import ExecInputs, convert_mounts
 from strata.plan.state import Command, DispatchState, PlanOptions, SharedState
 
@@ -387,11 +389,9 @@ class _Conversion:
         state.commands = [Command(c) for c in stage.commands]
 
     def _stage_platform(self, written: str, where: Location) -> Platform:
-        try:
+        # BuildKit prints the (empty) result of the failed expansion here.
+        with located(where, ShellError, prefix="failed to process arguments for platform : "):
             expanded = self.shared.lex.process_word(written, self.global_args)
-        except ShellError as exc:
-            # BuildKit prints the (empty) result of the failed expansion here.
-            raise where.error(f"failed to process arguments for platform : {exc.message}") from None
         if expanded.value == "":
             message = f"empty platform value from expression {written}"
             raise where.error(self._suggest_global_arg(message, expanded.unmatched)) from None
@@ -436,10 +436,8 @@ class _Conversion:
         where = command.where
         if isinstance(instruction, CopyInstruction) and instruction.from_:
             from_ = instruction.from_
-            try:
+            with located(where, ShellError):
                 unchanged = self.shared.lex.process_word(from_, {}).value
-            except ShellError as exc:
-                raise where.error(exc.message) from None
             if unchanged != from_:
                 raise where.error(
                     "variable expansion is not supported for --from, define a new stage "
@@ -538,7 +536,7 @@ class _Conversion:
             return
         try:
             check_reference(state.base_name)
-        except ReferenceError as exc:
+        except ImageReferenceError as exc:
             message = f"failed to parse stage name {go_quote(state.base_name)}: {exc.message}"
             if state.location is None:
                 raise DockerfileError(message, file=self.options.file) from None
@@ -683,9 +681,8 @@ class _Conversion:
         try:
             handler = _HANDLERS.get(type(instruction))
             if handler is not None:
-                handler(self, state, command)
-        except ConfigError as exc:
-            raise command.where.error(exc.message) from None
+                with located(command.where, ConfigError):
+                    handler(self, state, command)
         finally:
             self.shared.active_checks = None
 
@@ -846,10 +843,8 @@ class _Conversion:
         assert isinstance(instruction, ExposeInstruction)
         words: list[str] = []
         for raw in sorted(instruction.ports):
-            try:
+            with located(command.where, ShellError):
                 words.extend(self.shared.lex.process_words(raw, state.env))
-            except ShellError as exc:
-                raise command.where.error(exc.message) from None
         ports: list[str] = []
         for word in words:
             ports.extend(parse_exposed_port(word))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 from strata.dockerfile.instructions import AddInstruction, CopyInstruction, SourceContent
-from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.shell import ShellLex
+from strata.errors import ConfigError, ShellError, SourceError, located
 from strata.plan import paths
-from strata.plan.config import ConfigError
 from strata.plan.ops import (
     Chown,
     CopyAction,
@@ -27,7 +27,6 @@ from strata.plan.ops import (
 )
 from strata.plan.result import PlanWarning
 from strata.plan.sources import (
-    SourceError,
     is_git_source,
     is_http_source,
     parse_git_ref,
@@ -100,10 +99,8 @@ def dispatch_copy(
     checksum = expand(instruction.checksum) if isinstance(instruction, AddInstruction) else ""
     sources = [expand(source) for source in instruction.sources]
     dest_written = expand(instruction.dest)
-    try:
+    with located(where, ConfigError):
         contents = [_expand_content(c, state) for c in instruction.contents]
-    except ConfigError as exc:
-        raise where.error(exc.message) from None
 
     source_state: DispatchState | None = None
     from_ = instruction.from_ if isinstance(instruction, CopyInstruction) else ""
@@ -117,7 +114,7 @@ def dispatch_copy(
 
     dest = paths.relative_to_workdir(state.workdir, dest_written)
     owner = parse_chown(chown)
-    try:
+    with located(where, (ConfigError, SourceError)):
         if chmod:
             validate_chmod(chmod)
         if checksum:
@@ -125,8 +122,6 @@ def dispatch_copy(
                 raise ConfigError("checksum can't be specified for multiple sources")
             if not is_http_source(sources[0]) and not is_git_source(sources[0]):
                 raise ConfigError("checksum requires HTTP(S) or Git sources")
-    except (ConfigError, SourceError) as exc:
-        raise where.error(exc.message) from None
 
     history = "ADD" if is_add else "COPY"
     if isinstance(instruction, CopyInstruction) and instruction.parents:
@@ -177,10 +172,8 @@ def dispatch_copy(
     actions: list[FileAction] = []
     for src in sources:
         history += " " + src
-        try:
+        with located(where, SourceError):
             git = parse_git_ref(src)
-        except SourceError as exc:
-            raise where.error(exc.message) from None
         if git is not None and not git.indistinguishable_from_local:
             if not is_add:
                 raise where.error("source can't be a git ref for COPY")
@@ -211,10 +204,8 @@ def dispatch_copy(
             if not is_add:
                 raise where.error("source can't be a URL for COPY")
             if checksum:
-                try:
+                with located(where, SourceError):
                     validate_digest(checksum)
-                except SourceError as exc:
-                    raise where.error(exc.message) from None
             filename = url_filename(src)
             http_vertex = state.record(
                 Vertex(HttpSource(url=src, checksum=checksum, filename=filename), name=step_name)

@@ -17,17 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 from strata.dockerfile.ast import go_quote
 from strata.dockerfile.instructions import AddInstruction, ArgInstruction
-from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.stages import Stage
-from strata.errors import DockerfileError
+from strata.errors import DockerfileError, ShellError, SourceError
 from strata.plan.ops import GitSource, HttpSource
-from strata.plan.sources import (
-    SourceError,
-    is_http_source,
-    parse_git_ref,
-    url_filename,
-    validate_digest,
-)
+from strata.plan.sources import is_http_source, parse_git_ref, url_filename, validate_digest
 
 EMPTY_IMAGE = "scratch"
 MAIN_CONTEXT = "context"

@@ -11,7 +11,7 @@ import re
 from urllib.parse import unquote
 
 from strata.dockerfile.ast import go_quote
-from strata.errors import StrataError
+from strata.errors import PlatformError
 from strata.hostplatform import host_platform
 from strata.plan.ops import Platform
 
@@ -71,10 +71,6 @@ _OS_PATTERN = r"^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.%-]*)((?:\+[A-Za-z0-9_.%-]+)*
 # Go's `$` is the end of the text; Python's would also accept a trailing newline.
 _COMPONENT = re.compile(_COMPONENT_PATTERN.removesuffix("$") + r"\Z")
 _OS_AND_VERSION = re.compile(_OS_PATTERN.removesuffix("$") + r"\Z")
-
-
-class PlatformError(StrataError):
-    """A platform string containerd would not parse; the caller adds where it came from."""
 
 
 def normalize_arch(arch: str, variant: str) -> tuple[str, str]:

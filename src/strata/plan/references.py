@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 from strata.dockerfile.ast import go_lower
-from strata.errors import StrataError
-from strata.plan.sources import SourceError, validate_digest
+from strata.errors import ImageReferenceError, SourceError
+from strata.plan.sources import validate_digest
 
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
@@ -26,10 +26,6 @@ _NAME = re.compile(rf"(?:({_DOMAIN})/)?({_PATH})")
 _HEX_ID = re.compile(r"[a-f0-9]{64}")
 _DEFAULT_DOMAIN = "docker.io"
 _MAX_PATH = 255
-
-
-class ReferenceError(StrataError):
-    """An image name that distribution/reference would not parse."""
 
 
 def _split_docker_domain(name: str) -> tuple[str, str]:
@@ -51,29 +47,29 @@ def _split_docker_domain(name: str) -> tuple[str, str]:
 
 
 def check_reference(name: str) -> None:
-    """Raise ReferenceError with distribution/reference's reason for a malformed name."""
+    """Raise ImageReferenceError with distribution/reference's reason for a malformed name."""
     if _HEX_ID.fullmatch(name):
-        raise ReferenceError(
+        raise ImageReferenceError(
             f"invalid repository name ({name}), cannot specify 64-byte hexadecimal strings"
         )
     domain, remainder = _split_docker_domain(name)
     repository = remainder.partition(":")[0]
     if go_lower(repository) != repository:
-        raise ReferenceError(
+        raise ImageReferenceError(
             f"invalid reference format: repository name ({repository}) must be lowercase"
         )
     full = f"{domain}/{remainder}"
     match = _REFERENCE.fullmatch(full)
     if match is None:
         if _REFERENCE.fullmatch(go_lower(full)):
-            raise ReferenceError("repository name must be lowercase")
-        raise ReferenceError("invalid reference format")
+            raise ImageReferenceError("repository name must be lowercase")
+        raise ImageReferenceError("invalid reference format")
     named = _NAME.fullmatch(match.group(1))
     path = named.group(2) if named is not None else match.group(1)
     if len(path) > _MAX_PATH:
-        raise ReferenceError(f"repository name must not be more than {_MAX_PATH} characters")
+        raise ImageReferenceError(f"repository name must not be more than {_MAX_PATH} characters")
     if match.group(3):
         try:
             validate_digest(match.group(3))
         except SourceError as exc:
-            raise ReferenceError(exc.message) from None
+            raise ImageReferenceError(exc.message) from None

@@ -7,11 +7,10 @@ filled in at export.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from strata.errors import DockerfileError
 from strata.plan.ops import Platform, SourceLocation, Vertex, post_order
 
 
@@ -54,18 +53,6 @@ class PlanWarning:
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.message} (line {self.line})"
-
-
-class LintViolation(DockerfileError):
-    """`# check=error=true` and the target has lint findings: the build fails with
-    `lint violation found for rules: ...` after conversion (BuildKit linter.go `Error`).
-
-    `warnings` are the findings themselves, which BuildKit reports before failing; the
-    plan they belonged to is not returned, so they travel with the error."""
-
-    def __init__(self, rules: Sequence[str], warnings: Sequence[PlanWarning], *, file: str) -> None:
-        super().__init__(f"lint violation found for rules: {', '.join(rules)}", file=file)
-        self.warnings = tuple(warnings)
 
 
 @dataclass(frozen=True)

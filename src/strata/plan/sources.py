@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from strata.errors import StrataError
+from strata.errors import SourceError
 from strata.plan import paths
 from strata.plan.urls import parse_go_query, parse_go_url
 
@@ -25,10 +25,6 @@ _HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
-
-
-class SourceError(StrataError):
-    """A git reference or checksum BuildKit rejects; the caller adds the location."""
 
 
 @dataclass(frozen=True)

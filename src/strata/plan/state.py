@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from strata.dockerfile.directives import CheckOptions
 from strata.dockerfile.instructions import Instruction, Location
-from strata.dockerfile.shell import ShellError, ShellLex
+from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.stages import Stage
 from strata.dockerfile.suggest import closest
-from strata.errors import DockerfileError
+from strata.errors import DockerfileError, ShellError, located
 from strata.plan.buildargs import NON_ENV_ARGS, EnvList
 from strata.plan.config import ImageState
 from strata.plan.epoch import SourceEpochResolver
@@ -152,10 +152,8 @@ class SharedState:
 
     def expand(self, word: str, env: Mapping[str, str], where: Location) -> str:
         """A word expanded as BuildKit's dispatch does; errors point at `where`."""
-        try:
+        with located(where, ShellError):
             return self.lex.process_word(word, env).value
-        except ShellError as exc:
-            raise where.error(exc.message) from None
 
     def expand_in(self, state: DispatchState, word: str, where: Location) -> str:
         """Expand with the stage's environment, noting undefined variables (UndefinedVar).
@@ -163,10 +161,8 @@ class SharedState:
         As convert.go `reportUnmatchedVariables`: names declared by ARG in the stage
         (even without a value) are not reported.
         """
-        try:
+        with located(where, ShellError):
             result = self.lex.process_word(word, state.env)
-        except ShellError as exc:
-            raise where.error(exc.message) from None
         declared = {name for name, _ in state.declared_args}
         for name in sorted(result.unmatched - declared - NON_ENV_ARGS):
             hint = closest(name, list(state.env))

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from strata.errors import BuildError
+from strata.errors import BuildError, StepProcessError
 from strata.plan.ops import ExecMount, ExecOp, MountType
-from strata.solver.failed import FailedContainer, StepProcessError
+from strata.solver.failed import FailedContainer
 from strata.solver.results import ContextResult, Result, SnapshotResult, parent_snapshot
 from strata.solver.views import BuildViews
 from strata.worker.context import resolve_in_root
@@ -32,7 +32,7 @@ from strata.worker.mounts import (
     SSHMount,
     TmpfsMount,
 )
-from strata.worker.snapshot import Snapshotter
+from strata.worker.snapshots.snapshotter import Snapshotter
 from strata.worker.spec import NetworkMode, SecurityMode, process_failed_message
 
 OutputSink = Callable[[str, bytes], None]

@@ -16,10 +16,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from strata.errors import BuildError
+from strata.errors import StepProcessError
 from strata.worker.executor import Executor, ProcessSpec
 from strata.worker.mounts import RuntimeMount
-from strata.worker.snapshot import MountSpec, Snapshotter
+from strata.worker.snapshots.mount import MountSpec
+from strata.worker.snapshots.snapshotter import Snapshotter
 from strata.worker.spec import NetworkMode, SecurityMode
 
 DEFAULT_DEBUG_SHELL = "/bin/sh"
@@ -76,23 +77,6 @@ class FailedContainer:
             self._discarded = True
         with contextlib.suppress(Exception):
             self.snapshotter.remove(self.snapshot_key)
-
-
-class StepProcessError(BuildError):
-    """A RUN's process failed and its container was kept for a debug shell."""
-
-    def __init__(
-        self,
-        message: str,
-        container: FailedContainer,
-        *,
-        file: str | None = None,
-        line: int = 0,
-        end_line: int | None = None,
-        source: str | None = None,
-    ) -> None:
-        super().__init__(message, file=file, line=line, end_line=end_line, source=source)
-        self.container = container
 
 
 def discard_kept(error: BaseException | None) -> None:

@@ -32,7 +32,8 @@ from strata.solver.results import ContextResult, Result, SnapshotResult, parent_
 from strata.solver.views import BuildViews
 from strata.worker import fileops
 from strata.worker.chmod import parse_chmod
-from strata.worker.snapshot import Snapshotter, mount_all, unmount
+from strata.worker.snapshots.mount import mount_all, unmount
+from strata.worker.snapshots.snapshotter import Snapshotter
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from strata.image.layer import write_layer
 from strata.image.oci import Compression
 from strata.solver.records import CacheRecords, LayerRow
 from strata.store.content import ContentStore
-from strata.worker.snapshot import SnapshotInfo, Snapshotter
+from strata.worker.snapshots.snapshotter import SnapshotInfo, Snapshotter
 
 COMPRESSION: Compression = "gzip"
 

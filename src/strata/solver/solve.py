@@ -30,7 +30,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from strata.errors import BuildError, Interrupted, StrataError
+from strata.errors import (
+    BuildError,
+    Interrupted,
+    SourceNotFoundError,
+    StepProcessError,
+    StrataError,
+)
 from strata.fsutil import copy_tree
 from strata.image.oci import descriptor
 from strata.plan.ops import (
@@ -59,7 +65,7 @@ from strata.solver.explain import (
     step_id_from_name,
     write_step,
 )
-from strata.solver.failed import StepProcessError, discard_kept
+from strata.solver.failed import discard_kept
 from strata.solver.fileop import run_file_op, run_merge_op
 from strata.solver.keys import (
     InputKey,
@@ -76,9 +82,8 @@ from strata.solver.views import BuildViews
 from strata.store.images import ImageLayer, ImageStore
 from strata.store.root import StateRoot
 from strata.store.usage import remember_cache_mount
-from strata.worker.context import SourceNotFoundError
 from strata.worker.executor import Executor
-from strata.worker.snapshot import Snapshotter
+from strata.worker.snapshots.snapshotter import Snapshotter
 from strata.worker.unpack import FetchLayers, LayerRef
 
 POLL_SECONDS = 0.2

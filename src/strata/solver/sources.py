@@ -21,7 +21,7 @@ from strata.solver.records import CacheRecords, LayerRow
 from strata.store.images import Image
 from strata.store.root import StateRoot
 from strata.worker.archive import fetch_git, fetch_url
-from strata.worker.snapshot import Snapshotter
+from strata.worker.snapshots.snapshotter import Snapshotter
 from strata.worker.unpack import FetchLayers, chain_ids, unpack_image
 
 

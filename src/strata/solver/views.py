@@ -17,7 +17,8 @@ from pathlib import Path
 
 from strata.solver.results import ContextResult, Result, SnapshotResult
 from strata.worker.fileops import CopyOptions, copy
-from strata.worker.snapshot import Snapshotter, mount_all, unmount
+from strata.worker.snapshots.mount import mount_all, unmount
+from strata.worker.snapshots.snapshotter import Snapshotter
 
 
 class BuildViews:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from strata.errors import StrataError
+from strata.errors import ChmodSyntaxError
 
 _SUID = 0o4000
 _SGID = 0o2000
@@ -21,10 +21,6 @@ _STICKY = 0o1000
 _STANDARD = 0o6777  # setuid, setgid and rwx for everyone; the sticky bit is separate
 _WHO = {"a": _STANDARD, "u": _SUID | 0o700, "g": _SGID | 0o070, "o": 0o007}
 _CLASS_SHIFT = {"u": 6, "g": 3, "o": 0}
-
-
-class ChmodSyntaxError(StrataError):
-    """A `--chmod` value that is neither an octal mode nor a symbolic one."""
 
 
 @dataclass(frozen=True)

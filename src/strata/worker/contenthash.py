@@ -29,11 +29,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from strata.errors import SourceNotFoundError
 from strata.store.root import StateRoot
 from strata.worker.context import (
     PathMatcher,
     ScanStats,
-    SourceNotFoundError,
     TreeFilter,
     TreeNode,
     clean_path,

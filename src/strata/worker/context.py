@@ -37,7 +37,7 @@ from typing import IO, BinaryIO, Protocol, cast
 
 import zstandard
 
-from strata.errors import StoreError, StrataError
+from strata.errors import PatternSyntaxError, SourceNotFoundError, StoreError, StrataError
 from strata.image.compress import Sniffed, open_decompressed, sniff
 
 # Linux's own limit on symlinks followed while resolving one path (MAXSYMLINKS).
@@ -53,14 +53,6 @@ class PathMatcher(Protocol):
     def has_exclusions(self) -> bool: ...
 
     def may_skip_directory(self, rel_dir: str) -> bool: ...
-
-
-class SourceNotFoundError(StrataError):
-    """A literal COPY/ADD source that is not in its tree; BuildKit's `"/<path>": not found`."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(f'"{path}": not found')
-        self.path = path
 
 
 # -- paths ---------------------------------------------------------------------------------
@@ -107,13 +99,6 @@ def split_wildcards(path: str) -> tuple[str, str]:
         else:
             prefix.append(part)
     return "/" + "/".join(prefix), "/".join(rest)
-
-
-class PatternSyntaxError(StrataError):
-    """A malformed wildcard; the text is Go's `path.ErrBadPattern`."""
-
-    def __init__(self) -> None:
-        super().__init__("syntax error in pattern")
 
 
 def compile_match(pattern: str) -> re.Pattern[str]:

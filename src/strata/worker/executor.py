@@ -35,7 +35,7 @@ from strata.store.cachemounts import CacheMounts
 from strata.store.root import StateRoot
 from strata.worker.context import resolve_in_root
 from strata.worker.mounts import RuntimeMount, prepare_mounts
-from strata.worker.snapshot import MountSpec, mount_all, mount_one, unmount
+from strata.worker.snapshots.mount import MountSpec, mount_all, mount_one, unmount
 from strata.worker.spec import (
     DEFAULT_HOSTNAME,
     NetworkMode,

@@ -22,7 +22,7 @@ from strata.errors import ExecError
 from strata.fsutil import copy_tree
 from strata.store.cachemounts import CacheMounts, Sharing, base_key_for
 from strata.store.root import StateRoot
-from strata.worker.snapshot import MountSpec, mount_one, unmount
+from strata.worker.snapshots.mount import MountSpec, mount_one, unmount
 
 
 def container_path(target: str, cwd: str) -> str:
@@ -122,7 +122,7 @@ def _scratch_dir(scratch: Path, prefix: str) -> Path:
 def _throwaway_copy(scratch: Path, source: Path, stack: contextlib.ExitStack) -> Path:
     """A writable stand-in for `source` whose changes are discarded: an overlay with
     `source` as its only lower layer, or a copy where overlayfs refuses."""
-    from strata.worker.overlay import overlay_options
+    from strata.worker.snapshots.overlay import overlay_options
 
     work = _scratch_dir(scratch, "bindrw")
     if source.is_dir():

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from strata.errors import StoreError
 from strata.store.root import StateRoot
-from strata.worker.snapshot import Snapshotter
+from strata.worker.snapshots.snapshotter import Snapshotter
 
 
 class LayerRef(Protocol):

@@ -16,13 +16,9 @@ from pathlib import Path
 
 from strata.errors import StoreError
 from strata.fsutil import copy_tree
-from strata.worker.snapshot import (
-    ApplyMode,
-    MountSpec,
-    SnapshotInfo,
-    StoredSnapshotter,
-    tree_size,
-)
+from strata.worker.snapshots.base import StoredSnapshotter, tree_size
+from strata.worker.snapshots.mount import MountSpec
+from strata.worker.snapshots.snapshotter import ApplyMode, SnapshotInfo
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 

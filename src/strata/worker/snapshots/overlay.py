@@ -10,7 +10,9 @@ read-only bind of that layer.
 
 from __future__ import annotations
 
-from strata.worker.snapshot import ApplyMode, MountSpec, SnapshotInfo, StoredSnapshotter, tree_size
+from strata.worker.snapshots.base import StoredSnapshotter, tree_size
+from strata.worker.snapshots.mount import MountSpec
+from strata.worker.snapshots.snapshotter import ApplyMode, SnapshotInfo
 
 
 def overlay_options(lowers: list[str], upper: str | None, work: str | None) -> list[str]:
