@@ -363,3 +363,35 @@ def test_cache_miss_during_a_half_printed_line_starts_on_its_own_line() -> None:
         "#1 DONE 0.6s",
         "",
     ]
+
+
+def test_switching_away_before_a_pending_partial_line_prints_no_empty_line() -> None:
+    # a's header is on screen; before the next flush b finishes and a writes a partial
+    # line. b prints first (finished vertices first): a's block ends with `#1 ...` at
+    # once, since nothing of the partial line was printed yet.
+    bus, clock, out = plain_bus()
+    bus.vertex_started("a", "[a 1/1] RUN printf part")
+    clock.at(0.05)
+    bus.vertex_started("b", "[b 1/1] RUN true")
+    clock.at(0.06)
+    bus.vertex_done("b")
+    clock.at(0.07)
+    bus.log("a", STDOUT, b"part")
+    clock.at(0.15)
+    bus.tick()
+    clock.at(0.4)
+    bus.vertex_done("a")
+    bus.close()
+
+    assert out.getvalue().split("\n") == [
+        "#1 [a 1/1] RUN printf part",
+        "#1 ...",
+        "",
+        "#2 [b 1/1] RUN true",
+        "#2 DONE 0.0s",
+        "",
+        "#1 [a 1/1] RUN printf part",
+        "#1 0.070 part",
+        "#1 DONE 0.4s",
+        "",
+    ]

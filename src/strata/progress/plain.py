@@ -102,7 +102,10 @@ class PlainPrinter:
         if digest != self._current:
             if self._current is not None:
                 old = trace.by_digest[self._current]
-                if old.logs_partial:
+                # End a half-printed line; a partial line that arrived but is not on
+                # screen yet (offset 0) needs no newline, or the block would hold an
+                # empty line before its `#N ...`.
+                if old.logs_partial and old.logs_offset != 0:
                     self._write("\n")
                 old.logs_offset = 0
                 old.count = 0
