@@ -72,12 +72,25 @@ class Resolved:
     """A base image ready to plan with: its manifest is in the content store."""
 
     reference: Reference
+    # What the reference resolved to: an index, or the manifest itself.
+    digest: str
     manifest_digest: str
+    config_digest: str
     config: dict[str, Any]
     # Where its blobs can be fetched from ("" for an image that never came from one).
     source: str
     # True when no registry was asked.
     local: bool
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """What `ImagePuller.pull` did."""
+
+    resolved: Resolved
+    layers: tuple[Descriptor, ...]
+    fetched: tuple[str, ...]  # blobs downloaded now
+    before: str | None  # the manifest the name pointed at before, if any
 
 
 class PulledNames:
@@ -198,7 +211,9 @@ class ImagePuller:
         if ref.digest is not None:
             manifest = self._stored_manifest(ref.digest, platform)
             if manifest is not None:
-                return self._resolved(ref, manifest, source=ref.name, local=True)
+                return self._resolved(
+                    ref, manifest, source=ref.name, local=True, digest=ref.digest
+                )
             return None
         if pinned_only:
             return None
@@ -210,7 +225,9 @@ class ImagePuller:
         if pulled_too:
             remembered = self.names.get(name, platform)
             if remembered is not None and self._has_documents(remembered[1]):
-                return self._resolved(ref, remembered[1], source=ref.name, local=True)
+                return self._resolved(
+                    ref, remembered[1], source=ref.name, local=True, digest=remembered[0]
+                )
         return None
 
     def _from_registry(self, ref: Reference, platform: Platform) -> Resolved:
@@ -232,10 +249,18 @@ class ImagePuller:
         blobs += [pulled.manifest_digest, config_digest]
         if ref.digest is None:
             self.names.remember(str(ref), platform, pulled.digest, pulled.manifest_digest, blobs)
-        return self._resolved(ref, pulled.manifest_digest, source=pulled.source, local=False)
+        return self._resolved(
+            ref, pulled.manifest_digest, source=pulled.source, local=False, digest=pulled.digest
+        )
 
     def _resolved(
-        self, ref: Reference, manifest_digest: str, *, source: str, local: bool
+        self,
+        ref: Reference,
+        manifest_digest: str,
+        *,
+        source: str,
+        local: bool,
+        digest: str | None = None,
     ) -> Resolved:
         manifest = parse_manifest(
             self.content.read_bytes(manifest_digest), f"manifest {manifest_digest}"
@@ -243,7 +268,10 @@ class ImagePuller:
         config = parse_json_object(
             self.content.read_bytes(manifest["config"]["digest"]), "image config"
         )
-        return Resolved(ref, manifest_digest, config, source, local)
+        return Resolved(
+            ref, digest or manifest_digest, manifest_digest, manifest["config"]["digest"],
+            config, source, local,
+        )
 
     def _stored_manifest(self, digest: str, platform: Platform) -> str | None:
         """The platform's manifest digest for a stored manifest or index `digest`."""
@@ -276,13 +304,14 @@ class ImagePuller:
         source: str,
         layers: Sequence[Descriptor],
         progress: BlobProgress | None = None,
-    ) -> None:
+    ) -> list[str]:
         """Bring the blobs of `layers` the content store lacks in from `source`'s
-        registry (`domain/path`), in parallel, each verified before it is stored."""
-        missing = [d for d in dict((d["digest"], d) for d in layers).values()]
-        missing = [d for d in missing if not self.content.has(d["digest"])]
+        registry (`domain/path`), in parallel, each verified before it is stored.
+        Returns the digests fetched."""
+        unique = {d["digest"]: d for d in layers}
+        missing = [d for d in unique.values() if not self.content.has(d["digest"])]
         if not missing:
-            return
+            return []
         if not source:
             raise RegistryError(
                 f"blob {missing[0]['digest']} is missing from the content store and the image"
@@ -307,25 +336,25 @@ class ImagePuller:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pull") as pool:
             for future in [pool.submit(fetch, desc) for desc in missing]:
                 future.result()
+        return [d["digest"] for d in missing]
 
     # -- strata pull -----------------------------------------------------------------------
 
     def pull(
         self, ref: Reference, platform: Platform, progress: BlobProgress | None = None
-    ) -> tuple[Resolved, list[Descriptor], str | None]:
+    ) -> Pulled:
         """`strata pull`: resolve at the registry, fetch every layer, and name the image
-        in the image store. Returns the resolution, the layers, and the manifest the
-        name pointed at before (None if new or unchanged)."""
+        in the image store (a digest reference only registers it)."""
         resolved = self._from_registry(ref, platform)
         manifest = parse_manifest(self.content.read_bytes(resolved.manifest_digest))
         layers = list(manifest["layers"])
-        self.fetch_layers(resolved.source, layers, progress)
+        fetched = self.fetch_layers(resolved.source, layers, progress)
+        before = self.images.get(str(ref)) if ref.digest is None else None
         if ref.digest is None:
-            previous = self.images.put(str(ref), resolved.manifest_digest)
+            self.images.put(str(ref), resolved.manifest_digest)
         else:
             self.images.register(resolved.manifest_digest)
-            previous = None
-        return resolved, layers, previous
+        return Pulled(resolved, tuple(layers), tuple(fetched), before)
 
 
 def _with_digest(ref: Reference, digest: str) -> Reference:
