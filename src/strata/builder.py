@@ -333,6 +333,12 @@ class _Build:
                 text, filename=shown, build_arg=request.build_args.get(CHECK_BUILD_ARG)
             )
             dockerfile = parse(text, filename=shown)
+            syntax = dockerfile.directives.get("syntax")
+            if syntax:
+                # BuildKit would pull this frontend image; strata is the frontend.
+                self.progress.status(
+                    load, f"syntax {syntax}: not pulled, strata reads the Dockerfile itself"
+                )
         ignore_file = find_ignore_file(context_dir, df_path)
         ignore_text = _read_ignore_file(ignore_file) if ignore_file is not None else ""
         patterns = read_ignore_patterns(ignore_text)
