@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,3 +210,20 @@ def test_the_ownership_scan_finds_sql_on_a_table() -> None:
     assert sql_naming("snapshots").search("PRAGMA table_info(snapshots)")
     assert sql_naming("images").search("LEFT JOIN images i")
     assert not sql_naming("images").search("the images of a root")
+
+
+def test_processes_opening_an_old_root_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = old_root(tmp_path / "root")
+    script = (
+        "import sys\nfrom strata.store.root import StateRoot\nStateRoot.open(sys.argv[1]).close()\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(path)], stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    errors = [p.communicate()[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    db = sqlite3.connect(path / "metadata.db")
+    assert schema.schema_version(db) == schema.SCHEMA_VERSION
+    assert db.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+    assert db.execute("SELECT COUNT(*) FROM images").fetchone() == (1,)
