@@ -7,7 +7,7 @@ leaves only tmp files, which the next `StateRoot.open` reaps. Two writers of the
 content both succeed: the second finds the blob present (or renames identical bytes
 over it) and drops its copy.
 
-Metadata (SQLite, tables `content_*`):
+Metadata (SQLite, tables `content_*`, owned by `ContentStore`; see `store/schema.py`):
 
 - `content_blobs`: size, creation and last-use times, for du/prune;
 - `content_refs`: who holds a blob (`image:<manifest digest>`, a lease, or any owner
@@ -43,39 +43,14 @@ from typing import BinaryIO
 from strata.errors import StoreError
 from strata.image.compress import open_decompressed, read_decompressed
 from strata.image.oci import Compression, check_digest, is_digest, layer_media_type
+from strata.solver.records import CacheRecords
 from strata.store.root import StateRoot
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS content_blobs (
-    digest TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    created REAL NOT NULL,
-    last_used REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS content_refs (
-    digest TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    PRIMARY KEY (digest, owner)
-);
-CREATE INDEX IF NOT EXISTS content_refs_by_owner ON content_refs(owner);
-CREATE TABLE IF NOT EXISTS content_layers (
-    digest TEXT PRIMARY KEY,
-    diff_id TEXT NOT NULL,
-    compression TEXT NOT NULL,
-    media_type TEXT NOT NULL,
-    uncompressed_size INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS content_layers_by_diff ON content_layers(diff_id, compression);
-"""
 
 COPY_CHUNK = 1 << 20
 LEASE_PREFIX = "lease:"
 ORPHAN_GRACE_SECONDS = 3600.0
 """Unreferenced blobs younger than this survive `sweep_orphans`: a writer without a
 lease may have stored a blob it has not recorded yet (the same grace as prune's)."""
-# A table of the solver's that also holds blobs (layers remembered per snapshot); the
-# sweep must not take them from under the build cache.
-SOLVER_LAYERS_TABLE = "solver_layers"
 
 
 @dataclass(frozen=True)
@@ -129,7 +104,6 @@ class ContentStore:
 
     def __init__(self, root: StateRoot) -> None:
         self.root = root
-        root.ensure_schema("content", SCHEMA)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -295,6 +269,11 @@ class ContentStore:
         db.execute("DELETE FROM content_refs WHERE owner = ?", (owner,))
         return held
 
+    def referenced_digests(self) -> set[str]:
+        """Every blob some owner (an image, a lease) holds."""
+        rows = self.root.connect().execute("SELECT DISTINCT digest FROM content_refs")
+        return {str(r[0]) for r in rows}
+
     def ref_count(self, digest: str) -> int:
         row = self.root.connect().execute(
             "SELECT COUNT(*) FROM content_refs WHERE digest = ?", (digest,)
@@ -352,12 +331,10 @@ class ContentStore:
                 process = owner.removeprefix(LEASE_PREFIX).partition("/")[0]
                 if not self.root.owner_alive(process):
                     db.execute("DELETE FROM content_refs WHERE owner = ?", (owner,))
-        db = self.root.connect()
-        held = {str(r[0]) for r in db.execute("SELECT DISTINCT digest FROM content_refs")}
-        if _has_table(db, SOLVER_LAYERS_TABLE):
-            held.update(
-                str(r[0]) for r in db.execute(f"SELECT DISTINCT digest FROM {SOLVER_LAYERS_TABLE}")
-            )
+        # The solver's remembered layers hold blobs too: never take them from under
+        # the build cache.
+        records = CacheRecords(self.root)
+        held = self.referenced_digests() | records.layer_digests()
         cutoff = time.time() - grace
         candidates = [
             f"sha256:{name}"
@@ -370,14 +347,8 @@ class ContentStore:
             return []  # the usual case: no write transaction taken
         deleted: list[str] = []
         with self.root.transaction() as db:
-            solver_layers = _has_table(db, SOLVER_LAYERS_TABLE)
             for digest in candidates:
-                if (
-                    solver_layers
-                    and db.execute(
-                        f"SELECT 1 FROM {SOLVER_LAYERS_TABLE} WHERE digest = ? LIMIT 1", (digest,)
-                    ).fetchone()
-                ):
+                if records.holds_layer_in(db, digest):
                     continue
                 if _older_than(self.path(digest), cutoff):  # not rewritten meanwhile
                     deleted += self.delete_unreferenced_in(db, [digest])
@@ -472,11 +443,6 @@ def _older_than(path: Path, cutoff: float) -> bool:
         return os.stat(path).st_mtime <= cutoff
     except FileNotFoundError:
         return False
-
-
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    row = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
-    return row.fetchone() is not None
 
 
 def _fsync_dir(directory: Path) -> None:
