@@ -91,7 +91,9 @@ def test_mirror_url_carries_the_origin_namespace_and_origin_does_not() -> None:
     assert mirror.url(suffix, namespace="docker.io") == (
         "https://mirror:5001/v2/cache/library/alpine/manifests/3.20?ns=docker.io"
     )
-    assert mirror.url("/x/blobs/uploads/?digest=a", namespace="docker.io").endswith("?digest=a&ns=docker.io")
+    assert mirror.url("/x/blobs/uploads/?digest=a", namespace="docker.io").endswith(
+        "?digest=a&ns=docker.io"
+    )
     assert origin.url(suffix, namespace="docker.io") == (
         "https://registry-1.docker.io/v2/library/alpine/manifests/3.20"
     )
@@ -117,7 +119,9 @@ def test_loopback_hosts_as_containerd_matches_them(host: str, expected: bool) ->
 
 def test_unconfigured_loopback_is_http_and_remote_is_https() -> None:
     config = RegistryConfig()
-    assert [(e.scheme, e.verify_tls) for e in config.endpoints("localhost:5000")] == [("http", True)]
+    assert [(e.scheme, e.verify_tls) for e in config.endpoints("localhost:5000")] == [
+        ("http", True)
+    ]
     assert [(e.scheme, e.host) for e in config.endpoints("ghcr.io")] == [("https", "ghcr.io")]
 
 
@@ -216,14 +220,32 @@ def test_default_location_depends_on_uid(tmp_path: Path, monkeypatch: pytest.Mon
     [
         ('[registry."docker.io"]\nmirrors = [\n', ":2: invalid TOML"),
         ('[registry."docker.io"]\nhttp = yes\n', ":2: invalid TOML: Invalid value"),
-        ('[registry."docker.io"]\n\nhttp = "yes"\n', ':3: registry."docker.io".http: expected true or false, got \'yes\''),
-        ('[registry."docker.io"]\nmirrors = "m.example"\n', ':2: registry."docker.io".mirrors: expected a list'),
-        ('[registry."docker.io"]\nmirror = ["m"]\n', ":2: registry.\"docker.io\".mirror: unknown key 'mirror'"),
-        ("[system]\nmax-registry-concurrency = 0\n", ":2: system.max-registry-concurrency: expected a positive integer"),
+        (
+            '[registry."docker.io"]\n\nhttp = "yes"\n',
+            ":3: registry.\"docker.io\".http: expected true or false, got 'yes'",
+        ),
+        (
+            '[registry."docker.io"]\nmirrors = "m.example"\n',
+            ':2: registry."docker.io".mirrors: expected a list',
+        ),
+        (
+            '[registry."docker.io"]\nmirror = ["m"]\n',
+            ":2: registry.\"docker.io\".mirror: unknown key 'mirror'",
+        ),
+        (
+            "[system]\nmax-registry-concurrency = 0\n",
+            ":2: system.max-registry-concurrency: expected a positive integer",
+        ),
         ("[system]\nworkers = 2\n", ":2: system.workers: unknown key"),
         ("[registries]\n", ":1: registries: unknown key"),
-        ('[registry."h"]\n[[registry."h".keypair]]\nkey = "k"\n', ':2: registry.h.keypair.cert: expected a file name'),
-        ('[registry."h"]\n[[registry."h".keypair]]\nkey = "k"\ncert = "c"\npass = "x"\n', ":5: registry.h.keypair.pass: unknown key"),
+        (
+            '[registry."h"]\n[[registry."h".keypair]]\nkey = "k"\n',
+            ":2: registry.h.keypair.cert: expected a file name",
+        ),
+        (
+            '[registry."h"]\n[[registry."h".keypair]]\nkey = "k"\ncert = "c"\npass = "x"\n',
+            ":5: registry.h.keypair.pass: unknown key",
+        ),
         ("registry = 5\n", ":1: registry: expected a table"),
         ('[registry]\n"docker.io" = 5\n', ':2: registry."docker.io": expected a table'),
     ],

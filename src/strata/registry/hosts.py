@@ -107,7 +107,9 @@ class HostConfig:
 class RegistryConfig:
     """The registry part of strata's configuration file."""
 
-    hosts: Mapping[str, HostConfig] = field(default_factory=dict)  # parsed [registry."<host>"] tables
+    hosts: Mapping[str, HostConfig] = field(
+        default_factory=dict
+    )  # parsed [registry."<host>"] tables
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY  # per registry
     source: Path | None = None
 
@@ -131,7 +133,9 @@ class RegistryConfig:
             raise UsageError(f"cannot read configuration file {file}: {e}") from None
         return parse_config(text, file)
 
-    def endpoints(self, domain: str, *, push: bool = False, insecure: bool = False) -> list[Endpoint]:
+    def endpoints(
+        self, domain: str, *, push: bool = False, insecure: bool = False
+    ) -> list[Endpoint]:
         """The endpoints to try for `domain`, in order: mirrors (never for a push), then the
         origin.
 
@@ -277,7 +281,11 @@ def proxy_for(endpoint: Endpoint, env: Mapping[str, str] | None = None) -> str |
     proxy's own user:password: never print it.
     """
     env = os.environ if env is None else env
-    names = ("HTTPS_PROXY", "https_proxy") if endpoint.scheme == "https" else ("HTTP_PROXY", "http_proxy")
+    names = (
+        ("HTTPS_PROXY", "https_proxy")
+        if endpoint.scheme == "https"
+        else ("HTTP_PROXY", "http_proxy")
+    )
     proxy = next((env[n] for n in names if env.get(n)), "")
     if not proxy:
         return None
@@ -434,7 +442,8 @@ class _Checker:
             insecure=self.boolean(where, "insecure", value.get("insecure")),
             ca=tuple(self.path(p) for p in self.strings(where, "ca", value.get("ca", []))),
             tlsconfigdir=tuple(
-                self.path(p) for p in self.strings(where, "tlsconfigdir", value.get("tlsconfigdir", []))
+                self.path(p)
+                for p in self.strings(where, "tlsconfigdir", value.get("tlsconfigdir", []))
             ),
             keypairs=self.keypairs(where, value.get("keypair", [])),
         )
@@ -463,7 +472,11 @@ class _Checker:
                     self.fail((*table, "keypair"), key, f"unknown key {key!r} (known: key, cert)")
             for key in ("key", "cert"):
                 if not isinstance(item.get(key), str) or not item[key]:
-                    self.fail((*table, "keypair"), key, f"expected a file name, got {_describe(item.get(key))}")
+                    self.fail(
+                        (*table, "keypair"),
+                        key,
+                        f"expected a file name, got {_describe(item.get(key))}",
+                    )
             out.append((self.path(item["cert"]), self.path(item["key"])))
         return tuple(out)
 
