@@ -450,7 +450,7 @@ def test_mirror_never_gets_the_origin_credentials() -> None:
     (call,) = server.calls
     assert call.method == "GET"  # anonymous
     assert "Authorization" not in call.headers
-    with pytest.raises(RegistryError, match="no basic auth credentials for mirror.example"):
+    with pytest.raises(RegistryError, match=r"no basic auth credentials for mirror\.example"):
         authorizer.unauthorized(
             MIRROR, "reg.example", [SCOPE], {"www-authenticate": "Basic realm=x"}
         )
