@@ -247,6 +247,11 @@ def test_default_location_depends_on_uid(tmp_path: Path, monkeypatch: pytest.Mon
             ":5: registry.h.keypair.pass: unknown key",
         ),
         ("registry = 5\n", ":1: registry: expected a table"),
+        ('[registry]\n"h".http = 1\n', ":2: registry.h.http: expected true or false, got int 1"),
+        (
+            '[registry]\n"h" = { insecure = "no" }\n',
+            ":2: registry.h.insecure: expected true or false",
+        ),
         ('[registry]\n"docker.io" = 5\n', ':2: registry."docker.io": expected a table'),
     ],
 )

@@ -181,11 +181,12 @@ def _operation(scopes: Sequence[str]) -> str:
     return "push" if any("push" in s.rpartition(":")[2].split(",") for s in scopes) else "pull"
 
 
-def _public_url(url: str) -> str:
-    """A realm URL fit for a message: no user info, no query."""
+def _public_url(url: str, *, keep_query: bool = False) -> str:
+    """A token URL fit for a message: never user info; the query only when asked (a GET's
+    query holds the service and scopes, which help; nothing secret goes in it)."""
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query if keep_query else "", ""))
 
 
 def _status_text(status: int) -> str:
@@ -407,9 +408,10 @@ class Authorizer:
         headers = {"Authorization": authorization} if authorization else {}
         answer = self._fetch("GET", url, headers, None)
         if not 200 <= answer.status < 400:
+            # The URL with its query (service, scopes: public), as containerd shows it.
             raise RegistryError(
                 f"failed to authorize: {what}: unexpected status from GET request to "
-                f"{_public_url(host.realm)}: {_status_text(answer.status)}",
+                f"{_public_url(url, keep_query=True)}: {_status_text(answer.status)}",
                 registry=domain,
             )
         data = self._json(domain, answer, what)

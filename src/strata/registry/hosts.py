@@ -527,7 +527,7 @@ def _locate(lines: list[str], table: tuple[str, ...], key: str) -> int:
 
     tomllib reports lines only for syntax errors, so for a wrong type or an unknown key
     the line is found again here, by reading table headers and `key =` lines. Dotted keys
-    and inline tables fall back to the table's header line."""
+    and inline tables fall back to the line of the table's header, or of its parent's key."""
     current: tuple[str, ...] = ()
     header_line = 0
     for number, raw in enumerate(lines, 1):
@@ -545,4 +545,6 @@ def _locate(lines: list[str], table: tuple[str, ...], key: str) -> int:
             parsed = _split_dotted(line.split("=", 1)[0])
             if parsed is not None and parsed[0] == key:
                 return number
+    if header_line == 0 and table:  # set inline or with a dotted key: where the parent says so
+        return _locate(lines, table[:-1], table[-1])
     return header_line
