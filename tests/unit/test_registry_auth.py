@@ -345,6 +345,17 @@ def test_a_different_error_gets_its_own_retry() -> None:
     assert len(server.calls) == 3
 
 
+def test_alternating_errors_still_end() -> None:
+    authorizer, server, _, _ = make()
+    challenge_then_authorize(authorizer)
+    for error in ("invalid_token", "insufficient_scope"):
+        authorizer.unauthorized(ORIGIN, "reg.example", [SCOPE], bearer(error=error))
+        authorizer.authorization(ORIGIN, "reg.example", [SCOPE])
+    with pytest.raises(RegistryError, match="server message: invalid_token"):
+        authorizer.unauthorized(ORIGIN, "reg.example", [SCOPE], bearer(error="invalid_token"))
+    assert len(server.calls) == 3
+
+
 def test_push_scope_says_push_access_denied() -> None:
     authorizer, _, _, _ = make()
     scopes = ["repository:me/app:pull,push"]

@@ -23,7 +23,8 @@ The flow (`ctd:core/remotes/docker/authorizer.go`, `ctd:core/remotes/docker/auth
 4. A 401 carrying `error=` (`insufficient_scope`, `invalid_token`) for a token we sent
    drops it and fetches a new one once; the same error again for that new token is final
    (containerd's `invalidAuthorization`). The same holds for a token refused without
-   `error=`, and for Basic credentials refused a second time.
+   `error=`, and for Basic credentials refused a second time. A registry alternating
+   between errors is given at most three tokens per (host, scopes) in a row.
 
 To tell "the token I sent was refused" from "another thread already replaced it", the
 Authorizer remembers, per thread, which `Authorization` value `authorization()` last gave
@@ -58,6 +59,7 @@ DEFAULT_EXPIRES_IN = 60  # seconds: distribution token spec, bk:util/resolver/au
 EXPIRY_MARGIN = 0.9  # use a token for 90% of its life (bk:util/resolver/authorizer.go fetchToken)
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 DENIED = "{op} access denied, repository does not exist or may require authorization"
+MAX_TOKEN_RETRIES = 2  # a registry alternating between errors still ends after 3 tokens
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ class _Token:
     header: str = field(repr=False)  # "Bearer <token>"
     expires: float  # clock time; inf for a configured registry token
     answers: str | None  # the `error=` this token was fetched to answer; None: first fetch
+    retries: int = 0  # how many refused tokens came before this one
 
 
 def basic_header(username: str, secret: str) -> str:
@@ -215,7 +218,7 @@ class Authorizer:
         self._hosts: dict[str, _HostAuth] = {}
         self._tokens: dict[tuple[str, tuple[str, ...]], _Token] = {}
         self._key_locks: dict[tuple[str, tuple[str, ...]], threading.Lock] = {}
-        self._retry_for: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._retry_for: dict[tuple[str, tuple[str, ...]], tuple[str, int]] = {}
         self._challenge_scopes: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
         self._credentials: dict[str, Credentials] = {}
         self._sent = threading.local()
@@ -281,7 +284,7 @@ class Authorizer:
             token = self._tokens.get(key)
             if token is None or token.header != sent:
                 return  # another thread replaced (or dropped) the token we sent
-            if token.answers == error:
+            if token.answers == error or token.retries >= MAX_TOKEN_RETRIES:
                 del self._tokens[key]
                 reason = (
                     f"server message: {error}: authorization failed"
@@ -290,7 +293,7 @@ class Authorizer:
                 )
                 raise RegistryError(f"{DENIED.format(op=op)}: {reason}", registry=domain)
             del self._tokens[key]
-            self._retry_for[key] = error
+            self._retry_for[key] = (error, token.retries + 1)
 
     # --- Basic ------------------------------------------------------------------------
 
@@ -322,9 +325,10 @@ class Authorizer:
                 token = self._tokens.get(key)
                 if token is not None and token.expires > self._clock():
                     return token
-                answers = self._retry_for.pop(key, None)
+                answers, retries = self._retry_for.pop(key, (None, 0))
                 extra = self._challenge_scopes.pop(key, ())
             token = self._new_token(endpoint, domain, key, host, extra, answers)
+            token.retries = retries
             with self._lock:
                 self._tokens[key] = token
             return token
