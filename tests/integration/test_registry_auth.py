@@ -14,7 +14,7 @@ import urllib3
 from strata.errors import RegistryError
 from strata.registry.auth import Authorizer, HttpAnswer, HttpFetch, repository_scope
 from strata.registry.credentials import Credentials, CredentialStore
-from strata.registry.hosts import Endpoint, RegistryConfig
+from strata.registry.hosts import Endpoint, RegistryConfig, ssl_context
 from tests.integration.registry_servers import (
     RegistryServer,
     SeededImage,
@@ -39,8 +39,7 @@ IDENTITY = "refresh-token-for-alice"
 def urllib3_fetch(endpoint: Endpoint) -> HttpFetch:
     """The smallest HttpFetch: one PoolManager with the endpoint's TLS settings."""
     pool = urllib3.PoolManager(
-        cert_reqs="CERT_REQUIRED" if endpoint.verify_tls else "CERT_NONE",
-        ca_certs=str(endpoint.ca_files[0]) if endpoint.ca_files else None,
+        ssl_context=ssl_context(endpoint),
         retries=False,
         timeout=urllib3.Timeout(total=30),
     )

@@ -305,3 +305,28 @@ def test_no_proxy_matching_as_go_does(no_proxy: str, host: str, proxied: bool) -
     env = {"HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": no_proxy}
     got = proxy_for(Endpoint("https", host, "/v2", False), env)
     assert (got is not None) is proxied
+
+
+# --- TLS context -----------------------------------------------------------------------
+
+
+def test_ssl_context_verifies_by_default_and_not_when_insecure() -> None:
+    import ssl
+
+    from strata.registry.hosts import ssl_context
+
+    secure = ssl_context(Endpoint("https", "reg.example", "/v2", False))
+    assert (secure.verify_mode, secure.check_hostname) == (ssl.CERT_REQUIRED, True)
+    loose = ssl_context(Endpoint("https", "reg.example", "/v2", False, verify_tls=False))
+    assert (loose.verify_mode, loose.check_hostname) == (ssl.CERT_NONE, False)
+
+
+def test_ssl_context_names_an_unreadable_ca(tmp_path: Path) -> None:
+    from strata.registry.hosts import ssl_context
+
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate")
+    endpoint = Endpoint("https", "reg.example", "/v2", False, ca_files=(bad,))
+    with pytest.raises(UsageError, match=f"failed to read CA file {bad} for reg.example"):
+        ssl_context(endpoint)
+    assert endpoint.tls_key == (True, (bad,), None)

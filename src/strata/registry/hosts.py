@@ -38,6 +38,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -83,6 +84,12 @@ class Endpoint:
         if self.mirror and namespace:
             out += ("&" if "?" in suffix else "?") + "ns=" + quote(namespace, safe="")
         return out
+
+    @property
+    def tls_key(self) -> tuple[bool, tuple[Path, ...], tuple[Path, Path] | None]:
+        """What a connection pool's TLS depends on: endpoints with equal keys can share
+        one urllib3 PoolManager (built with `ssl_context(endpoint)`)."""
+        return (self.verify_tls, self.ca_files, self.client_cert)
 
     def as_http(self) -> Endpoint:
         """This endpoint over plain HTTP: what an `http_fallback` endpoint becomes once
@@ -264,6 +271,30 @@ def _tls_files(config: HostConfig) -> tuple[tuple[Path, ...], tuple[Path, Path] 
             elif name.endswith(".cert"):
                 pairs.append((directory / name, directory / (name[: -len(".cert")] + ".key")))
     return tuple(cas), (pairs[0] if pairs else None)
+
+
+def ssl_context(endpoint: Endpoint) -> ssl.SSLContext:
+    """The TLS settings of an endpoint as an `ssl.SSLContext` for urllib3
+    (`PoolManager(ssl_context=...)`): the system's CAs plus `ca_files`, the client key
+    pair, or no verification at all for an insecure endpoint — BuildKit's
+    `loadTLSConfig` plus `InsecureSkipVerify`. A CA or key file that cannot be loaded is a
+    `UsageError` naming it (it comes from the configuration file)."""
+    context = ssl.create_default_context()
+    if not endpoint.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    for ca in endpoint.ca_files:
+        try:
+            context.load_verify_locations(cafile=str(ca))
+        except (OSError, ssl.SSLError) as e:
+            raise UsageError(f"failed to read CA file {ca} for {endpoint.host}: {e}") from None
+    if endpoint.client_cert is not None:
+        cert, key = endpoint.client_cert
+        try:
+            context.load_cert_chain(str(cert), str(key))
+        except (OSError, ssl.SSLError) as e:
+            raise UsageError(f"failed to load keypair for {cert} ({endpoint.host}): {e}") from None
+    return context
 
 
 # --- proxies ---------------------------------------------------------------------------
