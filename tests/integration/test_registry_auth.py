@@ -266,6 +266,42 @@ def test_basic_auth_without_credentials(tmp_path: Path, basic_registry: Registry
         pull(basic_registry, store_with(tmp_path, basic_registry.host, None), "team/app", "v1")
 
 
+def test_basic_auth_from_a_credential_helper(
+    tmp_path: Path, basic_registry: RegistryServer
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-strata-test"
+    reply = json.dumps({"Username": "alice", "Secret": PASSWORD})
+    helper.write_text(
+        f'#!/bin/sh\n[ "$1" = get ] || exit 1\n'
+        f"[ \"$(cat)\" = {basic_registry.host} ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\n"
+        f"echo '{reply}'\n"
+    )
+    helper.chmod(0o755)
+    config_dir = tmp_path / "docker-config"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(json.dumps({"credsStore": "strata-test"}))
+    store = CredentialStore(
+        config_dir, env={"HOME": str(tmp_path), "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    )
+    answer, _ = pull(basic_registry, store, "team/app", "v1")
+    assert answer.status == 200
+
+
+def test_basic_auth_from_docker_auth_config(tmp_path: Path, basic_registry: RegistryServer) -> None:
+    import base64
+
+    auth = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    env = {
+        "HOME": str(tmp_path),
+        "DOCKER_AUTH_CONFIG": json.dumps({"auths": {basic_registry.host: {"auth": auth}}}),
+    }
+    store = CredentialStore(tmp_path / "empty-config", env=env)
+    answer, _ = pull(basic_registry, store, "team/app", "v1")
+    assert answer.status == 200
+
+
 # --- TLS -----------------------------------------------------------------------------------
 
 
