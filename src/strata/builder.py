@@ -25,11 +25,11 @@ from strata.dockerfile.directives import CHECK_BUILD_ARG, CheckOptions, read_che
 from strata.dockerfile.ignore import PatternMatcher, find_ignore_file, read_ignore_patterns
 from strata.dockerfile.parser import parse
 from strata.errors import (
-    RegistryError,
     BuildError,
     DockerfileError,
     Interrupted,
     LintViolation,
+    RegistryError,
     StepProcessError,
     StrataError,
     UsageError,
@@ -59,9 +59,9 @@ from strata.plan.ops import ExecOp, Platform, Vertex
 from strata.plan.platforms import native_platform, parse_platform
 from strata.plan.result import BuildPlan, PlanWarning, ResolvedImage
 from strata.progress.bus import ProgressBus
+from strata.progress.units import format_size
 from strata.registry.hosts import RegistryConfig
 from strata.registry.pull import ImagePuller
-from strata.progress.units import format_size
 from strata.solver.checksums import ChecksumCache
 from strata.solver.execop import ExecEnvironment
 from strata.solver.layers import ChainLayer, image_layers

@@ -22,12 +22,7 @@ SRC = Path(strata.__file__).parent.parent
 
 # Files allowed to write SQL naming a table they do not own, each with its reason. Keep
 # it short; the test fails when an entry is no longer needed.
-NOT_OWNER_BUT_ALLOWED = {
-    ("snapshots", "strata/store/usage.py"): (
-        "the snapshot metadata store is moving to worker/snapshots/storage.py; du and"
-        " prune read its rows through usage.py's marked section until it has methods"
-    ),
-}
+NOT_OWNER_BUT_ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def open_root(path: Path) -> Iterator[StateRoot]:
@@ -153,15 +148,6 @@ def test_a_failed_migration_leaves_the_root_as_it_was(
 
 def test_migrations_are_numbered_one_by_one_up_to_the_version() -> None:
     assert [m.version for m in schema.MIGRATIONS] == list(range(1, schema.SCHEMA_VERSION + 1))
-
-
-def test_the_snapshot_store_still_creates_the_same_snapshot_tables() -> None:
-    # worker/snapshot.py keeps its own copy of the DDL until it moves; both must agree.
-    from strata.worker.snapshot import SCHEMA as SNAPSHOT_DDL
-
-    theirs = [" ".join(s.split()) for s in SNAPSHOT_DDL.split(";") if s.strip()]
-    ours = [" ".join(s.split()) for s in schema._V1_SNAPSHOTS]
-    assert theirs == ours
 
 
 # -- one owner per table -------------------------------------------------------------------

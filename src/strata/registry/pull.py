@@ -47,17 +47,6 @@ from strata.store.images import ImageStore
 from strata.store.reference import Reference
 from strata.store.root import StateRoot
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS registry_pulls (
-    name TEXT NOT NULL,
-    platform TEXT NOT NULL,
-    digest TEXT NOT NULL,
-    manifest TEXT NOT NULL,
-    resolved REAL NOT NULL,
-    PRIMARY KEY (name, platform)
-);
-"""
-
 # Who holds a remembered pull's manifest and config in the content store.
 _OWNER_PREFIX = "pull:"
 
@@ -100,7 +89,6 @@ class PulledNames:
 
     def __init__(self, root: StateRoot) -> None:
         self.root = root
-        root.ensure_schema("registry_pulls", SCHEMA)
         self.content = ContentStore(root)
 
     def get(self, name: str, platform: Platform) -> tuple[str, str] | None:

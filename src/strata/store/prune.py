@@ -57,12 +57,14 @@ from strata.store.usage import (
     UsageMemory,
     UsageRecord,
     build_lock_path,
-    delete_snapshot_row_in,
     disk_usage,
+)
+from strata.worker.contenthash import DigestCache
+from strata.worker.snapshots.storage import (
+    delete_snapshot_row_in,
     leaf_snapshot_in,
     snapshot_keys_and_ids_in,
 )
-from strata.worker.contenthash import DigestCache
 
 DEFAULT_BLOB_GRACE_SECONDS = 3600.0
 """Unreferenced blobs younger than this are kept: an image import that does not hold a

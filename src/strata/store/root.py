@@ -57,8 +57,6 @@ class StateRoot:
         self.tmp_root = path / "tmp"
         self.db_path = path / "metadata.db"
         self._local = threading.local()
-        self._schemas: set[str] = set()
-        self._schema_lock = threading.Lock()
         self._owner_dir: Path | None = None
         self._owner_dir_guard = threading.Lock()
         self._owner_lock: IO[bytes] | None = None
@@ -114,19 +112,6 @@ class StateRoot:
             raise
         else:
             conn.execute("COMMIT")
-
-    def ensure_schema(self, name: str, ddl: str) -> None:
-        """Run a module's `CREATE TABLE IF NOT EXISTS ...` script once per process.
-
-        Obsolete: `open` creates every table (`store/schema.py`). Only the snapshot
-        metadata store still calls this, with DDL identical to the schema's, until it
-        moves to `worker/snapshots/storage.py`; then this goes."""
-        with self._schema_lock:
-            if name in self._schemas:
-                return
-            conn = self.connect()
-            conn.executescript(ddl)
-            self._schemas.add(name)
 
     # -- locks ------------------------------------------------------------------------
 

@@ -32,11 +32,11 @@ blobs) still lands as one transaction.
     ├── usage_snapshot_sizes     UsageMemory             store/usage.py
     │     snapshot_id PK ─▶ snapshots.id, size           measured once per committed snapshot
     │
-    ├── snapshots                SnapshotStore           worker/snapshot.py
+    ├── snapshots                SnapshotStore           worker/snapshots/storage.py
     │     id PK AUTOINCREMENT (dir snapshots/<id>), snapshotter, key, parent_id ─▶ snapshots,
     │     kind (active|view|committed), created, size, owner (tmp owner dir; NULL when
     │     committed or disowned)                         UNIQUE (snapshotter, key); by parent
-    ├── snapshotter_probe        overlay_supported()     worker/snapshot.py
+    ├── snapshotter_probe        remember_probe()        worker/snapshots/storage.py
     │     kernel PK ("<release> uid=<n>"), overlay (0|1)
     │
     ├── solver_cache             CacheRecords            solver/records.py
@@ -56,6 +56,11 @@ blobs) still lands as one transaction.
     ├── contenthash_files        DigestCache             worker/contenthash.py
     │     path PK (bytes), dev, ino, size, mtime_ns, ctime_ns, content, xattrs
     │                                                    WITHOUT ROWID
+    │
+    ├── registry_pulls           PulledNames             registry/pull.py
+    │     name ("docker.io/library/x:tag"), platform, digest (what the name resolved to:
+    │     index or manifest), manifest ─▶ content_blobs, resolved     PK (name, platform)
+    │     (its index, manifest and config are held by content_refs owner "pull:<name>@<platform>")
     └── schema_migrations        migrate()               store/schema.py
           version PK, strata (the strata version that applied it), applied
 
@@ -95,7 +100,7 @@ from pathlib import Path
 
 from strata.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -117,14 +122,15 @@ TABLES: tuple[Table, ...] = (
     Table("cache_mounts", "CacheMounts", "strata/store/cachemounts.py"),
     Table("cache_mount_descriptions", "UsageMemory", "strata/store/usage.py"),
     Table("usage_snapshot_sizes", "UsageMemory", "strata/store/usage.py"),
-    Table("snapshots", "SnapshotStore", "strata/worker/snapshot.py"),
-    Table("snapshotter_probe", "overlay_supported", "strata/worker/snapshot.py"),
+    Table("snapshots", "SnapshotStore", "strata/worker/snapshots/storage.py"),
+    Table("snapshotter_probe", "remember_probe", "strata/worker/snapshots/storage.py"),
     Table("solver_cache", "CacheRecords", "strata/solver/records.py"),
     Table("solver_checksums", "CacheRecords", "strata/solver/records.py"),
     Table("solver_layers", "CacheRecords", "strata/solver/records.py"),
     Table("solver_steps", "StepMemory", "strata/solver/explain.py"),
     Table("solver_key_uses", "StepMemory", "strata/solver/explain.py"),
     Table("contenthash_files", "DigestCache", "strata/worker/contenthash.py"),
+    Table("registry_pulls", "PulledNames", "strata/registry/pull.py"),
     Table("schema_migrations", "migrate", "strata/store/schema.py"),
 )
 
@@ -132,8 +138,7 @@ TABLES: tuple[Table, ...] = (
 # -- version 1 -----------------------------------------------------------------------------
 # The tables as strata 0.1.0 created them lazily, word for word (each module's
 # `CREATE ... IF NOT EXISTS`), so that a version-0 root keeps the tables it has and gains
-# the ones it lacks, and so that `worker/snapshot.py`, which still runs its own copy of
-# the snapshot DDL, finds the same tables. Frozen: see "Versions" above.
+# the ones it lacks. Frozen: see "Versions" above.
 
 _V1_CONTENT = (
     """CREATE TABLE IF NOT EXISTS content_blobs (
@@ -199,8 +204,6 @@ _V1_USAGE = (
 )""",
 )
 
-# Identical to `worker/snapshot.py`'s SCHEMA (checked by test_schema.py) until the
-# snapshot metadata store reads its schema from here.
 _V1_SNAPSHOTS = (
     """CREATE TABLE IF NOT EXISTS snapshots (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -299,6 +302,23 @@ def _to_v1(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE snapshots ADD COLUMN owner TEXT")
 
 
+# -- version 2 -----------------------------------------------------------------------------
+
+_V2_REGISTRY_PULLS = """CREATE TABLE registry_pulls (
+    name     TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    digest   TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    resolved REAL NOT NULL,
+    PRIMARY KEY (name, platform)
+)"""
+
+
+def _to_v2(db: sqlite3.Connection) -> None:
+    """What base-image names resolved to at their registries (`strata.registry.pull`)."""
+    db.execute(_V2_REGISTRY_PULLS)
+
+
 # -- migrations ------------------------------------------------------------------------------
 
 
@@ -313,6 +333,7 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "one schema: every table made up front; snapshots.owner", _to_v1),
+    Migration(2, "registry_pulls: names resolved at registries", _to_v2),
 )
 
 

@@ -43,6 +43,7 @@ from strata.store.cachemounts import CacheMounts
 from strata.store.content import ContentStore
 from strata.store.root import StateRoot
 from strata.worker.contenthash import DigestCache
+from strata.worker.snapshots.storage import snapshot_rows
 
 BUILD_LOCK = "build-in-use"
 PROBE_LOCK = "lock-probe"
@@ -251,61 +252,6 @@ def cache_mount_description(cache_id: str, target: str | None, args: list[str] |
     if cache_id != target:
         text += f" with id {quoted}"
     return text
-
-
-# -- the snapshots table -------------------------------------------------------------------------
-# The only SQL in this module on a table it does not own (`tests/unit/test_schema.py` lists
-# the exception). Its owner, the snapshot metadata store in `worker/snapshot.py`, is being
-# moved to `worker/snapshots/storage.py`; these functions become its methods there.
-
-
-@dataclass(frozen=True)
-class SnapshotRow:
-    """One row of `snapshots`, as du needs it."""
-
-    id: int
-    snapshotter: str
-    key: str
-    parent_id: int | None
-    kind: str
-    created: float
-    owner: str | None
-
-
-def snapshot_rows(db: sqlite3.Connection) -> list[SnapshotRow]:
-    """Every snapshot of every snapshotter, oldest first."""
-    return [
-        SnapshotRow(int(r[0]), str(r[1]), str(r[2]), r[3], str(r[4]), float(r[5]), r[6])
-        for r in db.execute(
-            "SELECT id, snapshotter, key, parent_id, kind, created, owner"
-            " FROM snapshots ORDER BY id"
-        ).fetchall()
-    ]
-
-
-def leaf_snapshot_in(db: sqlite3.Connection, snapshot_id: int) -> tuple[str, bool] | None:
-    """(key, whether another snapshotter has a snapshot of the same key) of snapshot
-    `snapshot_id`; None when it is gone or has children."""
-    row = db.execute("SELECT key FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone()
-    if row is None:
-        return None
-    if db.execute("SELECT 1 FROM snapshots WHERE parent_id = ? LIMIT 1", (snapshot_id,)).fetchone():
-        return None
-    key = str(row[0])
-    twin = db.execute(
-        "SELECT 1 FROM snapshots WHERE key = ? AND id != ? LIMIT 1", (key, snapshot_id)
-    ).fetchone()
-    return key, twin is not None
-
-
-def delete_snapshot_row_in(db: sqlite3.Connection, snapshot_id: int) -> None:
-    db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
-
-
-def snapshot_keys_and_ids_in(db: sqlite3.Connection) -> tuple[set[str], set[int]]:
-    """The keys and the ids of every snapshot."""
-    rows = db.execute("SELECT key, id FROM snapshots").fetchall()
-    return {str(r[0]) for r in rows}, {int(r[1]) for r in rows}
 
 
 # -- the listing ---------------------------------------------------------------------------------
