@@ -100,7 +100,7 @@ def download_blob(
                     try:
                         for chunk in stream.chunks:
                             if offset + len(chunk) > size:
-                                part.reset()
+                                part.discard()
                                 raise RegistryError(
                                     f"{what}: blob {digest} is larger than its {size} bytes",
                                     registry=registry,
@@ -124,13 +124,14 @@ def download_blob(
             actual = "sha256:" + hasher.hexdigest()
             if actual == digest:
                 break
-            part.reset()
             if not inherited:
+                part.discard()
                 raise RegistryError(
                     f"{what}: blob digest mismatch: expected {digest}, got {actual}",
                     registry=registry,
                 )
             # The bytes a previous attempt left were wrong: start over once.
+            part.reset()
             inherited, offset, hasher = False, 0, hashlib.sha256()
         content.commit_partial(part, digest, hold=hold)
 

@@ -156,6 +156,12 @@ class PartialBlob:
         self.fh.seek(0)
         self.fh.truncate(0)
 
+    def discard(self) -> None:
+        """Drop the file (bytes that hashed wrong): nothing of it is worth resuming."""
+        self.reset()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
     def prefix_hash(self) -> hashlib._Hash:
         """sha256 of the bytes already there, so a resumed download can go on hashing."""
         h = hashlib.sha256()
