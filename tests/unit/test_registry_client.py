@@ -161,7 +161,7 @@ def test_schema1_is_refused_with_buildkits_message(
 def test_fetched_manifest_is_verified_against_its_digest(registry: FakeRegistry) -> None:
     desc, _, _ = put_image(registry)
     registry.faults.wrong_body[desc["digest"]] = b'{"schemaVersion":2,"layers":[]}' + b" " * 10
-    with make_client() as client, pytest.raises(RegistryError, match="mismatch|bytes, expected"):
+    with make_client() as client, pytest.raises(RegistryError, match=r"mismatch|bytes, expected"):
         client.fetch_manifest(ref_for(registry), desc)
 
 
@@ -207,9 +207,11 @@ def test_wrong_credentials_end_in_pull_access_denied(registry: FakeRegistry) -> 
     put_image(registry)
     registry.faults.auth = "basic"
     ref = ref_for(registry)
-    with make_client(authorizer=FakeAuthorizer("user", "wrong")) as client:
-        with pytest.raises(RegistryError) as caught:
-            client.resolve(ref)
+    with (
+        make_client(authorizer=FakeAuthorizer("user", "wrong")) as client,
+        pytest.raises(RegistryError) as caught,
+    ):
+        client.resolve(ref)
     message = caught.value.message
     assert message.startswith(
         f"{ref}: pull access denied, repository does not exist or may require authorization"
@@ -428,7 +430,7 @@ def test_nested_indexes_are_followed(registry: FakeRegistry) -> None:
 
 
 def test_config_with_wrong_bytes_is_refused(registry: FakeRegistry) -> None:
-    desc, config, _ = put_image(registry)
+    _, config, _ = put_image(registry)
     registry.faults.wrong_body[digest_of(config)] = config.replace(b"amd64", b"arm64")
     with make_client() as client, pytest.raises(RegistryError, match="blob digest mismatch"):
         client.resolve_image(ref_for(registry), Platform("linux", "amd64"))
