@@ -757,8 +757,11 @@ def _parse_manifest(ref: Reference, body: bytes) -> Manifest:
 
 
 def _chunks(reply: _Reply) -> Iterator[bytes]:
+    # read1: whatever arrived, up to a chunk. `read(amt)` waits to fill the chunk and
+    # loses the bytes it holds when the connection drops, which a resume needs.
     try:
-        yield from reply.response.stream(BLOB_CHUNK)
+        while data := reply.response.read1(BLOB_CHUNK):
+            yield data
     except (HTTPError, OSError) as exc:
         raise StreamBroken(_reason(exc)) from None
 
