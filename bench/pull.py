@@ -92,6 +92,11 @@ root.close()
 """
 
 
+IMPORT_ONLY = (
+    "import strata.registry.client, strata.store.content, strata.store.root, strata.store.reference"
+)
+
+
 def measure(argv: list[str]) -> tuple[float, int]:
     """Seconds and peak RSS (bytes) of one command."""
     with tempfile.NamedTemporaryFile("r") as rss_file:
@@ -220,6 +225,7 @@ def main() -> None:
                 check=True,
             )
             print(f"image: 3 gzip layers, {blob_bytes / MIB:.0f} MiB of blobs, on {host}")
+            import_runs = [measure([sys.executable, "-c", IMPORT_ONLY]) for _ in range(ROUNDS)]
             strata_runs: list[tuple[float, int]] = []
             skopeo_runs: list[tuple[float, int]] = []
             for n in range(ROUNDS):
@@ -246,6 +252,11 @@ def main() -> None:
             rate = blob_bytes / seconds / 1e6
             print(f"{label:<34}{seconds:>9.2f}{rate:>8.0f}{rss / MIB:>8.0f}MB")
         print(f"strata / skopeo time: {strata_s / skopeo_s:.2f} (best of {ROUNDS} each)")
+        floor = min(import_runs)[0]
+        print(
+            f"of strata's time, {floor:.2f}s is starting Python and importing strata; "
+            f"the pull itself: {strata_s - floor:.2f}s ({(strata_s - floor) / skopeo_s:.2f} of skopeo)"
+        )
 
 
 if __name__ == "__main__":
