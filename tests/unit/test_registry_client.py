@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from tests.unit.fake_registry import (
     FakeEndpoint,
     FakeRegistry,
     digest_of,
+    make_tls_files,
 )
 
 REPO = "library/app"
@@ -356,6 +358,43 @@ def test_https_without_fallback_is_a_tls_error(registry: FakeRegistry) -> None:
     config = FakeConfig({registry.host: [FakeEndpoint("https", registry.host, verify_tls=False)]})
     with make_client(config) as client, pytest.raises(RegistryError, match="TLS error"):
         client.resolve(ref_for(registry))
+
+
+def test_tls_registry_needs_its_ca(tmp_path: Path) -> None:
+    ca, cert, key = make_tls_files(tmp_path)
+    with FakeRegistry(tls=(cert, key)) as registry:
+        desc, _, _ = put_image(registry)
+        ref = ref_for(registry)
+        plain = FakeConfig({registry.host: [FakeEndpoint("https", registry.host)]})
+        with make_client(plain) as client, pytest.raises(RegistryError, match="TLS error"):
+            client.resolve(ref)
+        trusted = FakeConfig(
+            {registry.host: [FakeEndpoint("https", registry.host, ca_files=(ca,))]}
+        )
+        with make_client(trusted) as client:
+            assert client.resolve(ref) == desc
+        unverified = FakeConfig(
+            {registry.host: [FakeEndpoint("https", registry.host, verify_tls=False)]}
+        )
+        with make_client(unverified) as client:
+            assert client.resolve(ref) == desc
+
+
+def test_proxy_from_the_environment_is_used(
+    registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desc, _, _ = put_image(registry)
+    # The fake registry stands in for the proxy: it gets the absolute URL and serves it.
+    monkeypatch.setenv("HTTP_PROXY", f"http://{registry.host}")
+    monkeypatch.setenv("http_proxy", f"http://{registry.host}")
+    config = FakeConfig({"registry.invalid": [FakeEndpoint("http", "registry.invalid")]})
+    with make_client(config) as client:
+        assert client.resolve(parse_reference(f"registry.invalid/{REPO}:1")) == desc
+    assert registry.log("HEAD")[0].path == f"/v2/{REPO}/manifests/1"
+    monkeypatch.setenv("NO_PROXY", "registry.invalid")
+    monkeypatch.setenv("no_proxy", "registry.invalid")
+    with make_client(config) as client, pytest.raises(RegistryError, match="cannot reach"):
+        client.resolve(parse_reference(f"registry.invalid/{REPO}:1"))
 
 
 # -- images ---------------------------------------------------------------------------------

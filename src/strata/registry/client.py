@@ -50,6 +50,7 @@ import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
+    InsecureRequestWarning,
     NewConnectionError,
     ProtocolError,
     ReadTimeoutError,
@@ -634,6 +635,9 @@ class RegistryClient:
                     f"{endpoint.host}: cannot load TLS files: {exc}", registry=endpoint.host
                 ) from None
             if not endpoint.verify_tls:
+                # Asked for (`insecure = true`): BuildKit says nothing either, so
+                # urllib3's per-request warning is turned off (its own class only).
+                urllib3.disable_warnings(InsecureRequestWarning)
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
                 kwargs.update(cert_reqs="CERT_NONE", assert_hostname=False)
