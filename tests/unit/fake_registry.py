@@ -56,6 +56,7 @@ class Faults:
     wrong_body: dict[str, bytes] = field(default_factory=dict)  # digest -> bytes served
     hang: bool = False  # never answer (until the server closes)
     blob_delay: float = 0.0  # seconds before each blob body
+    chunk_delay: float = 0.0  # blob bodies go out in 16 KiB pieces this many seconds apart
     auth: Literal["basic", "bearer"] | None = None
     username: str = "user"
     password: str = "secret"
@@ -288,14 +289,20 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         sent = body if cut is None else body[:cut]
-        try:
-            self.wfile.write(sent)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
-            return
-        with reg._lock:
-            reg.bytes_served[digest] = reg.bytes_served.get(digest, 0) + len(sent)
+        piece = 16 << 10 if f.chunk_delay else max(1, len(sent))
+        for at in range(0, len(sent), piece):
+            try:
+                self.wfile.write(sent[at : at + piece])
+                self.wfile.flush()
+            except OSError:
+                self.close_connection = True
+                return
+            with reg._lock:
+                reg.bytes_served[digest] = reg.bytes_served.get(digest, 0) + len(
+                    sent[at : at + piece]
+                )
+            if f.chunk_delay:
+                time.sleep(f.chunk_delay)
         if cut is not None:
             self.close_connection = True
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -174,6 +178,59 @@ def test_partial_left_by_a_dead_process_is_resumed(registry: FakeRegistry, tmp_p
     assert registry.bytes_served[desc["digest"]] == SIZE - 120_000
 
 
+KILLED_PULL = """
+import sys
+from strata.image.oci import MEDIA_OCI_LAYER_GZIP
+from strata.registry.client import RegistryClient
+from strata.store.content import ContentStore
+from strata.store.reference import parse_reference
+from strata.store.root import StateRoot
+from tests.unit.fake_registry import FakeAuthorizer, FakeConfig
+
+ref, root, digest, size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+desc = {"mediaType": MEDIA_OCI_LAYER_GZIP, "digest": digest, "size": size}
+with RegistryClient(FakeConfig(), None, authorizer=FakeAuthorizer()) as client:
+    client.fetch_blob(parse_reference(ref), desc, ContentStore(StateRoot.open(root)))
+"""
+
+
+def test_a_pull_killed_with_sigkill_is_resumed_by_the_next_process(
+    registry: FakeRegistry, tmp_path: Path
+) -> None:
+    data = os.urandom(SIZE)
+    desc = put(registry, data)
+    registry.faults.chunk_delay = 0.05
+    state = tmp_path / "root"
+    partial = state / "ingest" / (desc["digest"].removeprefix("sha256:") + ".part")
+    repo_root = Path(__file__).resolve().parents[2]
+    args = [str(ref_for(registry)), str(state), desc["digest"], str(SIZE)]
+    child = subprocess.Popen([sys.executable, "-c", KILLED_PULL, *args], cwd=repo_root)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and child.poll() is None:
+            if partial.exists() and partial.stat().st_size >= 50_000:
+                break
+            time.sleep(0.01)
+        assert child.poll() is None, "the child finished or died before it could be killed"
+    finally:
+        child.kill()
+        child.wait()
+    registry.faults.chunk_delay = 0.0
+    kept = partial.stat().st_size
+    assert 0 < kept < SIZE
+
+    root = StateRoot.open(state)
+    try:
+        content = ContentStore(root)
+        with make_client() as client:
+            client.fetch_blob(ref_for(registry), desc, content)
+        assert stored(content, desc["digest"]) == data
+    finally:
+        root.close()
+    last = registry.log("GET", "/blobs/")[-1]
+    assert last.headers.get("range") == f"bytes={kept}-"
+
+
 def test_a_corrupt_partial_is_discarded_and_fetched_again(
     registry: FakeRegistry, root: StateRoot
 ) -> None:
@@ -267,3 +324,24 @@ def test_fetch_blob_with_a_lease_holds_the_blob(registry: FakeRegistry, root: St
         client.fetch_blob(ref_for(registry), desc, content, hold=lease)
         assert content.ref_count(desc["digest"]) == 1
     assert content.ref_count(desc["digest"]) == 0
+
+
+def test_stale_partials_are_removed_unless_in_use(root: StateRoot) -> None:
+    content = ContentStore(root)
+    old, busy = digest_of(b"old"), digest_of(b"busy")
+    with content.partial(old) as part:
+        part.append(b"ol")
+    fresh = digest_of(b"fresh")
+    with content.partial(fresh) as part:
+        part.append(b"fr")
+    for digest in (old, busy):
+        path = partial_path(root, digest)
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"x")
+        os.utime(path, (1, 1))
+    with open(partial_path(root, busy), "rb") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        removed = content.remove_stale_partials(older_than=3600)
+    assert removed == [partial_path(root, old)]
+    assert partial_path(root, busy).exists()
+    assert partial_path(root, fresh).exists()

@@ -308,6 +308,29 @@ class ContentStore:
             finally:
                 fh.close()
 
+    def remove_stale_partials(self, older_than: float = ORPHAN_GRACE_SECONDS * 24) -> list[Path]:
+        """Delete partial downloads nobody holds that were last written more than
+        `older_than` seconds ago (pulls given up on); return what was deleted. One a
+        live writer holds (flock) is never touched."""
+        removed: list[Path] = []
+        cutoff = time.time() - older_than
+        try:
+            entries = list(self.ingest_dir.iterdir())
+        except FileNotFoundError:
+            return removed
+        for path in entries:
+            if path.suffix != ".part" or not _older_than(path, cutoff):
+                continue
+            with contextlib.suppress(FileNotFoundError), open(path, "rb") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                if os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino:
+                    path.unlink()
+                    removed.append(path)
+        return removed
+
     def commit_partial(self, partial: PartialBlob, digest: str, *, hold: str | None = None) -> bool:
         """Put a complete partial file in place as blob `digest`.
 
