@@ -468,6 +468,16 @@ def test_nested_indexes_are_followed(registry: FakeRegistry) -> None:
     assert image.manifest_digest == arm["digest"]
 
 
+def test_a_manifest_got_by_the_resolve_is_not_fetched_again(registry: FakeRegistry) -> None:
+    desc, config, _ = put_image(registry)
+    registry.faults.head_405 = True
+    with make_client() as client:
+        image = client.resolve_image(ref_for(registry), Platform("linux", "amd64"))
+    assert image.manifest_digest == desc["digest"]
+    assert image.config == config
+    assert [r.method for r in registry.log(contains="/manifests/")] == ["HEAD", "GET"]
+
+
 def test_config_with_wrong_bytes_is_refused(registry: FakeRegistry) -> None:
     _, config, _ = put_image(registry)
     registry.faults.wrong_body[digest_of(config)] = config.replace(b"amd64", b"arm64")

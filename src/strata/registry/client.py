@@ -265,19 +265,25 @@ class RegistryClient:
         """The descriptor `ref` names now: HEAD with BuildKit's Accept list; a GET when
         the HEAD lacks the digest, the length or a manifest Content-Type, or is refused
         with 405 (handled in `_attempts`)."""
+        return self._resolve(ref)[0]
+
+    def _resolve(self, ref: Reference) -> tuple[Descriptor, bytes | None]:
+        """`resolve`, plus the body when a GET was needed (verified: its digest is the
+        descriptor's), so `resolve_image` does not fetch it twice (Docker Hub counts
+        manifest GETs against pull limits)."""
         suffix = f"/{ref.path}/manifests/{ref.digest or ref.tag or 'latest'}"
         with self._request(ref, "HEAD", suffix, {"Accept": ACCEPT_MANIFESTS}) as reply:
             self._check_status(ref, reply, "manifest")
             body = self._read_manifest(ref, reply) if reply.method == "GET" else None
             desc = _resolved_descriptor(ref, reply.headers, body)
         if desc is not None:
-            return desc
+            return desc, body
         with self._request(ref, "GET", suffix, {"Accept": ACCEPT_MANIFESTS}) as reply:
             self._check_status(ref, reply, "manifest")
             body = self._read_manifest(ref, reply)
             desc = _resolved_descriptor(ref, reply.headers, body)
         assert desc is not None  # a body always tells
-        return desc
+        return desc, body
 
     def fetch_manifest(self, ref: Reference, desc: Descriptor) -> bytes:
         """The bytes of manifest or index `desc`, checked against its digest and size."""
@@ -301,12 +307,19 @@ class RegistryClient:
     def resolve_image(self, ref: Reference, platform: Platform) -> ResolvedImage:
         """Resolve `ref`, pick `platform`'s manifest (nested indexes too) and fetch its
         config: everything FROM needs except the layers themselves."""
-        top = self.resolve(ref)
+        top, resolved_body = self._resolve(ref)
         desc = top
-        body, media_type = self._fetch_manifest(ref, desc)
-        for _ in range(MAX_INDEX_DEPTH):
+        if resolved_body is not None:
+            body, media_type = resolved_body, top["mediaType"]
+        else:
+            body, media_type = self._fetch_manifest(ref, desc)
+        for depth in range(MAX_INDEX_DEPTH + 1):
             if not is_index(media_type):
                 break
+            if depth == MAX_INDEX_DEPTH:
+                raise RegistryError(
+                    f"{ref}: indexes nested more than {MAX_INDEX_DEPTH} deep", registry=ref.domain
+                )
             manifests = _parse_index(ref, body)["manifests"]
             child = choose_manifest(manifests, platform)
             if child is None:
