@@ -68,6 +68,7 @@ class Logged:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-cased keys
+    client_port: int = 0  # which connection it came on
 
 
 class FakeRegistry:
@@ -169,7 +170,13 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urllib.parse.urlsplit(self.path)
         headers = {k.lower(): v for k, v in self.headers.items()}
         reg.requests.append(
-            Logged(self.command, parts.path, urllib.parse.parse_qs(parts.query), headers)
+            Logged(
+                self.command,
+                parts.path,
+                urllib.parse.parse_qs(parts.query),
+                headers,
+                self.client_address[1],
+            )
         )
         with reg._lock:
             reg.in_flight += 1

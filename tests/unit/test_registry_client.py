@@ -192,6 +192,18 @@ def test_unknown_tag_is_not_found(registry: FakeRegistry) -> None:
     assert caught.value.registry == registry.host
 
 
+def test_connections_are_reused(registry: FakeRegistry) -> None:
+    desc, _, _ = put_image(registry)
+    registry.faults.auth = "basic"
+    registry.faults.no_digest_header = True  # HEAD, then GET with a body
+    with make_client(authorizer=FakeAuthorizer("user", "secret")) as client:
+        for _ in range(3):
+            assert client.resolve(ref_for(registry)) == desc
+        client.fetch_manifest(ref_for(registry), desc)
+    assert len(registry.requests) == 8  # a 401, then HEAD + GET three times, one GET
+    assert len({r.client_port for r in registry.requests}) == 1
+
+
 # -- auth -----------------------------------------------------------------------------------
 
 

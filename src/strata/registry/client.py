@@ -188,7 +188,16 @@ class _Reply:
             return
         self._closed = True
         try:
-            self.response.close()
+            # Keep the connection for the next request when the body is done or short
+            # (an error page, a 401 before the token dance); a blob abandoned half-way
+            # is cut instead of read to its end.
+            # (http.client wants the previous answer read to its end, even an empty
+            # one, before the connection carries the next request.)
+            remaining = getattr(self.response, "length_remaining", None)
+            if remaining is not None and remaining <= MAX_ERROR_BODY:
+                self.response.drain_conn()
+            else:
+                self.response.close()
             self.response.release_conn()
         finally:
             for release in self.on_close:
