@@ -258,6 +258,15 @@ def test_429_is_retried_after_retry_after(registry: FakeRegistry) -> None:
     assert len(registry.log("HEAD")) == 3
 
 
+def test_a_long_retry_after_is_reported_not_slept_through(registry: FakeRegistry) -> None:
+    put_image(registry)
+    registry.faults.statuses = [429]
+    registry.faults.retry_after = "3600"
+    with make_client() as client, pytest.raises(RegistryError, match="unexpected status 429"):
+        client.resolve(ref_for(registry))
+    assert len(registry.log("HEAD")) == 1
+
+
 def test_503_once_is_retried_on_the_last_host(registry: FakeRegistry) -> None:
     desc, _, _ = put_image(registry)
     registry.faults.statuses = [503]

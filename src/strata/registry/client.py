@@ -15,7 +15,8 @@ Behaviour follows containerd's docker resolver as BuildKit uses it
   moves on to the next one; the last host's answer is the answer (L297-380, L863-900);
   mirrors get `?ns=<origin domain>` (`addNamespace`, spec "Registry Proxying");
 - up to 5 attempts per host: 401 after the authorizer prepared new credentials, 405 on
-  a manifest HEAD retried as GET, 408/429 always (Retry-After honoured up to 10 s),
+  a manifest HEAD retried as GET, 408/429 always (after Retry-After when it asks for at
+  most 10 s; a longer one is reported, not slept through),
   500/503/504 on the last host unless the previous answer had the same status
   (`retryRequest`); timeouts, resets and unexpected EOF after 50 ms, doubling
   (`doWithTransportRetries`);
@@ -835,18 +836,22 @@ def _backoff(attempt: int) -> float:
     return TRANSPORT_RETRY_DELAY * (1 << max(0, attempt - 1))
 
 
-def _retry_after(value: str, attempt: int) -> float:
-    """Retry-After in seconds or as an HTTP date, capped; backoff when absent."""
+def _retry_after(value: str, attempt: int) -> float | None:
+    """Seconds to wait before retrying a 408/429: Retry-After (seconds or an HTTP date),
+    else the backoff. None when the server asks for longer than MAX_RETRY_AFTER: the
+    answer then stands (a rate limit is better reported than slept through)."""
     value = value.strip()
+    wait: float
     if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    if value:
+        wait = float(value)
+    elif value:
         try:
-            when = float(email.utils.parsedate_to_datetime(value).timestamp())
+            wait = float(email.utils.parsedate_to_datetime(value).timestamp()) - time.time()
         except (TypeError, ValueError):
             return _backoff(attempt)
-        return min(max(0.0, when - time.time()), MAX_RETRY_AFTER)
-    return _backoff(attempt)
+    else:
+        return _backoff(attempt)
+    return max(0.0, wait) if wait <= MAX_RETRY_AFTER else None
 
 
 def _no_proxy(rules: str, hostname: str, netloc: str) -> bool:
