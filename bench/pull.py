@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 MIB = 1 << 20
-ROUNDS = 2
+ROUNDS = 3
 SKOPEO_COPY = ("skopeo", "copy", "--quiet")
 
 # Started between this script and each measured command: it spawns the command, waits

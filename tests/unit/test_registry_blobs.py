@@ -317,6 +317,18 @@ def test_fetch_blobs_raises_the_first_failure(registry: FakeRegistry, root: Stat
         client.fetch_blobs(ref_for(registry), [good, missing], content)  # type: ignore[list-item]
 
 
+def test_one_failure_stops_the_other_downloads(registry: FakeRegistry, root: StateRoot) -> None:
+    slow = put(registry, os.urandom(SIZE))
+    missing: dict[str, Any] = {**slow, "digest": digest_of(b"nowhere"), "size": 7}
+    registry.faults.chunk_delay = 0.05  # the slow blob takes ~1 s in 16 KiB pieces
+    content = ContentStore(root)
+    with make_client() as client, pytest.raises(RegistryError, match="not found"):
+        client.fetch_blobs(ref_for(registry), [slow, missing], content)  # type: ignore[list-item]
+    assert not content.has(slow["digest"])
+    assert registry.bytes_served.get(slow["digest"], 0) < SIZE
+    assert partial_path(root, slow["digest"]).exists()  # kept for a later resume
+
+
 def test_fetch_blob_with_a_lease_holds_the_blob(registry: FakeRegistry, root: StateRoot) -> None:
     desc = put(registry, os.urandom(1000))
     content = ContentStore(root)

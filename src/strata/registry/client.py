@@ -161,6 +161,10 @@ class HttpReply:
     body: bytes
 
 
+class _Stopped(Exception):
+    """Raised in a download thread of `fetch_blobs` when another one failed."""
+
+
 class _Reply:
     """An answer whose body is still on the wire, plus what to release when done."""
 
@@ -392,15 +396,20 @@ class RegistryClient:
         hold: str | None = None,
     ) -> None:
         """Several blobs, up to `max_concurrency` at once; `progress(done, total)` counts
-        bytes over all of them. The first failure is raised once the others stop."""
+        bytes over all of them. When one fails (or this thread is interrupted), the
+        others stop at their next chunk, keeping their partial files for a resume, and
+        the first real failure is raised."""
         unique = list({d["digest"]: d for d in descs}.values())
         if not unique:
             return
         total = sum(d["size"] for d in unique)
         done: dict[str, int] = {}
         guard = threading.Lock()
+        stop = threading.Event()
 
         def report(digest: str, amount: int) -> None:
+            if stop.is_set():
+                raise _Stopped
             if progress is None:
                 return
             with guard:
@@ -414,12 +423,20 @@ class RegistryClient:
         workers = min(self._max_concurrency, len(unique))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="strata-pull") as pool:
             futures = [pool.submit(one, d) for d in unique]
-            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in pending:
-                future.cancel()
-        for future in futures:
-            if future.done() and not future.cancelled() and future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+            finally:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+        failures = [
+            f.exception() for f in futures if f.done() and not f.cancelled() and f.exception()
+        ]
+        for failure in failures:
+            if failure is not None and not isinstance(failure, _Stopped):
+                raise failure
+        if any(f.cancelled() or isinstance(f.exception(), _Stopped) for f in futures):
+            raise AssertionError("blob downloads stopped without a failure")
 
     def _open_blob(self, ref: Reference, desc: Descriptor, offset: int) -> BlobStream:
         headers = {"Accept": f"{desc.get('mediaType') or 'application/octet-stream'}, */*"}
