@@ -710,10 +710,11 @@ class RegistryClient:
                 response = self._urlopen(endpoint, method, url, headers, body)
                 try:
                     data = response.read(MAX_AUTH_BODY + 1)
+                    if len(data) > MAX_AUTH_BODY:
+                        response.close()  # not worth reading on: drop the connection
+                        raise RegistryError(f"{host}: answer larger than {MAX_AUTH_BODY} bytes")
                 finally:
                     response.release_conn()
-                if len(data) > MAX_AUTH_BODY:
-                    raise RegistryError(f"{host}: answer larger than {MAX_AUTH_BODY} bytes")
                 return HttpReply(response.status, _lower_headers(response), data)
             except (HTTPError, OSError) as exc:
                 if attempt < MAX_ATTEMPTS and _transient(exc):
