@@ -25,11 +25,20 @@ delete it between "already there" and "referenced by the new image". A process t
 dies leaves its lease behind; `sweep_orphans` drops leases of dead processes and
 deletes blobs that nothing holds once they are older than a grace period (which covers
 writers that hold no lease, such as a build between writing a layer and recording it).
+
+Downloads that may be resumed by a later process (a registry blob cut by Ctrl-C or
+SIGKILL) are not written in the owner's tmp space, which dies with it, but in
+`ingest/<hex>.part` under the state root: `partial(digest)` locks that file (flock) for
+as long as one writer appends to it, so a live download is never taken over, and
+`commit_partial` puts it in place like any other blob once the caller has checked its
+digest. A partial file is only a hint: whoever continues it hashes what is there and
+the final digest check throws away anything a dead process left wrong.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import sqlite3
@@ -38,7 +47,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from strata.errors import StoreError
 from strata.image.compress import open_decompressed, read_decompressed
@@ -97,6 +106,46 @@ class BlobWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         return "sha256:" + self._hash.hexdigest()
+
+
+class PartialBlob:
+    """A resumable download's file, locked by this writer (see `ContentStore.partial`).
+
+    `fh` is open for reading and appending; `size` is how many bytes it holds.
+    """
+
+    def __init__(self, path: Path, fh: BinaryIO) -> None:
+        self.path = path
+        self.fh = fh
+
+    @property
+    def size(self) -> int:
+        return os.fstat(self.fh.fileno()).st_size
+
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        self.fh.seek(0, os.SEEK_END)
+        self.fh.write(data)
+
+    def reset(self) -> None:
+        """Forget what is there (a server that ignored Range, bytes that hash wrong)."""
+        self.fh.seek(0)
+        self.fh.truncate(0)
+
+    def discard(self) -> None:
+        """Drop the file (bytes that hashed wrong): nothing of it is worth resuming."""
+        self.reset()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def prefix_hash(self) -> hashlib._Hash:
+        """sha256 of the bytes already there, so a resumed download can go on hashing."""
+        h = hashlib.sha256()
+        self.fh.flush()
+        self.fh.seek(0)
+        while chunk := self.fh.read(COPY_CHUNK):
+            h.update(chunk)
+        self.fh.seek(0, os.SEEK_END)
+        return h
 
 
 class ContentStore:
@@ -195,6 +244,77 @@ class ContentStore:
                     (digest, hold),
                 )
         return created
+
+    # -- resumable downloads ------------------------------------------------------------
+
+    @property
+    def ingest_dir(self) -> Path:
+        """Where partial downloads live across processes (`ingest/<hex>.part`)."""
+        return self.root.path / "ingest"
+
+    @contextlib.contextmanager
+    def partial(self, digest: str) -> Iterator[PartialBlob]:
+        """The partial file of `digest`, made if absent, locked for this block.
+
+        A writer in another process (or thread) holding it makes this wait: the same
+        blob is never downloaded twice at once, and the caller should check `has()`
+        again once it gets the lock. The file stays after the block unless committed,
+        so the next attempt resumes from it.
+        """
+        check_digest(digest)
+        self.ingest_dir.mkdir(exist_ok=True)
+        path = self.ingest_dir / (digest.removeprefix("sha256:") + ".part")
+        while True:
+            fh = cast(BinaryIO, open(path, "a+b"))  # noqa: SIM115 - closed below
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                # The holder we waited for may have committed (renamed) the file: our
+                # descriptor then points at the stored blob, which must not be touched.
+                try:
+                    same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+                except FileNotFoundError:
+                    same = False
+                if not same:
+                    fh.close()
+                    continue
+                yield PartialBlob(path, fh)
+                return
+            finally:
+                fh.close()
+
+    def remove_stale_partials(self, older_than: float = ORPHAN_GRACE_SECONDS * 24) -> list[Path]:
+        """Delete partial downloads nobody holds that were last written more than
+        `older_than` seconds ago (pulls given up on); return what was deleted. One a
+        live writer holds (flock) is never touched."""
+        removed: list[Path] = []
+        cutoff = time.time() - older_than
+        try:
+            entries = list(self.ingest_dir.iterdir())
+        except FileNotFoundError:
+            return removed
+        for path in entries:
+            if path.suffix != ".part" or not _older_than(path, cutoff):
+                continue
+            with contextlib.suppress(FileNotFoundError), open(path, "rb") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                if os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino:
+                    path.unlink()
+                    removed.append(path)
+        return removed
+
+    def commit_partial(self, partial: PartialBlob, digest: str, *, hold: str | None = None) -> bool:
+        """Put a complete partial file in place as blob `digest`.
+
+        The caller has hashed the bytes and found `digest`; this only syncs and moves
+        them (one transaction, as `writer`). Returns True when this call placed the blob.
+        """
+        check_digest(digest)
+        partial.fh.flush()
+        os.fsync(partial.fh.fileno())
+        return self._place(partial.path, digest, partial.size, hold)
 
     # -- reading ------------------------------------------------------------------------
 
