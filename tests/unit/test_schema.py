@@ -66,7 +66,7 @@ def test_a_new_root_has_every_table_at_the_current_version(tmp_path: Path) -> No
         assert tables_of(db) == {t.name for t in schema.TABLES}
         assert schema.schema_version(db) == schema.SCHEMA_VERSION
         applied = db.execute("SELECT version, strata FROM schema_migrations").fetchall()
-        assert applied == [(1, schema.strata_version())]
+        assert applied == [(m.version, schema.strata_version()) for m in schema.MIGRATIONS]
 
 
 def test_the_old_release_root_is_migrated_keeping_every_row(tmp_path: Path) -> None:
@@ -211,5 +211,7 @@ def test_processes_opening_an_old_root_at_once_migrate_it_once(tmp_path: Path) -
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     db = sqlite3.connect(path / "metadata.db")
     assert schema.schema_version(db) == schema.SCHEMA_VERSION
-    assert db.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+    assert db.execute("SELECT version FROM schema_migrations").fetchall() == [
+        (m.version,) for m in schema.MIGRATIONS
+    ]
     assert db.execute("SELECT COUNT(*) FROM images").fetchone() == (1,)

@@ -394,9 +394,10 @@ class RegistryClient:
         progress: Progress | None = None,
         *,
         hold: str | None = None,
+        blob_progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
         """Several blobs, up to `max_concurrency` at once; `progress(done, total)` counts
-        bytes over all of them. When one fails (or this thread is interrupted), the
+        bytes over all of them, `blob_progress(digest, done, size)` each one's. When one fails (or this thread is interrupted), the
         others stop at their next chunk, keeping their partial files for a resume, and
         the first real failure is raised."""
         unique = list({d["digest"]: d for d in descs}.values())
@@ -407,9 +408,13 @@ class RegistryClient:
         guard = threading.Lock()
         stop = threading.Event()
 
+        sizes = {d["digest"]: d["size"] for d in unique}
+
         def report(digest: str, amount: int) -> None:
             if stop.is_set():
                 raise _Stopped
+            if blob_progress is not None:
+                blob_progress(digest, amount, sizes[digest])
             if progress is None:
                 return
             with guard:
@@ -477,6 +482,33 @@ class RegistryClient:
             stream.close()
         verify_body(data, desc, ref, "blob")
         return data
+
+    # -- login ------------------------------------------------------------------------------
+
+    def check_access(self, domain: str) -> None:
+        """`GET /v2/` at `domain`'s own host (never a mirror) with this client's
+        credentials, answering its Basic or token challenge: what `docker login` checks.
+        A refusal is a RegistryError naming the registry."""
+        endpoints = list(self._config.endpoints(domain, push=True, insecure=self._insecure))
+        if not endpoints:
+            raise RegistryError(f"{domain}: no endpoint configured", registry=domain)
+        endpoint = endpoints[-1]
+        reply = self._attempts(
+            endpoint, domain, (), "GET", endpoint.url("/"), {}, True, domain
+        )
+        try:
+            if reply.status == 401:
+                raise RegistryError(
+                    f"login to {domain} failed: unauthorized: incorrect username or password",
+                    registry=domain,
+                )
+            if not 200 <= reply.status < 300:
+                raise RegistryError(
+                    f"login to {domain} failed: unexpected status {reply.status}",
+                    registry=domain,
+                )
+        finally:
+            reply.close()
 
     # -- transport: endpoints ----------------------------------------------------------------
 

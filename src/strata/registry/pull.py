@@ -25,7 +25,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +40,7 @@ from strata.plan.ops import Platform
 from strata.registry.client import RegistryClient
 from strata.registry.credentials import CredentialStore
 from strata.registry.hosts import RegistryConfig
-from strata.registry.platforms import select_manifest
+from strata.registry.platforms import choose_manifest
 from strata.store.content import ContentStore
 from strata.store.images import ImageStore
 from strata.store.reference import Reference
@@ -270,7 +269,9 @@ class ImagePuller:
             document = parse_json_object(data, f"manifest {digest}")
             if document.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in document:
                 index = parse_index(data, f"index {digest}")
-                chosen = select_manifest(list(index["manifests"]), platform)
+                chosen = choose_manifest(list(index["manifests"]), platform)
+                if chosen is None:
+                    return None
                 return chosen["digest"] if self._has_documents(chosen["digest"]) else None
         except StrataError:
             return None
@@ -308,22 +309,7 @@ class ImagePuller:
         from strata.store.reference import parse_reference
 
         ref = parse_reference(source, default_tag=False)
-        client = self.client
-
-        def fetch(desc: Descriptor) -> None:
-            digest = desc["digest"]
-            report = None
-            if progress is not None:
-
-                def report(done: int, total: int) -> None:
-                    progress(digest, done, total)
-
-            client.fetch_blob(ref, desc, self.content, report)
-
-        workers = max(1, min(len(missing), self.client.max_concurrency))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pull") as pool:
-            for future in [pool.submit(fetch, desc) for desc in missing]:
-                future.result()
+        self.client.fetch_blobs(ref, missing, self.content, blob_progress=progress)
         return [d["digest"] for d in missing]
 
     # -- strata pull -----------------------------------------------------------------------
