@@ -198,9 +198,7 @@ class ImagePuller:
         if ref.digest is not None:
             manifest = self._stored_manifest(ref.digest, platform)
             if manifest is not None:
-                return self._resolved(
-                    ref, manifest, source=ref.name, local=True, digest=ref.digest
-                )
+                return self._resolved(ref, manifest, source=ref.name, local=True, digest=ref.digest)
             return None
         if pinned_only:
             return None
@@ -219,6 +217,20 @@ class ImagePuller:
 
     def _from_registry(self, ref: Reference, platform: Platform) -> Resolved:
         client = self.client
+        # A HEAD first: when the digest it names is stored with its config, nothing
+        # more is fetched (Docker Hub counts manifest GETs, not HEADs).
+        head = client.resolve(ref)
+        stored = self._stored_manifest(head["digest"], platform)
+        if stored is not None:
+            if ref.digest is None:
+                self.names.remember(
+                    str(ref),
+                    platform,
+                    head["digest"],
+                    stored,
+                    self._documents(head["digest"], stored),
+                )
+            return self._resolved(ref, stored, source=ref.name, local=False, digest=head["digest"])
         pulled = client.resolve_image(ref, platform)
         blobs: list[str] = []
         if pulled.digest != pulled.manifest_digest and not self.content.has(pulled.digest):
@@ -256,8 +268,13 @@ class ImagePuller:
             self.content.read_bytes(manifest["config"]["digest"]), "image config"
         )
         return Resolved(
-            ref, digest or manifest_digest, manifest_digest, manifest["config"]["digest"],
-            config, source, local,
+            ref,
+            digest or manifest_digest,
+            manifest_digest,
+            manifest["config"]["digest"],
+            config,
+            source,
+            local,
         )
 
     def _stored_manifest(self, digest: str, platform: Platform) -> str | None:
@@ -276,6 +293,12 @@ class ImagePuller:
         except StrataError:
             return None
         return digest if self._has_documents(digest) else None
+
+    def _documents(self, digest: str, manifest_digest: str) -> list[str]:
+        """The stored blobs a resolution to `digest` rests on: index, manifest, config."""
+        manifest = parse_manifest(self.content.read_bytes(manifest_digest))
+        blobs = [manifest_digest, manifest["config"]["digest"]]
+        return [digest, *blobs] if digest != manifest_digest else blobs
 
     def _has_documents(self, manifest_digest: str) -> bool:
         if not self.content.has(manifest_digest):
