@@ -57,6 +57,7 @@ class Faults:
     hang: bool = False  # never answer (until the server closes)
     blob_delay: float = 0.0  # seconds before each blob body
     chunk_delay: float = 0.0  # blob bodies go out in 16 KiB pieces this many seconds apart
+    redirect_blobs: str | None = None  # answer blob GETs with 307 to this base URL
     auth: Literal["basic", "bearer"] | None = None
     username: str = "user"
     password: str = "secret"
@@ -210,6 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path == "/v2/":
             self._send(200, b"{}", {"Content-Type": "application/json"})
             return
+        if parts.path.startswith("/cdn/"):
+            self._blob(reg, parts.path.removeprefix("/cdn/"), headers)
+            return
         match = _ROUTE.match(parts.path)
         if match is None:
             self._send(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no route"}]}')
@@ -266,6 +270,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _blob(self, reg: FakeRegistry, digest: str, headers: dict[str, str]) -> None:
         f = reg.faults
+        if f.redirect_blobs is not None:
+            self._send(307, b"", {"Location": f"{f.redirect_blobs}/cdn/{digest}"})
+            return
         data = reg._blobs.get(digest)
         if data is None:
             self._send(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"unknown"}]}')

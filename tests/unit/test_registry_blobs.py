@@ -329,6 +329,27 @@ def test_one_failure_stops_the_other_downloads(registry: FakeRegistry, root: Sta
     assert partial_path(root, slow["digest"]).exists()  # kept for a later resume
 
 
+def test_redirected_blob_is_fetched_without_the_registry_credentials(
+    registry: FakeRegistry, root: StateRoot
+) -> None:
+    data = os.urandom(SIZE)
+    with FakeRegistry() as cdn:
+        desc = put(registry, data)
+        cdn.put_blob(data)
+        registry.faults.auth = "basic"
+        registry.faults.redirect_blobs = f"http://{cdn.host}"
+        cdn.faults.cut_after = 100_000  # and a resume goes through the redirect again
+        content = ContentStore(root)
+        auth = FakeAuthorizer("user", "secret")
+        with RegistryClient(FakeConfig(), None, authorizer=auth) as client:
+            client.fetch_blob(ref_for(registry), desc, content)
+        assert stored(content, desc["digest"]) == data
+        got = cdn.log("GET", "/cdn/")
+        assert [r.headers.get("range") for r in got] == [None, "bytes=100000-"]
+        assert all("authorization" not in r.headers for r in got)
+    assert registry.log("GET", "/blobs/")[-1].headers["authorization"].startswith("Basic ")
+
+
 def test_fetch_blob_with_a_lease_holds_the_blob(registry: FakeRegistry, root: StateRoot) -> None:
     desc = put(registry, os.urandom(1000))
     content = ContentStore(root)

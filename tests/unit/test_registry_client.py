@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
+import re
+import shutil
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +27,9 @@ from strata.image.oci import (
 from strata.plan.ops import Platform
 from strata.registry.client import RegistryClient
 from strata.registry.manifests import MAX_MANIFEST_SIZE, SCHEMA1_REFUSED
+from strata.store.content import ContentStore
 from strata.store.reference import parse_reference
+from strata.store.root import StateRoot
 from tests.unit.fake_registry import (
     FakeAuthorizer,
     FakeConfig,
@@ -504,3 +512,113 @@ def test_config_with_wrong_bytes_is_refused(registry: FakeRegistry) -> None:
     registry.faults.wrong_body[digest_of(config)] = config.replace(b"amd64", b"arm64")
     with make_client() as client, pytest.raises(RegistryError, match="blob digest mismatch"):
         client.resolve_image(ref_for(registry), Platform("linux", "amd64"))
+
+
+# -- against Debian's docker-registry (distribution 2.8), an independent server ----------------
+
+
+@pytest.fixture
+def real_registry(tmp_path: Path) -> Iterator[str]:
+    """`docker-registry serve` on 127.0.0.1, port 0; yields its host:port."""
+    if shutil.which("docker-registry") is None or shutil.which("skopeo") is None:
+        pytest.skip("needs docker-registry and skopeo (scripts/install-deps.sh)")
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: info\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'storage'}\n"
+        "http:\n  addr: 127.0.0.1:0\n"
+    )
+    log_path = tmp_path / "registry.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and server.poll() is None:
+            found = re.search(
+                r"listening on (127\.0\.0\.1:\d+)", log_path.read_text("utf-8", "replace")
+            )
+            if found:
+                yield found[1]
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"docker-registry did not start: {log_path.read_text('utf-8', 'replace')}")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_pull_from_docker_registry_pushed_by_skopeo(real_registry: str, tmp_path: Path) -> None:
+    layout = tmp_path / "layout"
+    blobs_dir = layout / "blobs" / "sha256"
+    blobs_dir.mkdir(parents=True)
+
+    def put(data: bytes, media_type: str) -> dict[str, Any]:
+        digest = digest_of(data)
+        (blobs_dir / digest.removeprefix("sha256:")).write_bytes(data)
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    layer_data = gzip.compress(os.urandom(200_000))
+    layer = put(layer_data, MEDIA_OCI_LAYER_GZIP)
+    config = put(
+        json.dumps(
+            {"architecture": "arm64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+        ).encode(),
+        MEDIA_OCI_CONFIG,
+    )
+    manifest = put(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": MEDIA_OCI_MANIFEST,
+                "config": config,
+                "layers": [layer],
+            }
+        ).encode(),
+        MEDIA_OCI_MANIFEST,
+    )
+    index = {
+        "schemaVersion": 2,
+        "manifests": [{**manifest, "platform": {"os": "linux", "architecture": "arm64"}}],
+    }
+    index_desc = put(json.dumps(index).encode(), MEDIA_OCI_INDEX)
+    (layout / "index.json").write_text(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {**index_desc, "annotations": {"org.opencontainers.image.ref.name": "t"}}
+                ],
+            }
+        )
+    )
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    remote = f"docker://{real_registry}/lib/app:1"
+    skopeo = ["skopeo", "copy", "--quiet", "--all", "--preserve-digests", f"oci:{layout}:t"]
+    subprocess.run([*skopeo, "--dest-tls-verify=false", remote], check=True, capture_output=True)
+    # what the registry holds, as another client reads it
+    raw_index = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", remote],
+        check=True,
+        capture_output=True,
+    ).stdout
+
+    ref = parse_reference(f"{real_registry}/lib/app:1")
+    root = StateRoot.open(tmp_path / "root")
+    try:
+        content = ContentStore(root)
+        # a partial left behind: the real registry must answer the ranged GET with 206
+        ingest = root.path / "ingest"
+        ingest.mkdir()
+        (ingest / (layer["digest"].removeprefix("sha256:") + ".part")).write_bytes(
+            layer_data[:1000]
+        )
+        with make_client() as client:
+            image = client.resolve_image(ref, Platform("linux", "arm64", "v8"))
+            client.fetch_blobs(ref, image.layers, content)
+        assert image.digest == digest_of(raw_index) == index_desc["digest"]
+        assert image.manifest_digest == manifest["digest"]
+        with content.open(layer["digest"]) as fh:
+            assert fh.read() == layer_data
+    finally:
+        root.close()

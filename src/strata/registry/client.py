@@ -247,6 +247,7 @@ class RegistryClient:
         self._pools: dict[tuple[object, ...], urllib3.PoolManager] = {}
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._plain_http: set[str] = set()
+        self._endpoint_lists: dict[str, list[EndpointLike]] = {}
         self._endpoint_by_host: dict[str, EndpointLike] = {}
         self._proxies = urllib.request.getproxies_environment()
         if authorizer is None:
@@ -518,7 +519,7 @@ class RegistryClient:
         """One pull request, walking the endpoints; the caller closes the reply, which
         also frees the registry's concurrency slot held meanwhile."""
         domain = ref.domain
-        endpoints = list(self._config.endpoints(domain, insecure=self._insecure))
+        endpoints = self._endpoints(domain)
         if not endpoints:
             raise RegistryError(f"{domain}: no endpoint configured", registry=domain)
         scopes = (f"repository:{ref.path}:pull",)
@@ -527,8 +528,6 @@ class RegistryClient:
         try:
             for position, endpoint in enumerate(endpoints):
                 last = position == len(endpoints) - 1
-                with self._lock:
-                    self._endpoint_by_host.setdefault(endpoint.host, endpoint)
                 url = endpoint.url(suffix, namespace=domain)
                 try:
                     reply = self._attempts(
@@ -546,6 +545,19 @@ class RegistryClient:
             slot.release()
             raise
         raise AssertionError("unreachable: the last endpoint always answers or raises")
+
+    def _endpoints(self, domain: str) -> list[EndpointLike]:
+        """The config's endpoints for `domain`, asked once per client (it may read
+        certificate directories)."""
+        with self._lock:
+            known = self._endpoint_lists.get(domain)
+        if known is None:
+            known = list(self._config.endpoints(domain, insecure=self._insecure))
+            with self._lock:
+                self._endpoint_lists[domain] = known
+                for endpoint in known:
+                    self._endpoint_by_host.setdefault(endpoint.host, endpoint)
+        return known
 
     def _slot(self, domain: str) -> threading.BoundedSemaphore:
         with self._lock:
