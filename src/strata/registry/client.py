@@ -33,7 +33,6 @@ names only the small Protocols below, which the real classes satisfy structurall
 from __future__ import annotations
 
 import email.utils
-import importlib
 import json
 import ssl
 import threading
@@ -41,7 +40,6 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -68,7 +66,9 @@ from strata.image.oci import (
     sha256_digest,
 )
 from strata.plan.ops import Platform
+from strata.registry.auth import HttpAnswer
 from strata.registry.blobs import BlobStream, Progress, StreamBroken, download_blob
+from strata.registry.credentials import CredentialStore
 from strata.registry.manifests import (
     ACCEPT_MANIFESTS,
     KNOWN_MEDIA_TYPES,
@@ -90,7 +90,6 @@ __all__ = [
     "AuthorizerLike",
     "EndpointLike",
     "EndpointSource",
-    "HttpReply",
     "RegistryClient",
     "ResolvedImage",
 ]
@@ -149,16 +148,6 @@ class AuthorizerLike(Protocol):
     def unauthorized(
         self, endpoint: Any, domain: str, scopes: Sequence[str], headers: Mapping[str, str]
     ) -> None: ...
-
-
-@dataclass(frozen=True)
-class HttpReply:
-    """A whole small answer, what `http_fetch` gives the authorizer (the fields of
-    `auth.HttpAnswer`). Headers are lower-cased."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
 
 
 class _Stopped(Exception):
@@ -231,7 +220,7 @@ class RegistryClient:
     def __init__(
         self,
         config: EndpointSource,
-        credentials: object,
+        credentials: CredentialStore | None,
         *,
         insecure: bool = False,
         on_token: Callable[[str, Sequence[str]], None] | None = None,
@@ -251,10 +240,13 @@ class RegistryClient:
         self._endpoint_by_host: dict[str, EndpointLike] = {}
         self._proxies = urllib.request.getproxies_environment()
         if authorizer is None:
-            # Imported here: auth.py is written beside this module and imports nothing
-            # of the client, so there is no cycle, only an order of arrival.
-            auth = importlib.import_module("strata.registry.auth")
-            authorizer = auth.Authorizer(credentials, self.http_fetch, on_token=on_token)
+            from strata.registry.auth import Authorizer
+
+            authorizer = Authorizer(
+                credentials if credentials is not None else CredentialStore(),
+                self.http_fetch,
+                on_token=on_token,
+            )
         self._authorizer: AuthorizerLike = authorizer
 
     def close(self) -> None:
@@ -742,7 +734,7 @@ class RegistryClient:
 
     def http_fetch(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
-    ) -> HttpReply:
+    ) -> HttpAnswer:
         """One small request outside the registry API (a token realm), on the TLS and
         proxy settings of the registry endpoint with that host if one was used. Raises
         RegistryError when the server cannot be reached."""
@@ -759,7 +751,7 @@ class RegistryClient:
                         raise RegistryError(f"{host}: answer larger than {MAX_AUTH_BODY} bytes")
                 finally:
                     response.release_conn()
-                return HttpReply(response.status, _lower_headers(response), data)
+                return HttpAnswer(response.status, _lower_headers(response), data)
             except (HTTPError, OSError) as exc:
                 if attempt < MAX_ATTEMPTS and _transient(exc):
                     time.sleep(_backoff(attempt))
