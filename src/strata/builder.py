@@ -29,6 +29,7 @@ from strata.errors import (
     DockerfileError,
     Interrupted,
     LintViolation,
+    RegistryError,
     StepProcessError,
     StrataError,
     UsageError,
@@ -59,6 +60,8 @@ from strata.plan.platforms import native_platform, parse_platform
 from strata.plan.result import BuildPlan, PlanWarning, ResolvedImage
 from strata.progress.bus import ProgressBus
 from strata.progress.units import format_size
+from strata.registry.hosts import RegistryConfig
+from strata.registry.pull import ImagePuller
 from strata.solver.checksums import ChecksumCache
 from strata.solver.execop import ExecEnvironment
 from strata.solver.layers import ChainLayer, image_layers
@@ -250,6 +253,7 @@ class _Build:
         bus: ProgressBus | None,
         stdout: BinaryIO | None,
         debug_shell: DebugShell | None = None,
+        registry_config: RegistryConfig | None = None,
     ) -> None:
         self.request = request
         self.root = root
@@ -259,22 +263,42 @@ class _Build:
         self.stdout = stdout
         self.images = ImageStore(root)
         self.records = CacheRecords(root)
+        self.puller = ImagePuller(
+            root, config=registry_config, force=request.pull, on_token=self._token_fetched
+        )
 
     def resolve_image(self, ref: str, platform: Platform) -> ResolvedImage:
+        """A FROM's (or `--from`'s) image, by `ImagePuller`'s policy: only its manifest
+        and config are fetched now; layers come when a step needs them."""
         try:
-            normalized = str(parse_reference(ref))
+            parsed = parse_reference(ref)
         except StrataError as exc:
             raise BuildError(f'failed to parse stage name "{ref}": {exc.message}') from None
-        with self.progress.vertex(f"[internal] load metadata for {normalized}"):
-            manifest = self.images.get(normalized)
-            if manifest is None:
-                raise BuildError(
-                    f"{ref}: failed to resolve source metadata for {normalized}: "
-                    f"{normalized}: not found (pulling from registries is not supported "
-                    "yet: add it with strata load or strata import first)"
+        normalized = str(parsed)
+        with self.progress.vertex(f"[internal] load metadata for {normalized}") as vertex:
+            try:
+                resolved = self.puller.resolve(
+                    parsed, platform, warn=lambda message: self._warn_text(vertex, message)
                 )
-            image = self.images.image(manifest)
-        return ResolvedImage(ref=normalized, manifest_digest=manifest, config=image.config)
+            except RegistryError as exc:
+                # BuildKit: "failed to resolve source metadata for <ref>: <why>".
+                raise RegistryError(
+                    f"failed to resolve source metadata for {normalized}: {exc.message}",
+                    registry=exc.registry,
+                ) from None
+        return ResolvedImage(
+            ref=normalized, manifest_digest=resolved.manifest_digest, config=resolved.config
+        )
+
+    def _token_fetched(self, host: str, scopes: Sequence[str]) -> None:
+        """BuildKit's `[auth] library/python:pull token for registry-1.docker.io`."""
+        shown = " ".join(scope.removeprefix("repository:") for scope in scopes)
+        with self.progress.vertex(f"[auth] {shown} token for {host}"):
+            pass
+
+    def _warn_text(self, vertex: str, message: str) -> None:
+        if self.bus is not None:
+            self.bus.warn(vertex, message)
 
     def run(self) -> BuildResult:
         request = self.request
@@ -283,6 +307,7 @@ class _Build:
             return self._run(request, scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+            self.puller.close()
 
     def _run(self, request: BuildRequest, scratch: Path) -> BuildResult:
         platform = _check_platform(request.platform)
@@ -308,6 +333,12 @@ class _Build:
                 text, filename=shown, build_arg=request.build_args.get(CHECK_BUILD_ARG)
             )
             dockerfile = parse(text, filename=shown)
+            syntax = dockerfile.directives.get("syntax")
+            if syntax:
+                # BuildKit would pull this frontend image; strata is the frontend.
+                self.progress.status(
+                    load, f"syntax {syntax}: not pulled, strata reads the Dockerfile itself"
+                )
         ignore_file = find_ignore_file(context_dir, df_path)
         ignore_text = _read_ignore_file(ignore_file) if ignore_file is not None else ""
         patterns = read_ignore_patterns(ignore_text)
@@ -341,6 +372,7 @@ class _Build:
             checksums=ChecksumCache(views, self.records, DigestCache(self.root)),
             context=context,
             bus=self.bus,
+            base_layers=self.puller,
             settings=SolveContext(
                 locations=plan.locations,
                 dockerfile_source=text,
@@ -579,15 +611,17 @@ def build(
     bus: ProgressBus | None = None,
     stdout: BinaryIO | None = None,
     debug_shell: DebugShell | None = None,
+    registry_config: RegistryConfig | None = None,
 ) -> BuildResult:
     """Build `request` in the open state root `root`; see the module docstring.
+    `registry_config` says how registries are reached (None: the default file).
 
     With `request.on_error == "shell"`, a RUN that fails is handed to `debug_shell`
     (a `DebugSession`) before the build fails with that step's error."""
     # Read before building, so a bad `--gc-budget` fails before any work is done.
     budget = read_gc_budget(root, request.gc_budget)
     try:
-        result = _Build(request, root, bus, stdout, debug_shell).run()
+        result = _Build(request, root, bus, stdout, debug_shell, registry_config).run()
     except Interrupted:
         raise
     except StrataError:

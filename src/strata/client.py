@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from strata.export.docker_archive import ExportEntry
     from strata.export.load import LoadedImage
     from strata.progress.bus import ProgressBus
+    from strata.registry.hosts import RegistryConfig
     from strata.store.images import ImageRecord, ImageStore
     from strata.store.prune import PruneReport, RemovedCallback, WaitCallback
     from strata.store.reference import Reference
@@ -59,6 +60,26 @@ def default_root(env: os._Environ[str] | dict[str, str] | None = None) -> Path:
         return Path("/var/lib/strata")
     xdg = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(xdg) / "strata"
+
+
+# (blob digest, bytes done, bytes in all) as a pull goes.
+PullProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What `Client.pull` did."""
+
+    reference: str  # docker.io/library/alpine:3.20
+    familiar: str  # alpine:3.20
+    digest: str  # what the reference resolved to (an index or a manifest)
+    manifest_digest: str
+    image_id: str
+    layers: tuple[str, ...]
+    # Layers downloaded now (the others were already stored).
+    fetched: tuple[str, ...]
+    # False when the name already pointed at this image ("Image is up to date").
+    updated: bool
 
 
 @dataclass(frozen=True)
@@ -89,9 +110,15 @@ class Client:
     `root` is a directory (created if missing) or None for `default_root()`. Opening is
     lazy: constructing a client touches nothing on disk."""
 
-    def __init__(self, root: Path | str | StateRoot | None = None) -> None:
+    def __init__(
+        self, root: Path | str | StateRoot | None = None, *, config: Path | str | None = None
+    ) -> None:
         from strata.store.root import StateRoot
 
+        # The registry configuration file (`--config`); None: $STRATA_CONFIG, then the
+        # default path (`strata.registry.hosts.RegistryConfig.load`).
+        self.config_path = Path(config) if config is not None else None
+        self._registry_config: RegistryConfig | None = None
         self._opened: StateRoot | None = None
         self._owned = True
         if isinstance(root, StateRoot):
@@ -129,6 +156,15 @@ class Client:
             self._opened = StateRoot.open(self.root_path)
         return self._opened
 
+    @property
+    def registry_config(self) -> RegistryConfig:
+        """How registries are reached: mirrors, TLS, plain HTTP (read once)."""
+        if self._registry_config is None:
+            from strata.registry.hosts import RegistryConfig
+
+            self._registry_config = RegistryConfig.load(self.config_path)
+        return self._registry_config
+
     def _images(self) -> ImageStore:
         from strata.store.images import ImageStore
 
@@ -151,8 +187,60 @@ class Client:
 
         builder.validate(request)
         return builder.build(
-            request, root=self.state, bus=progress, stdout=stdout, debug_shell=debug_shell
+            request,
+            root=self.state,
+            bus=progress,
+            stdout=stdout,
+            debug_shell=debug_shell,
+            registry_config=self.registry_config,
         )
+
+    # -- registries ------------------------------------------------------------------------
+
+    def pull(
+        self,
+        name: str,
+        *,
+        platform: str | None = None,
+        progress: PullProgress | None = None,
+    ) -> PullResult:
+        """`docker pull`: fetch the image `name` (every layer) from its registry and
+        name it in the image store. `platform` (`linux/arm64`) picks from an index; the
+        default is this machine's. `progress(digest, done, total)` sees each blob."""
+        from strata.plan.platforms import native_platform, parse_platform
+        from strata.registry.pull import ImagePuller
+
+        ref = parse_name(name)
+        wanted = parse_platform(platform) if platform else native_platform()
+        puller = ImagePuller(self.state, config=self.registry_config, force=True)
+        try:
+            pulled = puller.pull(ref, wanted, progress)
+        finally:
+            puller.close()
+        return PullResult(
+            reference=str(ref),
+            familiar=ref.familiar(),
+            digest=pulled.resolved.digest,
+            manifest_digest=pulled.resolved.manifest_digest,
+            image_id=pulled.resolved.config_digest,
+            layers=tuple(layer["digest"] for layer in pulled.layers),
+            fetched=pulled.fetched,
+            updated=pulled.before != pulled.resolved.manifest_digest,
+        )
+
+    def login(self, server: str | None, username: str, password: str) -> str:
+        """`docker login`: check the credentials against the registry, then store them
+        as Docker does (`config.json` or its credential helper). Returns the server key
+        they were stored under. `server` None is Docker Hub."""
+        from strata.registry.login import login
+
+        return login(self.registry_config, server, username, password)
+
+    def logout(self, server: str | None) -> bool:
+        """`docker logout`: erase the stored credentials; False when there were none."""
+        from strata.registry.login import logout
+
+        return logout(server)
 
     # -- images ----------------------------------------------------------------------------
 

@@ -66,6 +66,8 @@ class BuildRequest:
     # `--on-error`: "error", or "shell" to hand a failed RUN's container to the
     # `debug_shell` callback of `build` before failing.
     on_error: OnError = "error"
+    # `--pull`: ask the registry for every base image, even one stored here.
+    pull: bool = False
 
 
 @dataclass(frozen=True)

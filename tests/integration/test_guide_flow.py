@@ -28,7 +28,7 @@ DOWNLOAD_LINE = re.compile(
 )
 DOWNLOADED = re.compile(r"Downloading http://127\.0\.0\.1:8000/packages/([a-z]+)-")
 PIN_GREETINGS = (
-    'strata run -v "$PWD:$PWD" -w "$PWD" strata-example/python:3.11 '
+    'strata run -v "$PWD:$PWD" -w "$PWD" python:3.11 '
     "python3 index/pin.py greetings==1.1"
 )
 
@@ -118,7 +118,7 @@ def test_guide_commands_download_only_the_changed_package_until_the_cache_is_pru
 
     ok("strata build -q --target=client -o type=local,dest=out .", project, guide_root)
     ran = ok(
-        'strata run -v "$PWD:$PWD" -w "$PWD" strata-example/python:3.11 '
+        'strata run -v "$PWD:$PWD" -w "$PWD" python:3.11 '
         "python3 out/bin/client.pyz http://127.0.0.1:9/",
         project,
         guide_root,

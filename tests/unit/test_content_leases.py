@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from strata.solver.records import CacheRecords, LayerRow
 from strata.store.content import ORPHAN_GRACE_SECONDS, ContentStore
 from strata.store.root import StateRoot
 
@@ -80,9 +81,9 @@ def test_sweep_keeps_layers_the_build_cache_remembers(root: StateRoot) -> None:
     store = ContentStore(root)
     cached = store.ingest_bytes(b"a cached step's layer")
     age(store, cached, ORPHAN_GRACE_SECONDS + 60)
-    # The solver's table of layers per snapshot (only the column the sweep reads).
-    root.connect().execute("CREATE TABLE solver_layers (snapshot TEXT, digest TEXT)")
-    root.connect().execute("INSERT INTO solver_layers VALUES ('s1', ?)", (cached,))
+    CacheRecords(root).remember_layer(
+        "s1", "gzip", LayerRow("sha256:" + "0" * 64, cached, "application/x", 1, 1)
+    )
     assert store.sweep_orphans() == []
     assert store.has(cached)
 

@@ -87,14 +87,13 @@ def test_stored_result_tells_a_missing_record_from_one_without_a_snapshot(
 
 
 def test_a_hit_marks_the_record_and_counts_the_step_in_one_transaction(tmp_path: Path) -> None:
-    from strata.solver.explain import ensure_explain_schema, previous_step, write_step
+    from strata.solver.explain import previous_step, write_step
     from strata.solver.records import touch_record
 
     root = StateRoot.open(tmp_path / "root")
     try:
         records = CacheRecords(root)
         records.put("sha256:k", "snap", kind="ExecOp", description="", components={})
-        ensure_explain_schema(root)
         with root.transaction() as db:
             touch_record(db, "sha256:k", 4_000_000_000.0)
             write_step(db, "step-1", "sha256:k", {"op": "x"}, 4_000_000_000.0)

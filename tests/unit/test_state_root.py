@@ -39,9 +39,9 @@ def test_tmp_space_of_a_killed_process_is_reaped_and_live_one_kept(tmp_path: Pat
     assert os.listdir(path / "tmp") == []
 
 
-def test_schema_is_created_once_and_transactions_roll_back(tmp_path: Path) -> None:
+def test_a_transaction_that_raises_rolls_back(tmp_path: Path) -> None:
     root = StateRoot.open(tmp_path / "root")
-    root.ensure_schema("t", "CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY);")
+    root.connect().execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
     try:
         with root.transaction() as db:
             db.execute("INSERT INTO t VALUES ('a')")

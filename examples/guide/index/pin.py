@@ -8,7 +8,7 @@ kept as they are. A version the index does not serve is refused before the file 
 touched, so a typo fails here rather than in the next build. It needs only the standard
 library, so it runs in the example's base image:
 
-    strata run -v "$PWD:$PWD" -w "$PWD" strata-example/python:3.11 \\
+    strata run -v "$PWD:$PWD" -w "$PWD" python:3.11 \\
         python3 index/pin.py greetings==1.1
 """
 

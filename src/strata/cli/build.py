@@ -330,7 +330,7 @@ def _split_commas(values: Sequence[str]) -> list[str]:
     default=None,
     help="OCI runtime for RUN steps (default: runc, or crun when runc is not installed).",
 )
-@click.option("--pull", is_flag=True, help="Always pull images (not supported yet).")
+@click.option("--pull", is_flag=True, help="Always ask the registry for base images.")
 @click.option(
     "--call",
     "call",
@@ -454,12 +454,6 @@ def _build_request(
     pull: bool,
 ) -> BuildRequest:
     """Check the options and turn them into an API request."""
-    if pull:
-        raise UsageError(
-            "--pull is not supported: strata does not talk to registries yet "
-            "(import or load base images instead)",
-            option="--pull",
-        )
     if context == "-" and dockerfile == "-":
         raise UsageError("invalid argument: can't use stdin for both build context and dockerfile")
     dockerfile_text: str | None = None
@@ -485,6 +479,7 @@ def _build_request(
         tags=tuple(tags),
         outputs=parse_outputs(list(outputs)),
         platform=platform,
+        pull=pull,
     )
 
 

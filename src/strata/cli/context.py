@@ -14,7 +14,7 @@ def client(ctx: click.Context) -> Client:
     made = top.obj.get("client")
     if isinstance(made, Client):
         return made
-    made = Client(top.obj.get("root"))
+    made = Client(top.obj.get("root"), config=top.obj.get("config"))
     top.obj["client"] = made
     top.call_on_close(made.close)
     return made

@@ -48,10 +48,13 @@ LAZY_COMMANDS: Mapping[str, LazyCommand] = {
         "strata.cli.images",
         "Display detailed information on one or more images (a JSON array).",
     ),
+    "login": LazyCommand("strata.cli.registry", "Log in to a registry (Docker Hub when SERVER is omitted)."),
+    "logout": LazyCommand("strata.cli.registry", "Log out from a registry (Docker Hub when SERVER is omitted)."),
     "load": LazyCommand(
         "strata.cli.images",
         "Load images from a docker-archive or OCI layout (a tar, or a layout directory).",
     ),
+    "pull": LazyCommand("strata.cli.registry", "Download an image from a registry into the image store."),
     "prune": LazyCommand("strata.cli.cache", "Remove build cache."),
     "rm": LazyCommand(
         "strata.cli.run", "Remove the files of containers kept by `strata run --name`."
@@ -113,11 +116,21 @@ class LazyGroup(click.Group):
     " where overlayfs cannot be mounted) or auto (overlay when it mounts here)."
     f" Also ${SNAPSHOTTER_ENV}.",
 )
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="STRATA_CONFIG",
+    default=None,
+    help="Registry configuration (buildkitd.toml's [registry] tables; default:"
+    " $STRATA_CONFIG, /etc/strata/strata.toml for root, else"
+    " $XDG_CONFIG_HOME/strata/strata.toml).",
+)
 @click.version_option(package_name="strata")
 @click.pass_context
-def cli(ctx: click.Context, root: Path | None, snapshotter: str) -> None:
+def cli(ctx: click.Context, root: Path | None, snapshotter: str, config: Path | None) -> None:
     """strata: build container images from Dockerfiles, the BuildKit way, without a daemon."""
     ctx.ensure_object(dict)
+    ctx.obj["config"] = config
     # None: the client's default (`strata.client.default_root`).
     ctx.obj["root"] = root
     ctx.obj["snapshotter"] = snapshotter

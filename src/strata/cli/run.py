@@ -29,6 +29,7 @@ from strata.worker.mounts import BindMount
 from strata.worker.spec import NetworkMode
 
 if TYPE_CHECKING:
+    from strata.store.images import Image, ImageStore
     from strata.store.root import StateRoot
     from strata.worker.snapshots.snapshotter import Snapshotter
 
@@ -156,6 +157,29 @@ def is_running(locks_dir: Path, name: str) -> bool:
     return lock_held(_run_lock_path(locks_dir, name))
 
 
+def _image_or_pull(ctx: click.Context, store: ImageStore, image: str) -> Image:
+    """The stored image `image` names; a name the store lacks is pulled first, as
+    `docker run` does ("Unable to find image ... locally")."""
+    from strata.client import parse_name
+
+    try:
+        return store.load_image(image)
+    except StoreError as missing:
+        try:
+            ref = parse_name(image)
+        except StoreError:
+            raise missing from None
+        if store.get(str(ref)) is not None or (ref.digest is not None and store.content.has(
+            ref.digest
+        )):
+            raise
+    click.echo(f"Unable to find image '{ref.familiar()}' locally", err=True)
+    result = client(ctx).pull(image)
+    click.echo(f"Digest: {result.digest}", err=True)
+    click.echo(f"Status: Downloaded newer image for {result.familiar}", err=True)
+    return store.image(result.manifest_digest)
+
+
 def command_line(
     config: dict[str, Any], entrypoint: str | None, command: Sequence[str]
 ) -> list[str]:
@@ -256,7 +280,7 @@ def run_command(
 
     root = client(ctx).state
     code = 0
-    stored = ImageStore(root).load_image(image)
+    stored = _image_or_pull(ctx, ImageStore(root), image)
     config = cast(dict[str, Any], stored.config.get("config") or {})
     args = command_line(config, entrypoint, command)
     if not args:

@@ -1,7 +1,8 @@
 """A small Python base image made from Debian packages, for the examples and tests.
 
-strata does not pull from registries yet, so the guide's `FROM python` needs an image
-made here: the Debian packages of Python 3.11 (and the pip wheel Debian ships),
+Docker Hub is out of reach on the machines strata is tested on, so the guide's
+`FROM python:3.11` needs an image made here (`make demo` pushes it to a local registry
+that stands in for Docker Hub; tests name it in their own state roots): the Debian packages of Python 3.11 (and the pip wheel Debian ships),
 unpacked with `dpkg-deb -x`, plus busybox for `/bin/sh` and the core utilities. The
 packages are downloaded once into a cache directory with `apt-get download`; the rootfs
 tarball is kept there too, so later calls only import it (`strata import`'s code path).
@@ -28,7 +29,7 @@ from strata.export.tarball_import import import_tarball
 from strata.store.images import ImageStore
 from strata.store.root import StateRoot
 
-IMAGE_NAME = "strata-example/python:3.11"
+IMAGE_NAME = "python:3.11"
 BUSYBOX = Path("/bin/busybox")
 PACKAGES = (
     "libc6",

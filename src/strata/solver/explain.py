@@ -31,20 +31,6 @@ from typing import Any
 
 from strata.store.root import StateRoot
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS solver_steps (
-    step_id    TEXT PRIMARY KEY,
-    key        TEXT NOT NULL,
-    components TEXT NOT NULL,
-    built_at   REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS solver_key_uses (
-    key       TEXT PRIMARY KEY,
-    uses      INTEGER NOT NULL,
-    last_used REAL NOT NULL
-);
-"""
-
 NO_CACHE = "--no-cache"
 INSTRUCTION_CHANGED = "instruction changed"
 BASE_IMAGE_CHANGED = "base image changed"
@@ -74,48 +60,70 @@ def step_id_from_name(scope: str, vertex_name: str) -> str | None:
     return step_id_for(scope, stage, int(match.group("index")))
 
 
+class StepMemory:
+    """What this state root remembers of steps across builds: the owner of tables
+    `solver_steps` (per step: its last key and components) and `solver_key_uses` (per
+    key: how often it was used); see `store/schema.py`."""
+
+    def __init__(self, root: StateRoot) -> None:
+        self.root = root
+
+    def remember(self, step_id: str, key: str, components: Mapping[str, Any]) -> None:
+        """Record that this build's `step_id` had cache key `key` with these components
+        (call for every step, cached or not, after `explain_miss`)."""
+        with self.root.transaction() as db:
+            self.remember_in(db, step_id, key, components, time.time())
+
+    @staticmethod
+    def remember_in(
+        db: sqlite3.Connection, step_id: str, key: str, components: Mapping[str, Any], now: float
+    ) -> None:
+        """`remember` inside the caller's transaction, so that a cache hit costs one
+        write transaction (with `records.touch_record`) rather than two."""
+        db.execute(
+            "INSERT OR REPLACE INTO solver_steps (step_id, key, components, built_at)"
+            " VALUES (?, ?, ?, ?)",
+            (step_id, key, json.dumps(dict(components), sort_keys=True), now),
+        )
+        db.execute(
+            "INSERT INTO solver_key_uses (key, uses, last_used) VALUES (?, 1, ?)"
+            " ON CONFLICT(key) DO UPDATE SET uses = uses + 1, last_used = excluded.last_used",
+            (key, now),
+        )
+
+    def previous(self, step_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(key, components) of the last build of `step_id`, if any."""
+        row = (
+            self.root.connect()
+            .execute("SELECT key, components FROM solver_steps WHERE step_id = ?", (step_id,))
+            .fetchone()
+        )
+        if row is None:
+            return None
+        components = json.loads(row[1])
+        return str(row[0]), components if isinstance(components, dict) else {}
+
+    def key_uses(self) -> dict[str, int]:
+        """How often each cache key was used (du's usage count)."""
+        rows = self.root.connect().execute("SELECT key, uses FROM solver_key_uses")
+        return {str(k): int(n) for k, n in rows.fetchall()}
+
+
 def remember_step(root: StateRoot, step_id: str, key: str, components: Mapping[str, Any]) -> None:
-    """Record that this build's `step_id` had cache key `key` with these components
-    (call for every step, cached or not, after `explain_miss`)."""
-    ensure_explain_schema(root)
-    with root.transaction() as db:
-        write_step(db, step_id, key, components, time.time())
-
-
-def ensure_explain_schema(root: StateRoot) -> None:
-    """Create this module's tables (once per process) before `write_step` is used."""
-    root.ensure_schema("solver_explain", SCHEMA)
+    """`StepMemory(root).remember(...)`."""
+    StepMemory(root).remember(step_id, key, components)
 
 
 def write_step(
     db: sqlite3.Connection, step_id: str, key: str, components: Mapping[str, Any], now: float
 ) -> None:
-    """`remember_step` inside the caller's transaction, so that a cache hit costs one
-    write transaction (with `records.touch_record`) rather than two."""
-    db.execute(
-        "INSERT OR REPLACE INTO solver_steps (step_id, key, components, built_at)"
-        " VALUES (?, ?, ?, ?)",
-        (step_id, key, json.dumps(dict(components), sort_keys=True), now),
-    )
-    db.execute(
-        "INSERT INTO solver_key_uses (key, uses, last_used) VALUES (?, 1, ?)"
-        " ON CONFLICT(key) DO UPDATE SET uses = uses + 1, last_used = excluded.last_used",
-        (key, now),
-    )
+    """`StepMemory.remember_in`: inside the caller's transaction."""
+    StepMemory.remember_in(db, step_id, key, components, now)
 
 
 def previous_step(root: StateRoot, step_id: str) -> tuple[str, dict[str, Any]] | None:
-    """(key, components) of the last build of `step_id`, if any."""
-    root.ensure_schema("solver_explain", SCHEMA)
-    row = (
-        root.connect()
-        .execute("SELECT key, components FROM solver_steps WHERE step_id = ?", (step_id,))
-        .fetchone()
-    )
-    if row is None:
-        return None
-    components = json.loads(row[1])
-    return str(row[0]), components if isinstance(components, dict) else {}
+    """`StepMemory(root).previous(step_id)`."""
+    return StepMemory(root).previous(step_id)
 
 
 def explain_miss(

@@ -16,39 +16,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from strata.store.root import StateRoot
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS solver_cache (
-    key         TEXT PRIMARY KEY,
-    snapshot    TEXT,
-    kind        TEXT NOT NULL,
-    created     REAL NOT NULL,
-    last_used   REAL NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    components  TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS solver_cache_snapshot ON solver_cache(snapshot);
-CREATE TABLE IF NOT EXISTS solver_checksums (
-    snapshot  TEXT NOT NULL,
-    selector  TEXT NOT NULL,
-    checksum  TEXT NOT NULL,
-    PRIMARY KEY (snapshot, selector)
-);
-CREATE TABLE IF NOT EXISTS solver_layers (
-    snapshot          TEXT NOT NULL,
-    compression       TEXT NOT NULL,
-    diff_id           TEXT NOT NULL,
-    digest            TEXT NOT NULL,
-    media_type        TEXT NOT NULL,
-    size              INTEGER NOT NULL,
-    uncompressed_size INTEGER NOT NULL,
-    PRIMARY KEY (snapshot, compression)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -63,6 +35,16 @@ class CacheRecord:
 
 
 @dataclass(frozen=True)
+class SnapshotResult:
+    """What du needs of a record whose result is a snapshot."""
+
+    kind: str
+    description: str
+    last_used: float
+    key: str
+
+
+@dataclass(frozen=True)
 class LayerRow:
     """A snapshot's diff as a stored layer blob (fits `ImageStore.commit_image`)."""
 
@@ -74,11 +56,11 @@ class LayerRow:
 
 
 class CacheRecords:
-    """The solver's tables in one state root."""
+    """The solver's tables in one state root: the owner of `solver_cache`,
+    `solver_checksums` and `solver_layers` (see `store/schema.py`)."""
 
     def __init__(self, root: StateRoot) -> None:
         self.root = root
-        root.ensure_schema("solver", SCHEMA)
 
     # -- key -> result ---------------------------------------------------------------
 
@@ -157,6 +139,56 @@ class CacheRecords:
             for r in rows.fetchall()
         ]
 
+    def results_by_snapshot(self) -> dict[str, list[SnapshotResult]]:
+        """snapshot key -> the records whose result it is, oldest first (for du)."""
+        out: dict[str, list[SnapshotResult]] = {}
+        for snapshot, kind, description, last_used, key in (
+            self.root.connect()
+            .execute(
+                "SELECT snapshot, kind, description, last_used, key FROM solver_cache"
+                " WHERE snapshot IS NOT NULL ORDER BY created"
+            )
+            .fetchall()
+        ):
+            out.setdefault(str(snapshot), []).append(
+                SnapshotResult(str(kind), str(description), float(last_used), str(key))
+            )
+        return out
+
+    # -- forgetting snapshots (prune) ---------------------------------------------------
+
+    @staticmethod
+    def snapshots_named_in(db: sqlite3.Connection) -> set[str]:
+        """Every snapshot key a record, checksum or layer row names."""
+        named: set[str] = set()
+        for query in (
+            "SELECT DISTINCT snapshot FROM solver_cache WHERE snapshot IS NOT NULL",
+            "SELECT DISTINCT snapshot FROM solver_checksums",
+            "SELECT DISTINCT snapshot FROM solver_layers",
+        ):
+            named.update(str(r[0]) for r in db.execute(query))
+        return named
+
+    @staticmethod
+    def forget_snapshots_in(db: sqlite3.Connection, keys: Iterable[str]) -> list[str]:
+        """Delete every row about these snapshot keys, inside the caller's transaction;
+        return the layer blobs that were remembered for them."""
+        digests: list[str] = []
+        for key in keys:
+            db.execute("DELETE FROM solver_cache WHERE snapshot = ?", (key,))
+            db.execute("DELETE FROM solver_checksums WHERE snapshot = ?", (key,))
+            digests.extend(
+                str(r[0])
+                for r in db.execute("SELECT digest FROM solver_layers WHERE snapshot = ?", (key,))
+            )
+            db.execute("DELETE FROM solver_layers WHERE snapshot = ?", (key,))
+        return digests
+
+    @staticmethod
+    def forget_empty_results_in(db: sqlite3.Connection) -> None:
+        """Delete the records whose result has no snapshot (an empty `FROM scratch`)."""
+        db.execute("DELETE FROM solver_cache WHERE snapshot IS NULL")
+
     # -- checksums of paths in committed snapshots -----------------------------------
 
     def checksum_of(self, snapshot: str, selector: str) -> str | None:
@@ -224,6 +256,26 @@ class CacheRecords:
                     layer.uncompressed_size,
                 ),
             )
+
+    def layer_digests(self) -> set[str]:
+        """Every blob remembered as some snapshot's layer: these blobs are held."""
+        rows = self.root.connect().execute("SELECT DISTINCT digest FROM solver_layers")
+        return {str(r[0]) for r in rows}
+
+    def layer_digests_by_snapshot(self) -> list[tuple[str, str]]:
+        """(snapshot key, blob digest) of every remembered layer, by snapshot and then
+        compression (du counts each blob for the first snapshot naming it)."""
+        rows = self.root.connect().execute(
+            "SELECT snapshot, digest FROM solver_layers ORDER BY snapshot, compression"
+        )
+        return [(str(k), str(d)) for k, d in rows.fetchall()]
+
+    @staticmethod
+    def holds_layer_in(db: sqlite3.Connection, digest: str) -> bool:
+        """Whether some snapshot's remembered layer is blob `digest` (in the caller's
+        transaction, so a sweep's check and delete are one step)."""
+        row = db.execute("SELECT 1 FROM solver_layers WHERE digest = ? LIMIT 1", (digest,))
+        return row.fetchone() is not None
 
 
 def touch_record(db: sqlite3.Connection, key: str, now: float) -> None:

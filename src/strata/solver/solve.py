@@ -59,7 +59,6 @@ from strata.progress.units import format_size
 from strata.solver.checksums import ChecksumCache, keyed_by_content, requests_for
 from strata.solver.execop import ExecEnvironment, run_exec_op
 from strata.solver.explain import (
-    ensure_explain_schema,
     explain_miss,
     remember_step,
     step_id_from_name,
@@ -504,8 +503,6 @@ class Solver:
     def _record_hit(self, step_id: str | None, key: str, components: dict[str, Any]) -> None:
         """A cache hit's bookkeeping (the record's last use, the step's memory and the
         key's use count) in one write transaction."""
-        if step_id is not None:
-            ensure_explain_schema(self.root)
         now = time.time()
         with self.root.transaction() as db:
             touch_record(db, key, now)

@@ -34,7 +34,7 @@ class BaseLayers(Protocol):
         source: str,
         layers: Sequence[Descriptor],
         progress: Callable[[str, int, int], None] | None = None,
-    ) -> None: ...
+    ) -> Sequence[str]: ...
 
 
 def image_chain(image: Image) -> list[str]:

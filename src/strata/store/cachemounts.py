@@ -11,6 +11,8 @@ Sharing across threads and processes uses one lock file per directory:
 directories and makes a new one, `locked` waits). Cache contents are state, never part
 of a cache key or a layer.
 
+The rows are table `cache_mounts` (owner: `CacheMounts`; see `store/schema.py`).
+
 `discard` (for `--no-cache`) never waits: it forgets a cache's rows at once, so the
 next user starts empty, and deletes each directory as soon as nobody uses it (right
 away, or when its last user lets go, or at the next `CacheMounts` of any process).
@@ -25,6 +27,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
@@ -34,16 +37,15 @@ from strata.store.root import StateRoot
 
 Sharing = Literal["shared", "private", "locked"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cache_mounts (
-    n          INTEGER PRIMARY KEY AUTOINCREMENT,
-    id         TEXT NOT NULL,
-    base_key   TEXT NOT NULL,
-    created    REAL NOT NULL,
-    last_used  REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cache_mounts_id ON cache_mounts(id, base_key);
-"""
+
+@dataclass(frozen=True)
+class CacheDirectory:
+    """One row of `cache_mounts`: directory `cachemounts/<number>` of cache `cache_id`."""
+
+    number: int
+    cache_id: str
+    created: float
+    last_used: float
 
 
 def base_key_for(base_key: str | None, base: Path | None, uid: int, gid: int, mode: int) -> str:
@@ -59,10 +61,12 @@ def base_key_for(base_key: str | None, base: Path | None, uid: int, gid: int, mo
 class CacheMounts:
     """The cache directories of one state root."""
 
-    def __init__(self, root: StateRoot) -> None:
+    def __init__(self, root: StateRoot, *, reap: bool = True) -> None:
+        """`reap=False` skips deleting discarded directories (for read-only callers
+        such as du, which only list the rows)."""
         self.root = root
-        root.ensure_schema("cache_mounts", SCHEMA)
-        self.remove_discarded()
+        if reap:
+            self.remove_discarded()
 
     def _dir(self, n: int) -> Path:
         return self.root.cachemounts_dir / str(n)
@@ -253,9 +257,7 @@ class CacheMounts:
         crash left half-made or half-deleted. Returns how many cache dirs went."""
         removed = 0
         with self.root.lock("cachemounts"):
-            recorded = {
-                int(r[0]) for r in self.root.connect().execute("SELECT n FROM cache_mounts")
-            }
+            recorded = self.numbers()
             for entry in self.root.cachemounts_dir.iterdir():
                 if entry.name.isdigit() and int(entry.name) not in recorded:
                     removed += self._remove_unused(int(entry.name))
@@ -279,6 +281,17 @@ class CacheMounts:
             for (n,) in rows:
                 self._remove_unused(int(n))
         return len(rows)
+
+    def directories(self) -> list[CacheDirectory]:
+        """Every recorded cache directory, oldest first."""
+        rows = self.root.connect().execute(
+            "SELECT n, id, created, last_used FROM cache_mounts ORDER BY n"
+        )
+        return [CacheDirectory(int(n), str(i), float(c), float(u)) for n, i, c, u in rows]
+
+    def numbers(self) -> set[int]:
+        """The numbers of every recorded directory (`cachemounts/<n>`)."""
+        return {int(r[0]) for r in self.root.connect().execute("SELECT n FROM cache_mounts")}
 
     def ids(self) -> list[str]:
         """Every cache id that has at least one directory."""

@@ -7,7 +7,7 @@ leaves only tmp files, which the next `StateRoot.open` reaps. Two writers of the
 content both succeed: the second finds the blob present (or renames identical bytes
 over it) and drops its copy.
 
-Metadata (SQLite, tables `content_*`):
+Metadata (SQLite, tables `content_*`, owned by `ContentStore`; see `store/schema.py`):
 
 - `content_blobs`: size, creation and last-use times, for du/prune;
 - `content_refs`: who holds a blob (`image:<manifest digest>`, a lease, or any owner
@@ -25,11 +25,20 @@ delete it between "already there" and "referenced by the new image". A process t
 dies leaves its lease behind; `sweep_orphans` drops leases of dead processes and
 deletes blobs that nothing holds once they are older than a grace period (which covers
 writers that hold no lease, such as a build between writing a layer and recording it).
+
+Downloads that may be resumed by a later process (a registry blob cut by Ctrl-C or
+SIGKILL) are not written in the owner's tmp space, which dies with it, but in
+`ingest/<hex>.part` under the state root: `partial(digest)` locks that file (flock) for
+as long as one writer appends to it, so a live download is never taken over, and
+`commit_partial` puts it in place like any other blob once the caller has checked its
+digest. A partial file is only a hint: whoever continues it hashes what is there and
+the final digest check throws away anything a dead process left wrong.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import sqlite3
@@ -38,44 +47,19 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from strata.errors import StoreError
 from strata.image.compress import open_decompressed, read_decompressed
 from strata.image.oci import Compression, check_digest, is_digest, layer_media_type
+from strata.solver.records import CacheRecords
 from strata.store.root import StateRoot
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS content_blobs (
-    digest TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    created REAL NOT NULL,
-    last_used REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS content_refs (
-    digest TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    PRIMARY KEY (digest, owner)
-);
-CREATE INDEX IF NOT EXISTS content_refs_by_owner ON content_refs(owner);
-CREATE TABLE IF NOT EXISTS content_layers (
-    digest TEXT PRIMARY KEY,
-    diff_id TEXT NOT NULL,
-    compression TEXT NOT NULL,
-    media_type TEXT NOT NULL,
-    uncompressed_size INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS content_layers_by_diff ON content_layers(diff_id, compression);
-"""
 
 COPY_CHUNK = 1 << 20
 LEASE_PREFIX = "lease:"
 ORPHAN_GRACE_SECONDS = 3600.0
 """Unreferenced blobs younger than this survive `sweep_orphans`: a writer without a
 lease may have stored a blob it has not recorded yet (the same grace as prune's)."""
-# A table of the solver's that also holds blobs (layers remembered per snapshot); the
-# sweep must not take them from under the build cache.
-SOLVER_LAYERS_TABLE = "solver_layers"
 
 
 @dataclass(frozen=True)
@@ -124,12 +108,51 @@ class BlobWriter:
         return "sha256:" + self._hash.hexdigest()
 
 
+class PartialBlob:
+    """A resumable download's file, locked by this writer (see `ContentStore.partial`).
+
+    `fh` is open for reading and appending; `size` is how many bytes it holds.
+    """
+
+    def __init__(self, path: Path, fh: BinaryIO) -> None:
+        self.path = path
+        self.fh = fh
+
+    @property
+    def size(self) -> int:
+        return os.fstat(self.fh.fileno()).st_size
+
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        self.fh.seek(0, os.SEEK_END)
+        self.fh.write(data)
+
+    def reset(self) -> None:
+        """Forget what is there (a server that ignored Range, bytes that hash wrong)."""
+        self.fh.seek(0)
+        self.fh.truncate(0)
+
+    def discard(self) -> None:
+        """Drop the file (bytes that hashed wrong): nothing of it is worth resuming."""
+        self.reset()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def prefix_hash(self) -> hashlib._Hash:
+        """sha256 of the bytes already there, so a resumed download can go on hashing."""
+        h = hashlib.sha256()
+        self.fh.flush()
+        self.fh.seek(0)
+        while chunk := self.fh.read(COPY_CHUNK):
+            h.update(chunk)
+        self.fh.seek(0, os.SEEK_END)
+        return h
+
+
 class ContentStore:
     """Blobs of one state root. Cheap to create; share the `StateRoot`."""
 
     def __init__(self, root: StateRoot) -> None:
         self.root = root
-        root.ensure_schema("content", SCHEMA)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -222,6 +245,77 @@ class ContentStore:
                 )
         return created
 
+    # -- resumable downloads ------------------------------------------------------------
+
+    @property
+    def ingest_dir(self) -> Path:
+        """Where partial downloads live across processes (`ingest/<hex>.part`)."""
+        return self.root.path / "ingest"
+
+    @contextlib.contextmanager
+    def partial(self, digest: str) -> Iterator[PartialBlob]:
+        """The partial file of `digest`, made if absent, locked for this block.
+
+        A writer in another process (or thread) holding it makes this wait: the same
+        blob is never downloaded twice at once, and the caller should check `has()`
+        again once it gets the lock. The file stays after the block unless committed,
+        so the next attempt resumes from it.
+        """
+        check_digest(digest)
+        self.ingest_dir.mkdir(exist_ok=True)
+        path = self.ingest_dir / (digest.removeprefix("sha256:") + ".part")
+        while True:
+            fh = cast(BinaryIO, open(path, "a+b"))  # noqa: SIM115 - closed below
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                # The holder we waited for may have committed (renamed) the file: our
+                # descriptor then points at the stored blob, which must not be touched.
+                try:
+                    same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+                except FileNotFoundError:
+                    same = False
+                if not same:
+                    fh.close()
+                    continue
+                yield PartialBlob(path, fh)
+                return
+            finally:
+                fh.close()
+
+    def remove_stale_partials(self, older_than: float = ORPHAN_GRACE_SECONDS * 24) -> list[Path]:
+        """Delete partial downloads nobody holds that were last written more than
+        `older_than` seconds ago (pulls given up on); return what was deleted. One a
+        live writer holds (flock) is never touched."""
+        removed: list[Path] = []
+        cutoff = time.time() - older_than
+        try:
+            entries = list(self.ingest_dir.iterdir())
+        except FileNotFoundError:
+            return removed
+        for path in entries:
+            if path.suffix != ".part" or not _older_than(path, cutoff):
+                continue
+            with contextlib.suppress(FileNotFoundError), open(path, "rb") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                if os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino:
+                    path.unlink()
+                    removed.append(path)
+        return removed
+
+    def commit_partial(self, partial: PartialBlob, digest: str, *, hold: str | None = None) -> bool:
+        """Put a complete partial file in place as blob `digest`.
+
+        The caller has hashed the bytes and found `digest`; this only syncs and moves
+        them (one transaction, as `writer`). Returns True when this call placed the blob.
+        """
+        check_digest(digest)
+        partial.fh.flush()
+        os.fsync(partial.fh.fileno())
+        return self._place(partial.path, digest, partial.size, hold)
+
     # -- reading ------------------------------------------------------------------------
 
     def path(self, digest: str) -> Path:
@@ -295,6 +389,11 @@ class ContentStore:
         db.execute("DELETE FROM content_refs WHERE owner = ?", (owner,))
         return held
 
+    def referenced_digests(self) -> set[str]:
+        """Every blob some owner (an image, a lease) holds."""
+        rows = self.root.connect().execute("SELECT DISTINCT digest FROM content_refs")
+        return {str(r[0]) for r in rows}
+
     def ref_count(self, digest: str) -> int:
         row = self.root.connect().execute(
             "SELECT COUNT(*) FROM content_refs WHERE digest = ?", (digest,)
@@ -352,12 +451,10 @@ class ContentStore:
                 process = owner.removeprefix(LEASE_PREFIX).partition("/")[0]
                 if not self.root.owner_alive(process):
                     db.execute("DELETE FROM content_refs WHERE owner = ?", (owner,))
-        db = self.root.connect()
-        held = {str(r[0]) for r in db.execute("SELECT DISTINCT digest FROM content_refs")}
-        if _has_table(db, SOLVER_LAYERS_TABLE):
-            held.update(
-                str(r[0]) for r in db.execute(f"SELECT DISTINCT digest FROM {SOLVER_LAYERS_TABLE}")
-            )
+        # The solver's remembered layers hold blobs too: never take them from under
+        # the build cache.
+        records = CacheRecords(self.root)
+        held = self.referenced_digests() | records.layer_digests()
         cutoff = time.time() - grace
         candidates = [
             f"sha256:{name}"
@@ -370,14 +467,8 @@ class ContentStore:
             return []  # the usual case: no write transaction taken
         deleted: list[str] = []
         with self.root.transaction() as db:
-            solver_layers = _has_table(db, SOLVER_LAYERS_TABLE)
             for digest in candidates:
-                if (
-                    solver_layers
-                    and db.execute(
-                        f"SELECT 1 FROM {SOLVER_LAYERS_TABLE} WHERE digest = ? LIMIT 1", (digest,)
-                    ).fetchone()
-                ):
+                if records.holds_layer_in(db, digest):
                     continue
                 if _older_than(self.path(digest), cutoff):  # not rewritten meanwhile
                     deleted += self.delete_unreferenced_in(db, [digest])
@@ -472,11 +563,6 @@ def _older_than(path: Path, cutoff: float) -> bool:
         return os.stat(path).st_mtime <= cutoff
     except FileNotFoundError:
         return False
-
-
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    row = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
-    return row.fetchone() is not None
 
 
 def _fsync_dir(directory: Path) -> None:

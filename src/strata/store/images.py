@@ -5,6 +5,7 @@ is the config digest. Names are full references (`docker.io/library/busybox:late
 mapping to a manifest digest. An image whose last name moves elsewhere stays as a
 dangling image (`<none>`), as in Docker, until `rmi` removes it.
 
+Tables `images` and `image_names` (owner: `ImageStore`; see `store/schema.py`).
 Each image holds its blobs through content-store references owned by
 `image:<manifest digest>`, so removing an image deletes exactly the blobs that no
 other image (or cache record) holds.
@@ -36,23 +37,6 @@ from strata.image.oci import (
 from strata.store.content import ContentStore
 from strata.store.reference import Reference, parse_reference
 from strata.store.root import StateRoot
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS images (
-    manifest TEXT PRIMARY KEY,
-    config TEXT NOT NULL,
-    created TEXT,
-    size INTEGER NOT NULL,
-    added REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS images_by_config ON images(config);
-CREATE TABLE IF NOT EXISTS image_names (
-    name TEXT PRIMARY KEY,
-    manifest TEXT NOT NULL,
-    tagged REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS image_names_by_manifest ON image_names(manifest);
-"""
 
 NONE = "<none>"
 
@@ -122,7 +106,6 @@ class ImageStore:
     def __init__(self, root: StateRoot, content: ContentStore | None = None) -> None:
         self.root = root
         self.content = content if content is not None else ContentStore(root)
-        root.ensure_schema("images", SCHEMA)
 
     # -- reading images ------------------------------------------------------------------
 
@@ -406,6 +389,14 @@ class ImageStore:
         return self.root.connect()
 
     # -- listing ------------------------------------------------------------------------
+
+    def manifests_with_first_name(self) -> list[tuple[str, str | None]]:
+        """(manifest digest, its alphabetically first name or None) of every image."""
+        rows = self._db().execute(
+            "SELECT i.manifest, MIN(n.name) FROM images i"
+            " LEFT JOIN image_names n ON n.manifest = i.manifest GROUP BY i.manifest"
+        )
+        return [(str(m), None if n is None else str(n)) for m, n in rows.fetchall()]
 
     def list(self) -> list[ImageRecord]:
         """Every name, plus every dangling image, newest first (as `docker images`)."""

@@ -48,16 +48,22 @@ from pathlib import Path
 
 from strata import gotext
 from strata.errors import UsageError
+from strata.solver.records import CacheRecords
 from strata.store.cachemounts import CacheMounts
 from strata.store.content import ContentStore
 from strata.store.root import StateRoot
 from strata.store.usage import (
     BUILD_LOCK,
-    SCHEMA,
+    UsageMemory,
     UsageRecord,
     build_lock_path,
     disk_usage,
-    existing_tables,
+)
+from strata.worker.contenthash import DigestCache
+from strata.worker.snapshots.storage import (
+    delete_snapshot_row_in,
+    leaf_snapshot_in,
+    snapshot_keys_and_ids_in,
 )
 
 DEFAULT_BLOB_GRACE_SECONDS = 3600.0
@@ -429,61 +435,26 @@ def _remove(root: StateRoot, content: ContentStore, record: UsageRecord) -> bool
 def remove_snapshot(root: StateRoot, content: ContentStore, snapshot_id: int) -> bool:
     """Remove one snapshot that has no children, with every row that refers to it, in
     one transaction; then its files. False if it is gone or has children now."""
-    root.ensure_schema("usage", SCHEMA)
     with root.transaction() as db:
-        row = db.execute("SELECT key FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone()
-        if row is None:
+        leaf = leaf_snapshot_in(db, snapshot_id)
+        if leaf is None:
             return False
-        if db.execute(
-            "SELECT 1 FROM snapshots WHERE parent_id = ? LIMIT 1", (snapshot_id,)
-        ).fetchone():
-            return False
-        key = str(row[0])
-        tables = existing_tables(db)
-        twin = db.execute(
-            "SELECT 1 FROM snapshots WHERE key = ? AND id != ? LIMIT 1", (key, snapshot_id)
-        ).fetchone()
+        key, twin = leaf
         digests: list[str] = []
-        if twin is None:
-            digests = _forget_snapshot_rows(db, tables, [key])
-        db.execute("DELETE FROM usage_snapshot_sizes WHERE snapshot_id = ?", (snapshot_id,))
-        db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
-        _delete_orphan_blobs(db, tables, content, digests)
+        if not twin:
+            digests = CacheRecords.forget_snapshots_in(db, [key])
+        UsageMemory.forget_snapshot_size_in(db, snapshot_id)
+        delete_snapshot_row_in(db, snapshot_id)
+        _delete_orphan_blobs(db, content, digests)
     root.discard(root.snapshots_dir / str(snapshot_id))
     return True
 
 
-def _forget_snapshot_rows(db: sqlite3.Connection, tables: set[str], keys: list[str]) -> list[str]:
-    """Delete the solver's rows about these snapshot keys; return their layer blobs."""
-    digests: list[str] = []
-    for key in keys:
-        if "solver_cache" in tables:
-            db.execute("DELETE FROM solver_cache WHERE snapshot = ?", (key,))
-        if "solver_checksums" in tables:
-            db.execute("DELETE FROM solver_checksums WHERE snapshot = ?", (key,))
-        if "solver_layers" in tables:
-            digests.extend(
-                str(r[0])
-                for r in db.execute("SELECT digest FROM solver_layers WHERE snapshot = ?", (key,))
-            )
-            db.execute("DELETE FROM solver_layers WHERE snapshot = ?", (key,))
-    return digests
-
-
 def _delete_orphan_blobs(
-    db: sqlite3.Connection, tables: set[str], content: ContentStore, digests: Iterable[str]
+    db: sqlite3.Connection, content: ContentStore, digests: Iterable[str]
 ) -> list[str]:
     """Of `digests`, delete the blobs no image holds and no snapshot remembers."""
-    orphans = []
-    for digest in dict.fromkeys(digests):
-        if (
-            "solver_layers" in tables
-            and db.execute(
-                "SELECT 1 FROM solver_layers WHERE digest = ? LIMIT 1", (digest,)
-            ).fetchone()
-        ):
-            continue
-        orphans.append(digest)
+    orphans = [d for d in dict.fromkeys(digests) if not CacheRecords.holds_layer_in(db, d)]
     return content.delete_unreferenced_in(db, orphans)
 
 
@@ -494,10 +465,7 @@ def remove_cache_mount(root: StateRoot, number: int) -> bool:
 
 def forget_digest_cache(root: StateRoot) -> bool:
     """Drop every remembered context file digest (the next build hashes again)."""
-    with root.transaction() as db:
-        if "contenthash_files" not in existing_tables(db):
-            return False
-        db.execute("DELETE FROM contenthash_files")
+    DigestCache(root).forget_all()
     return True
 
 
@@ -514,34 +482,16 @@ def sweep_leftovers(
     freed. `forget_empty_results` also drops results that have no snapshot (an empty
     `FROM scratch` step), which only an unfiltered prune should do."""
     with root.transaction() as db:
-        tables = existing_tables(db)
-        live = set()
-        if "snapshots" in tables:
-            live = {str(r[0]) for r in db.execute("SELECT key FROM snapshots")}
-        stale: set[str] = set()
-        for table in ("solver_cache", "solver_checksums", "solver_layers"):
-            if table in tables:
-                stale.update(
-                    str(r[0])
-                    for r in db.execute(f"SELECT DISTINCT snapshot FROM {table}")
-                    if r[0] is not None and str(r[0]) not in live
-                )
-        digests = _forget_snapshot_rows(db, tables, sorted(stale))
-        if forget_empty_results and "solver_cache" in tables:
-            db.execute("DELETE FROM solver_cache WHERE snapshot IS NULL")
-        if "snapshots" in tables:
-            db.execute(
-                "DELETE FROM usage_snapshot_sizes WHERE snapshot_id NOT IN (SELECT id FROM snapshots)"
-            )
-        _delete_orphan_blobs(db, tables, content, digests)
-        snapshot_ids = set()
-        if "snapshots" in tables:
-            snapshot_ids = {str(r[0]) for r in db.execute("SELECT id FROM snapshots")}
-        mount_ids = set()
-        if "cache_mounts" in tables:
-            mount_ids = {str(r[0]) for r in db.execute("SELECT n FROM cache_mounts")}
-    _sweep_directory(root, root.snapshots_dir, snapshot_ids)
-    _sweep_directory(root, root.cachemounts_dir, mount_ids)
+        live, snapshot_ids = snapshot_keys_and_ids_in(db)
+        stale = CacheRecords.snapshots_named_in(db) - live
+        digests = CacheRecords.forget_snapshots_in(db, sorted(stale))
+        if forget_empty_results:
+            CacheRecords.forget_empty_results_in(db)
+        UsageMemory.keep_sizes_of_in(db, snapshot_ids)
+        _delete_orphan_blobs(db, content, digests)
+        mount_ids = CacheMounts(root, reap=False).numbers()
+    _sweep_directory(root, root.snapshots_dir, {str(i) for i in snapshot_ids})
+    _sweep_directory(root, root.cachemounts_dir, {str(n) for n in mount_ids})
     return _sweep_blobs(root, content, blob_grace)
 
 

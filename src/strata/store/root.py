@@ -1,6 +1,7 @@
 """The state root: one directory holding everything strata keeps.
 
-    metadata.db          SQLite in WAL mode (tables are created by the modules that own them)
+    metadata.db          SQLite in WAL mode; its tables, their owners and versions are drawn
+                         in `store/schema.py`, and `open` migrates an older root
     blobs/sha256/<hex>   content store
     snapshots/<id>/      layer file trees
     cachemounts/<id>/    RUN --mount=type=cache directories
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import IO
 
 from strata.errors import StoreError
+from strata.store.schema import migrate
 
 BUSY_TIMEOUT_SECONDS = 60.0
 STAGING_PREFIX = ".new-"
@@ -55,15 +57,15 @@ class StateRoot:
         self.tmp_root = path / "tmp"
         self.db_path = path / "metadata.db"
         self._local = threading.local()
-        self._schemas: set[str] = set()
-        self._schema_lock = threading.Lock()
         self._owner_dir: Path | None = None
         self._owner_dir_guard = threading.Lock()
         self._owner_lock: IO[bytes] | None = None
 
     @classmethod
     def open(cls, path: Path | str) -> StateRoot:
-        """Create the layout if needed and reap what dead processes left behind."""
+        """Create the layout if needed, bring metadata.db to the current schema version
+        (`store/schema.py`: one transaction; a root from a newer strata is refused with
+        a StoreError) and reap what dead processes left behind."""
         root = cls(Path(path).absolute())
         try:
             for d in (
@@ -77,8 +79,7 @@ class StateRoot:
         except OSError as exc:
             raise StoreError(f"cannot use state root {root.path}: {exc.strerror}") from exc
         root.reap_stale()
-        with root.transaction() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+        migrate(root.connect(), root.path)
         return root
 
     # -- metadata ---------------------------------------------------------------------
@@ -111,15 +112,6 @@ class StateRoot:
             raise
         else:
             conn.execute("COMMIT")
-
-    def ensure_schema(self, name: str, ddl: str) -> None:
-        """Run a module's `CREATE TABLE IF NOT EXISTS ...` script once per process."""
-        with self._schema_lock:
-            if name in self._schemas:
-                return
-            conn = self.connect()
-            conn.executescript(ddl)
-            self._schemas.add(name)
 
     # -- locks ------------------------------------------------------------------------
 

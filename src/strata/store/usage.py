@@ -11,10 +11,13 @@ BuildKit's `du` lists cache records (`cache/manager.go` `DiskUsage`); strata's r
 - every cache-mount directory (`exec.cachemount`, mutable);
 - the context digest cache (`source.local`): remembered file digests of build contexts.
 
-The snapshot tables (`snapshots`, `solver_cache`, ...) belong to the worker and the
-solver; this module reads them by SQL, as their documented schemas, so that the store
-does not depend on the layers above it. Committed snapshots never change, so their
-measured size is remembered in `usage_snapshot_sizes` (ids are never reused).
+Each table is read through its owner (`store/schema.py` draws them): the solver's
+`CacheRecords` and `StepMemory`, the worker's `DigestCache`, the store's `CacheMounts`,
+`ContentStore` and `ImageStore`. The one exception is `snapshots`, read here by SQL in
+one marked section until its owner, the snapshot metadata store, has methods for it.
+Committed snapshots never change, so their measured size is remembered in
+`usage_snapshot_sizes` (ids are never reused); that table and the cache-mount
+descriptions are `UsageMemory`'s.
 
 Sizes are disk usage (allocated blocks, hard links counted once), as containerd's
 snapshotter `Usage` measures them: that is what removing the record gives back.
@@ -34,20 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from strata.solver.explain import StepMemory
+from strata.solver.records import CacheRecords
+from strata.store.cachemounts import CacheMounts
+from strata.store.content import ContentStore
 from strata.store.root import StateRoot
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS usage_snapshot_sizes (
-    snapshot_id INTEGER PRIMARY KEY,
-    size        INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cache_mount_descriptions (
-    id      TEXT PRIMARY KEY,
-    target  TEXT NOT NULL,
-    args    TEXT NOT NULL,
-    updated REAL NOT NULL
-);
-"""
+from strata.worker.contenthash import DigestCache
+from strata.worker.snapshots.storage import snapshot_rows
 
 BUILD_LOCK = "build-in-use"
 PROBE_LOCK = "lock-probe"
@@ -150,12 +146,6 @@ def disk_usage_of(path: Path) -> int:
     return total
 
 
-def existing_tables(db: sqlite3.Connection) -> set[str]:
-    """Tables present in metadata.db (a fresh root has none of the solver's yet)."""
-    rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-    return {str(r[0]) for r in rows}
-
-
 def lock_in_use(root: StateRoot, path: Path) -> bool:
     """Whether some process holds a flock on `path`, shared or exclusive. Build leases
     and shared cache mounts hold theirs shared, which only an exclusive probe notices
@@ -193,7 +183,56 @@ def _mount_table() -> str:
         return ""
 
 
-# -- the hook for cache-mount descriptions -------------------------------------------------------
+# -- what du remembers between runs --------------------------------------------------------------
+
+
+class UsageMemory:
+    """The owner of `usage_snapshot_sizes` (measured sizes of committed snapshots) and
+    `cache_mount_descriptions` (which RUN made each cache); see `store/schema.py`."""
+
+    def __init__(self, root: StateRoot) -> None:
+        self.root = root
+
+    def describe_cache_mount(self, cache_id: str, target: str, args: Iterable[str]) -> None:
+        """Remember `target` and `args` as the RUN that uses cache `cache_id`."""
+        with self.root.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO cache_mount_descriptions (id, target, args, updated)"
+                " VALUES (?, ?, ?, ?)",
+                (cache_id, target, json.dumps(list(args)), time.time()),
+            )
+
+    def cache_mount_descriptions(self) -> dict[str, tuple[str, list[str]]]:
+        """cache id -> (target, argv) of the RUN that described it."""
+        rows = self.root.connect().execute("SELECT id, target, args FROM cache_mount_descriptions")
+        return {str(i): (str(t), list(json.loads(a))) for i, t, a in rows.fetchall()}
+
+    def snapshot_sizes(self) -> dict[int, int]:
+        """snapshot id -> its measured size, for the committed snapshots measured so far."""
+        rows = self.root.connect().execute("SELECT snapshot_id, size FROM usage_snapshot_sizes")
+        return {int(i): int(n) for i, n in rows.fetchall()}
+
+    def remember_snapshot_sizes(self, sizes: Iterable[tuple[int, int]]) -> None:
+        """Record (snapshot id, size) pairs of committed snapshots."""
+        with self.root.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO usage_snapshot_sizes (snapshot_id, size) VALUES (?, ?)",
+                list(sizes),
+            )
+
+    @staticmethod
+    def forget_snapshot_size_in(db: sqlite3.Connection, snapshot_id: int) -> None:
+        db.execute("DELETE FROM usage_snapshot_sizes WHERE snapshot_id = ?", (snapshot_id,))
+
+    @staticmethod
+    def keep_sizes_of_in(db: sqlite3.Connection, snapshot_ids: set[int]) -> None:
+        """Forget the sizes of snapshots not in `snapshot_ids` (they are gone)."""
+        stale = [
+            (int(r[0]),)
+            for r in db.execute("SELECT snapshot_id FROM usage_snapshot_sizes")
+            if int(r[0]) not in snapshot_ids
+        ]
+        db.executemany("DELETE FROM usage_snapshot_sizes WHERE snapshot_id = ?", stale)
 
 
 def remember_cache_mount(root: StateRoot, cache_id: str, target: str, args: Iterable[str]) -> None:
@@ -201,13 +240,7 @@ def remember_cache_mount(root: StateRoot, cache_id: str, target: str, args: Iter
     (`cached mount <target> from exec <argv> with id "<id>"`, BuildKit
     `solver/llbsolver/mounts/mount.go`). The solver calls this for each cache mount of an
     exec op it runs."""
-    root.ensure_schema("usage", SCHEMA)
-    with root.transaction() as db:
-        db.execute(
-            "INSERT OR REPLACE INTO cache_mount_descriptions (id, target, args, updated)"
-            " VALUES (?, ?, ?, ?)",
-            (cache_id, target, json.dumps(list(args)), time.time()),
-        )
+    UsageMemory(root).describe_cache_mount(cache_id, target, args)
 
 
 def cache_mount_description(cache_id: str, target: str | None, args: list[str] | None) -> str:
@@ -222,17 +255,6 @@ def cache_mount_description(cache_id: str, target: str | None, args: list[str] |
 
 
 # -- the listing ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _SnapshotRow:
-    id: int
-    snapshotter: str
-    key: str
-    parent_id: int | None
-    kind: str
-    created: float
-    owner: str | None
 
 
 @dataclass
@@ -261,39 +283,25 @@ def disk_usage(root: StateRoot, *, assume_idle: bool = False) -> list[UsageRecor
     any while a build runs or while it is mounted; a committed snapshot below one; a
     cache-mount directory whose lock is held. `assume_idle` is for a caller that holds
     the build lock exclusively (prune): then no build is running by construction."""
-    root.ensure_schema("usage", SCHEMA)
-    db = root.connect()
-    tables = existing_tables(db)
     running = False if assume_idle else builds_running(root)
     drafts: list[_Draft] = []
-    drafts.extend(_snapshot_drafts(root, db, tables, running))
-    drafts.extend(_cache_mount_drafts(root, db, tables))
-    drafts.extend(_digest_cache_drafts(db, tables, running))
+    drafts.extend(_snapshot_drafts(root, running))
+    drafts.extend(_cache_mount_drafts(root))
+    drafts.extend(_digest_cache_drafts(root, running))
     return _finish(drafts)
 
 
-def _snapshot_drafts(
-    root: StateRoot, db: sqlite3.Connection, tables: set[str], running: bool
-) -> list[_Draft]:
-    if "snapshots" not in tables:
+def _snapshot_drafts(root: StateRoot, running: bool) -> list[_Draft]:
+    rows = snapshot_rows(root.connect())
+    if not rows:
         return []
-    columns = {str(r[1]) for r in db.execute("PRAGMA table_info(snapshots)")}
-    owner_column = "owner" if "owner" in columns else "NULL"
-    rows = [
-        _SnapshotRow(int(r[0]), str(r[1]), str(r[2]), r[3], str(r[4]), float(r[5]), r[6])
-        for r in db.execute(
-            f"SELECT id, snapshotter, key, parent_id, kind, created, {owner_column}"
-            " FROM snapshots ORDER BY id"
-        ).fetchall()
-    ]
-    records = _solver_records(db, tables)
-    uses = _key_uses(db, tables)
-    blob_sizes = _private_layer_blob_sizes(root, db, tables)
-    base_images = _base_image_layers(root, tables)
-    known_sizes = {
-        int(r[0]): int(r[1])
-        for r in db.execute("SELECT snapshot_id, size FROM usage_snapshot_sizes").fetchall()
-    }
+    memory = UsageMemory(root)
+    solver = CacheRecords(root)
+    records = solver.results_by_snapshot()
+    uses = StepMemory(root).key_uses()
+    blob_sizes = _private_layer_blob_sizes(root, solver)
+    base_images = _base_image_layers(root)
+    known_sizes = memory.snapshot_sizes()
     mounts = _mount_table() if not running else ""
     new_sizes: list[tuple[int, int]] = []
     drafts: list[_Draft] = []
@@ -308,10 +316,10 @@ def _snapshot_drafts(
                 new_sizes.append((row.id, size))
         size += blob_sizes.pop(row.key, 0)
         own = records.get(row.key, [])
-        kind_names = {r[0] for r in own}
-        description = own[-1][1] if own else ""
-        last_used = max((r[2] for r in own), default=row.created)
-        count = sum(uses.get(r[3], 0) for r in own) or max(len(own), 1)
+        kind_names = {r.kind for r in own}
+        description = own[-1].description if own else ""
+        last_used = max((r.last_used for r in own), default=row.created)
+        count = sum(uses.get(r.key, 0) for r in own) or max(len(own), 1)
         record_type: RecordType = "regular"
         if kind_names & GIT_KINDS:
             record_type = "source.git.checkout"
@@ -349,56 +357,20 @@ def _snapshot_drafts(
             )
         )
     if new_sizes:
-        with root.transaction() as tx:
-            tx.executemany(
-                "INSERT OR REPLACE INTO usage_snapshot_sizes (snapshot_id, size) VALUES (?, ?)",
-                new_sizes,
-            )
+        memory.remember_snapshot_sizes(new_sizes)
     return drafts
 
 
-def _solver_records(
-    db: sqlite3.Connection, tables: set[str]
-) -> dict[str, list[tuple[str, str, float, str]]]:
-    """snapshot key -> [(kind, description, last_used, key)] of its cache records,
-    most recently created last."""
-    if "solver_cache" not in tables:
-        return {}
-    out: dict[str, list[tuple[str, str, float, str]]] = {}
-    for snapshot, kind, description, last_used, key in db.execute(
-        "SELECT snapshot, kind, description, last_used, key FROM solver_cache"
-        " WHERE snapshot IS NOT NULL ORDER BY created"
-    ).fetchall():
-        out.setdefault(str(snapshot), []).append(
-            (str(kind), str(description), float(last_used), str(key))
-        )
-    return out
-
-
-def _key_uses(db: sqlite3.Connection, tables: set[str]) -> dict[str, int]:
-    """How often each cache key was used, as `solver.explain.remember_step` counts."""
-    if "solver_key_uses" not in tables:
-        return {}
-    rows = db.execute("SELECT key, uses FROM solver_key_uses").fetchall()
-    return {str(k): int(n) for k, n in rows}
-
-
-def _private_layer_blob_sizes(
-    root: StateRoot, db: sqlite3.Connection, tables: set[str]
-) -> dict[str, int]:
+def _private_layer_blob_sizes(root: StateRoot, solver: CacheRecords) -> dict[str, int]:
     """snapshot key -> bytes of its remembered layer blobs that no image holds (each
     blob counted for one snapshot only)."""
-    if "solver_layers" not in tables:
+    layers = solver.layer_digests_by_snapshot()
+    if not layers:
         return {}
-    held: set[str] = set()
-    if "content_refs" in tables:
-        held = {str(r[0]) for r in db.execute("SELECT DISTINCT digest FROM content_refs")}
+    held = ContentStore(root).referenced_digests()
     out: dict[str, int] = {}
     counted: set[str] = set()
-    for snapshot, digest in db.execute(
-        "SELECT snapshot, digest FROM solver_layers ORDER BY snapshot, compression"
-    ).fetchall():
-        digest = str(digest)
+    for snapshot, digest in layers:
         if digest in held or digest in counted:
             continue
         counted.add(digest)
@@ -406,74 +378,59 @@ def _private_layer_blob_sizes(
             size = (root.blobs_dir / digest.removeprefix("sha256:")).stat().st_blocks * 512
         except OSError:
             continue
-        out[str(snapshot)] = out.get(str(snapshot), 0) + size
+        out[snapshot] = out.get(snapshot, 0) + size
     return out
 
 
-def _base_image_layers(root: StateRoot, tables: set[str]) -> dict[str, str]:
+def _base_image_layers(root: StateRoot) -> dict[str, str]:
     """chain id -> the name of a stored image it is a layer of (`shared` records)."""
-    if "images" not in tables:
-        return {}
     from strata.errors import StrataError
     from strata.store.images import ImageStore
 
     store = ImageStore(root)
-    db = root.connect()
     names: dict[str, str] = {}
-    for manifest, name in db.execute(
-        "SELECT i.manifest, MIN(n.name) FROM images i"
-        " LEFT JOIN image_names n ON n.manifest = i.manifest GROUP BY i.manifest"
-    ).fetchall():
+    for manifest, name in store.manifests_with_first_name():
         try:
-            image = store.image(str(manifest))
+            image = store.image(manifest)
         except (StrataError, OSError, ValueError, KeyError):
             continue
-        shown = f"{name}@{manifest}" if name else str(manifest)
+        shown = f"{name}@{manifest}" if name else manifest
         for chain_id in chain_ids(layer.diff_id for layer in image.layers):
             names.setdefault(chain_id, shown)
     return names
 
 
-def _cache_mount_drafts(root: StateRoot, db: sqlite3.Connection, tables: set[str]) -> list[_Draft]:
-    if "cache_mounts" not in tables:
+def _cache_mount_drafts(root: StateRoot) -> list[_Draft]:
+    directories = CacheMounts(root, reap=False).directories()
+    if not directories:
         return []
-    described: dict[str, tuple[str, list[str]]] = {
-        str(i): (str(t), list(json.loads(a)))
-        for i, t, a in db.execute("SELECT id, target, args FROM cache_mount_descriptions")
-    }
+    described = UsageMemory(root).cache_mount_descriptions()
     drafts: list[_Draft] = []
-    for n, cache_id, created, last_used in db.execute(
-        "SELECT n, id, created, last_used FROM cache_mounts ORDER BY n"
-    ).fetchall():
-        directory = root.cachemounts_dir / str(n)
-        target, args = described.get(str(cache_id), (None, None))
+    for cache in directories:
+        directory = root.cachemounts_dir / str(cache.number)
+        target, args = described.get(cache.cache_id, (None, None))
         drafts.append(
             _Draft(
-                source=RecordSource("cachemount", int(n)),
+                source=RecordSource("cachemount", cache.number),
                 snapshotter="",
                 type="exec.cachemount",
                 size=disk_usage_of(directory / "data"),
                 shared=False,
                 in_use=lock_in_use(root, directory / "lock"),
                 mutable=True,
-                created=float(created),
-                last_used=float(last_used),
-                description=cache_mount_description(str(cache_id), target, args),
+                created=cache.created,
+                last_used=cache.last_used,
+                description=cache_mount_description(cache.cache_id, target, args),
                 usage_count=1,
             )
         )
     return drafts
 
 
-def _digest_cache_drafts(db: sqlite3.Connection, tables: set[str], running: bool) -> list[_Draft]:
+def _digest_cache_drafts(root: StateRoot, running: bool) -> list[_Draft]:
     """The remembered context file digests, as one `source.local` record (its rows'
     bytes; the database file shrinks only on VACUUM)."""
-    if "contenthash_files" not in tables:
-        return []
-    count, size = db.execute(
-        "SELECT COUNT(*), COALESCE(SUM(LENGTH(path) + LENGTH(content) + LENGTH(xattrs) + 40), 0)"
-        " FROM contenthash_files"
-    ).fetchone()
+    count, size = DigestCache(root).usage()
     if not count:
         return []
     return [
@@ -481,13 +438,13 @@ def _digest_cache_drafts(db: sqlite3.Connection, tables: set[str], running: bool
             source=RecordSource("digestcache", 0),
             snapshotter="",
             type="source.local",
-            size=int(size),
+            size=size,
             shared=False,
             in_use=running,
             mutable=True,
             created=None,
             last_used=None,
-            description=f"local source for context ({int(count)} file digests)",
+            description=f"local source for context ({count} file digests)",
             usage_count=1,
         )
     ]

@@ -49,19 +49,6 @@ from strata.worker.context import (
 EMPTY_DIGEST = "sha256:" + hashlib.sha256(b"").hexdigest()
 _EMPTY_HEX = hashlib.sha256(b"").hexdigest().encode()
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS contenthash_files (
-    path     BLOB PRIMARY KEY,
-    dev      INTEGER NOT NULL,
-    ino      INTEGER NOT NULL,
-    size     INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    ctime_ns INTEGER NOT NULL,
-    content  BLOB NOT NULL,  -- sha256 hex of a regular file's bytes; a symlink's target
-    xattrs   BLOB NOT NULL   -- the hashed xattrs, encoded as in the entry header
-) WITHOUT ROWID;
-"""
-
 _READ_CHUNK = 1 << 20
 
 
@@ -87,7 +74,8 @@ class _Known(NamedTuple):
 
 
 class DigestCache:
-    """File digests remembered across builds in the state root (table `contenthash_files`).
+    """File digests remembered across builds in the state root (table `contenthash_files`,
+    which this class owns; see `store/schema.py`).
 
     One instance per state root; each `checksum` call reads the rows under the paths it
     visits in one query and writes what it learned in one transaction.
@@ -96,7 +84,6 @@ class DigestCache:
     def __init__(self, root: StateRoot, *, racy_window_ns: int = 1_000_000_000) -> None:
         self.root = root
         self.racy_window_ns = racy_window_ns
-        root.ensure_schema("contenthash", _SCHEMA)
 
     def load_under(self, directory: bytes) -> dict[bytes, _Known]:
         """Rows for `directory` and every path below it."""
@@ -121,6 +108,25 @@ class DigestCache:
             .fetchone()
         )
         return None if row is None else _Known._make(row)
+
+    def usage(self) -> tuple[int, int]:
+        """(remembered files, approximate bytes their rows take), for du: the rows'
+        bytes, since the database file shrinks only on VACUUM."""
+        count, size = (
+            self.root.connect()
+            .execute(
+                "SELECT COUNT(*),"
+                " COALESCE(SUM(LENGTH(path) + LENGTH(content) + LENGTH(xattrs) + 40), 0)"
+                " FROM contenthash_files"
+            )
+            .fetchone()
+        )
+        return int(count), int(size)
+
+    def forget_all(self) -> None:
+        """Drop every remembered digest (prune): the next build hashes its context again."""
+        with self.root.transaction() as db:
+            db.execute("DELETE FROM contenthash_files")
 
     def store(self, rows: dict[bytes, _Known], stale: Sequence[bytes]) -> None:
         """Write learned rows and forget vanished paths, in one transaction."""

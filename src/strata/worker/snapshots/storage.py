@@ -21,6 +21,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from strata.errors import StoreError
@@ -30,24 +31,8 @@ from strata.worker.snapshots.snapshotter import SnapshotInfo, SnapshotKind
 PROBE_PREFIX = ".probe-"
 """Name prefix of an overlay probe's scratch directory under `snapshots/`."""
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS snapshots (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    snapshotter TEXT    NOT NULL,
-    key         TEXT    NOT NULL,
-    parent_id   INTEGER REFERENCES snapshots(id),
-    kind        TEXT    NOT NULL,
-    created     REAL    NOT NULL,
-    size        INTEGER NOT NULL DEFAULT 0,
-    owner       TEXT,
-    UNIQUE (snapshotter, key)
-);
-CREATE INDEX IF NOT EXISTS snapshots_parent ON snapshots(parent_id);
-CREATE TABLE IF NOT EXISTS snapshotter_probe (
-    kernel    TEXT PRIMARY KEY,
-    overlay   INTEGER NOT NULL
-);
-"""
+# The tables `snapshots` and `snapshotter_probe` are this module's; their DDL is in
+# `strata.store.schema` with the rest of the state root's.
 
 
 class SnapshotStore:
@@ -56,8 +41,6 @@ class SnapshotStore:
     def __init__(self, root: StateRoot, snapshotter: str) -> None:
         self.root = root
         self.snapshotter = snapshotter
-        root.ensure_schema("snapshots", SCHEMA)
-        _add_owner_column(root)
         self.reap_abandoned()
 
     def dir_of(self, snapshot_id: int) -> Path:
@@ -222,19 +205,8 @@ class SnapshotStore:
         self.root.remove_dead_trash(self.root.snapshots_dir, (TRASH_PREFIX, PROBE_PREFIX))
 
 
-def _add_owner_column(root: StateRoot) -> None:
-    """Give a `snapshots` table made before owners were recorded its `owner` column."""
-    db = root.connect()
-    columns = {str(r[1]) for r in db.execute("PRAGMA table_info(snapshots)")}
-    if "owner" in columns:
-        return
-    with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
-        db.execute("ALTER TABLE snapshots ADD COLUMN owner TEXT")
-
-
 def remembered_probe(root: StateRoot, kernel: str) -> bool | None:
     """Whether overlayfs mounted when last probed on `kernel`; None if never probed."""
-    root.ensure_schema("snapshots", SCHEMA)
     db = root.connect()
     row = db.execute("SELECT overlay FROM snapshotter_probe WHERE kernel = ?", (kernel,)).fetchone()
     if row is not None:
@@ -249,3 +221,56 @@ def remember_probe(root: StateRoot, kernel: str, ok: bool) -> None:
             "INSERT OR REPLACE INTO snapshotter_probe (kernel, overlay) VALUES (?, ?)",
             (kernel, int(ok)),
         )
+
+
+# -- for du and prune ---------------------------------------------------------------------------
+# Rows of every snapshotter at once, inside the collector's transaction.
+
+
+@dataclass(frozen=True)
+class SnapshotRow:
+    """One row of `snapshots`, as du needs it."""
+
+    id: int
+    snapshotter: str
+    key: str
+    parent_id: int | None
+    kind: str
+    created: float
+    owner: str | None
+
+
+def snapshot_rows(db: sqlite3.Connection) -> list[SnapshotRow]:
+    """Every snapshot of every snapshotter, oldest first."""
+    return [
+        SnapshotRow(int(r[0]), str(r[1]), str(r[2]), r[3], str(r[4]), float(r[5]), r[6])
+        for r in db.execute(
+            "SELECT id, snapshotter, key, parent_id, kind, created, owner"
+            " FROM snapshots ORDER BY id"
+        ).fetchall()
+    ]
+
+
+def leaf_snapshot_in(db: sqlite3.Connection, snapshot_id: int) -> tuple[str, bool] | None:
+    """(key, whether another snapshotter has a snapshot of the same key) of snapshot
+    `snapshot_id`; None when it is gone or has children."""
+    row = db.execute("SELECT key FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone()
+    if row is None:
+        return None
+    if db.execute("SELECT 1 FROM snapshots WHERE parent_id = ? LIMIT 1", (snapshot_id,)).fetchone():
+        return None
+    key = str(row[0])
+    twin = db.execute(
+        "SELECT 1 FROM snapshots WHERE key = ? AND id != ? LIMIT 1", (key, snapshot_id)
+    ).fetchone()
+    return key, twin is not None
+
+
+def delete_snapshot_row_in(db: sqlite3.Connection, snapshot_id: int) -> None:
+    db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
+
+
+def snapshot_keys_and_ids_in(db: sqlite3.Connection) -> tuple[set[str], set[int]]:
+    """The keys and the ids of every snapshot."""
+    rows = db.execute("SELECT key, id FROM snapshots").fetchall()
+    return {str(r[0]) for r in rows}, {int(r[1]) for r in rows}
