@@ -44,7 +44,6 @@ from strata.export.docker_archive import ExportEntry, write_docker_archive
 from strata.export.image_store import (
     ExportedImage,
     image_config,
-    rfc3339,
     store_image,
     write_unstored_image,
 )
@@ -53,6 +52,7 @@ from strata.export.local import export_local, export_tar
 from strata.export.oci_layout import write_oci_archive
 from strata.export.outputs import OutputSpec
 from strata.export.tarball_import import import_tarball
+from strata.gotext import format_rfc3339_nano as rfc3339
 from strata.image.oci import diff_ids_of
 from strata.plan.convert import plan_build
 from strata.plan.ops import ExecOp, Platform, Vertex

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from strata.dockerfile.ast import GO_SPACE, Heredoc, Node, go_lower, go_quote
+from strata.dockerfile.ast import Heredoc, Node
 from strata.dockerfile.flags import FlagSet, ParsedFlags
 from strata.dockerfile.mounts import Mount, mount_from, parse_mount, split_csv
 from strata.dockerfile.parser import chomp_heredoc_content, parse, parse_heredoc
 from strata.dockerfile.suggest import with_suggestion
 from strata.errors import DockerfileError, InstructionError, MountError, located
+from strata.gotext import GO_SPACE, go_lower, go_quote
 from strata.gotext import go_time_quote as go_time_quote
 from strata.gotext import parse_go_duration as parse_go_duration
 

@@ -18,10 +18,9 @@ import copy
 import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from strata.dockerfile.ast import Dockerfile, ParseWarning, go_quote
+from strata.dockerfile.ast import Dockerfile, ParseWarning
 from strata.dockerfile.directives import (
     CHECK_BUILD_ARG,
     CheckOptions,
@@ -63,6 +62,7 @@ from strata.errors import (
     ShellError,
     located,
 )
+from strata.gotext import format_rfc3339_nano, go_atoi, go_quote
 from strata.plan import paths
 from strata.plan.buildargs import (
     CACHE_NS_ARG,
@@ -225,7 +225,7 @@ def _include_paths(read: set[str]) -> tuple[str, ...]:
 
 
 def _epoch_string(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_rfc3339_nano(epoch)
 
 
 class _Conversion:
@@ -443,7 +443,7 @@ class _Conversion:
                     "variable expansion is not supported for --from, define a new stage "
                     "with FROM using ARG from global scope as a workaround"
                 )
-            index = _go_atoi(from_)
+            index = go_atoi(from_)
             if index is None:
                 found = self.by_name.get(from_.lower())
                 source = found if found is not None else self._unregistered(from_, where)
@@ -1136,17 +1136,6 @@ def _normalize_image_platform(image: dict[str, Any]) -> None:
 
 def _source_location(where: Location) -> SourceLocation:
     return SourceLocation(where.file, where.start_line, where.end_line)
-
-
-def _go_atoi(text: str) -> int | None:
-    """strconv.Atoi: an optionally signed decimal within int64, else None (a name)."""
-    body = text[1:] if text[:1] in ("+", "-") else text
-    if not body or not body.isascii() or not body.isdigit():
-        return None
-    value = int(text)
-    if not -(2**63) <= value < 2**63:
-        return None  # Atoi's range error: BuildKit then looks the word up as a name
-    return value
 
 
 def _is_single_heredoc(command: str) -> bool:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from strata.dockerfile.ast import go_quote
 from strata.dockerfile.instructions import AddInstruction, ArgInstruction
 from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.stages import Stage
 from strata.errors import DockerfileError, ShellError, SourceError
+from strata.gotext import go_quote
 from strata.plan.ops import GitSource, HttpSource
 from strata.plan.sources import is_http_source, parse_git_ref, url_filename, validate_digest
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from strata.dockerfile.ast import go_quote
 from strata.errors import PlatformError
+from strata.gotext import go_quote
 from strata.hostplatform import host_platform
 from strata.plan.ops import Platform
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from strata.dockerfile.ast import go_lower
 from strata.errors import ImageReferenceError, SourceError
+from strata.gotext import go_lower
 from strata.plan.sources import validate_digest
 
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
