@@ -54,6 +54,7 @@ from strata.export.outputs import OutputSpec
 from strata.export.tarball_import import import_tarball
 from strata.gotext import format_rfc3339_nano as rfc3339
 from strata.image.oci import diff_ids_of
+from strata.modes import NetworkMode as NetworkMode
 from strata.plan.convert import plan_build
 from strata.plan.ops import ExecOp, Platform, Vertex
 from strata.plan.platforms import native_platform, parse_platform
@@ -116,8 +117,6 @@ __all__ = [
 
 ENTITLEMENTS = ("network.host", "security.insecure")
 
-# `--network` for RUN steps (BuildKit's NetMode; `default` is the sandbox's own).
-NetworkMode = Literal["default", "none", "host"]
 # `--on-error`: fail, or first hand a failed RUN's container to `debug_shell`.
 OnError = Literal["error", "shell"]
 # `strata --snapshotter`: overlay where overlayfs mounts, else native ("auto").

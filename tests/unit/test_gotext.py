@@ -132,3 +132,13 @@ def test_format_rfc3339_nano_matches_datetime_rounding_on_image_times() -> None:
     times = [rng.uniform(0, 4e9) for _ in range(20000)]
     times += [rng.randrange(2**32) + (k + 0.5) / 1e6 for k in range(0, 1_000_000, 97)]
     assert [format_rfc3339_nano(t) for t in times] == [_rfc3339_by_datetime(t) for t in times]
+
+
+def test_each_shared_vocabulary_lists_exactly_its_literal() -> None:
+    from typing import get_args
+
+    from strata import modes
+
+    assert get_args(modes.NetworkMode) == modes.NETWORK_MODES
+    assert get_args(modes.SecurityMode) == modes.SECURITY_MODES
+    assert get_args(modes.Sharing) == modes.SHARING_MODES

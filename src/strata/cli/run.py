@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, cast, get_args
 import click
 
 from strata.errors import ExecError, StoreError, UsageError
+from strata.modes import NetworkMode
 from strata.worker.mounts import BindMount
-from strata.worker.spec import NetworkMode
 
 if TYPE_CHECKING:
     from strata.store.root import StateRoot

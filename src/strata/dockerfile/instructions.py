@@ -22,6 +22,7 @@ from strata.errors import DockerfileError, InstructionError, MountError, located
 from strata.gotext import GO_SPACE, go_lower, go_quote
 from strata.gotext import go_time_quote as go_time_quote
 from strata.gotext import parse_go_duration as parse_go_duration
+from strata.modes import NETWORK_MODES, SECURITY_MODES
 
 INSTRUCTION_NAMES = (
     "ADD",
@@ -44,8 +45,6 @@ INSTRUCTION_NAMES = (
     "WORKDIR",
 )
 
-NETWORK_MODES = ("default", "none", "host")
-SECURITY_MODES = ("sandbox", "insecure")
 DEVICE_UNSUPPORTED = "device feature is only supported in Dockerfile frontend 1.14.0-labs or later"
 
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")

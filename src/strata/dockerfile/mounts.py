@@ -16,9 +16,9 @@ from strata.dockerfile.suggest import with_suggestion
 from strata.errors import MountError
 from strata.gotext import go_lower, go_path_base, go_path_clean, go_quote
 from strata.gotext import parse_ram_in_bytes as parse_ram_size
+from strata.modes import SHARING_MODES
 
 MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
-SHARING_MODES = ("shared", "private", "locked")
 
 # Every key BuildKit knows, in its own order (used for `did you mean` hints).
 MOUNT_KEYS = (

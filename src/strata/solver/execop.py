@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import cast
 
 from strata.errors import BuildError, StepProcessError
+from strata.modes import NETWORK_MODES, NetworkMode, SecurityMode
 from strata.plan.ops import ExecMount, ExecOp, MountType
 from strata.solver.failed import FailedContainer
 from strata.solver.results import ContextResult, Result, SnapshotResult, parent_snapshot
@@ -33,7 +34,7 @@ from strata.worker.mounts import (
     TmpfsMount,
 )
 from strata.worker.snapshots.snapshotter import Snapshotter
-from strata.worker.spec import NetworkMode, SecurityMode, process_failed_message
+from strata.worker.spec import process_failed_message
 
 OutputSink = Callable[[str, bytes], None]
 """Receives ("stdout" | "stderr", one line of output)."""
@@ -147,9 +148,9 @@ def _runtime_mount(
 def network_mode(op: ExecOp, env: ExecEnvironment) -> NetworkMode:
     """`RUN --network=default` means the build-wide mode (`--network` of the build)."""
     mode = op.network if op.network != "default" else env.network
-    if mode not in ("default", "none", "host"):
+    if mode not in NETWORK_MODES:
         raise BuildError(f'invalid network mode "{mode}"')
-    return cast(NetworkMode, mode)
+    return mode
 
 
 def run_exec_op(

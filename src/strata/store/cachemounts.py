@@ -26,13 +26,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
 from strata.errors import StoreError
 from strata.fsutil import copy_tree
+from strata.modes import Sharing
 from strata.store.root import StateRoot
-
-Sharing = Literal["shared", "private", "locked"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cache_mounts (

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from strata.errors import ExecError
 from strata.fsutil import copy_tree
-from strata.store.cachemounts import CacheMounts, Sharing, base_key_for
+from strata.modes import Sharing
+from strata.store.cachemounts import CacheMounts, base_key_for
 from strata.store.root import StateRoot
 from strata.worker.snapshots.mount import MountSpec, mount_one, unmount
 
