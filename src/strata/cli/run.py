@@ -25,7 +25,7 @@ import click
 
 from strata.errors import ExecError, StoreError, UsageError
 from strata.modes import NetworkMode
-from strata.worker.mounts import BindMount
+from strata.worker.mounts import RuntimeBindMount as BindMount
 
 if TYPE_CHECKING:
     from strata.store.root import StateRoot

@@ -18,8 +18,8 @@ from typing import Any, TextIO
 from strata.gotext import format_rfc3339_nano
 from strata.progress.events import (
     CacheMiss,
+    ProgressVertex,
     SolveStatus,
-    Vertex,
     VertexLog,
     VertexStatus,
     VertexWarning,
@@ -48,7 +48,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def vertex_json(vertex: Vertex) -> dict[str, Any]:
+def vertex_json(vertex: ProgressVertex) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if vertex.digest:
         out["digest"] = vertex.digest
