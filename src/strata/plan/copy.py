@@ -22,7 +22,6 @@ from strata.plan.ops import (
     HttpSource,
     MergeOp,
     MkfileAction,
-    SourceLocation,
     Vertex,
 )
 from strata.plan.result import PlanWarning
@@ -33,7 +32,7 @@ from strata.plan.sources import (
     url_filename,
     validate_digest,
 )
-from strata.plan.state import Command, DispatchState, SharedState
+from strata.plan.state import Command, DispatchState, SharedState, source_location
 
 INLINE_DOCUMENT_NAME = "[internal] preparing inline document"
 _SYMBOLIC_MODE = re.compile(r"^[ugoa]*(?:[-+=][rwxXstugo]*)+(?:,[ugoa]*(?:[-+=][rwxXstugo]*)+)*$")
@@ -83,10 +82,10 @@ def dispatch_copy(
     shared: SharedState,
     state: DispatchState,
     command: Command,
+    instruction: CopyInstruction | AddInstruction,
 ) -> None:
-    """Add the COPY/ADD's vertices to `state` and its history entry to the image."""
-    instruction = command.instruction
-    assert isinstance(instruction, CopyInstruction | AddInstruction)
+    """Add the COPY/ADD's vertices to `state` and its history entry to the image;
+    `instruction` is `command.instruction`, typed."""
     where = command.where
     is_add = isinstance(instruction, AddInstruction)
     env = state.env
@@ -252,7 +251,7 @@ def dispatch_copy(
                 FileOp(actions=tuple(actions), base=None),
                 tuple(inputs),
                 name=step_name,
-                location=_source_location(command),
+                location=source_location(command.where),
                 no_cache=no_cache,
             )
         )
@@ -265,7 +264,7 @@ def dispatch_copy(
                     MergeOp(),
                     (state.root, copy_vertex),
                     name=link_name,
-                    location=_source_location(command),
+                    location=source_location(command.where),
                     no_cache=no_cache,
                 )
             )
@@ -275,16 +274,11 @@ def dispatch_copy(
                 FileOp(actions=tuple(actions), base=0 if state.root is not None else None),
                 tuple(inputs),
                 name=step_name,
-                location=_source_location(command),
+                location=source_location(command.where),
                 no_cache=no_cache,
             )
         )
     state.config.commit(history + " # buildkit", with_layer=True)
-
-
-def _source_location(command: Command) -> SourceLocation:
-    where = command.where
-    return SourceLocation(where.file, where.start_line, where.end_line)
 
 
 def _warn_ignored(shared: SharedState, src: str, is_add: bool, line: int, from_: str) -> None:
