@@ -11,7 +11,7 @@ import re
 
 from strata.dockerfile.instructions import AddInstruction, CopyInstruction, SourceContent
 from strata.dockerfile.shell import ShellLex
-from strata.errors import ConfigError, ShellError, SourceError, located
+from strata.errors import ConfigError, ShellError, SourceError, located, reraised_as
 from strata.plan import paths
 from strata.plan.ops import (
     Chown,
@@ -71,10 +71,8 @@ def _expand_content(content: SourceContent, state: DispatchState) -> SourceConte
     """An unquoted heredoc's body with variables expanded, quotes kept (ExpandRaw)."""
     if not content.expand:
         return content
-    try:
+    with reraised_as(ConfigError, ShellError):
         data = ShellLex("\\").process_word(content.data, state.env, skip_quotes=True).value
-    except ShellError as exc:
-        raise ConfigError(exc.message) from None
     return SourceContent(name=content.name, data=data, expand=content.expand)
 
 
