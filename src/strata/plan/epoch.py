@@ -17,13 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 from strata.dockerfile.instructions import AddInstruction, ArgInstruction
 from strata.dockerfile.shell import ShellLex
-from strata.dockerfile.stages import Stage
+from strata.dockerfile.stages import EMPTY_IMAGE, Stage
 from strata.errors import DockerfileError, ShellError, SourceError, reraised_as
 from strata.gotext import go_quote
 from strata.plan.ops import GitSource, HttpSource
 from strata.plan.sources import is_http_source, parse_git_ref, url_filename, validate_digest
 
-EMPTY_IMAGE = "scratch"
 MAIN_CONTEXT = "context"
 
 # resolve(source) -> Unix seconds, or None when the source carries no time.
