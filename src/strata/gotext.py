@@ -6,9 +6,10 @@ the edges (control characters, invalid UTF-8, İ). Durations (time.ParseDuration
 memory sizes (go-units RAMInBytes) are parsed here too, with Go's values and error
 texts, so the frontend and `prune --filter until=` cannot disagree.
 
-This is the one home of every such helper: unicode.IsSpace and strings.TrimSpace,
-path.Clean and path.Base, strconv.Atoi, and time.RFC3339Nano formatting. Every layer
-may import this module; it imports nothing of strata.
+A Go helper that more than one module needs lives here and only here: unicode.IsSpace
+and strings.TrimSpace, path.Clean and path.Base, strconv.Atoi, time.RFC3339Nano
+formatting (one used by a single module, such as the CLI's text/tabwriter, stays with
+it). Every layer may import this module; it imports nothing of strata.
 """
 
 from __future__ import annotations
