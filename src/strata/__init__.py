@@ -17,9 +17,9 @@ their API): `import strata` loads only the errors, and the first use of, say,
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from strata._lazy import lazy_exports
 from strata.errors import (
     BuildError,
     DockerfileError,
@@ -59,31 +59,27 @@ if TYPE_CHECKING:
     from strata.progress.bus import ProgressBus
     from strata.progress.printers import make_printer
 
-_API = (
-    "BuildRequest",
-    "BuildResult",
-    "DebugSession",
-    "ImageRecord",
-    "LoadedImage",
-    "OutputSpec",
-    "PruneReport",
-    "RegistryError",
-    "SSHSource",
-    "UsageRecord",
-    "build",
-    "disk_usage",
-    "import_image",
-    "inspect",
-    "list_images",
-    "load",
-    "metadata_of",
-    "prune",
-    "remove_images",
-    "save",
-    "tag",
-)
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(_API, "strata.api"),
+    "BuildRequest": "strata.api",
+    "BuildResult": "strata.api",
+    "DebugSession": "strata.api",
+    "ImageRecord": "strata.api",
+    "LoadedImage": "strata.api",
+    "OutputSpec": "strata.api",
+    "PruneReport": "strata.api",
+    "SSHSource": "strata.api",
+    "UsageRecord": "strata.api",
+    "build": "strata.api",
+    "disk_usage": "strata.api",
+    "import_image": "strata.api",
+    "inspect": "strata.api",
+    "list_images": "strata.api",
+    "load": "strata.api",
+    "metadata_of": "strata.api",
+    "prune": "strata.api",
+    "remove_images": "strata.api",
+    "save": "strata.api",
+    "tag": "strata.api",
     "Client": "strata.client",
     "ImageDetails": "strata.client",
     "parse_output": "strata.export.outputs",
@@ -129,15 +125,4 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module that owns `name` on first use, and keep the value here."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

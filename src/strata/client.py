@@ -423,7 +423,7 @@ def parse_name(text: str, *, default_tag: bool = True) -> Reference:
 
 
 def _details(store: ImageStore, manifest_digest: str) -> ImageDetails:
-    from strata.export.image_store import rfc3339
+    from strata.gotext import format_rfc3339_nano as rfc3339
     from strata.image.oci import diff_ids_of
 
     image = store.image(manifest_digest)

@@ -31,13 +31,14 @@ whole contract; code elsewhere raises them and never defines its own.
 
 `located(where)` is how a place is attached: a block that calls code raising an
 `UnplacedError` runs under it, instead of catching and re-raising by hand (httpx's
-`request_context` does the same for requests).
+`request_context` does the same for requests). `reraised_as(Kind, kinds)` likewise
+turns a lower layer's error into the caller's kind with the same message.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from strata.gotext import go_quote
@@ -193,6 +194,22 @@ def located(
             end_line=where.end_line,
             source=where.source,
         ) from None
+
+
+@contextlib.contextmanager
+def reraised_as(
+    make: Callable[[str], Exception],
+    kinds: type[StrataError] | tuple[type[StrataError], ...],
+    *,
+    prefix: str = "",
+) -> Iterator[None]:
+    """Re-raise an error of `kinds` from the block as `make(prefix + its message)`: a
+    lower layer's refusal in the words of the layer that called it (a lexer's error as
+    a config error, a mount's as an instruction's). Other errors pass through."""
+    try:
+        yield
+    except kinds as exc:
+        raise make(prefix + exc.message) from None
 
 
 # -- errors in the build context ---------------------------------------------------------

@@ -1,26 +1,46 @@
-"""Go's text formatting, where strata must print exactly what BuildKit prints.
+"""Go's standard library where strata must behave exactly as BuildKit's Go code does.
 
 BuildKit formats words with `%q` (strconv.Quote) in its AST dump and in many error
 messages, and lower-cases with strings.ToLower; both differ from Python's built-ins at
 the edges (control characters, invalid UTF-8, İ). Durations (time.ParseDuration) and
 memory sizes (go-units RAMInBytes) are parsed here too, with Go's values and error
-texts, so the frontend and `prune --filter until=` cannot disagree. Every layer may
-import this module.
+texts, so the frontend and `prune --filter until=` cannot disagree.
+
+A Go helper that more than one module needs lives here and only here: unicode.IsSpace
+and strings.TrimSpace, path.Clean and path.Base, strconv.Atoi, time.RFC3339Nano
+formatting (one used by a single module, such as the CLI's text/tabwriter, stays with
+it). Every layer may import this module; it imports nothing of strata.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Final
 
 __all__ = [
+    "GO_SPACE",
+    "format_rfc3339_nano",
+    "go_atoi",
     "go_lower",
+    "go_parse_int",
+    "go_path_base",
+    "go_path_clean",
     "go_quote",
     "go_time_quote",
+    "go_trim_space",
     "parse_go_duration",
     "parse_ram_in_bytes",
 ]
+
+# Go's unicode.IsSpace set. Python's str.isspace() also counts U+001C..U+001F, which Go's
+# strings.TrimSpace keeps, so Go's trimming and splitting use this explicit set instead.
+GO_SPACE: Final = (
+    "\t\n\v\f\r \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 _GO_SHORT_ESCAPES: Final = MappingProxyType(
     {
@@ -243,3 +263,97 @@ def parse_ram_in_bytes(text: str) -> int:
     if len(suffix) == 3 and suffix[1:] != "ib":
         raise ValueError(text)
     return int(size * multiplier)
+
+
+# -- strings.TrimSpace ----------------------------------------------------------------
+
+
+def go_trim_space(text: str) -> str:
+    """strings.TrimSpace: Python's strip() also removes U+001C..U+001F."""
+    start, end = 0, len(text)
+    while start < end and text[start] in GO_SPACE:
+        start += 1
+    while end > start and text[end - 1] in GO_SPACE:
+        end -= 1
+    return text[start:end]
+
+
+# -- path.Clean, path.Base ----------------------------------------------------------------
+
+
+def go_path_clean(path: str) -> str:
+    """Go's path.Clean (and filepath.Clean on a slash-separated path): collapse `//`,
+    drop `.` segments, resolve `..` lexically (`/..` is `/`), "" becomes `.`, no
+    trailing slash."""
+    rooted = path.startswith("/")
+    parts: list[str] = []
+    for segment in path.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if parts and parts[-1] != "..":
+                parts.pop()
+            elif not rooted:
+                parts.append("..")
+            continue
+        parts.append(segment)
+    cleaned = "/".join(parts)
+    if rooted:
+        return "/" + cleaned
+    return cleaned or "."
+
+
+def go_path_base(path: str) -> str:
+    """Go's path.Base: last element, `""` -> `.`, all slashes -> `/`."""
+    if path == "":
+        return "."
+    stripped = path.rstrip("/")
+    if stripped == "":
+        return "/"
+    return stripped.rsplit("/", 1)[-1]
+
+
+# -- strconv.Atoi -------------------------------------------------------------------------
+
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+
+def go_parse_int(text: str) -> tuple[int, bool]:
+    """strconv.Atoi's two results on a 64-bit platform: the value and whether it parsed.
+
+    An optionally signed run of ASCII digits parses; anything else is a syntax error
+    (value 0); a number beyond int64 is a range error whose value is clamped to the
+    nearest bound, as Go returns it. (`str.isdigit` alone would also accept "²".)"""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        return 0, False
+    value = int(text)
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        return max(_INT64_MIN, min(_INT64_MAX, value)), False
+    return value, True
+
+
+def go_atoi(text: str) -> int | None:
+    """strconv.Atoi, with None for either error (BuildKit then reads the word as a name)."""
+    value, ok = go_parse_int(text)
+    return value if ok else None
+
+
+# -- time.RFC3339Nano ---------------------------------------------------------------------
+
+
+def format_rfc3339_nano(seconds: float) -> str:
+    """A Unix time as Go's time.RFC3339Nano in UTC: `2026-08-21T15:04:05.1234Z`, trailing
+    zeros of the fraction dropped and no fraction for a whole second.
+
+    A float Unix time holds about a quarter of a microsecond at today's dates, so the
+    fraction is rounded (half to even, as `datetime.fromtimestamp`) to microseconds
+    rather than printing noise digits."""
+    whole = math.floor(seconds)
+    micros = round((seconds - whole) * 1_000_000)
+    if micros == 1_000_000:
+        whole, micros = whole + 1, 0
+    stamp = datetime.fromtimestamp(whole, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    digits = f"{micros:06d}".rstrip("0")
+    return f"{stamp}.{digits}Z" if digits else f"{stamp}Z"

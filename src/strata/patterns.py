@@ -19,13 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from strata.errors import IgnorePatternError
+from strata.gotext import go_path_clean, go_trim_space
 
 __all__ = [
     "IgnorePatternError",
     "MatchInfo",
     "PatternMatcher",
-    "go_clean_path",
-    "go_trim_space",
 ]
 
 # filepath.ErrBadPattern's text.
@@ -38,41 +37,6 @@ _PATTERN_CHARS = frozenset("*[]?^\\")
 # What one walked directory learned about each pattern (patternmatcher's
 # MatchInfo): entry i is true when pattern i matched the directory.
 MatchInfo = tuple[bool, ...]
-
-
-def go_clean_path(path: str) -> str:
-    """Go's filepath.Clean on a slash-separated path: collapse `//`, drop `.`
-    segments, resolve `..` lexically (`/..` is `/`), "" becomes `.`."""
-    rooted = path.startswith("/")
-    parts: list[str] = []
-    for segment in path.split("/"):
-        if segment in ("", "."):
-            continue
-        if segment == "..":
-            if parts and parts[-1] != "..":
-                parts.pop()
-            elif not rooted:
-                parts.append("..")
-            continue
-        parts.append(segment)
-    cleaned = "/".join(parts)
-    if rooted:
-        return "/" + cleaned
-    return cleaned or "."
-
-
-def go_trim_space(text: str) -> str:
-    """strings.TrimSpace: Python's strip() also removes U+001C..U+001F."""
-    start, end = 0, len(text)
-    while start < end and _is_go_space(text[start]):
-        start += 1
-    while end > start and _is_go_space(text[end - 1]):
-        end -= 1
-    return text[start:end]
-
-
-def _is_go_space(ch: str) -> bool:
-    return ch.isspace() and ch not in "\x1c\x1d\x1e\x1f"
 
 
 # -- matching ----------------------------------------------------------------
@@ -95,7 +59,7 @@ class PatternMatcher:
             text = go_trim_space(entry)
             if not text:
                 continue
-            text = go_clean_path(text)
+            text = go_path_clean(text)
             exclusion = text.startswith("!")
             if exclusion:
                 if len(text) == 1:
@@ -206,7 +170,7 @@ def _go_parents(path: str) -> list[str]:
     """The parent directories patternmatcher tries, shortest first: the
     prefixes of filepath.Dir(path) split on `/`."""
     slash = path.rfind("/")
-    parent = go_clean_path(path[: slash + 1] if slash >= 0 else "")
+    parent = go_path_clean(path[: slash + 1] if slash >= 0 else "")
     if parent == ".":
         return []
     parts = parent.split("/")

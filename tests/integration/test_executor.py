@@ -16,12 +16,12 @@ from strata.errors import ExecError
 from strata.store.root import StateRoot, mounts_under
 from strata.worker.executor import Executor, ProcessSpec
 from strata.worker.mounts import (
-    BindMount,
-    CacheMount,
+    RuntimeBindMount,
+    RuntimeCacheMount,
     RuntimeMount,
-    SecretMount,
-    SSHMount,
-    TmpfsMount,
+    RuntimeSecretMount,
+    RuntimeSSHMount,
+    RuntimeTmpfsMount,
 )
 from strata.worker.snapshots.snapshotter import Snapshotter
 from strata.worker.spec import NetworkMode, SecurityMode
@@ -115,7 +115,7 @@ def test_partial_line_reaches_the_callback_while_the_process_still_runs(
             )
         ),
         rootfs,
-        [BindMount("/gate", gate, readonly=True)],
+        [RuntimeBindMount("/gate", gate, readonly=True)],
         on_output=on_output,
     )
     assert chunks == [("stdout", b"waiting"), ("stdout", b" opened\n")]
@@ -230,7 +230,7 @@ def test_bind_mounts_are_read_only_and_rw_writes_are_discarded(
         base,
         "cat /ro/file; echo x > /ro/new 2>/dev/null || echo denied; "
         "echo changed > /rw/file; cat /rw/file",
-        mounts=[BindMount("/ro", src), BindMount("/rw", src, readonly=False)],
+        mounts=[RuntimeBindMount("/ro", src), RuntimeBindMount("/rw", src, readonly=False)],
     )
     assert r.stdout.splitlines() == ["from host", "denied", "changed"]
     assert (src / "file").read_text() == "from host\n"
@@ -264,7 +264,7 @@ def test_rw_bind_changes_are_kept_on_the_state_root_disk_not_in_memory(
     code = executor.run(
         ProcessSpec(("/bin/sh", "-c", "echo big > /rw/f; echo ok")),
         rootfs,
-        [BindMount("/rw", src, readonly=False)],
+        [RuntimeBindMount("/rw", src, readonly=False)],
         on_output=look,
     )
     assert code == 0 and len(uppers) == 1
@@ -285,7 +285,7 @@ def test_relative_target_resolves_against_the_working_directory(
         base,
         "cat /app/sub/f",
         cwd="/app",
-        mounts=[BindMount("sub", src)],
+        mounts=[RuntimeBindMount("sub", src)],
     )
     assert r.stdout == "ok"
     entries = upper_entries(overlay_snapshotter, r.key)
@@ -300,7 +300,7 @@ def test_tmpfs_mount_is_empty_and_leaves_nothing(
         overlay_snapshotter,
         base,
         "grep ' /scratch ' /proc/mounts; echo data > /scratch/f",
-        mounts=[TmpfsMount("/scratch", size=1 << 20)],
+        mounts=[RuntimeTmpfsMount("/scratch", size=1 << 20)],
     )
     assert r.stdout.startswith("tmpfs /scratch tmpfs")
     assert "size=1024k" in r.stdout
@@ -317,8 +317,8 @@ def test_secret_is_readable_in_the_step_and_in_no_layer(
         "cat /run/secrets/token; stat -c '%a %u' /run/secrets/token; echo; echo \"$TOKEN_ENV\"; "
         "cp /run/secrets/token /copied-on-purpose-not",
         mounts=[
-            SecretMount("token", b"s3cr3t"),
-            SecretMount("other", b"envvalue", env="TOKEN_ENV"),
+            RuntimeSecretMount("token", b"s3cr3t"),
+            RuntimeSecretMount("other", b"envvalue", env="TOKEN_ENV"),
         ],
     )
     assert r.stdout.splitlines() == ["s3cr3t400 0", "", "envvalue"]
@@ -342,14 +342,14 @@ def test_missing_required_secret_fails_and_optional_env_secret_is_empty(
             overlay_snapshotter,
             base,
             "true",
-            mounts=[SecretMount("token", None, required=True)],
+            mounts=[RuntimeSecretMount("token", None, required=True)],
         )
     r = run_step(
         executor,
         overlay_snapshotter,
         base,
         'echo "[$V]"; ls /run/secrets 2>&1 || true',
-        mounts=[SecretMount("token", None, env="V")],
+        mounts=[RuntimeSecretMount("token", None, env="V")],
         key="s2",
     )
     assert r.stdout.splitlines()[0] == "[]"
@@ -358,7 +358,7 @@ def test_missing_required_secret_fails_and_optional_env_secret_is_empty(
 def test_cache_mount_persists_across_steps_and_stays_out_of_layers(
     executor: Executor, overlay_snapshotter: Snapshotter, base: str
 ) -> None:
-    cache = [CacheMount("/var/cache/app", "app-cache")]
+    cache = [RuntimeCacheMount("/var/cache/app", "app-cache")]
     r1 = run_step(
         executor, overlay_snapshotter, base, "echo run1 >> /var/cache/app/log", mounts=cache
     )
@@ -383,7 +383,7 @@ def test_cache_mount_uid_and_mode_shape_a_new_cache(
         overlay_snapshotter,
         base,
         "stat -c '%u %g %a' /c; id -u > /c/who",
-        mounts=[CacheMount("/c", "perm", uid=1000, gid=1000, mode=0o700)],
+        mounts=[RuntimeCacheMount("/c", "perm", uid=1000, gid=1000, mode=0o700)],
         user="app",
     )
     assert r.stdout.strip() == "1000 1000 700"
@@ -407,7 +407,7 @@ def test_ssh_mount_serves_a_forwarded_agent_and_sets_ssh_auth_sock(
             overlay_snapshotter,
             base,
             'echo "$SSH_AUTH_SOCK"; stat -c "%F %a" "$SSH_AUTH_SOCK"',
-            mounts=[SSHMount(agent_socket=sock)],
+            mounts=[RuntimeSSHMount(agent_socket=sock)],
         )
     finally:
         agent.terminate()
@@ -448,7 +448,9 @@ def test_missing_required_ssh_fails_with_buildkit_wording(
     executor: Executor, overlay_snapshotter: Snapshotter, base: str
 ) -> None:
     with pytest.raises(ExecError, match='no SSH key "default" forwarded from the client'):
-        run_step(executor, overlay_snapshotter, base, "true", mounts=[SSHMount(required=True)])
+        run_step(
+            executor, overlay_snapshotter, base, "true", mounts=[RuntimeSSHMount(required=True)]
+        )
 
 
 def test_stdin_passes_through(
@@ -492,7 +494,7 @@ def test_crun_in_hybrid_cgroup_mode_fails_with_a_clear_error(
 def test_nothing_is_left_mounted_or_running_after_a_step(
     executor: Executor, overlay_snapshotter: Snapshotter, base: str, state_root: StateRoot
 ) -> None:
-    run_step(executor, overlay_snapshotter, base, "true", mounts=[SecretMount("s", b"x")])
+    run_step(executor, overlay_snapshotter, base, "true", mounts=[RuntimeSecretMount("s", b"x")])
     assert mounts_under(state_root.tmp_root) == []
     listed = subprocess.run(
         ["runc", "--root", str(executor.state_dir), "list", "-q"], capture_output=True, text=True
@@ -620,8 +622,8 @@ def test_secret_owner_mode_custom_target_and_env_with_file(
         cwd="/work",
         user="app",
         mounts=[
-            SecretMount("tok", b"abc", target="rel/tok", uid=1000, gid=50, mode=0o440),
-            SecretMount("both", b"xyz", target="/run/secrets/both", env="TOK"),
+            RuntimeSecretMount("tok", b"abc", target="rel/tok", uid=1000, gid=50, mode=0o440),
+            RuntimeSecretMount("both", b"xyz", target="/run/secrets/both", env="TOK"),
         ],
     )
     assert r.stdout.splitlines() == ["1000 50 440", "abc", "xyz", "400", "1000", "readable"]
@@ -641,8 +643,8 @@ def test_cache_mount_seeded_from_a_base_and_read_only_cache(
         base,
         "cat /c/from-stage; echo more > /c/added; echo x > /ro/f 2>/dev/null || echo ro-refused",
         mounts=[
-            CacheMount("/c", "seeded", base=seed, base_key="stage-digest-1"),
-            CacheMount("/ro", "readonly-cache", readonly=True),
+            RuntimeCacheMount("/c", "seeded", base=seed, base_key="stage-digest-1"),
+            RuntimeCacheMount("/ro", "readonly-cache", readonly=True),
         ],
     )
     assert r.stdout.splitlines() == ["seeded", "ro-refused"]
@@ -653,7 +655,7 @@ def test_cache_mount_seeded_from_a_base_and_read_only_cache(
         overlay_snapshotter,
         base,
         "ls /c",
-        mounts=[CacheMount("/c", "seeded", base=seed, base_key="stage-digest-1")],
+        mounts=[RuntimeCacheMount("/c", "seeded", base=seed, base_key="stage-digest-1")],
         key="s2",
     )
     assert r.stdout.split() == ["added", "from-stage"]
@@ -744,7 +746,7 @@ def test_process_env_has_path_first_and_later_values_win(
     code = executor.run(
         ProcessSpec(("/usr/bin/env",), env=("LANG=C", "PATH=/bin:/usr/bin", "LANG=C.UTF-8")),
         overlay_snapshotter.prepare("s", base),
-        [SecretMount("tok", b"from-secret", env="LANG")],
+        [RuntimeSecretMount("tok", b"from-secret", env="LANG")],
         on_output=lambda s, line, t: lines.append(line),
     )
     assert code == 0
@@ -793,9 +795,9 @@ def test_secrets_touch_no_file_on_the_state_roots_disk_during_and_after_the_step
         ProcessSpec(("/bin/sh", "-c", "echo ready; while [ ! -e /sig/go ]; do sleep 0.02; done")),
         rootfs,
         [
-            SecretMount("file", b"file-secret-value"),
-            SecretMount("env", b"env-secret-value", env="TOKEN"),
-            BindMount("/sig", signal_dir, readonly=False, write_back=True),
+            RuntimeSecretMount("file", b"file-secret-value"),
+            RuntimeSecretMount("env", b"env-secret-value", env="TOKEN"),
+            RuntimeBindMount("/sig", signal_dir, readonly=False, write_back=True),
         ],
         on_output=on_output,
     )

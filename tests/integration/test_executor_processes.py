@@ -20,7 +20,7 @@ import pytest
 from strata.store.cachemounts import CacheMounts
 from strata.store.root import StateRoot, mounts_under
 from strata.worker.executor import Executor, ProcessSpec
-from strata.worker.mounts import CacheMount
+from strata.worker.mounts import RuntimeCacheMount
 from strata.worker.snapshots.factory import open_snapshotter
 from tests.integration.conftest import commit_tree, process_running, wait_for
 
@@ -34,7 +34,7 @@ def worker_main(root_path: str, base: str, script: str, cache_json: str) -> int:
     root = StateRoot.open(root_path)
     try:
         snap = open_snapshotter(root, "overlay")
-        mounts = [CacheMount(**spec) for spec in json.loads(cache_json)]
+        mounts = [RuntimeCacheMount(**spec) for spec in json.loads(cache_json)]
         key = f"step-{os.getpid()}"
         rootfs = snap.prepare(key, base)
 
@@ -142,7 +142,7 @@ def test_private_cache_in_use_gives_a_separate_copy(state_root: StateRoot, base:
         Executor(state_root, cache_mounts=caches).run(
             ProcessSpec(("/bin/sh", "-c", "ls /c; echo other > /c/theirs")),
             snap.prepare("s", base),
-            [CacheMount("/c", "priv", sharing="private")],
+            [RuntimeCacheMount("/c", "priv", sharing="private")],
             on_output=lambda s, line, t: lines.append(line),
         )
         assert lines == []  # the step saw a fresh, empty copy

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from strata.errors import StrataError
-from strata.worker.archive import GitRef, fetch_git, fetch_url, parse_git_ref, url_filename
+from strata.plan.sources import GitRef, parse_git_ref
+from strata.worker.archive import fetch_git, fetch_url, url_filename
 
 PAYLOAD = b"#!/bin/sh\necho fetched\n"
 LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
@@ -142,10 +143,13 @@ def test_fetch_url_http_error_status(server: tuple[str, Path], tmp_path: Path) -
         ),
         (
             "ssh://git@host/r.git?branch=dev&submodules=false",
-            GitRef("ssh://git@host/r.git", ref="refs/heads/dev", submodules=False),
+            GitRef("ssh://git@host/r.git", ref="refs/heads/dev"),
         ),
         ("https://example.com/file.tar.gz", None),
-        ("github.com/moby/buildkit", None),
+        (
+            "github.com/moby/buildkit",
+            GitRef("github.com/moby/buildkit", indistinguishable_from_local=True),
+        ),
         ("./local/dir", None),
         ("ftp://host/r.git", None),
         ("plain/path", None),

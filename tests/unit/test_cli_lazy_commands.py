@@ -60,3 +60,10 @@ def test_unknown_command_is_refused_as_before() -> None:
     result = CliRunner().invoke(cli, ["nosuch"])
     assert result.exit_code == 2
     assert "No such command 'nosuch'." in result.output
+
+
+def test_version_is_the_installed_distributions() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(cli, ["--version"], prog_name="strata")
+    assert result.output == f"strata, version {version('strata')}\n"

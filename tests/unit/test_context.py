@@ -228,3 +228,14 @@ def test_zstd_and_xz_compressed_tars_on_stdin_are_the_context(tmp_path: Path) ->
     for index, data in enumerate([zstandard.compress(tar), lzma.compress(tar)]):
         result = read_stdin_context(io.BytesIO(data), tmp_path / f"ctx{index}")
         assert (result.directory / "f").read_bytes() == b"packed"
+
+
+def test_stdin_gzip_needs_its_deflate_byte_as_moby_reads_it() -> None:
+    import io
+
+    from strata.worker.context import decompressed
+
+    assert decompressed(io.BytesIO(), b"\x1f\x8b\x07rest") is None
+    assert decompressed(io.BytesIO(b""), b"\x1f\x8b\x08rest") is not None
+    assert decompressed(io.BytesIO(b""), b"\x28\xb5\x2f\xfd..") is not None
+    assert decompressed(io.BytesIO(b""), b"plain tar") is None

@@ -18,6 +18,7 @@ from strata.errors import (
     StrataError,
     UnplacedError,
     located,
+    reraised_as,
 )
 
 SRC = Path(strata.errors.__file__).parent
@@ -79,3 +80,16 @@ def test_every_unplaced_error_is_drawn_in_the_docstring() -> None:
         if isinstance(value, type) and issubclass(value, StrataError):
             assert f" {name} " in doc, name
     assert issubclass(ShellError, UnplacedError)
+
+
+def test_reraised_as_keeps_the_message_in_the_callers_kind() -> None:
+    expected = r'^at x: failed to process "\$\{": bad$'
+    with (
+        pytest.raises(ConfigError, match=expected) as caught,
+        reraised_as(ConfigError, ShellError, prefix="at x: "),
+    ):
+        raise ShellError("bad", word="${")
+    assert type(caught.value) is ConfigError
+    assert caught.value.__suppress_context__
+    with pytest.raises(SourceError), reraised_as(ConfigError, ShellError):
+        raise SourceError("passes through")

@@ -11,10 +11,10 @@ from strata.dockerfile.ignore import (
     MatchInfo,
     PatternMatcher,
     find_ignore_file,
-    go_clean_path,
     read_ignore_patterns,
 )
 from strata.errors import StrataError
+from strata.gotext import go_path_clean as go_clean_path
 
 
 def excluded(patterns: list[str], path: str) -> bool:

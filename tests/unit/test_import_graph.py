@@ -12,6 +12,7 @@ imported from one of them is still an edge).
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -194,3 +195,13 @@ def test_graph_counts_names_from_a_package_init_but_not_deferred_imports(
     (package / "d2.py").write_text("from strata.d import TYPE_CHECKING as y\n")
     monkeypatch.setattr(sys.modules[__name__], "SRC", package)
     assert cycles(import_graph()) == [["strata", "strata.a", "strata.b"]]
+
+
+@pytest.mark.parametrize("package", ["strata", "strata.dockerfile"])
+def test_lazy_packages_resolve_and_list_every_public_name(package: str) -> None:
+    module = importlib.import_module(package)
+    assert set(module.__all__) <= set(dir(module))
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        module.not_a_name  # noqa: B018

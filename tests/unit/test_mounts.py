@@ -10,8 +10,6 @@ from strata.dockerfile.mounts import (
     SecretMount,
     SshMount,
     TmpfsMount,
-    base_name,
-    clean_path,
     mount_from,
     parse_mount,
     parse_ram_size,
@@ -19,6 +17,8 @@ from strata.dockerfile.mounts import (
 )
 from strata.dockerfile.shell import expand
 from strata.errors import MountError, ShellError
+from strata.gotext import go_path_base as base_name
+from strata.gotext import go_path_clean as clean_path
 
 ENV = {"HOME": "/root", "ID": "pip", "SIZE": "8m", "EMPTY": ""}
 

@@ -7,9 +7,10 @@ import io
 import json
 from typing import Any
 
+from strata.gotext import format_rfc3339_nano as format_timestamp
 from strata.progress.bus import ProgressBus
 from strata.progress.events import STDERR, ProgressGroup
-from strata.progress.rawjson import RawJsonPrinter, format_timestamp
+from strata.progress.rawjson import RawJsonPrinter
 
 START = 1_787_400_000.25  # 2026-08-22T12:00:00.25Z
 

@@ -6,7 +6,7 @@ import io
 
 from strata.errors import BuildError, DockerfileError, Interrupted, StoreError
 from strata.progress.bus import ProgressBus
-from strata.progress.events import STDOUT, SourceLocation
+from strata.progress.events import STDOUT, SourceExcerpt
 from strata.progress.plain import PlainPrinter
 from strata.progress.protocol import FailedStep, ProgressSummary
 from strata.progress.quiet import QuietPrinter
@@ -171,7 +171,7 @@ def test_debug_warning_summary_expands_detail_url_and_excerpt() -> None:
         "MaintainerDeprecated: Maintainer instruction is deprecated (line 2)",
         detail=["The MAINTAINER instruction is deprecated, use a label instead"],
         url="https://docs.docker.com/go/dockerfile/rule/maintainer-deprecated/",
-        source=SourceLocation("Dockerfile", 2, 2, "FROM a\nMAINTAINER me\nRUN x\n"),
+        source=SourceExcerpt("Dockerfile", 2, 2, "FROM a\nMAINTAINER me\nRUN x\n"),
     )
     bus.vertex_done("def")
     text = format_warning_summary(bus.close().warnings, debug=True, color=False)

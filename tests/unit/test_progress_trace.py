@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strata.progress.events import SolveStatus, Vertex, VertexLog
+from strata.progress.events import ProgressVertex, SolveStatus, VertexLog
 from strata.progress.trace import Interval, TerminalTail, Trace, merge_intervals
 
 
@@ -25,8 +25,10 @@ def test_terminal_tail_keeps_last_lines_honours_carriage_return_and_drops_colour
 
 def test_output_lines_carry_time_since_the_latest_run_started() -> None:
     trace = Trace()
-    trace.update(SolveStatus(vertexes=(Vertex("v", "step", started=10.0, completed=11.0),)), 10.0)
-    trace.update(SolveStatus(vertexes=(Vertex("v", "step", started=20.0),)), 20.0)
+    trace.update(
+        SolveStatus(vertexes=(ProgressVertex("v", "step", started=10.0, completed=11.0),)), 10.0
+    )
+    trace.update(SolveStatus(vertexes=(ProgressVertex("v", "step", started=20.0),)), 20.0)
     trace.update(SolveStatus(logs=(VertexLog("v", 1, b"a\nb", 21.5),)), 21.5)
     trace.update(SolveStatus(logs=(VertexLog("v", 1, b"c\n", 22.0),)), 22.0)
     assert trace.by_digest["v"].logs == [b"1.500 a", b"1.500 bc"]
@@ -37,9 +39,9 @@ def test_counts_skip_hidden_groups_and_count_each_vertex_once() -> None:
     trace.update(
         SolveStatus(
             vertexes=(
-                Vertex("a", "a", started=1.0, completed=2.0),
-                Vertex("b", "b", started=1.0),
-                Vertex("c", "c"),
+                ProgressVertex("a", "a", started=1.0, completed=2.0),
+                ProgressVertex("b", "b", started=1.0),
+                ProgressVertex("c", "c"),
             )
         ),
         1.0,

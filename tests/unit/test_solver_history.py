@@ -3,7 +3,8 @@ SOURCE_DATE_EPOCH."""
 
 from __future__ import annotations
 
-from strata.export.image_store import build_history, image_config, rfc3339
+from strata.export.image_store import build_history, image_config
+from strata.gotext import format_rfc3339_nano as rfc3339
 from strata.plan.result import HistoryEntry
 from strata.solver.layers import ChainLayer
 from strata.solver.records import LayerRow

@@ -470,3 +470,10 @@ def test_frontend_package_exposes_the_whole_pipeline() -> None:
     assert isinstance(run, frontend.RunInstruction)
     assert run.mounts(lambda w: frontend.expand(w, {})) == (frontend.TmpfsMount(),)
     assert frontend.PatternMatcher(["*.md"]).matches("README.md")
+
+
+def test_copy_from_an_index_beyond_int64_is_a_name_as_in_the_build_plan() -> None:
+    # strconv.Atoi fails with a range error, so BuildKit (and the plan) read the word as
+    # an image name; the stage graph agrees: no edge, no "invalid stage index".
+    definition = parse_stages(parse("FROM scratch\nCOPY --from=99999999999999999999 /x /y\n"))
+    assert definition.dependencies(definition.stages[0]) == []

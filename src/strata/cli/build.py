@@ -34,11 +34,11 @@ from strata.api import (
 from strata.api import read_dockerfile as read_dockerfile_file
 from strata.cli.context import client
 from strata.cli.report import print_error
-from strata.dockerfile.ast import go_quote
 from strata.dockerfile.outline import CALLS, ImageEnv, render_call
 from strata.dockerfile.stages import parse_stages
 from strata.errors import Interrupted, StrataError, UnknownTargetError, UsageError
 from strata.export.outputs import parse_outputs
+from strata.gotext import go_quote
 from strata.progress.bus import ProgressBus
 from strata.progress.printers import make_printer
 from strata.progress.protocol import Printer

@@ -22,7 +22,7 @@ from strata.api import ZERO_TIME, ImageDetails, parse_name
 from strata.cli.context import client
 from strata.cli.report import print_error
 from strata.errors import StoreError, StrataError, UsageError
-from strata.export.image_store import rfc3339 as go_rfc3339
+from strata.gotext import format_rfc3339_nano as go_rfc3339
 from strata.progress.units import human_size
 
 __all__ = ["COMMANDS", "ZERO_TIME", "parse_name", "rfc3339"]

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import click
 
+import strata
 from strata.errors import StrataError
 
 SNAPSHOTTERS = ("auto", "overlay", "native")
@@ -125,7 +126,9 @@ class LazyGroup(click.Group):
     " $STRATA_CONFIG, /etc/strata/strata.toml for root, else"
     " $XDG_CONFIG_HOME/strata/strata.toml).",
 )
-@click.version_option(package_name="strata")
+# The version from the package, not from its installed metadata: reading that imports
+# importlib.metadata and the email parser, which would double `strata --version`'s time.
+@click.version_option(version=strata.__version__)
 @click.pass_context
 def cli(ctx: click.Context, root: Path | None, snapshotter: str, config: Path | None) -> None:
     """strata: build container images from Dockerfiles, the BuildKit way, without a daemon."""

@@ -25,8 +25,8 @@ import click
 
 from strata.cli.context import client
 from strata.errors import ExecError, StoreError, UsageError
-from strata.worker.mounts import BindMount
-from strata.worker.spec import NetworkMode
+from strata.modes import NetworkMode
+from strata.worker.mounts import RuntimeBindMount as BindMount
 
 if TYPE_CHECKING:
     from strata.store.images import Image, ImageStore

@@ -7,9 +7,9 @@ does not load the outline or the stages, and `_LAZY` says which module owns each
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from strata._lazy import lazy_exports
 from strata.errors import InstructionError, MountError, ShellError, UnknownTargetError
 
 if TYPE_CHECKING:
@@ -200,15 +200,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module that owns `name` on first use, and keep the value here."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -10,17 +10,8 @@ form BuildKit's own parser test vectors are written in, so strata can be checked
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
 
-from strata.gotext import go_lower as go_lower  # re-exported: the frontend's callers use these
-from strata.gotext import go_quote as go_quote
-
-# Go's unicode.IsSpace set. Python's str.isspace() also counts U+001C..U+001F, which Go's
-# strings.TrimSpace keeps, so the parser and the dump trim with this explicit set instead.
-GO_SPACE: Final = (
-    "\t\n\v\f\r \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
+from strata.gotext import GO_SPACE, go_lower, go_quote
 
 
 @dataclass(frozen=True)

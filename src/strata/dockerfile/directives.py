@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from strata.dockerfile.ast import GO_SPACE, go_quote
 from strata.errors import DockerfileError
+from strata.gotext import GO_SPACE, go_quote
 
 DIRECTIVE_KEYS: Final = frozenset({"syntax", "escape", "check"})
 DEFAULT_ESCAPE: Final = "\\"

@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from strata.errors import IgnorePatternError
-from strata.patterns import MatchInfo, PatternMatcher, go_clean_path, go_trim_space
+from strata.gotext import go_path_clean, go_trim_space
+from strata.patterns import MatchInfo, PatternMatcher
 
 __all__ = [
     "IgnorePatternError",
     "MatchInfo",
     "PatternMatcher",
     "find_ignore_file",
-    "go_clean_path",
     "read_ignore_patterns",
 ]
 
@@ -65,7 +65,7 @@ def read_ignore_patterns(text: str) -> list[str]:
         if invert:
             pattern = go_trim_space(pattern[1:])
         if pattern:
-            pattern = go_clean_path(pattern)
+            pattern = go_path_clean(pattern)
             if len(pattern) > 1 and pattern.startswith("/"):
                 pattern = pattern[1:]
         if invert:

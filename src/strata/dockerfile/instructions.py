@@ -13,14 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from strata.dockerfile.ast import GO_SPACE, Heredoc, Node, go_lower, go_quote
+from strata.dockerfile.ast import Heredoc, Node
 from strata.dockerfile.flags import FlagSet, ParsedFlags
 from strata.dockerfile.mounts import Mount, mount_from, parse_mount, split_csv
 from strata.dockerfile.parser import chomp_heredoc_content, parse, parse_heredoc
 from strata.dockerfile.suggest import with_suggestion
-from strata.errors import DockerfileError, InstructionError, MountError, located
+from strata.errors import DockerfileError, InstructionError, MountError, located, reraised_as
+from strata.gotext import GO_SPACE, go_lower, go_quote
 from strata.gotext import go_time_quote as go_time_quote
 from strata.gotext import parse_go_duration as parse_go_duration
+from strata.modes import NETWORK_MODES, SECURITY_MODES
 
 INSTRUCTION_NAMES = (
     "ADD",
@@ -43,8 +45,6 @@ INSTRUCTION_NAMES = (
     "WORKDIR",
 )
 
-NETWORK_MODES = ("default", "none", "host")
-SECURITY_MODES = ("sandbox", "insecure")
 DEVICE_UNSUPPORTED = "device feature is only supported in Dockerfile frontend 1.14.0-labs or later"
 
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")
@@ -470,10 +470,8 @@ def _parse_run(req: _Request) -> RunInstruction:
     )
     devices = tuple(_parse_device(v) for v in flags.values("device"))
     mount_values = flags.values("mount")
-    try:
+    with reraised_as(InstructionError, MountError):
         mount_sources = tuple(mount_from(v) for v in mount_values)
-    except MountError as exc:
-        raise InstructionError(exc.message) from None
     network = flags.value("network")
     if network not in NETWORK_MODES:
         raise InstructionError(f"invalid network mode {go_quote(network)}")

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from strata.dockerfile.ast import go_lower, go_quote
 from strata.dockerfile.suggest import with_suggestion
 from strata.errors import MountError
+from strata.gotext import go_lower, go_path_base, go_path_clean, go_quote
 from strata.gotext import parse_ram_in_bytes as parse_ram_size
+from strata.modes import SHARING_MODES
 
 MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
-SHARING_MODES = ("shared", "private", "locked")
 
 # Every key BuildKit knows, in its own order (used for `did you mean` hints).
 MOUNT_KEYS = (
@@ -74,7 +74,7 @@ class CacheMount:
     @property
     def cache_id(self) -> str:
         """The storage ID before namespacing: `id`, else the target cleaned as written."""
-        return self.id or clean_path(self.target)
+        return self.id or go_path_clean(self.target)
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class SecretMount:
             return self.target
         if self.env is not None:
             return None
-        return "/run/secrets/" + base_name(self.id)
+        return "/run/secrets/" + go_path_base(self.id)
 
 
 @dataclass(frozen=True)
@@ -121,38 +121,6 @@ class SshMount:
 
 
 Mount = BindMount | CacheMount | TmpfsMount | SecretMount | SshMount
-
-
-def clean_path(path: str) -> str:
-    """Go's path.Clean: lexical `.`/`..` removal, `""` -> `.`, no trailing slash."""
-    if path == "":
-        return "."
-    rooted = path.startswith("/")
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts and parts[-1] != "..":
-                parts.pop()
-            elif not rooted:
-                parts.append("..")
-            continue
-        parts.append(part)
-    joined = "/".join(parts)
-    if rooted:
-        return "/" + joined
-    return joined or "."
-
-
-def base_name(path: str) -> str:
-    """Go's path.Base: last element, `""` -> `.`, all slashes -> `/`."""
-    if path == "":
-        return "."
-    stripped = path.rstrip("/")
-    if stripped == "":
-        return "/"
-    return stripped.rsplit("/", 1)[-1]
 
 
 def split_csv(value: str) -> list[str]:
@@ -391,7 +359,7 @@ def _typed(opts: _Options) -> Mount:
         return TmpfsMount(target=opts.target, read_only=read_only, size=opts.size)
     if opts.type == "secret":
         # buildkit: dockerfile2llb/convert_secrets.go picks source, then id, then target.
-        secret_id = opts.source or opts.id or base_name(opts.target)
+        secret_id = opts.source or opts.id or go_path_base(opts.target)
         return SecretMount(
             id=secret_id,
             target=opts.target,

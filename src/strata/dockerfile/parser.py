@@ -19,8 +19,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Final, NoReturn
 
-from strata.dockerfile.ast import GO_SPACE, Dockerfile, Heredoc, Node, ParseWarning, go_lower
-from strata.dockerfile.ast import go_quote as _go_quote
+from strata.dockerfile.ast import Dockerfile, Heredoc, Node, ParseWarning
 from strata.dockerfile.directives import (
     DEFAULT_ESCAPE,
     DirectiveProblem,
@@ -30,6 +29,8 @@ from strata.dockerfile.directives import (
 )
 from strata.dockerfile.shell import ShellLex
 from strata.errors import DockerfileError, ShellError
+from strata.gotext import GO_SPACE, go_lower
+from strata.gotext import go_quote as _go_quote
 
 # bufio.Scanner's default buffer (64 KiB) must hold a line and its newline.
 MAX_LINE_BYTES: Final = 65535

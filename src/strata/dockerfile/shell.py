@@ -19,8 +19,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from strata.dockerfile.ast import go_quote
 from strata.errors import ShellError
+from strata.gotext import GO_SPACE, go_quote
 
 __all__ = [
     "ExpandResult",
@@ -37,10 +37,6 @@ _GO_EOF_RUNE = "\ufffd"
 
 # text/scanner skips a byte-order mark at the very start of the input.
 _BOM = "\ufeff"
-
-# Python's str.isspace() also counts the ASCII separators U+001C..U+001F,
-# which Go's unicode.IsSpace does not.
-_NOT_GO_SPACE = frozenset("\x1c\x1d\x1e\x1f")
 
 
 @dataclass(frozen=True)
@@ -143,7 +139,8 @@ class _Failure(Exception):
 
 
 def _is_go_space(ch: str) -> bool:
-    return ch.isspace() and ch not in _NOT_GO_SPACE
+    """Go's unicode.IsSpace of one character ("" at the end of the input is not)."""
+    return ch != "" and ch in GO_SPACE
 
 
 class _WordSplitter:

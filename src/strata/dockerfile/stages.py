@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from strata.dockerfile.ast import Node, ParseWarning, go_lower, go_quote
+from strata.dockerfile.ast import Node, ParseWarning
 from strata.dockerfile.instructions import (
     ArgDefinition,
     ArgInstruction,
@@ -31,6 +31,7 @@ from strata.dockerfile.mounts import split_csv
 from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.suggest import with_suggestion
 from strata.errors import DockerfileError, ShellError, UnknownTargetError, located
+from strata.gotext import go_atoi, go_lower, go_quote
 from strata.hostplatform import host_platform as oci_host_platform
 
 RESERVED_STAGE_NAMES = ("context", "scratch")
@@ -269,7 +270,7 @@ class BuildDefinition:
                 "variable expansion is not supported for --from, define a new stage with "
                 "FROM using ARG from global scope as a workaround"
             )
-        index = _go_atoi(command.from_)
+        index = go_atoi(command.from_)
         if index is None:
             return self.find_stage(command.from_)
         if not 0 <= index < len(self.stages):
@@ -367,13 +368,6 @@ def _find_cycle(
             return found
     path.discard(index)
     return None
-
-
-def _go_atoi(text: str) -> int | None:
-    body = text[1:] if text[:1] in ("+", "-") else text
-    if not body or not body.isascii() or not body.isdigit():
-        return None
-    return int(text)
 
 
 def _raw_mount_target(value: str) -> str:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from strata.gotext import format_rfc3339_nano
 from strata.image.oci import (
     MEDIA_OCI_CONFIG,
     MEDIA_OCI_MANIFEST,
@@ -42,14 +42,6 @@ class ExportedImage:
     manifest_digest: str
     config: dict[str, Any]
     names: tuple[str, ...]
-
-
-def rfc3339(when: float) -> str:
-    """A time as Go's RFC 3339 with sub-second digits (trailing zeros dropped), in UTC."""
-    stamp = datetime.fromtimestamp(when, UTC)
-    text = stamp.strftime("%Y-%m-%dT%H:%M:%S")
-    fraction = f"{stamp.microsecond:06d}".rstrip("0")
-    return f"{text}.{fraction}Z" if fraction else f"{text}Z"
 
 
 def _clamp(when: float, epoch: int | None) -> float:
@@ -78,14 +70,14 @@ def build_history(
         created = entry.created
         if created is None:
             if index in layer_time:
-                created = rfc3339(layer_time[index])
+                created = format_rfc3339_nano(layer_time[index])
                 previous = created
             elif previous is not None:
                 created = previous
             elif first_new is not None:
-                created = rfc3339(first_new)
+                created = format_rfc3339_nano(first_new)
             elif source_date_epoch is not None:
-                created = rfc3339(float(source_date_epoch))
+                created = format_rfc3339_nano(float(source_date_epoch))
             else:
                 created = fallback_time
         item: dict[str, Any] = {}

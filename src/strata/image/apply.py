@@ -33,7 +33,7 @@ import stat
 import tarfile
 import uuid
 from pathlib import Path
-from typing import BinaryIO, Literal, cast
+from typing import BinaryIO, cast
 
 from strata.errors import StoreError
 from strata.image.compress import CHUNK, open_decompressed, read_decompressed
@@ -43,8 +43,7 @@ from strata.image.layer import (
     OVERLAY_XATTR_PREFIXES,
     WHITEOUT_PREFIX,
 )
-
-ApplyMode = Literal["overlay", "tree"]
+from strata.modes import ApplyMode
 
 _ZEROS = bytes(CHUNK)
 SPARSE_BLOCK = 64 << 10

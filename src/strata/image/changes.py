@@ -13,7 +13,7 @@ import posixpath
 import shlex
 from typing import Any
 
-from strata.errors import UsageError
+from strata.errors import UsageError, reraised_as
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 CHANGE_INSTRUCTIONS = (
@@ -34,11 +34,9 @@ def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
     """Return a copy of the container config (`config["config"]` level) with changes applied."""
     result: dict[str, Any] = json.loads(json.dumps(config))
     for line in changes:
-        try:
+        # Name the option and the line: several --change flags may be given.
+        with reraised_as(_fail, UsageError, prefix=f'invalid --change "{line.strip()}": '):
             _apply_one(result, line)
-        except UsageError as exc:
-            # Name the option and the line: several --change flags may be given.
-            raise _fail(f'invalid --change "{line.strip()}": {exc.message}') from None
     return result
 
 

@@ -47,6 +47,15 @@ def sniff(head: bytes) -> Sniffed:
     return "none"
 
 
+def sniff_archive(head: bytes) -> Sniffed:
+    """As moby/go-archive's `DetectCompression` reads a build context on stdin: `sniff`,
+    except that gzip also needs its deflate method byte (`1f 8b 08`)."""
+    kind = sniff(head)
+    if kind == "gzip" and not head.startswith(b"\x1f\x8b\x08"):
+        return "none"
+    return kind
+
+
 class Compressor:
     """Feeds compressed bytes to `sink` as data is written; `finish()` flushes the tail."""
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from strata.dockerfile.ast import go_quote
 from strata.errors import ConfigError
+from strata.gotext import go_quote
 from strata.plan.buildargs import DEFAULT_PATH, replace_env_entry, split_env
 from strata.plan.ops import Platform
 from strata.plan.result import HistoryEntry

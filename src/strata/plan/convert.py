@@ -6,6 +6,11 @@ images, expand FROM lines with the global ARGs, run inherited ONBUILD triggers f
 then dispatch each instruction onto a per-stage state. Only the target's dependencies
 are converted; the rest of the file is parsed (by the frontend) and otherwise ignored.
 
+Stage resolution (the states, their graph, base images and ONBUILD triggers) lives in
+`plan/resolve.py`; this module dispatches each instruction with one `match` on its type
+(convert.go `dispatch`), the image-config instructions here, COPY/ADD in `plan/copy.py`
+and RUN in `plan/run.py`.
+
 The build context is one `ContextSource` whose `include` lists the paths COPY/ADD and bind
 mounts read. Those are known only after every stage was dispatched, so the conversion uses
 a placeholder source and then rebuilds the vertices that read it around the final one
@@ -16,12 +21,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from strata.dockerfile.ast import Dockerfile, ParseWarning, go_quote
+from strata.dockerfile.ast import Dockerfile, ParseWarning
 from strata.dockerfile.directives import (
     CHECK_BUILD_ARG,
     CheckOptions,
@@ -48,21 +51,17 @@ from strata.dockerfile.instructions import (
     UserInstruction,
     VolumeInstruction,
     WorkdirInstruction,
-    parse_trigger,
 )
 from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.stages import BuildDefinition, parse_stages
-from strata.dockerfile.suggest import with_suggestion
 from strata.errors import (
-    BuildError,
     ConfigError,
     DockerfileError,
-    ImageReferenceError,
     LintViolation,
-    PlatformError,
     ShellError,
     located,
 )
+from strata.gotext import format_rfc3339_nano
 from strata.plan import paths
 from strata.plan.buildargs import (
     CACHE_NS_ARG,
@@ -71,21 +70,16 @@ from strata.plan.buildargs import (
     SOURCE_DATE_EPOCH_ARG,
     EnvList,
     predefined_args,
-    proxy_env,
 )
 from strata.plan.config import (
-    ImageState,
-    empty_image,
     ensure_path,
     go_list,
     go_quote_list,
     healthcheck_history,
-    image_from_base,
-    is_scratch_config,
     parse_exposed_port,
     validate_signal,
 )
-from strata.plan.copy import INLINE_DOCUMENT_NAME, dispatch_copy
+from strata.plan.copy import dispatch_copy
 from strata.plan.epoch import SourceEpochResolver, resolve_source_date_epoch
 from strata.plan.lint import (
     EXPERIMENTAL_RULES,
@@ -94,30 +88,21 @@ from strata.plan.lint import (
     repeated_instruction_warning,
     secret_key_warning,
 )
-from strata.plan.naming import StepCounter, summarize_heredoc
 from strata.plan.ops import (
     ContextSource,
-    ExecMount,
-    ExecOp,
     FileOp,
-    ImageSource,
     MkdirAction,
-    MkfileAction,
     Platform,
     SourceLocation,
     Vertex,
 )
-from strata.plan.platforms import native_platform, normalize_arch, parse_platform
-from strata.plan.references import check_reference
+from strata.plan.platforms import native_platform, normalize_arch
+from strata.plan.resolve import StageResolver
 from strata.plan.result import BuildPlan, ImageResolver, PlanWarning, StagePlan
-from strata.plan.runmount import ExecInputs, convert_mounts
-from strata.plan.state import Command, DispatchState, PlanOptions, SharedState
+from strata.plan.run import dispatch_run
+from strata.plan.state import Command, DispatchState, PlanOptions, SharedState, source_location
 
-EMPTY_IMAGE = "scratch"
 CONTEXT_VERTEX_NAME = "[internal] load build context"
-DEFAULT_HOSTNAME = "buildkitsandbox"
-PIPES_DIR = "/dev/pipes/"
-_HEREDOC_ONLY = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$")
 
 
 def plan_build(
@@ -224,10 +209,6 @@ def _include_paths(read: set[str]) -> tuple[str, ...]:
     return tuple(sorted(paths.join(".", p) for p in read))
 
 
-def _epoch_string(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class _Conversion:
     """One pass over the stages the target needs."""
 
@@ -245,8 +226,6 @@ class _Conversion:
             lex=ShellLex(options.escape),
             resolved_images={},
         )
-        self.states: list[DispatchState] = []
-        self.by_name: dict[str, DispatchState] = {}
         self.epoch: int | None = None
 
     # -- setup -------------------------------------------------------------------------
@@ -263,18 +242,21 @@ class _Conversion:
         global_env = definition.global_args(self.options.build_args, predefined).env
         self.global_args = EnvList.from_pairs(global_env.items())
         self.epoch = self._source_date_epoch()
+        epoch_text = format_rfc3339_nano(self.epoch) if self.epoch is not None else None
+        graph = StageResolver(definition, self.shared, self.global_args, epoch_text)
+        self.states = graph.states
         for stage in definition.stages:
-            self._add_stage_state(stage)
+            graph.add_stage(stage)
         # Only now, as BuildKit does after the global ARGs and the FROM lines were
         # expanded (convert.go `toDispatchState`): their errors come first.
         target_stage = definition.resolve_target(target)
-        target_state = self._find_stage_state(target_stage.name, target_stage.index)
-        self._build_dependency_graph()
-        self._check_cycles()
+        target_state = graph.find_stage_state(target_stage.name, target_stage.index)
+        graph.build_dependency_graph()
+        graph.check_cycles()
         if len(self.states) == 1:
             self.states[0].stage_name = ""
             self.states[0].counter.stage_name = ""
-        reachable = self._resolve_stages(target_state)
+        reachable = graph.resolve(target_state)
         self._dispatch_stages(reachable)
         self._install_context()
         return self._finalize(target_state, reachable)
@@ -360,272 +342,6 @@ class _Conversion:
             )
         return epoch
 
-    def _add_stage_state(self, stage: Any) -> None:
-        where: Location = stage.location
-        base_name, _ = self.definition.expand_from(stage, self.global_args)
-        state = DispatchState(
-            base_name=base_name,
-            stage=stage,
-            stage_name=stage.name or f"stage-{stage.index}",
-            lookup_name=stage.name,
-            location=where,
-        )
-        if stage.platform:
-            state.platform = self._stage_platform(stage.platform, where)
-        self._register(state)
-        total = 1 if base_name != EMPTY_IMAGE and state.base is None else 0
-        for command in stage.commands:
-            if isinstance(
-                command,
-                RunInstruction | CopyInstruction | AddInstruction | WorkdirInstruction,
-            ):
-                total += 1
-        state.counter = StepCounter(
-            state.stage_name,
-            total,
-            platform=None,
-        )
-        state.ignore_cache = self.options.ignores_cache(stage.name)
-        state.commands = [Command(c) for c in stage.commands]
-
-    def _stage_platform(self, written: str, where: Location) -> Platform:
-        # BuildKit prints the (empty) result of the failed expansion here.
-        with located(where, ShellError, prefix="failed to process arguments for platform : "):
-            expanded = self.shared.lex.process_word(written, self.global_args)
-        if expanded.value == "":
-            message = f"empty platform value from expression {written}"
-            raise where.error(self._suggest_global_arg(message, expanded.unmatched)) from None
-        try:
-            return parse_platform(expanded.value)
-        except PlatformError as exc:
-            reason = self._suggest_global_arg(exc.message, expanded.unmatched)
-            raise where.error(f"failed to parse platform {written}: {reason}") from None
-
-    def _suggest_global_arg(self, message: str, unmatched: Iterable[str]) -> str:
-        """BuildKit's wrapSuggestAny: hint at a global ARG an unset name probably meant."""
-        options = list(self.global_args)
-        for name in sorted(unmatched):
-            hinted = with_suggestion(message, name, options)
-            if hinted != message:
-                return hinted
-        return message
-
-    def _register(self, state: DispatchState) -> None:
-        """BuildKit's addState: a FROM naming an earlier stage makes it the base."""
-        self.states.append(state)
-        base = self.by_name.get(state.base_name)
-        if base is not None:
-            state.base = base
-        if state.lookup_name:
-            self.by_name[state.lookup_name.lower()] = state
-
-    def _find_stage_state(self, name: str | None, index: int) -> DispatchState:
-        if name:
-            return self.by_name[name.lower()]
-        return self.states[index]
-
-    def _unregistered(self, base_name: str, where: Location | None) -> DispatchState:
-        """An image or the hidden scratch input named by COPY --from / RUN --mount."""
-        state = DispatchState(base_name=base_name, unregistered=True, location=where)
-        self._register(state)
-        return state
-
-    def _sources_for(self, command: Command) -> None:
-        """Which states a COPY --from or RUN --mount reads (convert.go `toCommand`)."""
-        instruction = command.instruction
-        where = command.where
-        if isinstance(instruction, CopyInstruction) and instruction.from_:
-            from_ = instruction.from_
-            with located(where, ShellError):
-                unchanged = self.shared.lex.process_word(from_, {}).value
-            if unchanged != from_:
-                raise where.error(
-                    "variable expansion is not supported for --from, define a new stage "
-                    "with FROM using ARG from global scope as a workaround"
-                )
-            index = _go_atoi(from_)
-            if index is None:
-                found = self.by_name.get(from_.lower())
-                source = found if found is not None else self._unregistered(from_, where)
-            else:
-                if not 0 <= index < len(self.states):
-                    raise where.error(f"invalid stage index {index}")
-                source = self.states[index]
-            command.sources = [source]
-        elif isinstance(instruction, RunInstruction):
-            sources: list[DispatchState | None] = []
-            for raw_from in instruction.mount_sources:
-                name = raw_from or EMPTY_IMAGE
-                found = self.by_name.get(name.lower())
-                # A mount's image has no place in the Dockerfile: BuildKit's errors about
-                # it carry no line (convert_runmount.go `detectRunMount`).
-                sources.append(found if found is not None else self._unregistered(name, None))
-            command.sources = sources
-
-    def _build_dependency_graph(self) -> None:
-        for state in list(self.states):
-            for command in state.commands:
-                self._sources_for(command)
-                for source in command.sources:
-                    if source is not None:
-                        state.deps.append((source, command))
-
-    def _check_cycles(self) -> None:
-        """Fail on a stage that (transitively) reads itself (validations.go)."""
-        visited: set[int] = set()
-
-        def visit(state: DispatchState, path: set[int], trail: list[Command]) -> list[Command]:
-            if id(state) in visited:
-                return []
-            visited.add(id(state))
-            path.add(id(state))
-            for dep, command in state.deps:
-                step = [*trail, command]
-                if id(dep) in path:
-                    return step
-                found = visit(dep, path, step)
-                if found:
-                    return found
-            path.discard(id(state))
-            return []
-
-        for state in self.states:
-            cycle = visit(state, set(), [])
-            if cycle:
-                raise cycle[0].where.error(
-                    f"circular dependency detected on stage: {state.stage_name}"
-                )
-
-    # -- resolution --------------------------------------------------------------------
-
-    def _reachable(self, target: DispatchState) -> list[DispatchState]:
-        seen: set[int] = set()
-        pending = [target]
-        while pending:
-            state = pending.pop()
-            if id(state) in seen:
-                continue
-            seen.add(id(state))
-            if state.base is not None:
-                pending.append(state.base)
-            pending.extend(dep for dep, _ in state.deps)
-        return [state for state in self.states if id(state) in seen]
-
-    def _resolve_stages(self, target: DispatchState) -> list[DispatchState]:
-        while True:
-            reachable = self._reachable(target)
-            # BuildKit parses the base name of every unresolved state, needed or not, and
-            # resolves only the needed ones (convert.go `resolveReachableStages`).
-            for state in self.states:
-                if state.base is None and not state.dispatched and not state.resolved:
-                    self._check_base_name(state)
-            for state in reachable:
-                if state.base is None and not state.dispatched and not state.resolved:
-                    state.resolved = True
-                    self._resolve_base(state)
-            new_dependencies = False
-            for state in reachable:
-                if self._init_onbuild(state):
-                    new_dependencies = True
-            if not new_dependencies:
-                return reachable
-
-    def _check_base_name(self, state: DispatchState) -> None:
-        """Fail on a base name distribution/reference would not parse (not for scratch)."""
-        if state.base_name == EMPTY_IMAGE:
-            return
-        try:
-            check_reference(state.base_name)
-        except ImageReferenceError as exc:
-            message = f"failed to parse stage name {go_quote(state.base_name)}: {exc.message}"
-            if state.location is None:
-                raise DockerfileError(message, file=self.options.file) from None
-            raise state.location.error(message) from None
-
-    def _resolve_base(self, state: DispatchState) -> None:
-        platform = state.platform or self.options.target_platform
-        if state.base_name == EMPTY_IMAGE:
-            state.root = None
-            state.image = ImageState(empty_image(self.options.target_platform))
-            state.platform = self.options.target_platform
-            if state.unregistered:
-                state.dispatched = True
-            return
-        where = state.location
-        key = (state.base_name, platform)
-        image = self.shared.resolved_images.get(key)
-        if image is None:
-            try:
-                image = self.options.resolve_image(state.base_name, platform)
-            except BuildError as exc:
-                if exc.line or where is None:
-                    raise
-                # BuildKit points a failed base-image lookup at the FROM (or COPY) line.
-                raise BuildError(
-                    exc.message,
-                    file=where.file,
-                    line=where.start_line,
-                    end_line=where.end_line,
-                    source=where.source,
-                ) from exc
-            self.shared.resolved_images[key] = image
-        config, history = image_from_base(image.config)
-        state.base_image = image
-        state.image = ImageState(config, history, self._epoch_text())
-        if is_scratch_config(image.config):
-            state.root = None
-        else:
-            pinned = f"{image.ref}@{image.manifest_digest}"
-            location = _source_location(where) if where and not state.unregistered else None
-            state.root = state.record(
-                Vertex(
-                    ImageSource(
-                        ref=image.ref, manifest_digest=image.manifest_digest, platform=platform
-                    ),
-                    name=state.counter.prefix("FROM " + pinned),
-                    location=location,
-                )
-            )
-        state.platform = platform
-        if state.unregistered:
-            state.dispatched = True
-
-    def _epoch_text(self) -> str | None:
-        return _epoch_string(self.epoch) if self.epoch is not None else None
-
-    def _init_onbuild(self, state: DispatchState) -> bool:
-        """Prepend the triggers a stage inherits; True when they add dependencies."""
-        if state.unregistered or (state.image is None and state.base is None):
-            return False
-        triggers: list[str] = []
-        if state.base is None and state.image is not None:
-            triggers = list(state.image.config.get("OnBuild") or [])
-            state.image.config.pop("OnBuild", None)
-        elif state.base is not None and not state.onbuild_initialized:
-            for command in state.base.commands:
-                if isinstance(command.instruction, OnbuildInstruction) and not command.onbuild:
-                    triggers.append(command.instruction.expression)
-        state.onbuild_initialized = True
-        if not triggers:
-            return False
-        where = state.location
-        assert where is not None
-        added: list[Command] = []
-        new_dependencies = False
-        for trigger in triggers:
-            instruction = parse_trigger(trigger, location=where)
-            command = Command(instruction, onbuild=True, location=where)
-            self._sources_for(command)
-            if command.sources:
-                new_dependencies = True
-            for source in command.sources:
-                if source is not None:
-                    state.deps.append((source, command))
-            added.append(command)
-        state.commands[:0] = added
-        state.counter.total += len(added)
-        return new_dependencies
-
     # -- dispatch ----------------------------------------------------------------------
 
     def _dispatch_stages(self, reachable: list[DispatchState]) -> None:
@@ -679,12 +395,48 @@ class _Conversion:
             self.options.checks, list(instruction.comments)
         )
         try:
-            handler = _HANDLERS.get(type(instruction))
-            if handler is not None:
-                with located(command.where, ConfigError):
-                    handler(self, state, command)
+            with located(command.where, ConfigError):
+                self._dispatch_instruction(state, command)
         finally:
             self.shared.active_checks = None
+
+    def _dispatch_instruction(self, state: DispatchState, command: Command) -> None:
+        """The instruction's own dispatch (convert.go `dispatch`'s type switch)."""
+        match command.instruction:
+            case EnvInstruction() as instruction:
+                self.dispatch_env(state, command, instruction)
+            case LabelInstruction() as instruction:
+                self.dispatch_label(state, command, instruction)
+            case MaintainerInstruction() as instruction:
+                self.dispatch_maintainer(state, instruction)
+            case UserInstruction() as instruction:
+                self.dispatch_user(state, command, instruction)
+            case VolumeInstruction() as instruction:
+                self.dispatch_volume(state, command, instruction)
+            case StopsignalInstruction() as instruction:
+                self.dispatch_stopsignal(state, command, instruction)
+            case ShellInstruction() as instruction:
+                self.dispatch_shell(state, instruction)
+            case CmdInstruction() as instruction:
+                self.dispatch_cmd(state, command, instruction)
+            case EntrypointInstruction() as instruction:
+                self.dispatch_entrypoint(state, command, instruction)
+            case HealthcheckInstruction() as instruction:
+                self.dispatch_healthcheck(state, command, instruction)
+            case ExposeInstruction() as instruction:
+                self.dispatch_expose(state, command, instruction)
+            case OnbuildInstruction() as instruction:
+                self.dispatch_onbuild(state, instruction)
+            case ArgInstruction() as instruction:
+                self.dispatch_arg(state, command, instruction)
+            case WorkdirInstruction() as instruction:
+                self.dispatch_workdir(state, command, instruction)
+            case CopyInstruction() | AddInstruction() as instruction:
+                dispatch_copy(self.shared, state, command, instruction)
+            case RunInstruction() as instruction:
+                dispatch_run(self.shared, state, command, instruction)
+            case _:
+                pass  # FROM starts a stage; the stage reader consumed it
 
     # -- instructions ------------------------------------------------------------------
 
@@ -700,9 +452,9 @@ class _Conversion:
             (self._expand(state, p.key, where), self._expand(state, p.value, where)) for p in pairs
         ]
 
-    def dispatch_env(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, EnvInstruction)
+    def dispatch_env(
+        self, state: DispatchState, command: Command, instruction: EnvInstruction
+    ) -> None:
         where = command.where
         pairs = self._expand_pairs(state, instruction.pairs, where)
         message = "ENV"
@@ -714,9 +466,9 @@ class _Conversion:
             state.config.set_env(key, value)
         state.config.commit(message, with_layer=False)
 
-    def dispatch_label(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, LabelInstruction)
+    def dispatch_label(
+        self, state: DispatchState, command: Command, instruction: LabelInstruction
+    ) -> None:
         pairs = self._expand_pairs(state, instruction.pairs, command.where)
         message = "LABEL"
         for pair, (key, value) in zip(instruction.pairs, pairs, strict=True):
@@ -725,40 +477,36 @@ class _Conversion:
             message += f" {key}={value}"
         state.config.commit(message, with_layer=False)
 
-    def dispatch_maintainer(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, MaintainerInstruction)
+    def dispatch_maintainer(self, state: DispatchState, instruction: MaintainerInstruction) -> None:
         state.config.image["author"] = instruction.maintainer
         state.config.commit(f"MAINTAINER {instruction.maintainer}", with_layer=False)
 
-    def dispatch_user(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, UserInstruction)
+    def dispatch_user(
+        self, state: DispatchState, command: Command, instruction: UserInstruction
+    ) -> None:
         user = self._expand(state, instruction.user, command.where)
         state.user = user
         state.config.set_optional("User", user)
         state.config.commit(f"USER {user}", with_layer=False)
 
-    def dispatch_volume(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, VolumeInstruction)
+    def dispatch_volume(
+        self, state: DispatchState, command: Command, instruction: VolumeInstruction
+    ) -> None:
         volumes = [self._expand(state, v, command.where) for v in instruction.volumes]
         if any(v == "" for v in volumes):
             raise ConfigError("VOLUME specified can not be an empty string")
         state.config.add_volumes(volumes)
         state.config.commit(f"VOLUME {go_list(volumes)}", with_layer=False)
 
-    def dispatch_stopsignal(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, StopsignalInstruction)
+    def dispatch_stopsignal(
+        self, state: DispatchState, command: Command, instruction: StopsignalInstruction
+    ) -> None:
         signal = self._expand(state, instruction.signal, command.where)
         validate_signal(signal)
         state.config.config["StopSignal"] = signal
         state.config.commit(f"STOPSIGNAL {signal}", with_layer=False)
 
-    def dispatch_shell(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, ShellInstruction)
+    def dispatch_shell(self, state: DispatchState, instruction: ShellInstruction) -> None:
         shell = list(instruction.shell)
         state.config.set_optional("Shell", shell)
         state.config.commit(f"SHELL {go_list(shell)}", with_layer=False)
@@ -795,9 +543,9 @@ class _Conversion:
                 )
             )
 
-    def dispatch_cmd(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, CmdInstruction)
+    def dispatch_cmd(
+        self, state: DispatchState, command: Command, instruction: CmdInstruction
+    ) -> None:
         self._used_once(state, command)
         args = list(instruction.command)
         if instruction.prepend_shell:
@@ -808,9 +556,9 @@ class _Conversion:
         state.cmd_set = True
         state.config.commit(f"CMD {go_quote_list(args)}", with_layer=False)
 
-    def dispatch_entrypoint(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, EntrypointInstruction)
+    def dispatch_entrypoint(
+        self, state: DispatchState, command: Command, instruction: EntrypointInstruction
+    ) -> None:
         self._used_once(state, command)
         args = list(instruction.command)
         if instruction.prepend_shell:
@@ -821,9 +569,9 @@ class _Conversion:
             state.config.config.pop("Cmd", None)
         state.config.commit(f"ENTRYPOINT {go_quote_list(args)}", with_layer=False)
 
-    def dispatch_healthcheck(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, HealthcheckInstruction)
+    def dispatch_healthcheck(
+        self, state: DispatchState, command: Command, instruction: HealthcheckInstruction
+    ) -> None:
         self._used_once(state, command)
         check: dict[str, Any] = {"Test": list(instruction.test)}
         for key, value in (
@@ -838,9 +586,9 @@ class _Conversion:
         state.config.config["Healthcheck"] = check
         state.config.commit(healthcheck_history(check), with_layer=False)
 
-    def dispatch_expose(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, ExposeInstruction)
+    def dispatch_expose(
+        self, state: DispatchState, command: Command, instruction: ExposeInstruction
+    ) -> None:
         words: list[str] = []
         for raw in sorted(instruction.ports):
             with located(command.where, ShellError):
@@ -853,16 +601,14 @@ class _Conversion:
         state.config.add_ports(ports)
         state.config.commit(f"EXPOSE {go_list(ports)}", with_layer=False)
 
-    def dispatch_onbuild(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, OnbuildInstruction)
+    def dispatch_onbuild(self, state: DispatchState, instruction: OnbuildInstruction) -> None:
         triggers = list(state.config.config.get("OnBuild") or [])
         triggers.append(instruction.expression)
         state.config.config["OnBuild"] = triggers
 
-    def dispatch_arg(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, ArgInstruction)
+    def dispatch_arg(
+        self, state: DispatchState, command: Command, instruction: ArgInstruction
+    ) -> None:
         build_args = self.options.build_args
         parts: list[str] = []
         for definition in instruction.args:
@@ -882,9 +628,9 @@ class _Conversion:
             parts.append(key if value is None else f"{key}={value}")
         state.config.commit("ARG " + " ".join(parts), with_layer=False)
 
-    def dispatch_workdir(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, WorkdirInstruction)
+    def dispatch_workdir(
+        self, state: DispatchState, command: Command, instruction: WorkdirInstruction
+    ) -> None:
         where = command.where
         requested = self._expand(state, instruction.path, where)
         if not state.workdir_set and not requested.startswith("/"):
@@ -927,103 +673,10 @@ class _Conversion:
                     op,
                     (state.root,) if state.root is not None else (),
                     name=name,
-                    location=_source_location(where),
+                    location=source_location(where),
                 )
             )
         state.config.commit(f"WORKDIR {workdir}", with_layer=with_layer)
-
-    def dispatch_copy(self, state: DispatchState, command: Command) -> None:
-        dispatch_copy(self.shared, state, command)
-
-    def dispatch_run(self, state: DispatchState, command: Command) -> None:
-        instruction = command.instruction
-        assert isinstance(instruction, RunInstruction)
-        where = command.where
-        instruction.check_supported()
-        env = state.env
-        mounts = instruction.mounts(lambda word: self.shared.expand_in(state, word, where))
-        inputs = ExecInputs()
-        if state.root is not None:
-            inputs.index_of(state.root)
-        exec_mounts: list[ExecMount] = [
-            ExecMount(target="/", input=0 if state.root is not None else None)
-        ]
-        args = list(instruction.command)
-        name_text = instruction.original
-        if instruction.heredocs:
-            if len(args) != 1 or not instruction.prepend_shell:
-                raise where.error(f"parsing produced an invalid run command: {go_list(args)}")
-            first = instruction.heredocs[0]
-            if _is_single_heredoc(args[0]):
-                data = first.content
-                if first.chomp:
-                    data = re.sub(r"(?m)^\t+", "", data)
-                if state.config.os != "windows" and data.startswith("#!"):
-                    script = state.record(
-                        Vertex(
-                            FileOp(
-                                actions=(MkfileAction("/" + first.name, data, mode=0o755),),
-                                base=None,
-                            ),
-                            name=INLINE_DOCUMENT_NAME,
-                        )
-                    )
-                    exec_mounts.append(
-                        ExecMount(
-                            target=PIPES_DIR,
-                            input=inputs.index_of(script),
-                            selector="/",
-                            readonly=True,
-                        )
-                    )
-                    args = [paths.join(PIPES_DIR, first.name)]
-                else:
-                    args = [data]
-                name_text += f" ({summarize_heredoc(first.content)})"
-            else:
-                text = args[0]
-                for doc in instruction.heredocs:
-                    text += "\n" + doc.content + doc.name
-                args = [text]
-        if instruction.prepend_shell:
-            args = state.config.with_shell(args)
-
-        converted = convert_mounts(self.shared, state, mounts, command.sources, inputs, where)
-        exec_mounts.extend(converted.mounts)
-        run_env = env
-        if converted.ssh_sock and "SSH_AUTH_SOCK" not in run_env:
-            run_env = run_env.set("SSH_AUTH_SOCK", converted.ssh_sock)
-
-        network = state.network if instruction.network == "default" else instruction.network
-        op = ExecOp(
-            args=tuple(args),
-            env=run_env.as_strings(),
-            cwd=state.workdir,
-            user=state.user,
-            mounts=tuple(exec_mounts),
-            hostname=state.hostname or DEFAULT_HOSTNAME,
-            network=network,
-            security=instruction.security,
-            proxy_env=proxy_env(self.options.build_args, env),
-        )
-        masked = env
-        for mount in mounts:
-            secret_env = getattr(mount, "env", None)
-            if isinstance(secret_env, str) and secret_env:
-                masked = masked.set(secret_env, "****")
-        display = self.shared.display_text(name_text, masked, raw=True)
-        name = state.counter.prefix(display, onbuild=command.onbuild)
-        state.root = state.record(
-            Vertex(
-                op,
-                tuple(inputs.vertices),
-                name=name,
-                location=_source_location(where),
-                no_cache=state.ignore_cache,
-            )
-        )
-        history = "RUN " + _run_command_string(args, state.declared_args, env) + " # buildkit"
-        state.config.commit(history, with_layer=True)
 
     # -- result ------------------------------------------------------------------------
 
@@ -1091,28 +744,6 @@ class _Conversion:
         )
 
 
-_Handler = Callable[[_Conversion, DispatchState, Command], None]
-_HANDLERS: dict[type, _Handler] = {
-    EnvInstruction: _Conversion.dispatch_env,
-    LabelInstruction: _Conversion.dispatch_label,
-    MaintainerInstruction: _Conversion.dispatch_maintainer,
-    UserInstruction: _Conversion.dispatch_user,
-    VolumeInstruction: _Conversion.dispatch_volume,
-    StopsignalInstruction: _Conversion.dispatch_stopsignal,
-    ShellInstruction: _Conversion.dispatch_shell,
-    CmdInstruction: _Conversion.dispatch_cmd,
-    EntrypointInstruction: _Conversion.dispatch_entrypoint,
-    HealthcheckInstruction: _Conversion.dispatch_healthcheck,
-    ExposeInstruction: _Conversion.dispatch_expose,
-    OnbuildInstruction: _Conversion.dispatch_onbuild,
-    ArgInstruction: _Conversion.dispatch_arg,
-    WorkdirInstruction: _Conversion.dispatch_workdir,
-    CopyInstruction: _Conversion.dispatch_copy,
-    AddInstruction: _Conversion.dispatch_copy,
-    RunInstruction: _Conversion.dispatch_run,
-}
-
-
 def _normalize_image_platform(image: dict[str, Any]) -> None:
     """The result's os/architecture/variant in containerd's canonical spelling.
 
@@ -1132,41 +763,3 @@ def _normalize_image_platform(image: dict[str, Any]) -> None:
     features = image.get("os.features")
     if isinstance(features, list) and features:
         image["os.features"] = sorted(set(features))
-
-
-def _source_location(where: Location) -> SourceLocation:
-    return SourceLocation(where.file, where.start_line, where.end_line)
-
-
-def _go_atoi(text: str) -> int | None:
-    """strconv.Atoi: an optionally signed decimal within int64, else None (a name)."""
-    body = text[1:] if text[:1] in ("+", "-") else text
-    if not body or not body.isascii() or not body.isdigit():
-        return None
-    value = int(text)
-    if not -(2**63) <= value < 2**63:
-        return None  # Atoi's range error: BuildKit then looks the word up as a name
-    return value
-
-
-def _is_single_heredoc(command: str) -> bool:
-    """The whole command is one `<<WORD` (parser.MustParseHeredoc on the command)."""
-    match = _HEREDOC_ONLY.match(command)
-    if not match or not match.group(3):
-        return False
-    try:
-        words = ShellLex("\\").process_words(match.group(3), {}, skip_unset=True)
-    except ShellError:
-        return False
-    return len(words) == 1
-
-
-def _run_command_string(
-    args: Sequence[str], declared: Sequence[tuple[str, str | None]], env: Mapping[str, str]
-) -> str:
-    """RUN's history text: `|<n> K=V ... <argv>` (convert.go `runCommandString`)."""
-    values: dict[str, str] = {}
-    for key, default in declared:
-        values[key] = env.get(key, default or "")
-    prefix = [f"|{len(values)}", *(f"{k}={v}" for k, v in values.items())] if values else []
-    return " ".join([*prefix, *args])

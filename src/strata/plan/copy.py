@@ -11,7 +11,7 @@ import re
 
 from strata.dockerfile.instructions import AddInstruction, CopyInstruction, SourceContent
 from strata.dockerfile.shell import ShellLex
-from strata.errors import ConfigError, ShellError, SourceError, located
+from strata.errors import ConfigError, ShellError, SourceError, located, reraised_as
 from strata.plan import paths
 from strata.plan.ops import (
     Chown,
@@ -22,7 +22,6 @@ from strata.plan.ops import (
     HttpSource,
     MergeOp,
     MkfileAction,
-    SourceLocation,
     Vertex,
 )
 from strata.plan.result import PlanWarning
@@ -33,7 +32,7 @@ from strata.plan.sources import (
     url_filename,
     validate_digest,
 )
-from strata.plan.state import Command, DispatchState, SharedState
+from strata.plan.state import Command, DispatchState, SharedState, source_location
 
 INLINE_DOCUMENT_NAME = "[internal] preparing inline document"
 _SYMBOLIC_MODE = re.compile(r"^[ugoa]*(?:[-+=][rwxXstugo]*)+(?:,[ugoa]*(?:[-+=][rwxXstugo]*)+)*$")
@@ -72,10 +71,8 @@ def _expand_content(content: SourceContent, state: DispatchState) -> SourceConte
     """An unquoted heredoc's body with variables expanded, quotes kept (ExpandRaw)."""
     if not content.expand:
         return content
-    try:
+    with reraised_as(ConfigError, ShellError):
         data = ShellLex("\\").process_word(content.data, state.env, skip_quotes=True).value
-    except ShellError as exc:
-        raise ConfigError(exc.message) from None
     return SourceContent(name=content.name, data=data, expand=content.expand)
 
 
@@ -83,10 +80,10 @@ def dispatch_copy(
     shared: SharedState,
     state: DispatchState,
     command: Command,
+    instruction: CopyInstruction | AddInstruction,
 ) -> None:
-    """Add the COPY/ADD's vertices to `state` and its history entry to the image."""
-    instruction = command.instruction
-    assert isinstance(instruction, CopyInstruction | AddInstruction)
+    """Add the COPY/ADD's vertices to `state` and its history entry to the image;
+    `instruction` is `command.instruction`, typed."""
     where = command.where
     is_add = isinstance(instruction, AddInstruction)
     env = state.env
@@ -252,7 +249,7 @@ def dispatch_copy(
                 FileOp(actions=tuple(actions), base=None),
                 tuple(inputs),
                 name=step_name,
-                location=_source_location(command),
+                location=source_location(command.where),
                 no_cache=no_cache,
             )
         )
@@ -265,7 +262,7 @@ def dispatch_copy(
                     MergeOp(),
                     (state.root, copy_vertex),
                     name=link_name,
-                    location=_source_location(command),
+                    location=source_location(command.where),
                     no_cache=no_cache,
                 )
             )
@@ -275,16 +272,11 @@ def dispatch_copy(
                 FileOp(actions=tuple(actions), base=0 if state.root is not None else None),
                 tuple(inputs),
                 name=step_name,
-                location=_source_location(command),
+                location=source_location(command.where),
                 no_cache=no_cache,
             )
         )
     state.config.commit(history + " # buildkit", with_layer=True)
-
-
-def _source_location(command: Command) -> SourceLocation:
-    where = command.where
-    return SourceLocation(where.file, where.start_line, where.end_line)
 
 
 def _warn_ignored(shared: SharedState, src: str, is_add: bool, line: int, from_: str) -> None:

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from strata.dockerfile.ast import go_quote
 from strata.dockerfile.instructions import AddInstruction, ArgInstruction
 from strata.dockerfile.shell import ShellLex
-from strata.dockerfile.stages import Stage
-from strata.errors import DockerfileError, ShellError, SourceError
+from strata.dockerfile.stages import EMPTY_IMAGE, Stage
+from strata.errors import DockerfileError, ShellError, SourceError, reraised_as
+from strata.gotext import go_quote
 from strata.plan.ops import GitSource, HttpSource
 from strata.plan.sources import is_http_source, parse_git_ref, url_filename, validate_digest
 
-EMPTY_IMAGE = "scratch"
 MAIN_CONTEXT = "context"
 
 # resolve(source) -> Unix seconds, or None when the source carries no time.
@@ -80,22 +79,20 @@ def resolve_source_date_epoch(
 
 
 def _expand(lex: ShellLex, word: str, env: Mapping[str, str]) -> str:
-    try:
+    with reraised_as(_StageProblem, ShellError):
         return lex.process_word(word, env).value
-    except ShellError as exc:
-        raise _StageProblem(exc.message) from None
 
 
 def _stage_source(
     stage: Stage, build_args: Mapping[str, str], env: dict[str, str], lex: ShellLex
 ) -> HttpSource | GitSource:
     """The one remote source of a SOURCE_DATE_EPOCH stage (`sourceDateEpochStageSource`)."""
-    try:
+    with reraised_as(
+        _StageProblem,
+        ShellError,
+        prefix=f"failed to process source stage base name {go_quote(stage.base_name)}: ",
+    ):
         base = lex.process_word(stage.base_name, env).value
-    except ShellError as exc:
-        raise _StageProblem(
-            f"failed to process source stage base name {go_quote(stage.base_name)}: {exc.message}"
-        ) from None
     if base != EMPTY_IMAGE:
         raise _StageProblem("SOURCE_DATE_EPOCH stage must use FROM scratch")
     source: HttpSource | GitSource | None = None
@@ -130,15 +127,11 @@ def _add_source(
     checksum = _expand(lex, command.checksum, env) if command.checksum else ""
     if is_http_source(src):
         if checksum:
-            try:
+            with reraised_as(_StageProblem, SourceError):
                 validate_digest(checksum)
-            except SourceError as exc:
-                raise _StageProblem(exc.message) from None
         return HttpSource(url=src, checksum=checksum, filename=url_filename(src))
-    try:
+    with reraised_as(_StageProblem, SourceError):
         git = parse_git_ref(src)
-    except SourceError as exc:
-        raise _StageProblem(exc.message) from None
     if git is not None and not git.indistinguishable_from_local:
         keep = bool(command.keep_git_dir) or bool(git.keep_git_dir)
         return GitSource(

@@ -6,11 +6,11 @@ must match BuildKit exactly.
 
 from __future__ import annotations
 
-# Go's path.Clean and path.Base, shared with the frontend's mount parsing.
-from strata.dockerfile.mounts import base_name as base_name
-from strata.dockerfile.mounts import clean_path
+from strata.gotext import go_path_base, go_path_clean
 
-clean = clean_path
+# Go's path.Clean and path.Base under the names the planner reads them by.
+clean = go_path_clean
+base_name = go_path_base
 
 
 def join(*elements: str) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from strata.dockerfile.ast import go_quote
-from strata.errors import PlatformError
+from strata.errors import PlatformError, reraised_as
+from strata.gotext import go_quote
 from strata.hostplatform import host_platform
 from strata.plan.ops import Platform
 
@@ -140,18 +140,19 @@ def parse_platform(spec: str) -> Platform:
     try:
         _decode_os_option(os_match.group(2) or "")
     except PlatformError as exc:
+        # Not `reraised_as`: its prefix would be built before the call, and group(2)
+        # may be None, which only a failing call rules out.
         raise PlatformError(
             f"{go_quote(spec)} has an invalid OS version {go_quote(os_match.group(2))}: "
             f"{exc.message}"
         ) from None
     for feature in (os_match.group(3) or "")[1:].split("+") if os_match.group(3) else ():
-        try:
+        with reraised_as(
+            PlatformError,
+            PlatformError,
+            prefix=f"{go_quote(spec)} has invalid OS features: invalid os feature {go_quote(feature.strip())}: ",
+        ):
             _decode_os_option(feature.strip())
-        except PlatformError as exc:
-            raise PlatformError(
-                f"{go_quote(spec)} has invalid OS features: invalid os feature "
-                f"{go_quote(feature.strip())}: {exc.message}"
-            ) from None
     for part in parts[1:]:
         if not _COMPONENT.match(part):
             raise PlatformError(

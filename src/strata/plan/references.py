@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from strata.dockerfile.ast import go_lower
-from strata.errors import ImageReferenceError, SourceError
+from strata.errors import ImageReferenceError, SourceError, reraised_as
+from strata.gotext import go_lower
 from strata.plan.sources import validate_digest
 
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -69,7 +69,5 @@ def check_reference(name: str) -> None:
     if len(path) > _MAX_PATH:
         raise ImageReferenceError(f"repository name must not be more than {_MAX_PATH} characters")
     if match.group(3):
-        try:
+        with reraised_as(ImageReferenceError, SourceError):
             validate_digest(match.group(3))
-        except SourceError as exc:
-            raise ImageReferenceError(exc.message) from None

@@ -23,7 +23,7 @@ from strata.plan.config import ImageState
 from strata.plan.epoch import SourceEpochResolver
 from strata.plan.lint import EXPERIMENTAL_RULES
 from strata.plan.naming import StepCounter, uppercase_first_word
-from strata.plan.ops import Platform, Vertex
+from strata.plan.ops import Platform, SourceLocation, Vertex
 from strata.plan.result import ImageResolver, PlanWarning, ResolvedImage, SecretUse
 
 
@@ -59,6 +59,11 @@ class PlanOptions:
         if not stage_name:
             return False
         return any(name.lower() == stage_name.lower() for name in self.no_cache_filter)
+
+
+def source_location(where: Location) -> SourceLocation:
+    """The frontend's place of an instruction as the plan records it on a vertex."""
+    return SourceLocation(where.file, where.start_line, where.end_line)
 
 
 @dataclass

@@ -48,9 +48,9 @@ from strata.progress.events import (
     CANCELED_ERROR,
     CacheMiss,
     ProgressGroup,
+    ProgressVertex,
     SolveStatus,
-    SourceLocation,
-    Vertex,
+    SourceExcerpt,
     VertexLog,
     VertexStatus,
     VertexWarning,
@@ -91,7 +91,7 @@ class ProgressBus:
         self._refresh_interval = refresh_interval
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[_Item, float]] = queue.Queue()
-        self._vertices: dict[str, Vertex] = {}
+        self._vertices: dict[str, ProgressVertex] = {}
         self._status_started: dict[tuple[str, str], float] = {}
         self._warnings: list[VertexWarning] = []
         self._closed = False
@@ -124,7 +124,7 @@ class ProgressBus:
         """The operation `digest` starts running (again, if it ran before)."""
         with self._lock:
             now = self._clock()
-            vertex = Vertex(
+            vertex = ProgressVertex(
                 digest=digest,
                 name=name,
                 inputs=tuple(inputs),
@@ -211,7 +211,7 @@ class ProgressBus:
         level: int = 1,
         detail: Sequence[str] = (),
         url: str | None = None,
-        source: SourceLocation | None = None,
+        source: SourceExcerpt | None = None,
     ) -> None:
         """A warning on a vertex (a lint finding on the Dockerfile load, say)."""
         with self._lock:
@@ -271,13 +271,13 @@ class ProgressBus:
         digest: str,
         name: str | None,
         inputs: Sequence[str],
-        known: Vertex | None,
+        known: ProgressVertex | None,
         now: float,
-    ) -> Vertex:
+    ) -> ProgressVertex:
         """A new run for a vertex that is not running; it starts and ends at `now`."""
         if name is None and known is None:
             raise ValueError(f"vertex {digest} never started; its name is needed")
-        base = known or Vertex(digest=digest, name=name or "", inputs=tuple(inputs))
+        base = known or ProgressVertex(digest=digest, name=name or "", inputs=tuple(inputs))
         return replace(
             base,
             name=name if name is not None else base.name,
@@ -287,13 +287,13 @@ class ProgressBus:
             error=None,
         )
 
-    def _running(self, digest: str) -> Vertex:
+    def _running(self, digest: str) -> ProgressVertex:
         vertex = self._vertices.get(digest)
         if vertex is None or vertex.started is None:
             raise ValueError(f"vertex {digest} finished without having started")
         return vertex
 
-    def _publish_vertex(self, vertex: Vertex, now: float) -> None:
+    def _publish_vertex(self, vertex: ProgressVertex, now: float) -> None:
         if self._closed:
             return
         self._vertices[vertex.digest] = vertex

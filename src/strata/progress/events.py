@@ -46,7 +46,7 @@ class ProgressGroup:
 
 
 @dataclass(frozen=True)
-class Vertex:
+class ProgressVertex:
     """One build operation's state; every update carries the full record."""
 
     digest: str
@@ -87,7 +87,7 @@ class VertexLog:
 
 
 @dataclass(frozen=True)
-class SourceLocation:
+class SourceExcerpt:
     """Lines `start_line..end_line` (1-based) of a file, with its text when known."""
 
     filename: str
@@ -109,7 +109,7 @@ class VertexWarning:
     level: int = 1
     detail: tuple[str, ...] = ()
     url: str | None = None
-    source: SourceLocation | None = None
+    source: SourceExcerpt | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class CacheMiss:
 class SolveStatus:
     """One batch of events, as a printer receives them."""
 
-    vertexes: tuple[Vertex, ...] = ()
+    vertexes: tuple[ProgressVertex, ...] = ()
     statuses: tuple[VertexStatus, ...] = ()
     logs: tuple[VertexLog, ...] = ()
     warnings: tuple[VertexWarning, ...] = ()

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import base64
 import json
-import math
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from strata.gotext import format_rfc3339_nano
 from strata.progress.events import (
     CacheMiss,
+    ProgressVertex,
     SolveStatus,
-    Vertex,
     VertexLog,
     VertexStatus,
     VertexWarning,
@@ -37,21 +36,6 @@ _GO_ESCAPES = (
 )
 
 
-def format_timestamp(seconds: float) -> str:
-    """Go's RFC3339Nano for a UTC time: `2026-08-21T15:04:05.1234Z`.
-
-    A float Unix time holds about a quarter of a microsecond at today's dates,
-    so the fraction is rounded to microseconds rather than printing noise digits.
-    """
-    whole = math.floor(seconds)
-    micros = round((seconds - whole) * 1_000_000)
-    if micros == 1_000_000:
-        whole, micros = whole + 1, 0
-    stamp = datetime.fromtimestamp(whole, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    digits = f"{micros:06d}".rstrip("0")
-    return f"{stamp}.{digits}Z" if digits else f"{stamp}Z"
-
-
 def encode_line(value: dict[str, Any]) -> str:
     """Compact JSON as Go's json.Encoder writes it: UTF-8 kept, `<>&` and U+2028/9 escaped."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -64,7 +48,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def vertex_json(vertex: Vertex) -> dict[str, Any]:
+def vertex_json(vertex: ProgressVertex) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if vertex.digest:
         out["digest"] = vertex.digest
@@ -73,9 +57,9 @@ def vertex_json(vertex: Vertex) -> dict[str, Any]:
     if vertex.name:
         out["name"] = vertex.name
     if vertex.started is not None:
-        out["started"] = format_timestamp(vertex.started)
+        out["started"] = format_rfc3339_nano(vertex.started)
     if vertex.completed is not None:
-        out["completed"] = format_timestamp(vertex.completed)
+        out["completed"] = format_rfc3339_nano(vertex.completed)
     if vertex.cached:
         out["cached"] = True
     if vertex.error:
@@ -101,11 +85,11 @@ def status_json(status: VertexStatus) -> dict[str, Any]:
     if status.total:
         out["total"] = status.total
     out["current"] = status.current
-    out["timestamp"] = format_timestamp(status.timestamp)
+    out["timestamp"] = format_rfc3339_nano(status.timestamp)
     if status.started is not None:
-        out["started"] = format_timestamp(status.started)
+        out["started"] = format_rfc3339_nano(status.started)
     if status.completed is not None:
-        out["completed"] = format_timestamp(status.completed)
+        out["completed"] = format_rfc3339_nano(status.completed)
     return out
 
 
@@ -116,7 +100,7 @@ def log_json(log: VertexLog) -> dict[str, Any]:
     if log.stream:
         out["stream"] = log.stream
     out["data"] = _b64(log.data)
-    out["timestamp"] = format_timestamp(log.timestamp)
+    out["timestamp"] = format_rfc3339_nano(log.timestamp)
     return out
 
 
@@ -151,7 +135,7 @@ def cache_miss_json(miss: CacheMiss) -> dict[str, Any]:
     return {
         "vertex": miss.vertex,
         "reasons": list(miss.reasons),
-        "timestamp": format_timestamp(miss.timestamp),
+        "timestamp": format_rfc3339_nano(miss.timestamp),
     }
 
 

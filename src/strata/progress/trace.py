@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from strata.progress.events import (
+    ProgressVertex,
     SolveStatus,
-    Vertex,
     VertexStatus,
     VertexWarning,
     is_canceled,
@@ -120,8 +120,8 @@ class TracedVertex:
     """Everything the printers remember about one vertex (or one progress group)."""
 
     digest: str
-    record: Vertex
-    previous: Vertex | None = None
+    record: ProgressVertex
+    previous: ProgressVertex | None = None
     index: int = 0
     status_order: list[str] = field(default_factory=list)
     statuses: dict[str, VertexStatus] = field(default_factory=dict)
@@ -141,7 +141,7 @@ class TracedVertex:
     hidden: bool = False
     cache_miss: tuple[str, ...] = ()
     terminal: TerminalTail | None = None
-    members: dict[str, Vertex] | None = None  # set for a progress group
+    members: dict[str, ProgressVertex] | None = None  # set for a progress group
 
     @property
     def name(self) -> str:
@@ -175,7 +175,7 @@ class Trace:
         self.updates: dict[str, None] = {}  # digests changed since printed, in order
         self.groups: dict[str, TracedVertex] = {}
 
-    def _new_vertex(self, record: Vertex) -> TracedVertex:
+    def _new_vertex(self, record: ProgressVertex) -> TracedVertex:
         traced = TracedVertex(digest=record.digest, record=record)
         if self.console:
             traced.terminal = TerminalTail()
@@ -220,7 +220,7 @@ class Trace:
             self.updates[traced.digest] = None
             traced.touch(now)
 
-    def _update_vertex(self, record: Vertex, now: float) -> None:
+    def _update_vertex(self, record: ProgressVertex, now: float) -> None:
         existing = self.by_digest.get(record.digest)
         was_started = existing is not None and existing.is_started()
         traced = existing if existing is not None else self._new_vertex(record)
@@ -240,12 +240,12 @@ class Trace:
             traced.intervals[record.started] = Interval(record.started, record.completed)
             traced.merged = merge_intervals(traced.intervals.values())
 
-    def _add_group_member(self, record: Vertex, touched: list[str]) -> None:
+    def _add_group_member(self, record: ProgressVertex, touched: list[str]) -> None:
         group_info = record.progress_group
         assert group_info is not None
         group = self.groups.get(group_info.id)
         if group is None:
-            group = self._new_vertex(Vertex(digest=group_info.id, name=group_info.name))
+            group = self._new_vertex(ProgressVertex(digest=group_info.id, name=group_info.name))
             group.hidden = True
             group.members = {}
             self.groups[group_info.id] = group
@@ -360,7 +360,7 @@ class Trace:
         return completed, total
 
 
-def _visible_change(previous: Vertex, record: Vertex) -> bool:
+def _visible_change(previous: ProgressVertex, record: ProgressVertex) -> bool:
     return (
         record.digest != previous.digest
         or record.name != previous.name

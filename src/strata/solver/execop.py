@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import cast
 
 from strata.errors import BuildError, StepProcessError
+from strata.modes import NETWORK_MODES, NetworkMode, SecurityMode
 from strata.plan.ops import ExecMount, ExecOp, MountType
 from strata.solver.failed import FailedContainer
 from strata.solver.results import ContextResult, Result, SnapshotResult, parent_snapshot
@@ -25,15 +26,15 @@ from strata.solver.views import BuildViews
 from strata.worker.context import resolve_in_root
 from strata.worker.executor import Executor, ProcessSpec
 from strata.worker.mounts import (
-    BindMount,
-    CacheMount,
+    RuntimeBindMount,
+    RuntimeCacheMount,
     RuntimeMount,
-    SecretMount,
-    SSHMount,
-    TmpfsMount,
+    RuntimeSecretMount,
+    RuntimeSSHMount,
+    RuntimeTmpfsMount,
 )
 from strata.worker.snapshots.snapshotter import Snapshotter
-from strata.worker.spec import NetworkMode, SecurityMode, process_failed_message
+from strata.worker.spec import process_failed_message
 
 OutputSink = Callable[[str, bytes], None]
 """Receives ("stdout" | "stderr", one line of output)."""
@@ -96,12 +97,12 @@ def _runtime_mount(
         source = _selected(views, source_result, mount.selector)
         if not source.exists():
             raise BuildError(f'failed to compute cache key: "{mount.selector}": not found')
-        return BindMount(target=mount.target, source=source, readonly=mount.readonly)
+        return RuntimeBindMount(target=mount.target, source=source, readonly=mount.readonly)
     if mount.type == MountType.CACHE:
         base: Path | None = None
         if mount.input is not None:
             base = _selected(views, inputs[mount.input], mount.selector)
-        return CacheMount(
+        return RuntimeCacheMount(
             target=mount.target,
             id=mount.cache_id,
             sharing=mount.sharing.value,
@@ -113,9 +114,11 @@ def _runtime_mount(
             readonly=mount.readonly,
         )
     if mount.type == MountType.TMPFS:
-        return TmpfsMount(target=mount.target, size=mount.size or None, readonly=mount.readonly)
+        return RuntimeTmpfsMount(
+            target=mount.target, size=mount.size or None, readonly=mount.readonly
+        )
     if mount.type == MountType.SECRET:
-        return SecretMount(
+        return RuntimeSecretMount(
             id=mount.secret_id,
             data=env.secrets.get(mount.secret_id),
             target=mount.target or None,
@@ -132,7 +135,7 @@ def _runtime_mount(
         # (session/sshforward/sshprovider CheckAgent). With no `--ssh` at all the worker
         # says `no SSH key "<id>" forwarded from the client` (BuildKit mounts/mount.go).
         raise BuildError(f"unset ssh forward key {ssh_id}")
-    return SSHMount(
+    return RuntimeSSHMount(
         id=ssh_id,
         target=mount.target or None,
         agent_socket=forwarded.agent_socket if forwarded else None,
@@ -147,9 +150,9 @@ def _runtime_mount(
 def network_mode(op: ExecOp, env: ExecEnvironment) -> NetworkMode:
     """`RUN --network=default` means the build-wide mode (`--network` of the build)."""
     mode = op.network if op.network != "default" else env.network
-    if mode not in ("default", "none", "host"):
+    if mode not in NETWORK_MODES:
         raise BuildError(f'invalid network mode "{mode}"')
-    return cast(NetworkMode, mode)
+    return mode
 
 
 def run_exec_op(

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from strata.errors import StepProcessError
+from strata.modes import NetworkMode, SecurityMode
 from strata.worker.executor import Executor, ProcessSpec
 from strata.worker.mounts import RuntimeMount
 from strata.worker.snapshots.mount import MountSpec
 from strata.worker.snapshots.snapshotter import Snapshotter
-from strata.worker.spec import NetworkMode, SecurityMode
 
 DEFAULT_DEBUG_SHELL = "/bin/sh"
 

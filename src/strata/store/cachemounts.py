@@ -29,14 +29,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
 from strata.errors import StoreError
 from strata.fsutil import copy_tree
+from strata.modes import Sharing
 from strata.store.root import StateRoot
-
-Sharing = Literal["shared", "private", "locked"]
-
 
 @dataclass(frozen=True)
 class CacheDirectory:

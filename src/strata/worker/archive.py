@@ -9,8 +9,8 @@
   from `Last-Modified` (else the epoch), optionally checked against `--checksum`
   (`source/http/source.go`).
 - A git URL is fetched with the `git` command and its tree checked out, `.git` dropped
-  unless kept (`source/git/source.go`); `parse_git_ref` reads BuildKit's URL forms
-  (`frontend/dockerfile/dfgitutil/git_ref.go`, `util/gitutil/git_url.go`).
+  unless kept (`source/git/source.go`). The planner reads BuildKit's URL forms
+  (`strata.plan.sources.parse_git_ref`); this module gets the parts.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import email.utils
 import hashlib
 import os
 import posixpath
-import re
 import shutil
 import stat
 import subprocess
@@ -309,117 +308,6 @@ def fetch_url(
 
 
 # -- git -------------------------------------------------------------------------------------
-
-_SCHEME = re.compile(r"^[a-zA-Z0-9]+://")
-_SCP = re.compile(r"^([a-zA-Z0-9-_]+)@([a-zA-Z0-9-.]+):(.*?)(?:\?(.*?))?(?:#(.*))?$")
-_GIT_PROTOCOLS = ("http", "https", "ssh", "git")
-
-
-@dataclass(frozen=True)
-class GitRef:
-    """A git source as ADD reads it: remote, and the options of its fragment and query."""
-
-    remote: str
-    ref: str = ""
-    subdir: str = ""
-    checksum: str = ""
-    keep_git_dir: bool | None = None
-    submodules: bool | None = None
-    mtime: str = ""
-    fetch_by_commit: bool = False
-
-
-def parse_git_ref(source: str) -> GitRef | None:
-    """Read `source` as a git URL, or None when ADD treats it as something else.
-
-    Git sources are `http(s)://…` whose path ends in `.git`, `ssh://…`, `git://…` and
-    `user@host:path`. `#ref:subdir` and the query keys `ref`, `tag`, `branch`, `subdir`,
-    `checksum`/`commit`, `keep-git-dir`, `submodules`, `mtime`, `fetch-by-commit` set
-    options; bad ones raise `StrataError` with BuildKit's texts. A bare `github.com/…`
-    is a local path.
-    """
-    if source.startswith(("./", "../", "github.com/")):
-        return None
-    if _SCHEME.match(source):
-        proto = source.split("://", 1)[0].lower()
-        if proto not in _GIT_PROTOCOLS:
-            return None
-        parts = urllib.parse.urlsplit(source)
-        if proto in ("http", "https") and not parts.path.endswith(".git"):
-            return None
-        remote = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-        query, fragment = parts.query, parts.fragment
-    else:
-        m = _SCP.match(source)
-        if m is None:
-            return None
-        remote = f"{m.group(1)}@{m.group(2)}:{m.group(3)}"
-        query, fragment = m.group(4) or "", m.group(5) or ""
-    ref, _, subdir = fragment.partition(":")
-    subdir = clean_path(subdir).lstrip("/") if fragment else ""
-    options: dict[str, object] = {"ref": ref if fragment else "", "subdir": subdir}
-    _read_git_query(query, options)
-    return GitRef(remote=remote, **options)  # type: ignore[arg-type]
-
-
-def _read_git_query(query: str, options: dict[str, object]) -> None:
-    if not query:
-        return
-    values: dict[str, list[str]] = {}
-    for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
-        values.setdefault(key, []).append(value)
-    tag = branch = ""
-    for key, vals in values.items():
-        if len(vals) > 1:
-            raise StrataError(f'query "{key}" has multiple values')
-        value = vals[0]
-        if value == "" and key not in ("submodules", "keep-git-dir", "fetch-by-commit"):
-            raise StrataError(f'query "{key}" has no value')
-        if key == "ref":
-            if options["ref"] and options["ref"] != value:
-                raise StrataError(f'ref conflicts: "{options["ref"]}" vs "{value}"')
-            options["ref"] = value
-        elif key == "tag":
-            tag = value
-        elif key == "branch":
-            branch = value
-        elif key == "subdir":
-            if options["subdir"] and options["subdir"] != value:
-                raise StrataError(f'subdir conflicts: "{options["subdir"]}" vs "{value}"')
-            options["subdir"] = value
-        elif key in ("checksum", "commit"):
-            options["checksum"] = value
-        elif key in ("keep-git-dir", "submodules", "fetch-by-commit"):
-            flag = _parse_bool(value, key)
-            options[key.replace("-", "_")] = flag
-        elif key == "mtime":
-            if value not in ("checkout", "commit"):
-                raise StrataError(
-                    f'invalid mtime value: "{value}" (must be "checkout" or "commit")'
-                )
-            options["mtime"] = value
-        else:
-            raise StrataError(f'unexpected query "{key}"')
-    for wanted, prefix in ((tag, "refs/tags/"), (branch, "refs/heads/")):
-        if not wanted:
-            continue
-        if tag and branch:
-            raise StrataError("branch conflicts with tag")
-        full = wanted if wanted.startswith(prefix) else prefix + wanted
-        if options["ref"] and options["ref"] != full:
-            raise StrataError(f'ref conflicts: "{options["ref"]}" vs "{full}"')
-        options["ref"] = full
-
-
-def _parse_bool(value: str, key: str) -> bool:
-    if value == "":
-        return True
-    # Go's strconv.ParseBool spellings.
-    if value in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if value in ("0", "f", "F", "FALSE", "false", "False"):
-        return False
-    raise StrataError(f'invalid {key} value: "{value}"')
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ from typing import IO, BinaryIO, Protocol, cast
 import zstandard
 
 from strata.errors import PatternSyntaxError, SourceNotFoundError, StoreError, StrataError
-from strata.image.compress import Sniffed, open_decompressed, sniff
+from strata.gotext import go_path_clean
+from strata.image.compress import Sniffed, open_decompressed, sniff, sniff_archive
 
 # Linux's own limit on symlinks followed while resolving one path (MAXSYMLINKS).
 MAX_SYMLINKS = 40
@@ -60,16 +61,7 @@ class PathMatcher(Protocol):
 
 def clean_path(path: str) -> str:
     """`path` as an absolute, clean slash path; `..` stops at the root (Go `path.Join("/", p)`)."""
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
+    return go_path_clean("/" + path)
 
 
 def contains_wildcards(name: str) -> bool:
@@ -446,11 +438,6 @@ class BuildContext:
 
 # -- contexts from stdin -------------------------------------------------------------------
 
-_GZIP_MAGIC = b"\x1f\x8b\x08"
-_BZIP2_MAGIC = b"BZh"
-_XZ_MAGIC = b"\xfd7zXZ\x00"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
 
 def decompressed(stream: IO[bytes], head: bytes) -> IO[bytes] | None:
     """A reader of `stream` decompressed by the algorithm its first bytes announce.
@@ -459,13 +446,14 @@ def decompressed(stream: IO[bytes], head: bytes) -> IO[bytes] | None:
     moby/go-archive's `DecompressStream`.
     """
     reader: object
-    if head.startswith(_GZIP_MAGIC):
+    kind = sniff_archive(head)
+    if kind == "gzip":
         reader = gzip.GzipFile(fileobj=stream, mode="rb")
-    elif head.startswith(_BZIP2_MAGIC):
+    elif kind == "bzip2":
         reader = bz2.BZ2File(stream, mode="rb")
-    elif head.startswith(_XZ_MAGIC):
+    elif kind == "xz":
         reader = lzma.LZMAFile(stream, mode="rb")  # noqa: SIM115 - the caller owns it
-    elif head.startswith(_ZSTD_MAGIC):
+    elif kind == "zstd":
         reader = zstandard.ZstdDecompressor().stream_reader(stream)
     else:
         return None

@@ -31,6 +31,7 @@ from types import FrameType
 from typing import IO, Literal, cast
 
 from strata.errors import ExecError, Interrupted, StrataError
+from strata.modes import NetworkMode, SecurityMode
 from strata.store.cachemounts import CacheMounts
 from strata.store.root import StateRoot
 from strata.worker.context import resolve_in_root
@@ -38,8 +39,6 @@ from strata.worker.mounts import RuntimeMount, prepare_mounts
 from strata.worker.snapshots.mount import MountSpec, mount_all, mount_one, unmount
 from strata.worker.spec import (
     DEFAULT_HOSTNAME,
-    NetworkMode,
-    SecurityMode,
     build_spec,
     hosts_file,
     process_failed_message,

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from strata.errors import ExecError
 from strata.fsutil import copy_tree
-from strata.store.cachemounts import CacheMounts, Sharing, base_key_for
+from strata.modes import Sharing
+from strata.store.cachemounts import CacheMounts, base_key_for
 from strata.store.root import StateRoot
 from strata.worker.snapshots.mount import MountSpec, mount_one, unmount
 
@@ -34,7 +35,7 @@ def container_path(target: str, cwd: str) -> str:
 
 
 @dataclass(frozen=True)
-class BindMount:
+class RuntimeBindMount:
     """A host file or directory at `target`. Writable binds of a build step write to a
     throwaway copy (`write_back=False`); `strata run -v` writes through to the host."""
 
@@ -45,7 +46,7 @@ class BindMount:
 
 
 @dataclass(frozen=True)
-class CacheMount:
+class RuntimeCacheMount:
     """A persistent cache directory (see `strata.store.cachemounts`)."""
 
     target: str
@@ -60,14 +61,14 @@ class CacheMount:
 
 
 @dataclass(frozen=True)
-class TmpfsMount:
+class RuntimeTmpfsMount:
     target: str
     size: int | None = None
     readonly: bool = False
 
 
 @dataclass(frozen=True)
-class SecretMount:
+class RuntimeSecretMount:
     """A secret as a file (default /run/secrets/<basename(id)>) and/or an env var.
     `data` None means the client did not provide it."""
 
@@ -82,7 +83,7 @@ class SecretMount:
 
 
 @dataclass(frozen=True)
-class SSHMount:
+class RuntimeSSHMount:
     """An SSH agent socket: forwarded from `agent_socket` on the host, or served by an
     agent loaded with `key_files`. Neither given means the client forwards nothing."""
 
@@ -96,7 +97,9 @@ class SSHMount:
     required: bool = False
 
 
-RuntimeMount = BindMount | CacheMount | TmpfsMount | SecretMount | SSHMount
+RuntimeMount = (
+    RuntimeBindMount | RuntimeCacheMount | RuntimeTmpfsMount | RuntimeSecretMount | RuntimeSSHMount
+)
 
 
 @dataclass
@@ -144,7 +147,7 @@ def _throwaway_copy(scratch: Path, source: Path, stack: contextlib.ExitStack) ->
 
 
 def _secret_file(
-    scratch: Path, secret: SecretMount, data: bytes, stack: contextlib.ExitStack
+    scratch: Path, secret: RuntimeSecretMount, data: bytes, stack: contextlib.ExitStack
 ) -> Path:
     """The secret in a file on a private tmpfs, so it never touches a disk or a layer."""
     directory = _scratch_dir(scratch, "secret")
@@ -194,7 +197,7 @@ def prepare_mounts(
         entries.append((target, mount))
 
     for m in mounts:
-        if isinstance(m, BindMount):
+        if isinstance(m, RuntimeBindMount):
             target = container_path(m.target, cwd)
             if not m.source.exists():
                 raise ExecError(f"bind source {m.source} does not exist")
@@ -206,7 +209,7 @@ def prepare_mounts(
                 target,
                 {"type": "bind", "source": str(source), "options": _bind_options(m.readonly)},
             )
-        elif isinstance(m, CacheMount):
+        elif isinstance(m, RuntimeCacheMount):
             target = container_path(m.target, cwd)
             if cache is None:
                 cache = CacheMounts(root)
@@ -227,7 +230,7 @@ def prepare_mounts(
                 target,
                 {"type": "bind", "source": str(caches[key]), "options": _bind_options(m.readonly)},
             )
-        elif isinstance(m, TmpfsMount):
+        elif isinstance(m, RuntimeTmpfsMount):
             target = container_path(m.target, cwd)
             options = ["nosuid"]
             if m.size is not None:
@@ -235,7 +238,7 @@ def prepare_mounts(
             if m.readonly:
                 options.append("ro")
             add(target, {"type": "tmpfs", "source": "tmpfs", "options": options})
-        elif isinstance(m, SecretMount):
+        elif isinstance(m, RuntimeSecretMount):
             if m.data is None and m.required:
                 raise ExecError(f"secret {m.id}: not found")
             if m.env is not None:

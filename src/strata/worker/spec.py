@@ -13,13 +13,10 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 from strata.gotext import go_quote
+from strata.modes import NetworkMode, SecurityMode
 from strata.worker.users import ResolvedUser
-
-NetworkMode = Literal["default", "none", "host"]
-SecurityMode = Literal["sandbox", "insecure"]
 
 OCI_VERSION = "1.0.2"
 DEFAULT_HOSTNAME = "buildkitsandbox"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from strata.errors import ExecError, StrataError
+from strata.gotext import go_parse_int
 
 MAX_ID = 2**31 - 1
 
@@ -50,16 +51,6 @@ def _int_or_none(text: str) -> int | None:
     return None
 
 
-def _go_atoi_or_zero(text: str) -> int:
-    """A passwd/group id field as runc's `parseLine` reads it: Go's `strconv.Atoi`
-    with the error ignored, so anything but an optionally signed ASCII number is 0
-    (the line is kept), and a number beyond 64 bits saturates."""
-    digits = text[1:] if text[:1] in ("+", "-") else text
-    if not (digits.isascii() and digits.isdigit()):
-        return 0
-    return max(-(2**63), min(2**63 - 1, int(text)))
-
-
 def _colon_records(text: str, fields: int) -> Iterator[list[str]]:
     """The fields of each line of a passwd-style file, padded with "" to `fields`;
     blank lines and `#` comments skipped."""
@@ -76,7 +67,8 @@ def parse_passwd(text: str) -> list[PasswdEntry]:
     id reads as 0 and the line is kept."""
     entries: list[PasswdEntry] = []
     for parts in _colon_records(text, 7):
-        uid, gid = _go_atoi_or_zero(parts[2]), _go_atoi_or_zero(parts[3])
+        # runc's parseLine: strconv.Atoi with the error ignored (0, or clamped to int64).
+        uid, gid = go_parse_int(parts[2])[0], go_parse_int(parts[3])[0]
         entries.append(PasswdEntry(parts[0], uid, gid, parts[5]))
     return entries
 
@@ -86,7 +78,7 @@ def parse_group(text: str) -> list[GroupEntry]:
     `ParseGroupFilter`)."""
     entries: list[GroupEntry] = []
     for parts in _colon_records(text, 4):
-        gid = _go_atoi_or_zero(parts[2])
+        gid = go_parse_int(parts[2])[0]  # as above
         members = tuple(m for m in parts[3].split(",") if m)
         entries.append(GroupEntry(parts[0], gid, members))
     return entries

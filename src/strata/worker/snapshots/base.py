@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 
 from strata.errors import StoreError
+from strata.modes import ApplyMode
 from strata.store.root import StateRoot
 from strata.worker.snapshots.mount import MountSpec
-from strata.worker.snapshots.snapshotter import ApplyMode, SnapshotInfo
+from strata.worker.snapshots.snapshotter import SnapshotInfo
 from strata.worker.snapshots.storage import SnapshotStore
 
 

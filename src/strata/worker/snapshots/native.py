@@ -16,9 +16,10 @@ from pathlib import Path
 
 from strata.errors import StoreError
 from strata.fsutil import copy_tree
+from strata.modes import ApplyMode
 from strata.worker.snapshots.base import StoredSnapshotter, tree_size
 from strata.worker.snapshots.mount import MountSpec
-from strata.worker.snapshots.snapshotter import ApplyMode, SnapshotInfo
+from strata.worker.snapshots.snapshotter import SnapshotInfo
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 

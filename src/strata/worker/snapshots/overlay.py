@@ -10,9 +10,10 @@ read-only bind of that layer.
 
 from __future__ import annotations
 
+from strata.modes import ApplyMode
 from strata.worker.snapshots.base import StoredSnapshotter, tree_size
 from strata.worker.snapshots.mount import MountSpec
-from strata.worker.snapshots.snapshotter import ApplyMode, SnapshotInfo
+from strata.worker.snapshots.snapshotter import SnapshotInfo
 
 
 def overlay_options(lowers: list[str], upper: str | None, work: str | None) -> list[str]:

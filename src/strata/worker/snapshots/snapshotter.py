@@ -50,10 +50,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from strata.modes import ApplyMode
 from strata.worker.snapshots.mount import MountSpec
 
 SnapshotKind = Literal["active", "view", "committed"]
-ApplyMode = Literal["overlay", "tree"]
 
 
 @dataclass(frozen=True)
