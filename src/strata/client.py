@@ -35,6 +35,8 @@ from strata.model import (
     BuildResult,
     DebugShell,
     ErrorCallback,
+    RunRequest,
+    SnapshotterName,
 )
 
 if TYPE_CHECKING:
@@ -111,10 +113,16 @@ class Client:
     lazy: constructing a client touches nothing on disk."""
 
     def __init__(
-        self, root: Path | str | StateRoot | None = None, *, config: Path | str | None = None
+        self,
+        root: Path | str | StateRoot | None = None,
+        *,
+        config: Path | str | None = None,
+        snapshotter: SnapshotterName = "auto",
     ) -> None:
         from strata.store.root import StateRoot
 
+        # How `run` stacks layers (`--snapshotter`); builds take theirs from the request.
+        self.snapshotter = snapshotter
         # The registry configuration file (`--config`); None: $STRATA_CONFIG, then the
         # default path (`strata.registry.hosts.RegistryConfig.load`).
         self.config_path = Path(config) if config is not None else None
@@ -193,6 +201,53 @@ class Client:
             stdout=stdout,
             debug_shell=debug_shell,
             registry_config=self.registry_config,
+        )
+
+    # -- containers ------------------------------------------------------------------------
+
+    def run(
+        self,
+        request: RunRequest,
+        *,
+        on_pull: Callable[[str, PullResult | None], None] | None = None,
+    ) -> int:
+        """`docker run`: run `request.command` in a new container of `request.image`;
+        returns its exit status. An image the store lacks is pulled first, as docker run
+        does: `on_pull(name, None)` is told before and `on_pull(name, result)` after."""
+        from strata.containers import run_container
+
+        store = self._images()
+        try:
+            image = store.load_image(request.image)
+        except StoreError as missing:
+            ref = _pullable(store, request.image)
+            if ref is None:
+                raise missing from None
+            if on_pull is not None:
+                on_pull(ref.familiar(), None)
+            result = self.pull(request.image)
+            if on_pull is not None:
+                on_pull(ref.familiar(), result)
+            image = store.image(result.manifest_digest)
+        return run_container(self.state, request, image, self.snapshotter)
+
+    def remove_containers(
+        self,
+        names: Sequence[str],
+        *,
+        force: bool = False,
+        on_removed: Callable[[str], None] | None = None,
+    ) -> list[str]:
+        """`docker rm`: remove the files `run` kept for named containers; with `force` a
+        name that does not exist is no error. A running container is refused."""
+        from strata.containers import remove_containers
+
+        return remove_containers(
+            self.state,
+            names,
+            force=force,
+            default_snapshotter=self.snapshotter,
+            on_removed=on_removed,
         )
 
     # -- registries ------------------------------------------------------------------------
@@ -420,6 +475,20 @@ def parse_name(text: str, *, default_tag: bool = True) -> Reference:
         raise StoreError(
             f'Error parsing reference: "{text}" is not a valid repository/tag: {exc.message}'
         ) from None
+
+
+def _pullable(store: ImageStore, text: str) -> Reference | None:
+    """The reference to pull for a `run` image the store lacks; None when `text` is no
+    name (an ID) or names something the store has (so the error is about it)."""
+    try:
+        ref = parse_name(text)
+    except StoreError:
+        return None
+    if store.get(str(ref)) is not None:
+        return None
+    if ref.digest is not None and store.content.has(ref.digest):
+        return None
+    return ref
 
 
 def _details(store: ImageStore, manifest_digest: str) -> ImageDetails:

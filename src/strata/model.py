@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from strata.errors import BuildError, StrataError
+from strata.modes import NetworkMode as NetworkMode
+from strata.modes import Runtime as Runtime
 
 if TYPE_CHECKING:
     from strata.export.outputs import OutputSpec
     from strata.solver.execop import SSHSource
     from strata.solver.failed import FailedContainer
     from strata.solver.solve import SolveStats
-    from strata.worker.executor import Executor, Runtime
+    from strata.worker.executor import Executor
 
 ENTITLEMENTS = ("network.host", "security.insecure")
 
-# `--network` for RUN steps (BuildKit's NetMode; `default` is the sandbox's own).
-NetworkMode = Literal["default", "none", "host"]
 # `--on-error`: fail, or first hand a failed RUN's container to `debug_shell`.
 OnError = Literal["error", "shell"]
 # `strata --snapshotter`: overlay where overlayfs mounts, else native ("auto").
@@ -122,6 +122,38 @@ def metadata_of(result: BuildResult) -> dict[str, Any]:
     if result.names:
         data["image.name"] = ",".join(result.names)
     return data
+
+
+@dataclass(frozen=True)
+class Volume:
+    """`strata run -v HOST:CONTAINER[:ro]`: a host path whose writes reach the host."""
+
+    source: Path
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What `strata run` (docker run's flags) asks of `Client.run`."""
+
+    image: str
+    command: Sequence[str] = ()
+    # `--entrypoint`: replaces the image's entrypoint and drops its Cmd ("" clears it).
+    entrypoint: str | None = None
+    # `-e`/`--env-file` items as `K=V`, merged over the image's Env.
+    env: Sequence[str] = ()
+    workdir: str | None = None
+    user: str | None = None
+    volumes: Sequence[Volume] = ()
+    network: NetworkMode = "default"
+    interactive: bool = False
+    tty: bool = False
+    # Keep the container's writable layer under this name (until `remove_containers`).
+    name: str | None = None
+    remove: bool = False
+    snapshotter: SnapshotterName | None = None
+    runtime: Runtime | None = None
 
 
 ZERO_TIME = "0001-01-01T00:00:00Z"

@@ -14,7 +14,11 @@ def client(ctx: click.Context) -> Client:
     made = top.obj.get("client")
     if isinstance(made, Client):
         return made
-    made = Client(top.obj.get("root"), config=top.obj.get("config"))
+    made = Client(
+        top.obj.get("root"),
+        config=top.obj.get("config"),
+        snapshotter=top.obj.get("snapshotter", "auto"),
+    )
     top.obj["client"] = made
     top.call_on_close(made.close)
     return made

@@ -1,43 +1,30 @@
-"""`strata run`: run a command in a container made from a stored image.
-
-The image's layers are unpacked into snapshots (shared with builds), a writable
-snapshot is prepared on top, and the same executor that runs build steps runs the
-command. Exit code, stdin (`-i`), a terminal (`-t`) and signals pass through.
-
-A `--name`d container keeps its writable snapshot (`container/NAME`) after it exits,
-even after a crash, until `strata rm NAME` removes it. While it runs, its process holds
-the lock file `locks/container-NAME.run`, which is how `rm` knows it is running.
-"""
+"""`strata run` and `strata rm`: docker's flags, parsed and checked here; the work is
+`Client.run` and `Client.remove_containers` (see `strata.containers`)."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import re
 import sys
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast, get_args
+from typing import TYPE_CHECKING, cast, get_args
 
 import click
 
 from strata.cli.context import client
-from strata.errors import ExecError, StoreError, UsageError
-from strata.modes import NetworkMode
-from strata.worker.mounts import RuntimeBindMount as BindMount
+from strata.errors import UsageError
+from strata.model import NetworkMode, RunRequest, SnapshotterName, Volume
 
 if TYPE_CHECKING:
-    from strata.store.images import Image, ImageStore
-    from strata.store.root import StateRoot
-    from strata.worker.snapshots.snapshotter import Snapshotter
+    from strata.client import PullResult
+    from strata.modes import Runtime
 
 # moby daemon/names: the names `docker run --name` accepts.
 CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 
 
-def parse_volume(text: str) -> BindMount:
+def parse_volume(text: str) -> Volume:
     """`HOST:CONTAINER[:ro|rw]` as a bind mount whose writes reach the host."""
     parts = text.split(":")
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
@@ -50,7 +37,7 @@ def parse_volume(text: str) -> BindMount:
         raise UsageError(f"volume paths must be absolute: {text!r}", option="--volume")
     if not Path(host).exists():
         raise UsageError(f"volume source {host} does not exist", option="--volume")
-    return BindMount(target=target, source=Path(host), readonly=mode == "ro", write_back=True)
+    return Volume(source=Path(host), target=target, read_only=mode == "ro")
 
 
 def read_env_file(path: Path) -> list[str]:
@@ -90,26 +77,6 @@ def _env_item(item: str) -> list[str]:
     return [f"{item}={value}"] if value is not None else []
 
 
-def merge_env(base: Sequence[str], overrides: Sequence[str]) -> list[str]:
-    """`base` with each `K=V` of `overrides` replacing or appending by key."""
-    merged: dict[str, str] = {}
-    for item in [*base, *overrides]:
-        key, _, _ = item.partition("=")
-        merged[key] = item
-    return list(merged.values())
-
-
-def start_failure_status(message: str) -> int:
-    """The exit status `docker run` gives when the command cannot be started: 127 when
-    it does not exist, 126 when it cannot be executed, 125 for any other failure."""
-    lowered = message.lower()
-    if "not found" in lowered or "no such file or directory" in lowered:
-        return 127
-    if "permission denied" in lowered or "exec format error" in lowered:
-        return 126
-    return 125
-
-
 def check_network(network: str) -> NetworkMode:
     """`network` as a mode strata can give a container. docker run takes any name while
     parsing flags and the daemon refuses one it does not know, so an unknown name is
@@ -130,67 +97,6 @@ def check_container_name(name: str) -> str:
             option="--name",
         )
     return name
-
-
-def _run_lock_path(locks_dir: Path, name: str) -> Path:
-    return locks_dir / f"container-{name}.run"
-
-
-@contextlib.contextmanager
-def container_running(locks_dir: Path, name: str) -> Iterator[None]:
-    """Mark container `name` as running for the `with` block (an flock, released by the
-    kernel even when this process is killed); refused while another process runs it."""
-    with open(_run_lock_path(locks_dir, name), "a+b") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(
-                f'container name "{name}" is already in use', option="--name"
-            ) from None
-        yield
-
-
-def is_running(locks_dir: Path, name: str) -> bool:
-    """Whether a `strata run --name NAME` process is running container `name` now."""
-    from strata.store.root import lock_held
-
-    return lock_held(_run_lock_path(locks_dir, name))
-
-
-def _image_or_pull(ctx: click.Context, store: ImageStore, image: str) -> Image:
-    """The stored image `image` names; a name the store lacks is pulled first, as
-    `docker run` does ("Unable to find image ... locally")."""
-    from strata.client import parse_name
-
-    try:
-        return store.load_image(image)
-    except StoreError as missing:
-        try:
-            ref = parse_name(image)
-        except StoreError:
-            raise missing from None
-        if store.get(str(ref)) is not None or (ref.digest is not None and store.content.has(
-            ref.digest
-        )):
-            raise
-    click.echo(f"Unable to find image '{ref.familiar()}' locally", err=True)
-    result = client(ctx).pull(image)
-    click.echo(f"Digest: {result.digest}", err=True)
-    click.echo(f"Status: Downloaded newer image for {result.familiar}", err=True)
-    return store.image(result.manifest_digest)
-
-
-def command_line(
-    config: dict[str, Any], entrypoint: str | None, command: Sequence[str]
-) -> list[str]:
-    """Docker's rule: `--entrypoint` replaces the entrypoint and drops the image's Cmd;
-    arguments after the image replace Cmd."""
-    image_entry = cast(list[str], config.get("Entrypoint") or [])
-    image_cmd = cast(list[str], config.get("Cmd") or [])
-    if entrypoint is not None:
-        entry = [entrypoint] if entrypoint else []
-        return entry + list(command)
-    return list(image_entry) + (list(command) if command else list(image_cmd))
 
 
 @click.command(
@@ -259,11 +165,6 @@ def run_command(
     Without --name the container's writable layer is discarded when it exits; with
     --name it is kept as snapshot `container/NAME` (remove it with `strata rm NAME`)
     unless --rm is given."""
-    from strata.store.images import ImageStore
-    from strata.worker.executor import Executor, ProcessSpec
-    from strata.worker.snapshots.factory import open_snapshotter
-    from strata.worker.unpack import unpack_image
-
     if name is not None:
         check_container_name(name)
     network_mode = check_network(network)
@@ -272,76 +173,39 @@ def run_command(
             f"the working directory '{workdir}' is invalid, it needs to be an absolute path",
             option="--workdir",
         )
-    binds = [parse_volume(v) for v in volumes]
+    volumes_parsed = tuple(parse_volume(v) for v in volumes)
     extra_env: list[str] = []
     for f in env_files:
         extra_env.extend(read_env_file(f))
     extra_env.extend(env_flag_items(envs))
+    request = RunRequest(
+        image=image,
+        command=tuple(command),
+        entrypoint=entrypoint,
+        env=tuple(extra_env),
+        workdir=workdir,
+        user=user,
+        volumes=volumes_parsed,
+        network=network_mode,
+        interactive=interactive,
+        tty=tty,
+        name=name,
+        remove=remove,
+        snapshotter=cast("SnapshotterName | None", snapshotter),
+        runtime=cast("Runtime | None", runtime),
+    )
 
-    root = client(ctx).state
-    code = 0
-    stored = _image_or_pull(ctx, ImageStore(root), image)
-    config = cast(dict[str, Any], stored.config.get("config") or {})
-    args = command_line(config, entrypoint, command)
-    if not args:
-        raise UsageError("no command specified", option="COMMAND")
-    snap = open_snapshotter(root, snapshotter or cast(str, ctx.obj["snapshotter"]))
-    top = unpack_image(root, snap, stored)
-    container_id = uuid.uuid4().hex
-    key = f"container/{name}" if name else f"container/{container_id}"
-    with contextlib.ExitStack() as running:
-        if name:
-            # Held from before the name is taken, so `rm` never sees it idle.
-            running.enter_context(container_running(root.locks_dir, name))
-        if name and find_container(root, snap.name, key) is not None:
-            raise UsageError(f'container name "{name}" is already in use', option="--name")
-        rootfs = snap.prepare(key, top)
-        if name and not remove:
-            # Kept like a Docker container, even if this process is killed.
-            snap.disown(key)
-        running.callback(_remove_unless_kept, snap, key, keep=bool(name) and not remove)
-        process = ProcessSpec(
-            args=tuple(args),
-            env=tuple(merge_env(cast(list[str], config.get("Env") or []), extra_env)),
-            cwd=workdir or str(config.get("WorkingDir") or "/"),
-            user=user if user is not None else str(config.get("User") or ""),
-            hostname=container_id[:12],
-        )
-        executor = Executor(root, cast(Any, runtime))
-        try:
-            code = executor.run(
-                process,
-                rootfs,
-                binds,
-                network=network_mode,
-                stdin=sys.stdin.fileno() if interactive else None,
-                tty=tty,
-                forward_signals=True,
-            )
-        except ExecError as err:
-            err.exit_code = start_failure_status(err.message)
-            raise
+    def pulling(familiar: str, result: PullResult | None) -> None:
+        if result is None:
+            click.echo(f"Unable to find image '{familiar}' locally", err=True)
+            return
+        click.echo(f"Digest: {result.digest}", err=True)
+        click.echo(f"Status: Downloaded newer image for {result.familiar}", err=True)
+
+    code = client(ctx).run(request, on_pull=pulling)
     # sys.exit, not ctx.exit: main() runs click with standalone_mode=False, which turns
     # ctx.exit(n) into a return value that main() does not pass on.
     sys.exit(code)
-
-
-def _remove_unless_kept(snap: Snapshotter, key: str, *, keep: bool) -> None:
-    if not keep:
-        snap.remove(key)
-
-
-def find_container(root: StateRoot, preferred: str, key: str) -> Snapshotter | None:
-    """The snapshotter holding snapshot `key`, looking in `preferred` first. Snapshot
-    rows are keyed by (snapshotter, key), so a container kept by a run under another
-    snapshotter than this command's is found (and its name counted as taken) too."""
-    from strata.worker.snapshots.factory import open_snapshotter
-
-    for name in dict.fromkeys((preferred, "overlay", "native")):
-        snap = open_snapshotter(root, name)
-        if snap.exists(key):
-            return snap
-    return None
 
 
 @click.command("rm")
@@ -353,26 +217,7 @@ def rm_command(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
 
     A container that is still running is refused, as `docker rm` without -f refuses it
     (strata has no daemon that could stop it for you: stop its `strata run` first)."""
-    from strata.worker.snapshots.factory import open_snapshotter
-
-    root = client(ctx).state
-    preferred = open_snapshotter(root, cast(str, ctx.obj["snapshotter"])).name
-    for name in names:
-        key = f"container/{name}"
-        snap = find_container(root, preferred, key)
-        if snap is None:
-            if force:
-                continue
-            raise StoreError(f"No such container: {name}")
-        if is_running(root.locks_dir, name):
-            raise StoreError(
-                f"cannot remove container {name}: container is running: "
-                "stop the container before removing"
-            )
-        snap.remove(key)
-        with contextlib.suppress(FileNotFoundError):
-            _run_lock_path(root.locks_dir, name).unlink()
-        click.echo(name)
+    client(ctx).remove_containers(names, force=force, on_removed=click.echo)
 
 
 COMMANDS: list[click.Command] = [run_command, rm_command]

@@ -36,6 +36,7 @@ from strata.fsutil import copy_tree
 from strata.modes import Sharing
 from strata.store.root import StateRoot
 
+
 @dataclass(frozen=True)
 class CacheDirectory:
     """One row of `cache_mounts`: directory `cachemounts/<number>` of cache `cache_id`."""

@@ -28,10 +28,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, Literal, cast
+from typing import IO, cast
 
 from strata.errors import ExecError, Interrupted, StrataError
 from strata.modes import NetworkMode, SecurityMode
+from strata.modes import Runtime as Runtime
 from strata.store.cachemounts import CacheMounts
 from strata.store.root import StateRoot
 from strata.worker.context import resolve_in_root
@@ -54,8 +55,6 @@ middle of one (`printf 'waiting... '`). BuildKit sends each write of the process
 one log record (`util/progress/logs/logs.go`) and its printers join partial lines, so
 a line without its newline is on screen at once, not when the line ends or the step
 exits. Consumers that want whole lines join the chunks of one stream themselves."""
-
-Runtime = Literal["runc", "crun"]
 
 FORWARDED_SIGNALS = (
     signal.SIGINT,
