@@ -162,6 +162,14 @@ def test_import_strata_loads_no_build_engine_code() -> None:
     assert _heavy(loaded) == []
 
 
+def test_the_dockerfile_parser_loads_without_the_rest_of_the_frontend() -> None:
+    loaded = _loaded_after("import strata.dockerfile.parser")
+    assert "strata.dockerfile.parser" in loaded
+    assert _heavy(loaded) == []
+    assert "strata.dockerfile.outline" not in loaded
+    assert "strata.dockerfile.instructions" not in loaded
+
+
 def test_strata_version_and_help_load_no_build_engine_code() -> None:
     for flag in ("--version", "--help"):
         code = (

@@ -220,6 +220,7 @@ class _Conversion:
     ) -> None:
         self.definition = definition
         self.options = options
+        self.context_name = context.name
         self.shared = SharedState(
             options=options,
             context=Vertex(context, name=CONTEXT_VERTEX_NAME),
@@ -268,10 +269,9 @@ class _Conversion:
         context (directly or through their inputs) are rebuilt around the final source.
         """
         placeholder = self.shared.context
-        assert isinstance(placeholder.op, ContextSource)
         final = Vertex(
             ContextSource(
-                name=placeholder.op.name,
+                name=self.context_name,
                 include=_include_paths(self.shared.context_paths),
                 exclude=self.options.dockerignore,
             ),
