@@ -83,6 +83,7 @@ from strata.worker.contenthash import DigestCache
 from strata.worker.context import read_stdin_context
 from strata.worker.executor import Executor, Runtime
 from strata.worker.snapshots.factory import open_snapshotter
+from strata.worker.snapshots.snapshotter import Snapshotter
 
 
 def _vertex_digest(label: str) -> str:
@@ -450,7 +451,7 @@ class _Build:
         self,
         plan: BuildPlan,
         solved: Solved | None,
-        snapshotter: Any,
+        snapshotter: Snapshotter,
         views: BuildViews,
         stats: SolveStats,
     ) -> BuildResult:
@@ -495,7 +496,7 @@ class _Build:
             manifest_size=manifest_size,
         )
 
-    def _layers(self, top: SnapshotResult, snapshotter: Any, vertex: str) -> list[ChainLayer]:
+    def _layers(self, top: SnapshotResult, snapshotter: Snapshotter, vertex: str) -> list[ChainLayer]:
         self.progress.status(vertex, "exporting layers", done=False)
         layers = image_layers(snapshotter, self.records, self.images.content, top.name)
         self.progress.status(vertex, "exporting layers", done=True)
@@ -518,7 +519,7 @@ class _Build:
         self,
         plan: BuildPlan,
         top: SnapshotResult,
-        snapshotter: Any,
+        snapshotter: Snapshotter,
         names: Sequence[str],
         index: int,
     ) -> ExportedImage:
@@ -536,7 +537,7 @@ class _Build:
         return exported
 
     def _unstored_image(
-        self, plan: BuildPlan, top: SnapshotResult, snapshotter: Any, vertex: str, lease: str
+        self, plan: BuildPlan, top: SnapshotResult, snapshotter: Snapshotter, vertex: str, lease: str
     ) -> ExportedImage:
         layers = self._layers(top, snapshotter, vertex)
         return write_unstored_image(self.images, self._config(plan, layers), layers, hold=lease)
