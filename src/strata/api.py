@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from strata.export.outputs import OutputSpec
     from strata.progress.bus import ProgressBus
     from strata.solver.execop import SSHSource
-    from strata.store.images import ImageRecord
+    from strata.store.images import ImageRecord, Removal
     from strata.store.prune import PruneReport, RemovedCallback, WaitCallback
     from strata.store.root import StateRoot
     from strata.store.usage import UsageRecord
@@ -62,6 +62,7 @@ __all__ = [
     "OnError",
     "OutputSpec",
     "PruneReport",
+    "Removal",
     "SSHSource",
     "SnapshotterName",
     "UsageRecord",
@@ -89,6 +90,7 @@ _LAZY = {
     "LoadedImage": "strata.export.load",
     "OutputSpec": "strata.export.outputs",
     "PruneReport": "strata.store.prune",
+    "Removal": "strata.store.images",
     "SSHSource": "strata.solver.execop",
     "UsageRecord": "strata.store.usage",
     "read_dockerfile": "strata.builder",
@@ -158,7 +160,7 @@ def remove_images(
     *,
     force: bool = False,
     on_error: ErrorCallback | None = None,
-) -> list[str]:
+) -> list[Removal]:
     """`Client(root).remove_images(...)`."""
     with open_client(root) as client:
         return client.remove_images(names, force=force, on_error=on_error)

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from strata.export.load import LoadedImage
     from strata.progress.bus import ProgressBus
     from strata.registry.hosts import RegistryConfig
-    from strata.store.images import ImageRecord, ImageStore
+    from strata.store.images import ImageRecord, ImageStore, Removal
     from strata.store.prune import PruneReport, RemovedCallback, WaitCallback
     from strata.store.reference import Reference
     from strata.store.root import StateRoot
@@ -349,13 +349,14 @@ class Client:
         *,
         force: bool = False,
         on_error: ErrorCallback | None = None,
-    ) -> list[str]:
-        """`docker rmi`: remove each image; returns Docker's `Untagged:`/`Deleted:` lines.
+    ) -> list[Removal]:
+        """`docker rmi`: remove each image; returns what was untagged and deleted
+        (`str()` of each is Docker's `Untagged:`/`Deleted:` line).
 
         Without `on_error` the first failure raises; with it, a failure is handed to it
         and the other names are still removed (as `docker rmi a b` goes on past a
         missing `a`)."""
-        lines: list[str] = []
+        lines: list[Removal] = []
         store = self._images()
         for name in names:
             try:

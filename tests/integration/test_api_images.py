@@ -56,7 +56,7 @@ def test_an_image_made_saved_and_loaded_with_the_api_alone(
     ]
     assert api.inspect(second, ["demo:2"])[0].layers == doc.layers
 
-    removed = api.remove_images(first, ["demo:1", "demo:2"])
+    removed = [str(r) for r in api.remove_images(first, ["demo:1", "demo:2"])]
     report = api.prune(first, all=True)
 
     assert removed[:2] == ["Untagged: demo:1", "Untagged: demo:2"]

@@ -70,7 +70,9 @@ def test_remove_images_goes_on_past_a_missing_name_when_errors_are_collected(
     api.import_image(tmp_path, rootfs_tar(), "gone")
     errors: list[StrataError] = []
 
-    lines = api.remove_images(tmp_path, ["nothere", "gone"], on_error=errors.append)
+    lines = [
+        str(r) for r in api.remove_images(tmp_path, ["nothere", "gone"], on_error=errors.append)
+    ]
 
     assert lines[0] == "Untagged: gone:latest"
     assert any(line.startswith("Deleted: sha256:") for line in lines)

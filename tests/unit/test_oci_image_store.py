@@ -101,8 +101,8 @@ def test_rmi_untags_then_deletes_blobs_no_other_image_holds(
     store.put("drop", drop)
     store.put("drop:alias", drop)
     drop_id = store.image(drop).id
-    assert store.remove("drop") == ["Untagged: drop:latest"]
-    lines = store.remove("drop:alias")
+    assert [str(r) for r in store.remove("drop")] == ["Untagged: drop:latest"]
+    lines = [str(r) for r in store.remove("drop:alias")]
     assert lines == ["Untagged: drop:alias", f"Deleted: {drop_id}", f"Deleted: {own.digest}"]
     assert not store.content.has(own.digest)
     assert not store.content.has(drop)
@@ -120,7 +120,7 @@ def test_rmi_by_id_with_names_in_two_repositories_needs_force(
     with pytest.raises(StoreError, match=r"must be forced\) - image is referenced in multiple"):
         store.remove(image_id[7:19])
     layer = store.image(manifest).layers[0].digest
-    lines = store.remove(image_id[7:19], force=True)
+    lines = [str(r) for r in store.remove(image_id[7:19], force=True)]
     assert lines == [
         "Untagged: one:latest",
         "Untagged: two:latest",
@@ -209,3 +209,16 @@ def test_manifest_bytes_are_canonical_json(store: ImageStore, tmp_path: Path) ->
 
 def test_content_store_is_shared_with_images(store: ImageStore) -> None:
     assert isinstance(store.content, ContentStore)
+
+
+def test_rmi_results_are_values_that_print_as_docker_lines(
+    store: ImageStore, tmp_path: Path
+) -> None:
+    manifest = make_image(store, tmp_path, "v", "v")
+    store.put("v", manifest)
+    image_id = store.image(manifest).id
+
+    removed = store.remove("v")
+
+    assert removed[0].action == "untagged" and removed[0].what == "v:latest"
+    assert removed[1].action == "deleted" and removed[1].what == image_id

@@ -181,7 +181,7 @@ def rmi_command(ctx: click.Context, images: tuple[str, ...], force: bool) -> Non
     # One name at a time, so each image's lines come out before the next one's error.
     for name in images:
         for line in client(ctx).remove_images([name], force=force, on_error=report):
-            click.echo(line)
+            click.echo(str(line))
     if failed:
         ctx.exit(1)
 

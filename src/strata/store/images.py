@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from strata.errors import StoreError
 from strata.image.oci import (
@@ -98,6 +98,18 @@ def parse_created(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One thing `rmi` did: a name untagged (familiar form) or a digest deleted."""
+
+    action: Literal["untagged", "deleted"]
+    what: str
+
+    def __str__(self) -> str:
+        """Docker's line: `Untagged: busybox:latest`, `Deleted: sha256:...`."""
+        return f"{self.action.capitalize()}: {self.what}"
 
 
 class ImageStore:
@@ -310,10 +322,11 @@ class ImageStore:
             self.register(manifest_digest)
         return manifest_digest
 
-    def remove(self, name_or_id: str, *, force: bool = False) -> list[str]:
+    def remove(self, name_or_id: str, *, force: bool = False) -> list[Removal]:
         """`strata rmi`: untag, and delete the image once nothing names it.
 
-        Returns Docker's lines: `Untagged: <name>` and `Deleted: <digest>`. Afterwards,
+        Returns what happened, in Docker's order: each name untagged, then each digest
+        deleted (the config first, then the blobs nobody else held). Afterwards,
         blobs left behind by crashed or interrupted processes are swept
         (`ContentStore.sweep_orphans`), so `rmi` is also how space comes back.
         """
@@ -321,8 +334,8 @@ class ImageStore:
         self.content.sweep_orphans()
         return lines
 
-    def _remove(self, name_or_id: str, *, force: bool) -> list[str]:
-        lines: list[str] = []
+    def _remove(self, name_or_id: str, *, force: bool) -> list[Removal]:
+        lines: list[Removal] = []
         ref: Reference | None = None
         if not is_digest(name_or_id):
             try:
@@ -334,7 +347,7 @@ class ImageStore:
             assert manifest is not None
             with self.root.transaction() as db:
                 db.execute("DELETE FROM image_names WHERE name = ?", (str(ref),))
-            lines.append(f"Untagged: {ref.familiar()}")
+            lines.append(Removal("untagged", ref.familiar()))
             if not self.names_of(manifest):
                 lines += self._delete(manifest)
             return lines
@@ -353,12 +366,12 @@ class ImageStore:
         with self.root.transaction() as db:
             for name in names:
                 db.execute("DELETE FROM image_names WHERE name = ?", (str(name),))
-        lines += [f"Untagged: {n.familiar()}" for n in names]
+        lines += [Removal("untagged", n.familiar()) for n in names]
         for m in manifests:
             lines += self._delete(m)
         return lines
 
-    def _delete(self, manifest_digest: str) -> list[str]:
+    def _delete(self, manifest_digest: str) -> list[Removal]:
         """Forget an image with no names and delete the blobs nobody else holds."""
         config = self._config_of(manifest_digest)
         with self.root.transaction() as db:
@@ -369,8 +382,8 @@ class ImageStore:
             db.execute("DELETE FROM images WHERE manifest = ?", (manifest_digest,))
             held = self.content.remove_refs_in(db, _owner(manifest_digest))
             deleted = self.content.delete_unreferenced_in(db, held)
-        lines = [f"Deleted: {config}"]
-        lines += [f"Deleted: {d}" for d in deleted if d not in (config, manifest_digest)]
+        lines = [Removal("deleted", config)]
+        lines += [Removal("deleted", d) for d in deleted if d not in (config, manifest_digest)]
         return lines
 
     # -- helpers ------------------------------------------------------------------------
