@@ -394,6 +394,7 @@ class Executor:
         *,
         network: NetworkMode = "default",
         security: SecurityMode = "sandbox",
+        seccomp_unconfined: bool = False,
         on_output: OutputCallback | None = None,
         stdin: int | IO[bytes] | None = None,
         tty: bool = False,
@@ -406,7 +407,8 @@ class Executor:
         own copy of a start-up error, which the raised `ExecError` carries). `stdin` is passed through (default: /dev/null). With
         `forward_signals` (for `strata run`) SIGINT, SIGTERM and friends go to the
         container; otherwise SIGINT/SIGTERM kill it, everything is undone, and
-        `Interrupted` is raised."""
+        `Interrupted` is raised. The container runs under Docker's default seccomp
+        profile unless `security` is `insecure` or `seccomp_unconfined` is set."""
         if self._cancelled.is_set():
             raise Interrupted()
         bundle, in_memory = self._take_bundle_dir()
@@ -427,6 +429,8 @@ class Executor:
                 config = self._prepare(
                     process, rootfs_dir, mounts, network, security, tty, stack, disk_scratch
                 )
+                if seccomp_unconfined:  # `--security-opt seccomp=unconfined`
+                    cast(dict[str, object], config["linux"]).pop("seccomp", None)
                 upper = _upper_dir_of(rootfs)
                 if upper is not None:
                     parents = stub_parents(rootfs_dir, config_targets(config))

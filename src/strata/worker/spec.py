@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from strata.gotext import go_quote
+from strata.worker.seccomp import default_profile
 from strata.worker.users import ResolvedUser
 
 NetworkMode = Literal["default", "none", "host"]
@@ -310,7 +311,12 @@ def build_spec(
     loopback; `host` and `default` share the host's: strata has no network provider
     (bridge, CNI), and BuildKit's OCI worker without CNI does the same for `default`
     (`--oci-worker-net=auto`), so `RUN apt-get update` works as users expect.
-    `insecure` is Docker's `--privileged`."""
+    `insecure` is Docker's `--privileged`.
+
+    Every other container gets Docker's default seccomp profile for its capabilities
+    (`strata.worker.seccomp`), as BuildKit's sandbox mode does; `insecure` runs
+    unconfined as BuildKit's insecure mode does (`executor/oci/spec.go`,
+    `WithSecurityMode`)."""
     privileged = security == "insecure"
     nofile = nofile_limit()
     caps = list(host_capabilities() if privileged else DEFAULT_CAPABILITIES)
@@ -348,6 +354,9 @@ def build_spec(
         "maskedPaths": [] if privileged else list(MASKED_PATHS),
         "readonlyPaths": [] if privileged else list(READONLY_PATHS),
     }
+    profile = None if privileged else default_profile(caps)
+    if profile is not None:
+        linux["seccomp"] = profile
     if privileged:
         linux["devices"] = host_devices()
         linux["resources"] = {"devices": [{"allow": True, "access": "rwm"}]}
