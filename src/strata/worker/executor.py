@@ -9,18 +9,23 @@ the run had to create in the root is removed again (BuildKit `executor/stubs.go`
 the snapshot holds only what the process wrote.
 
 The runtime's state dir is `<owner_dir>/runc`, so after a crash the next
-`StateRoot.open` finds and deletes leftover containers.
+`StateRoot.open` finds and deletes leftover containers. It need not wait for one: the
+runtime gets SIGKILL when strata dies (a parent-death signal, as BuildKit's runc
+executor sets `PdeathSignal`), and a watchdog process (`strata.worker.watchdog`) kills
+the containers themselves and undoes their mounts as soon as the process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -46,6 +51,7 @@ from strata.worker.spec import (
     resolv_conf,
 )
 from strata.worker.users import resolve_user
+from strata.worker.watchdog import MARKER as WATCHDOG_MARKER
 
 OutputCallback = Callable[[str, bytes, float], None]
 """Called with ("stdout" | "stderr", a chunk of output, unix time it was read).
@@ -73,7 +79,24 @@ KILL_RETRY_SECONDS = 0.02
 # the mount points of the root and of secrets.
 BUNDLE_TMPFS_OPTIONS = ("nosuid", "nodev", "mode=0700", "size=64m")
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCHDOG = "strata.worker.watchdog"
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
 __all__ = ["Executor", "OutputCallback", "ProcessSpec", "process_failed_message"]
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A `preexec_fn` asking the kernel to SIGKILL the child when the thread that
+    started it dies; the kernel clears it only on fork and setuid exec, so it holds for
+    the runtime. A parent that died before the call leaves the child to kill itself."""
+
+    def set_signal() -> None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_signal
 
 
 @dataclass(frozen=True)
@@ -411,6 +434,7 @@ class Executor:
         profile unless `security` is `insecure` or `seccomp_unconfined` is set."""
         if self._cancelled.is_set():
             raise Interrupted()
+        self._ensure_watchdog()
         bundle, in_memory = self._take_bundle_dir()
         disk_dirs: list[Path] = []
 
@@ -445,6 +469,26 @@ class Executor:
             self._give_back_bundle_dir(bundle, in_memory)
             for d in disk_dirs:
                 shutil.rmtree(d, ignore_errors=True)
+
+    def _ensure_watchdog(self) -> None:
+        """Start the watchdog of this process's owner dir unless one runs: it reaps the
+        containers if the process dies without cleaning up (see the module doc). The
+        marker file, made with O_EXCL, makes it one per owner dir, not one per executor."""
+        owner = self.root.owner_dir()
+        try:
+            os.close(os.open(owner / WATCHDOG_MARKER, os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            return
+        # Started in the background by a shell that exits at once, so the watchdog is
+        # nobody's child here: nothing to wait for, no zombie, no lingering Popen.
+        subprocess.run(
+            ["/bin/sh", "-c", 'exec "$@" &', "sh", sys.executable, "-m", WATCHDOG, str(owner)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            check=False,
+        )
 
     def _take_bundle_dir(self) -> tuple[Path, bool]:
         """A directory for one run's bundle, with a fresh tmpfs on it when possible (then
@@ -551,6 +595,7 @@ class Executor:
                 stdout=subprocess.PIPE if stdout_sink is not None else None,
                 stderr=subprocess.PIPE,
                 start_new_session=not forward_signals,
+                preexec_fn=_die_with_parent(os.getpid()),
             )
             with self._lock:
                 self._running[cid] = proc
