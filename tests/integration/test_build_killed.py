@@ -1,10 +1,12 @@
 """A SIGKILLed strata takes its step's container along: runc is started with a
-parent-death signal and a watchdog kills the container and undoes its mounts, so no
-process of the step outlives strata and the next build on the root works."""
+parent-death signal, slirp4netns ends when its exit pipe closes, and a watchdog kills
+the container and undoes its mounts, so no process of the step outlives strata and the
+next build on the root works."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -24,6 +26,21 @@ __all__ = ["build_root", "busybox_tarball"]
 STEP = "sleep 1317"  # an unusual duration, so the process found is this test's
 
 
+def processes_using(path: Path) -> list[str]:
+    """Command lines of processes naming `path` (runc, slirp4netns of the root's tmp)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(path) in cmdline and "strata.worker.watchdog" not in cmdline:
+            found.append(cmdline)
+    return found
+
+
 def test_sigkilled_build_leaves_no_container_process(build_root: Path, tmp_path: Path) -> None:
     project = write_project(tmp_path / "p", f"FROM {BUSYBOX_IMAGE}\nRUN {STEP}\n")
     build = subprocess.Popen(
@@ -35,9 +52,13 @@ def test_sigkilled_build_leaves_no_container_process(build_root: Path, tmp_path:
     try:
         wait_for(lambda: process_pid(STEP) is not None, "the step to start")
         step_pid = process_pid(STEP)
+        assert any("slirp4netns" in c for c in processes_using(build_root)) or (
+            shutil.which("slirp4netns") is None
+        )
         build.send_signal(signal.SIGKILL)
         build.wait()
         wait_for(lambda: process_pid(STEP) is None, "the step's process to end")
+        wait_for(lambda: not processes_using(build_root), "runc and slirp4netns to end")
     finally:
         if build.poll() is None:
             build.kill()

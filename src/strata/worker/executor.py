@@ -40,6 +40,12 @@ from strata.store.cachemounts import CacheMounts
 from strata.store.root import StateRoot
 from strata.worker.context import resolve_in_root
 from strata.worker.mounts import RuntimeMount, prepare_mounts
+from strata.worker.network import (
+    NetworkUnavailable,
+    PrivateNetwork,
+    container_resolv_conf,
+    private_network_available,
+)
 from strata.worker.snapshot import MountSpec, mount_all, mount_one, unmount
 from strata.worker.spec import (
     DEFAULT_HOSTNAME,
@@ -79,17 +85,18 @@ KILL_RETRY_SECONDS = 0.02
 # the mount points of the root and of secrets.
 BUNDLE_TMPFS_OPTIONS = ("nosuid", "nodev", "mode=0700", "size=64m")
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WATCHDOG = "strata.worker.watchdog"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 __all__ = ["Executor", "OutputCallback", "ProcessSpec", "process_failed_message"]
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+def die_with_parent(parent_pid: int) -> Callable[[], None]:
     """A `preexec_fn` asking the kernel to SIGKILL the child when the thread that
-    started it dies; the kernel clears it only on fork and setuid exec, so it holds for
-    the runtime. A parent that died before the call leaves the child to kill itself."""
+    started it dies (BuildKit's runc executor sets the same `PdeathSignal`); the kernel
+    clears it only on fork and setuid exec, so it holds for the runtime. A parent that
+    died before the call leaves the child to kill itself."""
 
     def set_signal() -> None:
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -374,6 +381,9 @@ class Executor:
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self._idle_bundles: list[Path] = []
+        self._no_private_network: str | None = None  # why not, once known
+        self._network_checked = False
+        self._warned_host_network = False
 
     @property
     def state_dir(self) -> Path:
@@ -444,14 +454,30 @@ class Executor:
 
         try:
             with contextlib.ExitStack() as stack:
+                private = None
+                if network == "default":
+                    # Started first, so slirp4netns gets ready while the root is mounted.
+                    private = self._start_private_network(bundle, on_output)
+                    if private is not None:
+                        stack.callback(private.close)
                 rootfs_dir = bundle / "rootfs"
                 rootfs_dir.mkdir()
                 after_unmount: list[Callable[[], None]] = []
                 stack.callback(lambda: [f() for f in after_unmount])
                 mount_all(rootfs, rootfs_dir)
                 stack.callback(unmount, rootfs_dir)
+                if private is not None:
+                    private = self._ready_or_none(private, on_output)
                 config = self._prepare(
-                    process, rootfs_dir, mounts, network, security, tty, stack, disk_scratch
+                    process,
+                    rootfs_dir,
+                    mounts,
+                    network,
+                    security,
+                    tty,
+                    stack,
+                    disk_scratch,
+                    private.path if private is not None else None,
                 )
                 if seccomp_unconfined:  # `--security-opt seccomp=unconfined`
                     cast(dict[str, object], config["linux"]).pop("seccomp", None)
@@ -469,6 +495,46 @@ class Executor:
             self._give_back_bundle_dir(bundle, in_memory)
             for d in disk_dirs:
                 shutil.rmtree(d, ignore_errors=True)
+
+    def _start_private_network(
+        self, bundle: Path, on_output: OutputCallback | None
+    ) -> PrivateNetwork | None:
+        """The step's own network namespace behind slirp4netns (`strata.worker.network`),
+        or None, after a one-line warning, when none can be made here: the step then
+        shares the host's network, as every step did before strata had private ones."""
+        if not self._network_checked:
+            self._no_private_network = private_network_available()
+            self._network_checked = True
+        if self._no_private_network is None:
+            try:
+                return PrivateNetwork.start(bundle)
+            except NetworkUnavailable as exc:
+                self._no_private_network = str(exc)
+        self._warn_host_network(on_output)
+        return None
+
+    def _ready_or_none(
+        self, private: PrivateNetwork, on_output: OutputCallback | None
+    ) -> PrivateNetwork | None:
+        try:
+            private.wait_ready()
+        except NetworkUnavailable as exc:
+            self._no_private_network = str(exc)
+            self._warn_host_network(on_output)
+            return None
+        return private
+
+    def _warn_host_network(self, on_output: OutputCallback | None) -> None:
+        """Say once per executor that steps get the host's network, and why."""
+        with self._lock:
+            if self._warned_host_network:
+                return
+            self._warned_host_network = True
+        line = f"WARNING: RUN uses the host's network: {self._no_private_network}\n".encode()
+        if on_output is not None:
+            on_output("stderr", line, time.time())
+        else:
+            _write_all(2, line)
 
     def _ensure_watchdog(self) -> None:
         """Start the watchdog of this process's owner dir unless one runs: it reaps the
@@ -524,6 +590,7 @@ class Executor:
         tty: bool,
         stack: contextlib.ExitStack,
         disk_scratch: Callable[[], Path],
+        network_namespace: Path | None,
     ) -> dict[str, object]:
         user = resolve_user(rootfs_dir, process.user)
         cwd = process.cwd or "/"
@@ -553,7 +620,10 @@ class Executor:
             host_resolv = Path("/etc/resolv.conf").read_text()
         except OSError:
             host_resolv = ""
-        resolv.write_text(resolv_conf(host_resolv, network))
+        if network_namespace is not None:
+            resolv.write_text(container_resolv_conf(host_resolv))
+        else:
+            resolv.write_text(resolv_conf(host_resolv, network))
         for f in (hosts, resolv):
             f.chmod(0o644)
         return build_spec(
@@ -569,6 +639,7 @@ class Executor:
             resolv_path=resolv,
             mounts=prepared.oci_mounts,
             rootfs=str(rootfs_dir),
+            network_namespace=str(network_namespace) if network_namespace else None,
         )
 
     def _start(
@@ -595,7 +666,7 @@ class Executor:
                 stdout=subprocess.PIPE if stdout_sink is not None else None,
                 stderr=subprocess.PIPE,
                 start_new_session=not forward_signals,
-                preexec_fn=_die_with_parent(os.getpid()),
+                preexec_fn=die_with_parent(os.getpid()),
             )
             with self._lock:
                 self._running[cid] = proc
