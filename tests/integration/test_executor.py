@@ -611,6 +611,25 @@ def test_without_slirp4netns_default_falls_back_to_the_host_network_with_a_warni
     assert second.stderr == ""  # said once
 
 
+def test_a_slirp4netns_that_fails_to_start_leaves_the_step_on_the_host_network(
+    state_root: StateRoot,
+    overlay_snapshotter: Snapshotter,
+    base: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import strata.worker.network
+
+    monkeypatch.setattr(strata.worker.network, "SLIRP4NETNS", "false")  # exits at once
+    executor = Executor(state_root)
+    step = "readlink /proc/self/ns/net; cat /etc/resolv.conf"
+    r = run_step(executor, overlay_snapshotter, base, step)
+    assert r.code == 0
+    netns, _, resolv = r.stdout.partition("\n")
+    assert netns == os.readlink("/proc/self/ns/net")
+    assert resolv == Path("/etc/resolv.conf").read_text()  # the host's, as with host
+    assert r.stderr == "WARNING: RUN uses the host's network: slirp4netns exited with status 1\n"
+
+
 def test_rlimit_nofile_and_dev_pts_are_set_up(
     executor: Executor, overlay_snapshotter: Snapshotter, base: str
 ) -> None:

@@ -364,6 +364,36 @@ def pass_stderr_through(log_path: Path, target_fd: int = 2) -> OutputCallback:
     return copy
 
 
+class _Starting:
+    """A private network being made on a thread of its own (making it costs some ms of
+    system calls and a process start that need not hold the step up)."""
+
+    def __init__(self, start: Callable[[], PrivateNetwork | None]) -> None:
+        self._network: PrivateNetwork | None = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._network = start()
+            except BaseException as exc:  # handed to the caller by `result`
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="private-network")
+        self._thread.start()
+
+    def result(self) -> PrivateNetwork | None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._network
+
+    def close(self) -> None:
+        """Stop the network once the run is over (or failed before it began)."""
+        self._thread.join()
+        if self._network is not None:
+            self._network.close()
+
+
 class Executor:
     """Runs containers for one state root. Thread-safe: each `run` has its own bundle."""
 
@@ -454,20 +484,19 @@ class Executor:
 
         try:
             with contextlib.ExitStack() as stack:
-                private = None
+                starting: _Starting | None = None
                 if network == "default":
-                    # Started first, so slirp4netns gets ready while the root is mounted.
-                    private = self._start_private_network(bundle, on_output)
-                    if private is not None:
-                        stack.callback(private.close)
+                    # Made in the background while the root is mounted and the bundle
+                    # written, and waited for only just before the runtime starts.
+                    starting = _Starting(lambda: self._start_private_network(bundle, on_output))
+                    stack.callback(starting.close)
                 rootfs_dir = bundle / "rootfs"
                 rootfs_dir.mkdir()
                 after_unmount: list[Callable[[], None]] = []
                 stack.callback(lambda: [f() for f in after_unmount])
                 mount_all(rootfs, rootfs_dir)
                 stack.callback(unmount, rootfs_dir)
-                if private is not None:
-                    private = self._ready_or_none(private, on_output)
+                private = starting.result() if starting is not None else None
                 config = self._prepare(
                     process,
                     rootfs_dir,
@@ -479,6 +508,8 @@ class Executor:
                     disk_scratch,
                     private.path if private is not None else None,
                 )
+                if private is not None and not self._ready(private, on_output):
+                    self._use_host_network(config, bundle)
                 if seccomp_unconfined:  # `--security-opt seccomp=unconfined`
                     cast(dict[str, object], config["linux"]).pop("seccomp", None)
                 upper = _upper_dir_of(rootfs)
@@ -513,16 +544,27 @@ class Executor:
         self._warn_host_network(on_output)
         return None
 
-    def _ready_or_none(
-        self, private: PrivateNetwork, on_output: OutputCallback | None
-    ) -> PrivateNetwork | None:
+    def _ready(self, private: PrivateNetwork, on_output: OutputCallback | None) -> bool:
+        """Whether slirp4netns got `private` ready; if not, warn (once) and say so."""
         try:
             private.wait_ready()
         except NetworkUnavailable as exc:
             self._no_private_network = str(exc)
             self._warn_host_network(on_output)
-            return None
-        return private
+            return False
+        return True
+
+    @staticmethod
+    def _use_host_network(config: dict[str, object], bundle: Path) -> None:
+        """Turn a spec made for a private network into one on the host's network."""
+        linux = cast(dict[str, object], config["linux"])
+        namespaces = cast(list[dict[str, str]], linux["namespaces"])
+        linux["namespaces"] = [ns for ns in namespaces if ns["type"] != "network"]
+        try:
+            host_resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            host_resolv = ""
+        (bundle / "etc" / "resolv.conf").write_text(resolv_conf(host_resolv, "host"))
 
     def _warn_host_network(self, on_output: OutputCallback | None) -> None:
         """Say once per executor that steps get the host's network, and why."""
