@@ -49,6 +49,7 @@ from strata.dockerfile.instructions import (
     VolumeInstruction,
     WorkdirInstruction,
     parse_trigger,
+    refuse_nul,
 )
 from strata.dockerfile.shell import ShellError, ShellLex
 from strata.dockerfile.stages import BuildDefinition, parse_stages
@@ -892,6 +893,7 @@ class _Conversion:
         assert isinstance(instruction, WorkdirInstruction)
         where = command.where
         requested = self._expand(state, instruction.path, where)
+        refuse_nul(where, "WORKDIR", "path", requested)
         if not state.workdir_set and not requested.startswith("/"):
             self.shared.warn(
                 PlanWarning(
