@@ -109,3 +109,15 @@ def test_keyring_io_uring_and_user_namespaces_are_refused_in_a_step(
         assert results[f"sandbox-{call}"] == str(EPERM), (call, log)
         # Unconfined, the same calls work, so the refusals above are the filter's.
         assert results[f"insecure-{call}"] == "0", (call, log)
+
+
+def test_strata_run_is_filtered_too(build_root: Path) -> None:
+    script = (
+        "grep Seccomp: /proc/self/status; "
+        "if unshare -U true 2>/dev/null; then echo unshare-worked; else echo unshare-refused; fi"
+    )
+    run = strata(build_root, "run", "--rm", BUSYBOX_IMAGE, "sh", "-c", script)
+    out = run.stdout.decode()
+    assert run.returncode == 0, run.stderr.decode()
+    assert re.search(r"^Seccomp:\s+2$", out, re.MULTILINE), out
+    assert "unshare-refused" in out and "unshare-worked" not in out
