@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from strata.store.root import StateRoot
+from strata.worker.executor import Executor, ProcessSpec
+from strata.worker.snapshot import Snapshotter
+from tests.integration.conftest import commit_tree
 from tests.integration.guide_fixtures import (
     BUSYBOX_IMAGE,
     build_root,
@@ -121,3 +125,28 @@ def test_strata_run_is_filtered_too(build_root: Path) -> None:
     assert run.returncode == 0, run.stderr.decode()
     assert re.search(r"^Seccomp:\s+2$", out, re.MULTILINE), out
     assert "unshare-refused" in out and "unshare-worked" not in out
+
+
+def test_executor_can_run_a_container_without_the_filter(
+    overlay_snapshotter: Snapshotter, busybox_rootfs: Path, state_root: StateRoot
+) -> None:
+    """What `--security-opt seccomp=unconfined` asks of the executor: the profile
+    alone is dropped, the rest of the sandbox stays."""
+    base = commit_tree(overlay_snapshotter, "busybox", busybox_rootfs)
+    executor = Executor(state_root)
+    script = "grep -E '^(Seccomp|CapBnd):' /proc/self/status"
+    seen: dict[bool, str] = {}
+    for unconfined in (False, True):
+        out: list[bytes] = []
+        code = executor.run(
+            ProcessSpec(("/bin/sh", "-c", script)),
+            overlay_snapshotter.prepare(f"s-{unconfined}", base),
+            seccomp_unconfined=unconfined,
+            on_output=lambda stream, chunk, at, out=out: out.append(chunk),  # type: ignore[misc]
+        )
+        assert code == 0
+        seen[unconfined] = b"".join(out).decode()
+    assert re.search(r"Seccomp:\s+2", seen[False])
+    assert re.search(r"Seccomp:\s+0", seen[True])
+    capabilities = [line for line in seen[True].splitlines() if line.startswith("CapBnd")]
+    assert capabilities == [line for line in seen[False].splitlines() if line.startswith("CapBnd")]
