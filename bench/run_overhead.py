@@ -6,6 +6,10 @@ snapshot. The baseline is `runc run` alone on an already-written bundle whose ro
 already mounted. Samples of the three are taken in turn, in a shuffled order, so that
 load from other work on the machine weighs on each alike. Needs root, runc and /bin/busybox. Prints
 medians; the goal is a ratio within 1.3.
+
+A second pass prices the private network: the same step with the default network (its
+own namespace behind slirp4netns) next to `--network=host`, interleaved likewise; the
+goal is under 10 ms per step.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from tests.rootfs import make_busybox_rootfs
 
 from strata.errors import ExecError
 from strata.fsutil import copy_tree
+from strata.modes import NetworkMode
 from strata.store.root import StateRoot
 from strata.worker.executor import BUNDLE_TMPFS_OPTIONS, Executor, ProcessSpec
+from strata.worker.network import private_network_available
 from strata.worker.snapshots.factory import open_snapshotter
 from strata.worker.snapshots.mount import MountSpec, mount_all, mount_one, unmount
 from strata.worker.spec import build_spec, hosts_file, resolv_conf
@@ -97,11 +103,19 @@ class BareRuntime:
 class Steps:
     """What the solver pays for `RUN true`: prepare, run, commit (removal not timed)."""
 
-    def __init__(self, root: StateRoot, runtime: str, base: str, snapshotter: str) -> None:
+    def __init__(
+        self,
+        root: StateRoot,
+        runtime: str,
+        base: str,
+        snapshotter: str,
+        network: NetworkMode = "host",
+    ) -> None:
         self.snap = open_snapshotter(root, snapshotter)
         self.executor = Executor(root, runtime)  # type: ignore[arg-type]
         self.base = base
-        self.prefix = f"bench-{runtime}-{snapshotter}"
+        self.network = network
+        self.prefix = f"bench-{runtime}-{snapshotter}-{network}"
         self.runs = 0
 
     def sample(self) -> float:
@@ -109,7 +123,9 @@ class Steps:
         key = f"{self.prefix}-{self.runs}"
         start = time.perf_counter()
         mounts = self.snap.prepare(key, self.base)
-        code = self.executor.run(ProcessSpec(("/bin/true",)), mounts, on_output=lambda *a: None)
+        code = self.executor.run(
+            ProcessSpec(("/bin/true",)), mounts, network=self.network, on_output=lambda *a: None
+        )
         self.snap.commit(f"{key}-done", key)
         elapsed = time.perf_counter() - start
         assert code == 0
@@ -151,6 +167,26 @@ def bench_runtime(root: StateRoot, runtime: str, base: str) -> dict[str, list[fl
         bare.close()
 
 
+def bench_network(root: StateRoot, runtime: str, base: str) -> None:
+    """The private network's price per step: default next to host, interleaved."""
+    missing = private_network_available()
+    if missing is not None:
+        print(f"  private network: not measured ({missing})")
+        return
+    samples = interleaved(
+        {
+            "host": Steps(root, runtime, base, "overlay", "host").sample,
+            "private": Steps(root, runtime, base, "overlay", "default").sample,
+        }
+    )
+    host = median_ms(samples["host"])
+    private = median_ms(samples["private"])
+    extra = median_ms([p - h for p, h in zip(samples["private"], samples["host"], strict=True)])
+    print(f"  step with --network=host:           {host:7.1f} ms")
+    print(f"  step with its own network (slirp):  {private:7.1f} ms")
+    print(f"  private network's cost per step:    {extra:7.1f} ms  (median of pairs; goal < 10)")
+
+
 def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="strata-bench-"))
     root = StateRoot.open(tmp / "root")
@@ -188,6 +224,7 @@ def main() -> int:
                 f"({native / native_bare:.2f}x of {native_bare:.1f} ms in its pass)"
             )
             print(f"  strata's own cost per overlay step: {extra:7.1f} ms  (median of pairs)")
+            bench_network(root, runtime, "base")
     finally:
         root.close()
         shutil.rmtree(tmp, ignore_errors=True)

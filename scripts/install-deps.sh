@@ -2,9 +2,10 @@
 # Installs the Debian packages strata's tests and demo need, when they are missing.
 # runc/crun run containers; skopeo/umoci check image outputs; docker-registry is the
 # real registry for registry tests; busybox-static is the base of test images;
-# openssh-client provides ssh-agent for RUN --mount=type=ssh with key files.
+# openssh-client provides ssh-agent for RUN --mount=type=ssh with key files; slirp4netns
+# gives each RUN step its own network namespace with outbound access.
 set -euo pipefail
-packages=(runc crun skopeo umoci docker-registry busybox-static git ca-certificates openssh-client time)
+packages=(runc crun skopeo umoci docker-registry busybox-static git ca-certificates openssh-client time slirp4netns)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -575,7 +575,7 @@ def test_cancel_from_another_thread_interrupts_the_step_and_cleans_up(
     assert mounts_under(state_root.tmp_root) == []
 
 
-def test_step_gets_its_own_namespaces_and_a_network_one_only_with_none(
+def test_step_gets_its_own_namespaces_and_shares_the_network_only_with_host(
     executor: Executor, overlay_snapshotter: Snapshotter, base: str
 ) -> None:
     kinds = ("pid", "ipc", "uts", "mnt", "net")
@@ -585,12 +585,51 @@ def test_step_gets_its_own_namespaces_and_a_network_one_only_with_none(
     *inside, pid = r.stdout.splitlines()
     assert pid == "1"
     assert [a != b for a, b in zip(inside, host, strict=True)] == [True] * 5
-    # `default` and `host` share the host's network: there is no network provider, as
-    # with BuildKit's OCI worker without CNI.
-    for key, network in (("s2", "host"), ("s3", "default")):
+    # `host` shares the host's network; `default` is the step's own (behind
+    # slirp4netns), or the host's where slirp4netns is missing.
+    private = shutil.which("slirp4netns") is not None
+    for key, network, shared in (("s2", "host", True), ("s3", "default", not private)):
         r = run_step(executor, overlay_snapshotter, base, script, network=network, key=key)
         inside = r.stdout.splitlines()[:5]
-        assert [a == b for a, b in zip(inside, host, strict=True)] == [False] * 4 + [True]
+        assert [a == b for a, b in zip(inside, host, strict=True)] == [False] * 4 + [shared]
+
+
+def test_without_slirp4netns_default_falls_back_to_the_host_network_with_a_warning(
+    state_root: StateRoot,
+    overlay_snapshotter: Snapshotter,
+    base: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import strata.worker.network
+
+    monkeypatch.setattr(strata.worker.network, "SLIRP4NETNS", "slirp4netns-not-installed")
+    executor = Executor(state_root)
+    host = os.readlink("/proc/self/ns/net")
+    first = run_step(executor, overlay_snapshotter, base, "readlink /proc/self/ns/net")
+    second = run_step(executor, overlay_snapshotter, base, "true", key="s2")
+    assert first.stdout.strip() == host
+    warning = "WARNING: RUN uses the host's network: slirp4netns is not installed\n"
+    assert first.stderr == warning
+    assert second.stderr == ""  # said once
+
+
+def test_a_slirp4netns_that_fails_to_start_leaves_the_step_on_the_host_network(
+    state_root: StateRoot,
+    overlay_snapshotter: Snapshotter,
+    base: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import strata.worker.network
+
+    monkeypatch.setattr(strata.worker.network, "SLIRP4NETNS", "false")  # exits at once
+    executor = Executor(state_root)
+    step = "readlink /proc/self/ns/net; cat /etc/resolv.conf"
+    r = run_step(executor, overlay_snapshotter, base, step)
+    assert r.code == 0
+    netns, _, resolv = r.stdout.partition("\n")
+    assert netns == os.readlink("/proc/self/ns/net")
+    assert resolv == Path("/etc/resolv.conf").read_text()  # the host's, as with host
+    assert r.stderr == "WARNING: RUN uses the host's network: slirp4netns exited with status 1\n"
 
 
 def test_rlimit_nofile_and_dev_pts_are_set_up(

@@ -52,6 +52,32 @@ _STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")
 _ONBUILD_PREFIX = re.compile(r"^[\t\n\f\r ]*ONBUILD[\t\n\f\r ]*", re.IGNORECASE)
 
 
+def nul_error(keyword: str, what: str, value: str) -> str | None:
+    """The message for a NUL byte in a path-like `value` of `keyword`, or None.
+
+    No path can hold a NUL: the kernel takes C strings. BuildKit lets one through
+    until a system call fails with "invalid argument"; strata refuses it at the line
+    that has it (or whose expansion made it), before anything touches the disk."""
+    if "\x00" not in value:
+        return None
+    return f"{keyword} {what} {go_quote(value)} contains a NUL byte"
+
+
+def refuse_nul(location: Location, keyword: str, what: str, value: str) -> None:
+    """Raise a DockerfileError at `location` if `value` holds a NUL byte (see
+    `nul_error`): for words only known after expansion."""
+    message = nul_error(keyword, what, value)
+    if message is not None:
+        raise location.error(message)
+
+
+def _refuse_nul_in_args(keyword: str, what: str, values: tuple[str, ...] | list[str]) -> None:
+    for value in values:
+        message = nul_error(keyword, what, value)
+        if message is not None:
+            raise InstructionError(message)
+
+
 @dataclass(frozen=True)
 class Location:
     """Where an instruction sits: file name, 1-based lines, and the file's text."""
@@ -150,8 +176,14 @@ class RunInstruction(Instruction):
 
         Errors point at this RUN (without the parse-error prefix, as BuildKit's dispatch).
         """
+
+        def expand_checked(word: str) -> str:
+            expanded = expand(word)
+            refuse_nul(self.location, "RUN", "--mount value", expanded)
+            return expanded
+
         with located(self.location, MountError):
-            return tuple(parse_mount(value, expand=expand) for value in self.mount_values)
+            return tuple(parse_mount(value, expand=expand_checked) for value in self.mount_values)
 
     def check_supported(self) -> None:
         """Refuse what only BuildKit's labs frontend runs (`--device`), as at dispatch."""
@@ -470,6 +502,7 @@ def _parse_run(req: _Request) -> RunInstruction:
     )
     devices = tuple(_parse_device(v) for v in flags.values("device"))
     mount_values = flags.values("mount")
+    _refuse_nul_in_args("RUN", "--mount", mount_values)
     with reraised_as(InstructionError, MountError):
         mount_sources = tuple(mount_from(v) for v in mount_values)
     network = flags.value("network")
@@ -505,6 +538,7 @@ def _parse_copy(req: _Request) -> CopyInstruction:
         .add_bool("parents")
     )
     sources, contents, dest = _sources_and_dest(req)
+    _refuse_nul_in_args("COPY", "path", [*sources, dest])
     return req.make(
         CopyInstruction,
         sources=sources,
@@ -533,6 +567,7 @@ def _parse_add(req: _Request) -> AddInstruction:
         .add_strings("exclude")
     )
     sources, contents, dest = _sources_and_dest(req)
+    _refuse_nul_in_args("ADD", "path", [*sources, dest])
     return req.make(
         AddInstruction,
         sources=sources,
@@ -689,6 +724,7 @@ def _parse_simple(req: _Request) -> Instruction:
         if len(args) != 1:
             raise _exactly_one("WORKDIR")
         req.no_flags()
+        _refuse_nul_in_args("WORKDIR", "path", args[:1])
         return req.make(WorkdirInstruction, path=args[0])
     if kind == "user":
         if len(args) != 1:

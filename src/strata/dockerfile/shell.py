@@ -11,12 +11,22 @@ by rule (the comments cite the behaviours that look surprising).
 lower-level entry for the build engine: it can keep quotes and leave unset
 variables untouched (RUN step names) and reports which variables were used,
 for the UndefinedVar lint.
+
+Two bounds BuildKit does not have keep hostile words from hurting: a word
+may expand to at most `MAX_EXPANDED_CHARS` (1 MiB; forty `ARG A1=${A0}${A0}`
+lines would otherwise ask for a terabyte), and `${...}` may nest `MAX_NESTING`
+deep (lex.go recurses on Go's growable stacks and takes 10,000 levels and
+more; this lexer recurses too, so the interpreter's recursion limit is
+raised for the few words that need it, see `_RecursionRoom`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from strata.errors import ShellError
@@ -37,6 +47,70 @@ _GO_EOF_RUNE = "\ufffd"
 
 # text/scanner skips a byte-order mark at the very start of the input.
 _BOM = "\ufeff"
+
+MAX_EXPANDED_CHARS = 1 << 20
+MAX_NESTING = 100_000
+# Python frames one level of `${X:-${...}}` costs (until, dollar, modified,
+# until_closing), and those the caller may already be using.
+_FRAMES_PER_LEVEL = 4
+_FRAMES_SPARE = 2_000
+# Words nested less deeply than this fit the default recursion limit.
+_SHALLOW_NESTING = 100
+_SHOWN_WORD_CHARS = 60
+
+
+def _shown(word: str) -> str:
+    """`word` shortened for an error of strata's own bounds: the words that hit them
+    are long, and the message should stay one readable line."""
+    if len(word) <= _SHOWN_WORD_CHARS:
+        return word
+    return word[:_SHOWN_WORD_CHARS] + "..."
+
+
+def _nesting_depth(text: str) -> int:
+    """How deep `${` nests in `text`, counted over the raw characters (quotes and
+    escapes ignored, so it may count a level too many, never too few for the
+    lexer, which only recurses at `${`)."""
+    depth = deepest = 0
+    at = text.find("${")
+    while at != -1:
+        # Closing braces between this `${` and the previous one end levels.
+        depth += 1
+        deepest = max(deepest, depth)
+        next_at = text.find("${", at + 2)
+        stop = len(text) if next_at == -1 else next_at
+        depth = max(0, depth - text.count("}", at + 2, stop))
+        at = next_at
+    return deepest
+
+
+class _RecursionRoom:
+    """Raises the interpreter's recursion limit while words nested deeper than the
+    default limit allows are expanded, and puts it back when the last such
+    expansion ends. Python 3.11 runs Python-to-Python calls without using the C
+    stack, so the lexer's frames cost only memory. The limit is one for the whole
+    interpreter, hence the lock and the count of expansions that need it."""
+
+    _lock = threading.Lock()
+    _users = 0
+    _saved = 0
+
+    @classmethod
+    @contextmanager
+    def enough_for(cls, frames: int) -> Iterator[None]:
+        with cls._lock:
+            if cls._users == 0:
+                cls._saved = sys.getrecursionlimit()
+            cls._users += 1
+            if sys.getrecursionlimit() < frames:
+                sys.setrecursionlimit(frames)
+        try:
+            yield
+        finally:
+            with cls._lock:
+                cls._users -= 1
+                if cls._users == 0:
+                    sys.setrecursionlimit(cls._saved)
 
 
 @dataclass(frozen=True)
@@ -138,6 +212,15 @@ class _Failure(Exception):
     """An expansion error before BuildKit wraps it with the word."""
 
 
+class _TooLong(Exception):
+    """The expansion outgrew MAX_EXPANDED_CHARS."""
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_EXPANDED_CHARS:
+        raise _TooLong()
+
+
 def _is_go_space(ch: str) -> bool:
     """Go's unicode.IsSpace of one character ("" at the end of the input is not)."""
     return ch != "" and ch in GO_SPACE
@@ -227,14 +310,30 @@ class _Expansion:
     # -- driver ----------------------------------------------------------
 
     def run(self) -> tuple[str, list[str]]:
+        depth = _nesting_depth(self.text) if "${" in self.text else 0
+        if depth > MAX_NESTING:
+            raise ShellError(
+                f"variable references nested more than {MAX_NESTING} deep",
+                word=_shown(self.source),
+            )
         try:
-            return self.until("", self.raw_escapes)
+            if depth < _SHALLOW_NESTING:
+                return self.until("", self.raw_escapes)
+            frames = depth * _FRAMES_PER_LEVEL + _FRAMES_SPARE + sys.getrecursionlimit()
+            with _RecursionRoom.enough_for(frames):
+                return self.until("", self.raw_escapes)
         except _Failure as failure:
             raise ShellError(str(failure), word=self.source) from None
+        except _TooLong:
+            raise ShellError(
+                f"expanded word is longer than {MAX_EXPANDED_CHARS} characters (1 MiB)",
+                word=_shown(self.source),
+            ) from None
 
     def until(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
         """Read up to `stop` (consumed) or to the end when `stop` is ""."""
         result: list[str] = []
+        size = 0
         self.words_buffer.clear()
         words = _WordSplitter(self.words_buffer)
         saved_raw_escapes = self.raw_escapes
@@ -246,6 +345,8 @@ class _Expansion:
                     return "".join(result), words.finish()
                 if ch == "$":
                     piece = self.dollar()
+                    size += len(piece)
+                    _check_size(size)
                     result.append(piece)
                     words.add_string(piece)
                 elif ch == "<":
@@ -305,6 +406,7 @@ class _Expansion:
         """Literal except `$` expansions; the escape token escapes only `"`,
         `$` and itself, and stays in the text before anything else."""
         out: list[str] = []
+        size = 0
         quote = self.next()
         if self.raw_quotes:
             out.append(quote)
@@ -321,6 +423,8 @@ class _Expansion:
                 return "".join(out)
             if ch == "$":
                 out.append(self.dollar())
+                size += len(out[-1])
+                _check_size(size)
                 continue
             ch = self.next()
             if ch == self.escape:
@@ -546,6 +650,7 @@ def _go_replace_all(regex: re.Pattern[str], value: str, template: str) -> str:
     replaced (Python's re.sub would), and the replacement is a Go template in
     which `$0`/`${0}` is the match, `$$` a dollar and other `$names` empty."""
     out: list[str] = []
+    size = 0
     last_end = 0
     search_pos = 0
     while search_pos <= len(value):
@@ -556,6 +661,8 @@ def _go_replace_all(regex: re.Pattern[str], value: str, template: str) -> str:
         out.append(value[last_end:start])
         if end > last_end or start == 0:
             out.append(_go_expand_template(template, found.group(0)))
+            size += len(out[-1]) + start - last_end
+            _check_size(size)
         last_end = end
         search_pos = search_pos + 1 if search_pos + 1 > end else end
     out.append(value[last_end:])

@@ -51,6 +51,7 @@ from strata.dockerfile.instructions import (
     UserInstruction,
     VolumeInstruction,
     WorkdirInstruction,
+    refuse_nul,
 )
 from strata.dockerfile.shell import ShellLex
 from strata.dockerfile.stages import BuildDefinition, parse_stages
@@ -633,6 +634,7 @@ class _Conversion:
     ) -> None:
         where = command.where
         requested = self._expand(state, instruction.path, where)
+        refuse_nul(where, "WORKDIR", "path", requested)
         if not state.workdir_set and not requested.startswith("/"):
             self.shared.warn(
                 PlanWarning(

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import re
 
-from strata.dockerfile.instructions import AddInstruction, CopyInstruction, SourceContent
+from strata.dockerfile.instructions import (
+    AddInstruction,
+    CopyInstruction,
+    SourceContent,
+    refuse_nul,
+)
 from strata.dockerfile.shell import ShellLex
 from strata.errors import ConfigError, ShellError, SourceError, located, reraised_as
 from strata.plan import paths
@@ -88,8 +93,12 @@ def dispatch_copy(
     is_add = isinstance(instruction, AddInstruction)
     env = state.env
 
+    keyword = "ADD" if is_add else "COPY"
+
     def expand(word: str) -> str:
-        return shared.expand_in(state, word, where)
+        expanded = shared.expand_in(state, word, where)
+        refuse_nul(where, keyword, "path", expanded)
+        return expanded
 
     chown = expand(instruction.chown)
     chmod = expand(instruction.chmod)

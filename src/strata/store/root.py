@@ -14,6 +14,13 @@
     tmp/.new-<owner>/    the same directory while it is being made: it gets its name only
                          once its lock is held, so no reaper can take it for a dead one.
 
+The root and the directories above are 0700 and metadata.db (with its -wal and -shm) and
+the lock files 0600, whatever the umask: snapshots hold setuid binaries, device nodes and
+files other users must not read (cache mounts, secrets a step copied), all reachable by
+path, so the root itself is the gate (moby CVE-2021-41091; Docker keeps its data root
+0710 and containerd 0700). A root made by an earlier release, 0755 and 0644 under umask
+022, is closed on the next `StateRoot.open`.
+
 Several processes may open one root at once: SQLite serialises metadata writes and file
 locks guard what SQLite cannot.
 """
@@ -26,6 +33,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import subprocess
 import threading
 import time
@@ -41,6 +49,9 @@ BUSY_TIMEOUT_SECONDS = 60.0
 STAGING_PREFIX = ".new-"
 TRASH_PREFIX = ".removed-"
 STAGING_GRACE_SECONDS = 60.0
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+METADATA_SUFFIXES = ("", "-wal", "-shm", "-journal")
 """How long a half-made owner directory is left alone: its maker is between `mkdir`
 and taking its lock for microseconds, so one this old was left by a killed process."""
 
@@ -68,19 +79,41 @@ class StateRoot:
         a StoreError) and reap what dead processes left behind."""
         root = cls(Path(path).absolute())
         try:
-            for d in (
-                root.blobs_dir,
-                root.snapshots_dir,
-                root.cachemounts_dir,
-                root.locks_dir,
-                root.tmp_root,
-            ):
-                d.mkdir(parents=True, exist_ok=True)
+            root.make_private()
         except OSError as exc:
             raise StoreError(f"cannot use state root {root.path}: {exc.strerror}") from exc
         root.reap_stale()
         migrate(root.connect(), root.path)
         return root
+
+    def make_private(self) -> None:
+        """Create the layout with owner-only modes, or close an existing one: the root,
+        its top directories and blobs/sha256 0700; metadata.db and its -wal/-shm/-journal
+        and every lock file 0600. `mkdir` alone would honour the umask (0755 under 022)
+        and never change an existing directory, hence the `chmod` after it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for d in (
+            self.path,
+            self.blobs_dir.parent,
+            self.blobs_dir,
+            self.snapshots_dir,
+            self.cachemounts_dir,
+            self.locks_dir,
+            self.tmp_root,
+        ):
+            d.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+            _set_mode(d, PRIVATE_DIR_MODE)
+        # Made before SQLite opens it: SQLite creates a new database under the umask,
+        # and its -wal and -shm files with the database file's mode (`findCreateFileMode`
+        # in sqlite's os_unix.c), so a 0600 database keeps those 0600 too.
+        fd = os.open(self.db_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        os.close(fd)
+        for suffix in METADATA_SUFFIXES:
+            with contextlib.suppress(FileNotFoundError):
+                _set_mode(Path(f"{self.db_path}{suffix}"), PRIVATE_FILE_MODE)
+        for lock_file in self.locks_dir.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                _set_mode(lock_file, PRIVATE_FILE_MODE)
 
     # -- metadata ---------------------------------------------------------------------
 
@@ -119,7 +152,7 @@ class StateRoot:
     def lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
         """An advisory lock across processes and threads, held for the `with` block."""
         safe = name.replace("/", "_")
-        with open(self.locks_dir / f"{safe}.lock", "a+b") as fh:
+        with _open_lock_file(self.locks_dir / f"{safe}.lock") as fh:
             fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
@@ -141,8 +174,8 @@ class StateRoot:
             # `reap_stale` running in between would otherwise find a directory with a
             # free (or no) lock, take it for a dead process's and delete it under us.
             staging = self.tmp_root / f"{STAGING_PREFIX}{name}"
-            staging.mkdir(parents=True)
-            fh = open(staging / "owner.lock", "a+b")  # noqa: SIM115 - held for the process's life
+            staging.mkdir(mode=PRIVATE_DIR_MODE)
+            fh = _open_lock_file(staging / "owner.lock")  # held for the process's life
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             d = self.tmp_root / name
             staging.rename(d)
@@ -153,7 +186,7 @@ class StateRoot:
     def mkdtemp(self, prefix: str = "t") -> Path:
         """A fresh directory inside this process's tmp space."""
         d = self.owner_dir() / f"{prefix}-{uuid.uuid4().hex[:12]}"
-        d.mkdir()
+        d.mkdir(mode=PRIVATE_DIR_MODE)
         return d
 
     def close(self) -> None:
@@ -215,6 +248,18 @@ class StateRoot:
             if _owner_alive(entry):
                 continue
             reap_directory(entry)
+
+
+def _set_mode(path: Path, mode: int) -> None:
+    """`chmod` unless `path` already has exactly `mode`."""
+    if stat.S_IMODE(os.stat(path).st_mode) != mode:
+        os.chmod(path, mode)
+
+
+def _open_lock_file(path: Path) -> IO[bytes]:
+    """`path` opened for flock, created 0600 whatever the umask."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    return os.fdopen(fd, "a+b")
 
 
 def trash_owner(suffix: str) -> str:

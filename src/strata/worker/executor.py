@@ -9,18 +9,23 @@ the run had to create in the root is removed again (BuildKit `executor/stubs.go`
 the snapshot holds only what the process wrote.
 
 The runtime's state dir is `<owner_dir>/runc`, so after a crash the next
-`StateRoot.open` finds and deletes leftover containers.
+`StateRoot.open` finds and deletes leftover containers. It need not wait for one: the
+runtime gets SIGKILL when strata dies (a parent-death signal, as BuildKit's runc
+executor sets `PdeathSignal`), and a watchdog process (`strata.worker.watchdog`) kills
+the containers themselves and undoes their mounts as soon as the process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -37,6 +42,12 @@ from strata.store.cachemounts import CacheMounts
 from strata.store.root import StateRoot
 from strata.worker.context import resolve_in_root
 from strata.worker.mounts import RuntimeMount, prepare_mounts
+from strata.worker.network import (
+    NetworkUnavailable,
+    PrivateNetwork,
+    container_resolv_conf,
+    private_network_available,
+)
 from strata.worker.snapshots.mount import MountSpec, mount_all, mount_one, unmount
 from strata.worker.spec import (
     DEFAULT_HOSTNAME,
@@ -46,6 +57,7 @@ from strata.worker.spec import (
     resolv_conf,
 )
 from strata.worker.users import resolve_user
+from strata.worker.watchdog import MARKER as WATCHDOG_MARKER
 
 OutputCallback = Callable[[str, bytes, float], None]
 """Called with ("stdout" | "stderr", a chunk of output, unix time it was read).
@@ -71,7 +83,25 @@ KILL_RETRY_SECONDS = 0.02
 # the mount points of the root and of secrets.
 BUNDLE_TMPFS_OPTIONS = ("nosuid", "nodev", "mode=0700", "size=64m")
 
+WATCHDOG = "strata.worker.watchdog"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
 __all__ = ["Executor", "OutputCallback", "ProcessSpec", "process_failed_message"]
+
+
+def die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A `preexec_fn` asking the kernel to SIGKILL the child when the thread that
+    started it dies (BuildKit's runc executor sets the same `PdeathSignal`); the kernel
+    clears it only on fork and setuid exec, so it holds for the runtime. A parent that
+    died before the call leaves the child to kill itself."""
+
+    def set_signal() -> None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_signal
 
 
 @dataclass(frozen=True)
@@ -332,6 +362,36 @@ def pass_stderr_through(log_path: Path, target_fd: int = 2) -> OutputCallback:
     return copy
 
 
+class _Starting:
+    """A private network being made on a thread of its own (making it costs some ms of
+    system calls and a process start that need not hold the step up)."""
+
+    def __init__(self, start: Callable[[], PrivateNetwork | None]) -> None:
+        self._network: PrivateNetwork | None = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._network = start()
+            except BaseException as exc:  # handed to the caller by `result`
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="private-network")
+        self._thread.start()
+
+    def result(self) -> PrivateNetwork | None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._network
+
+    def close(self) -> None:
+        """Stop the network once the run is over (or failed before it began)."""
+        self._thread.join()
+        if self._network is not None:
+            self._network.close()
+
+
 class Executor:
     """Runs containers for one state root. Thread-safe: each `run` has its own bundle."""
 
@@ -349,6 +409,9 @@ class Executor:
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self._idle_bundles: list[Path] = []
+        self._no_private_network: str | None = None  # why not, once known
+        self._network_checked = False
+        self._warned_host_network = False
 
     @property
     def state_dir(self) -> Path:
@@ -392,6 +455,7 @@ class Executor:
         *,
         network: NetworkMode = "default",
         security: SecurityMode = "sandbox",
+        seccomp_unconfined: bool = False,
         on_output: OutputCallback | None = None,
         stdin: int | IO[bytes] | None = None,
         tty: bool = False,
@@ -404,9 +468,11 @@ class Executor:
         own copy of a start-up error, which the raised `ExecError` carries). `stdin` is passed through (default: /dev/null). With
         `forward_signals` (for `strata run`) SIGINT, SIGTERM and friends go to the
         container; otherwise SIGINT/SIGTERM kill it, everything is undone, and
-        `Interrupted` is raised."""
+        `Interrupted` is raised. The container runs under Docker's default seccomp
+        profile unless `security` is `insecure` or `seccomp_unconfined` is set."""
         if self._cancelled.is_set():
             raise Interrupted()
+        self._ensure_watchdog()
         bundle, in_memory = self._take_bundle_dir()
         disk_dirs: list[Path] = []
 
@@ -416,15 +482,34 @@ class Executor:
 
         try:
             with contextlib.ExitStack() as stack:
+                starting: _Starting | None = None
+                if network == "default":
+                    # Made in the background while the root is mounted and the bundle
+                    # written, and waited for only just before the runtime starts.
+                    starting = _Starting(lambda: self._start_private_network(bundle, on_output))
+                    stack.callback(starting.close)
                 rootfs_dir = bundle / "rootfs"
                 rootfs_dir.mkdir()
                 after_unmount: list[Callable[[], None]] = []
                 stack.callback(lambda: [f() for f in after_unmount])
                 mount_all(rootfs, rootfs_dir)
                 stack.callback(unmount, rootfs_dir)
+                private = starting.result() if starting is not None else None
                 config = self._prepare(
-                    process, rootfs_dir, mounts, network, security, tty, stack, disk_scratch
+                    process,
+                    rootfs_dir,
+                    mounts,
+                    network,
+                    security,
+                    tty,
+                    stack,
+                    disk_scratch,
+                    private.path if private is not None else None,
                 )
+                if private is not None and not self._ready(private, on_output):
+                    self._use_host_network(config, bundle)
+                if seccomp_unconfined:  # `--security-opt seccomp=unconfined`
+                    cast(dict[str, object], config["linux"]).pop("seccomp", None)
                 upper = _upper_dir_of(rootfs)
                 if upper is not None:
                     parents = stub_parents(rootfs_dir, config_targets(config))
@@ -439,6 +524,77 @@ class Executor:
             self._give_back_bundle_dir(bundle, in_memory)
             for d in disk_dirs:
                 shutil.rmtree(d, ignore_errors=True)
+
+    def _start_private_network(
+        self, bundle: Path, on_output: OutputCallback | None
+    ) -> PrivateNetwork | None:
+        """The step's own network namespace behind slirp4netns (`strata.worker.network`),
+        or None, after a one-line warning, when none can be made here: the step then
+        shares the host's network, as every step did before strata had private ones."""
+        if not self._network_checked:
+            self._no_private_network = private_network_available()
+            self._network_checked = True
+        if self._no_private_network is None:
+            try:
+                return PrivateNetwork.start(bundle)
+            except NetworkUnavailable as exc:
+                self._no_private_network = str(exc)
+        self._warn_host_network(on_output)
+        return None
+
+    def _ready(self, private: PrivateNetwork, on_output: OutputCallback | None) -> bool:
+        """Whether slirp4netns got `private` ready; if not, warn (once) and say so."""
+        try:
+            private.wait_ready()
+        except NetworkUnavailable as exc:
+            self._no_private_network = str(exc)
+            self._warn_host_network(on_output)
+            return False
+        return True
+
+    @staticmethod
+    def _use_host_network(config: dict[str, object], bundle: Path) -> None:
+        """Turn a spec made for a private network into one on the host's network."""
+        linux = cast(dict[str, object], config["linux"])
+        namespaces = cast(list[dict[str, str]], linux["namespaces"])
+        linux["namespaces"] = [ns for ns in namespaces if ns["type"] != "network"]
+        try:
+            host_resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            host_resolv = ""
+        (bundle / "etc" / "resolv.conf").write_text(resolv_conf(host_resolv, "host"))
+
+    def _warn_host_network(self, on_output: OutputCallback | None) -> None:
+        """Say once per executor that steps get the host's network, and why."""
+        with self._lock:
+            if self._warned_host_network:
+                return
+            self._warned_host_network = True
+        line = f"WARNING: RUN uses the host's network: {self._no_private_network}\n".encode()
+        if on_output is not None:
+            on_output("stderr", line, time.time())
+        else:
+            _write_all(2, line)
+
+    def _ensure_watchdog(self) -> None:
+        """Start the watchdog of this process's owner dir unless one runs: it reaps the
+        containers if the process dies without cleaning up (see the module doc). The
+        marker file, made with O_EXCL, makes it one per owner dir, not one per executor."""
+        owner = self.root.owner_dir()
+        try:
+            os.close(os.open(owner / WATCHDOG_MARKER, os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            return
+        # Started in the background by a shell that exits at once, so the watchdog is
+        # nobody's child here: nothing to wait for, no zombie, no lingering Popen.
+        subprocess.run(
+            ["/bin/sh", "-c", 'exec "$@" &', "sh", sys.executable, "-m", WATCHDOG, str(owner)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            check=False,
+        )
 
     def _take_bundle_dir(self) -> tuple[Path, bool]:
         """A directory for one run's bundle, with a fresh tmpfs on it when possible (then
@@ -474,6 +630,7 @@ class Executor:
         tty: bool,
         stack: contextlib.ExitStack,
         disk_scratch: Callable[[], Path],
+        network_namespace: Path | None,
     ) -> dict[str, object]:
         user = resolve_user(rootfs_dir, process.user)
         cwd = process.cwd or "/"
@@ -503,7 +660,10 @@ class Executor:
             host_resolv = Path("/etc/resolv.conf").read_text()
         except OSError:
             host_resolv = ""
-        resolv.write_text(resolv_conf(host_resolv, network))
+        if network_namespace is not None:
+            resolv.write_text(container_resolv_conf(host_resolv))
+        else:
+            resolv.write_text(resolv_conf(host_resolv, network))
         for f in (hosts, resolv):
             f.chmod(0o644)
         return build_spec(
@@ -519,6 +679,7 @@ class Executor:
             resolv_path=resolv,
             mounts=prepared.oci_mounts,
             rootfs=str(rootfs_dir),
+            network_namespace=str(network_namespace) if network_namespace else None,
         )
 
     def _start(
@@ -545,6 +706,7 @@ class Executor:
                 stdout=subprocess.PIPE if stdout_sink is not None else None,
                 stderr=subprocess.PIPE,
                 start_new_session=not forward_signals,
+                preexec_fn=die_with_parent(os.getpid()),
             )
             with self._lock:
                 self._running[cid] = proc

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from strata.gotext import go_quote
 from strata.modes import NetworkMode, SecurityMode
+from strata.worker.seccomp import default_profile
 from strata.worker.users import ResolvedUser
 
 OCI_VERSION = "1.0.2"
@@ -188,7 +189,8 @@ def hosts_file(hostname: str, extra_hosts: Sequence[tuple[str, str]] = ()) -> st
 
 def resolv_conf(host_text: str, network: NetworkMode) -> str:
     """/etc/resolv.conf of a container, from the host's (BuildKit `resolvconf.go`):
-    with the host's network (`host`, `default`) as is; otherwise loopback nameservers are
+    with the host's network (`host`, and `default` where no private network could be
+    made: see `strata.worker.network.container_resolv_conf` for one) as is; otherwise loopback nameservers are
     dropped (they would point into the container) and Google's are used when none remain."""
     if network in ("host", "default"):
         return host_text
@@ -302,12 +304,18 @@ def build_spec(
     mounts: Sequence[dict[str, object]] = (),
     rootfs: str = "rootfs",
     readonly_rootfs: bool = False,
+    network_namespace: str | None = None,
 ) -> dict[str, object]:
     """A complete config.json. `none` gets a fresh network namespace holding only
-    loopback; `host` and `default` share the host's: strata has no network provider
-    (bridge, CNI), and BuildKit's OCI worker without CNI does the same for `default`
-    (`--oci-worker-net=auto`), so `RUN apt-get update` works as users expect.
-    `insecure` is Docker's `--privileged`."""
+    loopback; `default` joins `network_namespace`, the step's private namespace that
+    `strata.worker.network` made (each step its own, as `docker build` gives), or where
+    none could be made shares the host's, as `host` does.
+    `insecure` is Docker's `--privileged`.
+
+    Every other container gets Docker's default seccomp profile for its capabilities
+    (`strata.worker.seccomp`), as BuildKit's sandbox mode does; `insecure` runs
+    unconfined as BuildKit's insecure mode does (`executor/oci/spec.go`,
+    `WithSecurityMode`)."""
     privileged = security == "insecure"
     nofile = nofile_limit()
     caps = list(host_capabilities() if privileged else DEFAULT_CAPABILITIES)
@@ -322,6 +330,8 @@ def build_spec(
     ]
     if network == "none":
         namespaces.append({"type": "network"})
+    elif network == "default" and network_namespace is not None:
+        namespaces.append({"type": "network", "path": network_namespace})
 
     all_mounts = default_mounts(security)
     if resolv_path is not None:
@@ -345,6 +355,9 @@ def build_spec(
         "maskedPaths": [] if privileged else list(MASKED_PATHS),
         "readonlyPaths": [] if privileged else list(READONLY_PATHS),
     }
+    profile = None if privileged else default_profile(caps)
+    if profile is not None:
+        linux["seccomp"] = profile
     if privileged:
         linux["devices"] = host_devices()
         linux["resources"] = {"devices": [{"allow": True, "access": "rwm"}]}
