@@ -282,10 +282,10 @@ class _Build:
                     parsed, platform, warn=lambda message: self._warn_text(vertex, message)
                 )
             except RegistryError as exc:
-                # BuildKit: "failed to resolve source metadata for <ref>: <why>".
-                raise RegistryError(
-                    f"failed to resolve source metadata for {normalized}: {exc.message}",
-                    registry=exc.registry,
+                # BuildKit: "failed to resolve source metadata for <ref>: <why>", at the
+                # FROM (or COPY --from) line: a BuildError, which the planner places.
+                raise BuildError(
+                    f"failed to resolve source metadata for {normalized}: {exc.message}"
                 ) from None
         return ResolvedImage(
             ref=normalized, manifest_digest=resolved.manifest_digest, config=resolved.config
