@@ -329,6 +329,11 @@ class _Expansion:
                 f"expanded word is longer than {MAX_EXPANDED_CHARS} characters (1 MiB)",
                 word=_shown(self.source),
             ) from None
+        except RecursionError:
+            # `_nesting_depth` can only overcount; this is a net, not a path.
+            raise ShellError(
+                "variable references nested too deeply", word=_shown(self.source)
+            ) from None
 
     def until(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
         """Read up to `stop` (consumed) or to the end when `stop` is ""."""

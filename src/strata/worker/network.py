@@ -93,7 +93,10 @@ class PrivateNetwork:
         """Make the namespace on `directory/netns` and start slirp4netns on it (without
         waiting for it to be ready). Raises NetworkUnavailable."""
         path = directory / "netns"
-        path.touch()
+        try:
+            path.touch()
+        except OSError as exc:
+            raise NetworkUnavailable(f"cannot make {path} ({exc.strerror})") from None
         try:
             _new_namespace_at(path)
         except NetworkUnavailable:
