@@ -10,10 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from strata.worker.snapshots.snapshotter import Snapshotter
 
 from strata.store.root import StateRoot
 from strata.worker.executor import Executor, ProcessSpec
+from strata.worker.snapshots.snapshotter import Snapshotter
 from tests.integration.conftest import commit_tree
 from tests.integration.guide_fixtures import (
     BUSYBOX_IMAGE,
