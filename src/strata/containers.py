@@ -143,6 +143,7 @@ def run_container(
                 stdin=sys.stdin.fileno() if request.interactive else None,
                 tty=request.tty,
                 forward_signals=True,
+                seccomp_unconfined=request.seccomp_unconfined,
             )
         except ExecError as err:
             err.exit_code = start_failure_status(err.message)

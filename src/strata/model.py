@@ -154,6 +154,9 @@ class RunRequest:
     remove: bool = False
     snapshotter: SnapshotterName | None = None
     runtime: Runtime | None = None
+    # `--security-opt seccomp=unconfined`: no seccomp filter (Docker's default profile
+    # applies otherwise).
+    seccomp_unconfined: bool = False
 
 
 ZERO_TIME = "0001-01-01T00:00:00Z"

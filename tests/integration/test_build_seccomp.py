@@ -127,6 +127,26 @@ def test_strata_run_is_filtered_too(build_root: Path) -> None:
     assert "unshare-refused" in out and "unshare-worked" not in out
 
 
+def test_strata_run_security_opt_seccomp_unconfined_lifts_the_filter(build_root: Path) -> None:
+    run = strata(
+        build_root,
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        BUSYBOX_IMAGE,
+        "grep",
+        "Seccomp:",
+        "/proc/self/status",
+    )
+    other = strata(build_root, "run", "--rm", "--security-opt", "apparmor=x", BUSYBOX_IMAGE, "true")
+
+    assert run.returncode == 0, run.stderr.decode()
+    assert re.search(r"^Seccomp:\s+0$", run.stdout.decode(), re.MULTILINE), run.stdout
+    assert other.returncode == 1
+    assert "apparmor=x" in other.stderr.decode()
+
+
 def test_executor_can_run_a_container_without_the_filter(
     overlay_snapshotter: Snapshotter, busybox_rootfs: Path, state_root: StateRoot
 ) -> None:

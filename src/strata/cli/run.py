@@ -89,6 +89,24 @@ def check_network(network: str) -> NetworkMode:
     return cast(NetworkMode, network)
 
 
+def parse_security_opts(options: Sequence[str]) -> bool:
+    """`--security-opt` values; True when seccomp is lifted. Only the seccomp option
+    strata can honour is accepted: anything else is refused by name, not ignored."""
+    unconfined = False
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep:
+            key, sep, value = option.partition(":")
+        if key == "seccomp" and value == "unconfined":
+            unconfined = True
+            continue
+        raise UsageError(
+            f"unsupported security option {option!r} (strata run supports seccomp=unconfined)",
+            option="--security-opt",
+        )
+    return unconfined
+
+
 def check_container_name(name: str) -> str:
     """`name` if Docker would accept it as a container name (it becomes a file name)."""
     if CONTAINER_NAME.fullmatch(name) is None:
@@ -139,6 +157,12 @@ def check_container_name(name: str) -> str:
     default=None,
     help="OCI runtime (default: runc, or crun when runc is not installed).",
 )
+@click.option(
+    "--security-opt",
+    "security_opts",
+    multiple=True,
+    help="seccomp=unconfined runs without Docker's default seccomp profile.",
+)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -157,6 +181,7 @@ def run_command(
     name: str | None,
     snapshotter: str | None,
     runtime: str | None,
+    security_opts: tuple[str, ...],
     image: str,
     command: tuple[str, ...],
 ) -> None:
@@ -193,6 +218,7 @@ def run_command(
         remove=remove,
         snapshotter=cast("SnapshotterName | None", snapshotter),
         runtime=cast("Runtime | None", runtime),
+        seccomp_unconfined=parse_security_opts(security_opts),
     )
 
     def pulling(familiar: str, result: PullResult | None) -> None:
