@@ -110,13 +110,17 @@ class ImagePusher:
         progress: Callable[[BlobEvent], None] | None = None,
         *,
         by_digest: bool = False,
+        before_manifests: Callable[[], object] | None = None,
     ) -> PushResult:
         """Push the manifest or index `top` (its documents and blobs in the content
         store, layers possibly only at their source) to `target`, tagged with its tag
         (`latest` when it has none), or by digest only with `by_digest` or a digest
-        reference. RegistryErrors say `failed to push <target>: ...`."""
+        reference. `before_manifests` is called once every blob is there.
+        RegistryErrors say `failed to push <target>: ...`."""
         try:
-            return self._push(top, target, progress or (lambda event: None), by_digest)
+            return self._push(
+                top, target, progress or (lambda event: None), by_digest, before_manifests
+            )
         except RegistryError as exc:
             message = exc.message.removeprefix(f"{target}: ")
             raise RegistryError(f"failed to push {target}: {message}", registry=target.domain) from None
@@ -127,9 +131,12 @@ class ImagePusher:
         target: Reference,
         progress: Callable[[BlobEvent], None],
         by_digest: bool,
+        before_manifests: Callable[[], object] | None,
     ) -> PushResult:
         manifests, blobs = self._walk(top)
         pushed = self._push_blobs(target, blobs, progress)
+        if before_manifests is not None:
+            before_manifests()
         for desc in manifests:
             body = self.content.read_bytes(desc["digest"], limit=4 << 20)
             is_top = desc["digest"] == top["digest"]
