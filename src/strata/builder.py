@@ -497,10 +497,18 @@ class _Build:
             )
         if exported is None:
             return BuildResult("", "", (), {}, stats)
+        result_names = exported.names or tuple(str(parse_reference(n)) for n in names)
+        if any(o.makes_image and o.options.name_canonical for o in outputs):
+            # `name-canonical=true`: every name also as `<repository>@<digest>`
+            # (`bk:exporter/containerimage/export.go`, nameCanonical).
+            digest = top_desc["digest"] if top_desc else exported.manifest_digest
+            result_names += tuple(
+                f"{parse_reference(n).name}@{digest}" for n in dict.fromkeys(names)
+            )
         return BuildResult(
             image_id=exported.image_id,
             manifest_digest=top_desc["digest"] if top_desc else exported.manifest_digest,
-            names=exported.names or tuple(str(parse_reference(n)) for n in names),
+            names=result_names,
             config=exported.config,
             stats=stats,
             manifest_size=top_desc["size"] if top_desc else manifest_size,
