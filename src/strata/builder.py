@@ -41,7 +41,12 @@ from strata.export.image_store import (
     store_image,
     write_unstored_image,
 )
-from strata.export.image_variant import convert_layers, store_compression, write_documents
+from strata.export.image_variant import (
+    convert_layers,
+    needs_conversion,
+    store_compression,
+    write_documents,
+)
 from strata.export.local import export_local, export_tar
 from strata.export.oci_layout import write_oci_archive, write_oci_layout_dir
 from strata.export.outputs import ImageOptions, OutputSpec
@@ -540,7 +545,7 @@ class _Build:
     ) -> list[ChainLayer]:
         """The layers in the compression (and with the timestamps) `options` ask for."""
         layers = self._layers(top, snapshotter, vertex, store_compression(options.compression))
-        if not (options.force_compression or options.rewrite_timestamp):
+        if not needs_conversion(options):
             return layers
         if options.rewrite_timestamp and plan.source_date_epoch is None and self.bus is not None:
             self.bus.warn(vertex, "rewrite-timestamp needs SOURCE_DATE_EPOCH: times are kept")

@@ -48,7 +48,13 @@ from strata.solver.layers import ChainLayer
 from strata.solver.records import LayerRow
 from strata.store.content import ContentStore
 
-__all__ = ["ImageDocuments", "convert_layers", "store_compression", "write_documents"]
+__all__ = [
+    "ImageDocuments",
+    "convert_layers",
+    "needs_conversion",
+    "store_compression",
+    "write_documents",
+]
 
 COPY_CHUNK = 1 << 20
 
@@ -185,12 +191,25 @@ def convert_layers(
             row = rewrite_layer(
                 content, diff_dir(item.snapshot.key), kind, level, source_date_epoch, hold
             )
-        elif options.force_compression and compression_of_media_type(row.media_type) != kind:
+        elif _must_convert(options, compression_of_media_type(row.media_type), kind):
             row = recompress(content, row, kind, level, hold)
         else:
             content.add_refs(hold, [row.digest])
         out.append(replace(item, layer=row))
     return out
+
+
+def _must_convert(options: ImageOptions, current: Compression | None, wanted: Compression) -> bool:
+    """Forced, or a zstd blob where Docker media types are asked for (they have no
+    zstd type: BuildKit converts it, `bk:cache/remote.go` needsForceCompression)."""
+    if current == wanted:
+        return False
+    return options.force_compression or (not options.oci_mediatypes and current == "zstd")
+
+
+def needs_conversion(options: ImageOptions) -> bool:
+    """Whether `convert_layers` may change anything for these options."""
+    return options.force_compression or options.rewrite_timestamp or not options.oci_mediatypes
 
 
 def _docker_layer_type(media_type: str) -> str:
