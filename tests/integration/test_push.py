@@ -9,6 +9,8 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -301,3 +303,63 @@ def test_push_over_tls_with_the_runs_ca(tmp_path: Path, busybox_tarball: Path) -
 
     assert pushed.returncode == 0, pushed.stderr.decode()
     assert stored == 1
+
+
+@pytest.fixture
+def docker_engine(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Debian's dockerd on a private socket (vfs, no bridge), stopped afterwards; the
+    environment for `docker` commands talking to it. Skips when it cannot start."""
+    if shutil.which("dockerd") is None or shutil.which("docker") is None:
+        pytest.skip("needs dockerd and docker on PATH (Debian docker.io)")
+    base = Path(tempfile.mkdtemp(prefix="sdk-", dir="/tmp"))  # short: socket paths are limited
+    socket = base / "d.sock"
+    log = open(tmp_path / "dockerd.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        ["dockerd", "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
+         "--pidfile", str(base / "d.pid"), "-H", f"unix://{socket}", "--bridge=none",
+         "--iptables=false", "--ip6tables=false", "--storage-driver=vfs"],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "DOCKER_HOST": f"unix://{socket}",
+           "HOME": str(base), "DOCKER_CONFIG": str(base / "client")}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            probe = subprocess.run(["docker", "version"], env=env, capture_output=True, timeout=30)
+            if probe.returncode == 0:
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.skip("dockerd did not start here: "
+                            + (tmp_path / "dockerd.log").read_text(errors="replace")[-300:])
+            time.sleep(0.5)
+        yield env
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+        subprocess.run(["umount", "-R", str(base)], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_docker_pulls_and_runs_what_strata_pushed(
+    tmp_path: Path, registry: RegistryServer, docker_engine: dict[str, str]
+) -> None:
+    host = registry.host
+    root = tmp_path / "root"
+    context = project(tmp_path, f"FROM {host}/library/base:1\nRUN echo from-strata > /made\n")
+    ref = f"{host}/team/run:1"
+    built = strata(root, "build", "-q", "--push", "-t", ref, str(context))
+    assert built.returncode == 0, built.stderr.decode()
+
+    pulled = subprocess.run(["docker", "pull", ref], env=docker_engine, capture_output=True,
+                            timeout=120)
+    ran = subprocess.run(["docker", "run", "--rm", "--network", "none", ref, "cat", "/made"],
+                         env=docker_engine, capture_output=True, timeout=120)
+
+    assert pulled.returncode == 0, pulled.stderr.decode()
+    assert ran.returncode == 0, ran.stderr.decode()
+    assert ran.stdout == b"from-strata\n"
