@@ -285,9 +285,19 @@ def test_push_with_token_auth_asks_for_pull_and_push(
         monkeypatch.setenv("DOCKER_CONFIG", str(docker_config(tmp_path / "dc", reg.host, "alice", PASSWORD)))
         pushed = strata(root, "push", name)
         scopes = {s for g in tokens.grants for s in g.scopes}
+        tokens.deny.add("team/denied")
+        denied_name = f"{reg.host}/team/denied:1"
+        assert strata(root, "tag", name, denied_name).returncode == 0
+        denied = strata(root, "push", denied_name)
 
     assert pushed.returncode == 0, pushed.stderr.decode()
     assert "repository:team/tok:pull,push" in scopes, scopes
+    assert denied.returncode == 1
+    error = denied.stderr.decode().strip().splitlines()
+    assert len(error) == 1, error
+    assert (
+        "push access denied, repository does not exist or may require authorization" in error[0]
+    )
 
 
 def test_push_over_tls_with_the_runs_ca(tmp_path: Path, busybox_tarball: Path) -> None:  # noqa: F811
@@ -363,3 +373,53 @@ def test_docker_pulls_and_runs_what_strata_pushed(
     assert pulled.returncode == 0, pulled.stderr.decode()
     assert ran.returncode == 0, ran.stderr.decode()
     assert ran.stdout == b"from-strata\n"
+
+
+def test_index_annotations_push_an_index_and_manifest_annotations_stay_on_it(
+    tmp_path: Path, registry: RegistryServer
+) -> None:
+    host = registry.host
+    context = project(tmp_path, f"FROM {host}/library/base:1\nRUN echo a > /a\n")
+    ref = f"{host}/team/annotated:1"
+
+    done = strata(tmp_path / "root", "build", "-q", "-o",
+                  f"type=registry,name={ref},annotation-index.org.example.index=yes,"
+                  "annotation.org.example.manifest=also,"
+                  "annotation-manifest-descriptor.org.example.desc=d", str(context))
+
+    assert done.returncode == 0, done.stderr.decode()
+    index = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{ref}",
+                              home=tmp_path / "sk").stdout)
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert index["annotations"] == {"org.example.index": "yes"}
+    entry = index["manifests"][0]
+    assert entry["annotations"] == {"org.example.desc": "d"}
+    assert entry["platform"]["os"] == "linux"
+    manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
+                                 f"docker://{host}/team/annotated@{entry['digest']}",
+                                 home=tmp_path / "sk").stdout)
+    assert manifest["annotations"] == {"org.example.manifest": "also"}
+
+
+def test_rewrite_timestamp_clamps_the_new_layers_file_times(
+    tmp_path: Path, busybox_tarball: Path  # noqa: F811
+) -> None:
+    root = tmp_path / "root"
+    assert strata(root, "import", str(busybox_tarball), "bb:1").returncode == 0
+    context = project(tmp_path, "FROM bb:1\nRUN echo t > /stamped\n")
+    dest = tmp_path / "layout"
+
+    done = strata(root, "build", "-q", "--build-arg", "SOURCE_DATE_EPOCH=1000", "-o",
+                  f"type=oci,dest={dest},tar=false,rewrite-timestamp=true,compression=uncompressed",
+                  str(context))
+
+    assert done.returncode == 0, done.stderr.decode()
+    index = json.loads((dest / "index.json").read_text())
+    manifest = json.loads((dest / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_bytes())
+    top = manifest["layers"][-1]
+    assert top["mediaType"] == "application/vnd.oci.image.layer.v1.tar"
+    import tarfile
+
+    with tarfile.open(dest / "blobs" / "sha256" / top["digest"][7:]) as tar:
+        member = tar.getmember("stamped")
+    assert member.mtime == 1000

@@ -228,3 +228,33 @@ def test_the_uploaded_bytes_are_the_blob_and_digests_check(
     assert registry._blobs[layers[0]] == data
     assert digest_of(data) == layers[0]
     assert ("team/app", "latest") in registry._manifests
+
+
+def test_a_registry_failing_with_5xx_is_one_error_after_retries(
+    root: StateRoot, registry: FakeRegistry
+) -> None:
+    top, _ = store_image(root, [b"x"])
+    registry.faults.statuses = [500, 503, 507, 507, 507, 507, 507, 507, 507, 507] * 2
+    registry.faults.status_path = "/blobs/uploads/"
+
+    with pytest.raises(RegistryError) as caught:
+        push(root, registry, top, "team/app:1")
+
+    message = caught.value.message
+    assert "\n" not in message
+    assert "unexpected status 507" in message
+    assert not registry._manifests
+
+
+def test_push_by_digest_puts_the_manifest_under_its_digest(
+    root: StateRoot, registry: FakeRegistry
+) -> None:
+    top, _ = store_image(root, [b"x"])
+
+    with make_client() as client:
+        ImagePusher(root, client).push(
+            top, parse_reference(f"{registry.host}/team/app:1"), by_digest=True
+        )
+
+    assert ("team/app", top["digest"]) in registry._manifests
+    assert ("team/app", "1") not in registry._manifests
