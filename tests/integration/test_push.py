@@ -310,9 +310,18 @@ def test_push_over_tls_with_the_runs_ca(tmp_path: Path, busybox_tarball: Path) -
         import_named(root, busybox_tarball, name)
         pushed = strata(root, "--config", str(config), "push", name)
         stored = reg.count("PUT", r"^/v2/team/tls/manifests/1$", 201)
+        # registry.insecure=true: HTTPS without verification, no configuration needed.
+        assert strata(root, "tag", name, "bb:1").returncode == 0
+        context = project(tmp_path, "FROM bb:1\nENV PUSHED=insecure\n")
+        insecure = strata(root, "build", "-q", "-o",
+                          f"type=registry,name={reg.host}/team/ins:1,registry.insecure=true",
+                          str(context))
+        stored_insecure = reg.count("PUT", r"^/v2/team/ins/manifests/1$", 201)
 
     assert pushed.returncode == 0, pushed.stderr.decode()
     assert stored == 1
+    assert insecure.returncode == 0, insecure.stderr.decode()
+    assert stored_insecure == 1
 
 
 @pytest.fixture
