@@ -258,3 +258,20 @@ def test_push_by_digest_puts_the_manifest_under_its_digest(
 
     assert ("team/app", top["digest"]) in registry._manifests
     assert ("team/app", "1") not in registry._manifests
+
+
+def test_uploads_run_in_parallel_up_to_the_registry_limit(
+    root: StateRoot, registry: FakeRegistry
+) -> None:
+    top, _ = store_image(root, [f"layer-{n}".encode() for n in range(6)])
+    registry.faults.blob_delay = 0.2  # HEADs take a while: they overlap
+    auth = FakeAuthorizer()
+    client = RegistryClient(FakeConfig(max_concurrency=2), None, timeout=5.0, authorizer=auth)
+    auth.fetch = client.http_fetch
+
+    with client:
+        ImagePusher(root, client, max_concurrency=4).push(
+            top, parse_reference(f"{registry.host}/team/app:1")
+        )
+
+    assert registry.max_in_flight == 2
