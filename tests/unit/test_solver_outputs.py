@@ -39,6 +39,8 @@ def test_output_values(value: str, expected: OutputSpec) -> None:
         ("type=image,compression=lz4", 'unsupported compression type "lz4"'),
         ("type=image,compression=zstd,oci-mediatypes=false", "compression=zstd needs"),
         ("type=image,dest=x", 'unknown attribute "dest" for the image exporter'),
+        ("type=docker,tar=false", "tar=false needs dest=DIR"),
+        ("type=oci,dest=-,tar=false", "tar=false needs dest=DIR"),
         ("type=local,dest=-", "local exporter cannot write to stdout"),
         ("type=local,bare", "invalid value bare"),
     ],

@@ -140,8 +140,10 @@ class OutputSpec:
                 "local exporter cannot write to stdout (use type=tar)", option="--output"
             )
         options = self.options  # checks every attribute
-        if not options.tar and self.to_stdout:
-            raise UsageError("tar=false cannot write to stdout", option="--output")
+        if not options.tar and (self.to_stdout or not self.dest):
+            raise UsageError(
+                "tar=false needs dest=DIR (an OCI layout directory)", option="--output"
+            )
 
     @property
     def to_stdout(self) -> bool:
