@@ -41,9 +41,16 @@ from strata.export.image_store import (
     store_image,
     write_unstored_image,
 )
+from strata.export.image_variant import (
+    convert_layers,
+    needs_conversion,
+    store_compression,
+    write_documents,
+)
 from strata.export.local import export_local, export_tar
-from strata.export.oci_layout import write_oci_archive
-from strata.export.outputs import OutputSpec
+from strata.export.oci_layout import write_oci_archive, write_oci_layout_dir
+from strata.export.outputs import ImageOptions, OutputSpec
+from strata.image.oci import Compression, Descriptor, diff_ids_of
 from strata.model import (
     ENTITLEMENTS,
     BuildRequest,
@@ -264,6 +271,7 @@ class _Build:
         self.stdout = stdout
         self.images = ImageStore(root)
         self.records = CacheRecords(root)
+        self.registry_config = registry_config
         self.puller = ImagePuller(
             root, config=registry_config, force=request.pull, on_token=self._token_fetched
         )
@@ -462,45 +470,97 @@ class _Build:
         exported: ExportedImage | None = None
         names: list[str] = list(request.tags)
         for output in outputs:
-            if output.type in ("image", "docker", "oci"):
+            if output.makes_image:
                 names.extend(output.names)
         # Archives written without the image store hold their config and manifest blobs
         # through this lease only: BuildKit's docker/oci exporters with a destination
         # leave nothing in the image store (no dangling `<none>` image).
+        top_desc: Descriptor | None = None
         with self.images.content.lease() as lease:
             for index, output in enumerate(outputs):
                 if output.type in ("local", "tar"):
                     self._export_files(output, index, views.snapshot_tree(top))
                     continue
-                if output.type == "image" or (output.type == "docker" and output.dest is None):
-                    exported = self._export_image(plan, top, snapshotter, names, index)
+                if output.type in ("image", "registry") or (
+                    output.type == "docker" and output.dest is None
+                ):
+                    exported, pushed = self._export_image(
+                        plan, top, snapshotter, names, index, output, lease
+                    )
+                    top_desc = pushed or top_desc
                     continue
                 exported = self._export_archive(
                     output,
                     index,
                     names,
                     exported,
-                    lambda vertex: self._unstored_image(plan, top, snapshotter, vertex, lease),
+                    lambda vertex, out=output: self._unstored_image(  # type: ignore[misc]
+                        plan, top, snapshotter, vertex, lease, out.options
+                    ),
                 )
             manifest_size = (
                 self.images.content.info(exported.manifest_digest).size if exported else 0
             )
         if exported is None:
             return BuildResult("", "", (), {}, stats)
+        result_names = exported.names or tuple(str(parse_reference(n)) for n in names)
+        if any(o.makes_image and o.options.name_canonical for o in outputs):
+            # `name-canonical=true`: every name also as `<repository>@<digest>`
+            # (`bk:exporter/containerimage/export.go`, nameCanonical).
+            digest = top_desc["digest"] if top_desc else exported.manifest_digest
+            result_names += tuple(
+                f"{parse_reference(n).name}@{digest}" for n in dict.fromkeys(names)
+            )
         return BuildResult(
             image_id=exported.image_id,
-            manifest_digest=exported.manifest_digest,
-            names=exported.names or tuple(str(parse_reference(n)) for n in names),
+            manifest_digest=top_desc["digest"] if top_desc else exported.manifest_digest,
+            names=result_names,
             config=exported.config,
             stats=stats,
-            manifest_size=manifest_size,
+            manifest_size=top_desc["size"] if top_desc else manifest_size,
+            media_type=top_desc["mediaType"] if top_desc else "",
         )
 
-    def _layers(self, top: SnapshotResult, snapshotter: Snapshotter, vertex: str) -> list[ChainLayer]:
+    def _layers(
+        self,
+        top: SnapshotResult,
+        snapshotter: Snapshotter,
+        vertex: str,
+        compression: Compression = "gzip",
+    ) -> list[ChainLayer]:
         self.progress.status(vertex, "exporting layers", done=False)
-        layers = image_layers(snapshotter, self.records, self.images.content, top.name)
+        layers = image_layers(
+            snapshotter, self.records, self.images.content, top.name, compression
+        )
         self.progress.status(vertex, "exporting layers", done=True)
         return layers
+
+    def _variant_layers(
+        self,
+        plan: BuildPlan,
+        top: SnapshotResult,
+        snapshotter: Snapshotter,
+        vertex: str,
+        options: ImageOptions,
+        lease: str,
+    ) -> list[ChainLayer]:
+        """The layers in the compression (and with the timestamps) `options` ask for."""
+        layers = self._layers(top, snapshotter, vertex, store_compression(options.compression))
+        if not needs_conversion(options):
+            return layers
+        if options.rewrite_timestamp and plan.source_date_epoch is None and self.bus is not None:
+            self.bus.warn(vertex, "rewrite-timestamp needs SOURCE_DATE_EPOCH: times are kept")
+        base = plan.base_image
+        base_diff_ids = diff_ids_of(dict(base.config)) if base is not None else []
+        return convert_layers(
+            self.images.content,
+            layers,
+            options,
+            base_diff_ids=base_diff_ids,
+            diff_dir=snapshotter.diff_dir,
+            source_date_epoch=plan.source_date_epoch,
+            hold=lease,
+        )
 
     def _config(self, plan: BuildPlan, layers: Sequence[ChainLayer]) -> dict[str, Any]:
         base_created = None
@@ -522,25 +582,119 @@ class _Build:
         snapshotter: Snapshotter,
         names: Sequence[str],
         index: int,
-    ) -> ExportedImage:
+        output: OutputSpec,
+        lease: str,
+    ) -> tuple[ExportedImage, Descriptor | None]:
+        """The image exporter: store (unless `store=false`), then push when asked.
+        Returns what was stored and the top descriptor pushed (None without a push)."""
+        options = output.options
         label = "exporting to image"
         with self.progress.vertex(label, f"{label} {index}") as vertex:
-            layers = self._layers(top, snapshotter, vertex)
-            exported = store_image(self.images, self._config(plan, layers), layers, names)
-            self.progress.status(vertex, f"writing image {exported.image_id}")
-            # Named as given, normalised but without an added tag (moby's image exporter,
-            # builder-next/exporter/mobyexporter/export.go: ParseNormalizedNamed(v).String()).
-            for name in names:
-                self.progress.status(
-                    vertex, f"naming to {parse_reference(name, default_tag=False)}"
+            if options.is_default and not options.push and output.stores:
+                # The image store's own documents, printed as moby's exporter does.
+                layers = self._layers(top, snapshotter, vertex)
+                exported = store_image(self.images, self._config(plan, layers), layers, names)
+                self.progress.status(vertex, f"writing image {exported.image_id}")
+                self._naming(vertex, names)
+                return exported, None
+            layers = self._variant_layers(plan, top, snapshotter, vertex, options, lease)
+            config = self._config(plan, layers)
+            stored: ExportedImage | None = None
+            if output.stores:
+                stored = store_image(self.images, config, layers, names)
+            docs = write_documents(self.images.content, config, layers, options, hold=lease)
+            self.progress.status(vertex, f"exporting manifest {docs.manifest['digest']}")
+            self.progress.status(vertex, f"exporting config {docs.config_digest}")
+            if docs.top is not docs.manifest:
+                self.progress.status(vertex, f"exporting manifest list {docs.top['digest']}")
+            if stored is not None:
+                self._naming(vertex, names)
+            if options.push:
+                targets = output.names or tuple(self.request.tags)
+                self._push(vertex, docs.top, targets, options)
+            exported = stored or ExportedImage(
+                image_id=docs.config_digest,
+                manifest_digest=docs.manifest["digest"],
+                config=config,
+                names=(),
+            )
+        return exported, docs.top if options.push else None
+
+    def _naming(self, vertex: str, names: Sequence[str]) -> None:
+        # Named as given, normalised but without an added tag (moby's image exporter,
+        # builder-next/exporter/mobyexporter/export.go: ParseNormalizedNamed(v).String()).
+        for name in names:
+            self.progress.status(vertex, f"naming to {parse_reference(name, default_tag=False)}")
+
+    def _push(
+        self, vertex: str, top: Descriptor, targets: Sequence[str], options: ImageOptions
+    ) -> None:
+        """Push `top` to every name, as BuildKit's image exporter prints it: `pushing
+        layers` with each blob's bytes, then `pushing manifest for <name>@<digest>`."""
+        from strata.registry.client import RegistryClient
+        from strata.registry.credentials import CredentialStore
+        from strata.registry.push import BlobEvent, ImagePusher
+
+        config = self.registry_config or RegistryConfig.load()
+        bus = self.bus
+
+        def blob_progress(event: BlobEvent) -> None:
+            if bus is None or event.state == "preparing":
+                return
+            bus.status(
+                vertex,
+                event.digest,
+                current=event.done,
+                total=event.size,
+                done=event.state != "pushing",
+            )
+
+        with RegistryClient(
+            config, CredentialStore(), insecure=options.insecure, on_token=self._token_fetched
+        ) as client:
+            pusher = ImagePusher(
+                self.root,
+                client,
+                fetch_missing=lambda source, descs: self.puller.fetch_layers(source, descs),
+                max_concurrency=config.max_concurrency,
+            )
+            for name in targets:
+                ref = parse_reference(name)
+                self.progress.status(vertex, "pushing layers", done=False)
+                pusher.push(
+                    top,
+                    ref,
+                    blob_progress,
+                    by_digest=options.push_by_digest,
+                    before_manifests=lambda: self.progress.status(vertex, "pushing layers"),
                 )
-        return exported
+                shown = f"pushing manifest for {ref}@{top['digest']}"
+                self.progress.status(vertex, shown, done=False)
+                self.progress.status(vertex, shown)
 
     def _unstored_image(
-        self, plan: BuildPlan, top: SnapshotResult, snapshotter: Snapshotter, vertex: str, lease: str
+        self,
+        plan: BuildPlan,
+        top: SnapshotResult,
+        snapshotter: Snapshotter,
+        vertex: str,
+        lease: str,
+        options: ImageOptions,
     ) -> ExportedImage:
-        layers = self._layers(top, snapshotter, vertex)
-        return write_unstored_image(self.images, self._config(plan, layers), layers, hold=lease)
+        if options.is_default:
+            layers = self._layers(top, snapshotter, vertex)
+            return write_unstored_image(
+                self.images, self._config(plan, layers), layers, hold=lease
+            )
+        layers = self._variant_layers(plan, top, snapshotter, vertex, options, lease)
+        config = self._config(plan, layers)
+        docs = write_documents(self.images.content, config, layers, options, hold=lease)
+        return ExportedImage(
+            image_id=docs.config_digest,
+            manifest_digest=docs.manifest["digest"],
+            config=config,
+            names=(),
+        )
 
     def _export_archive(
         self,
@@ -555,14 +709,23 @@ class _Build:
             if output.type == "docker"
             else "exporting to oci image format"
         )
+        options = output.options
         with self.progress.vertex(label, f"{label} {index}") as vertex:
-            if exported is None:
+            if exported is None or not options.is_default:
                 exported = make_image(vertex)
             image = self.images.image(exported.manifest_digest)
             self.progress.status(vertex, f"exporting manifest {exported.manifest_digest}")
             self.progress.status(vertex, f"exporting config {exported.image_id}")
             refs = tuple(parse_reference(n) for n in names)
             entries = [ExportEntry(image=image, names=refs)]
+            if not options.tar:
+                # `tar=false`: an OCI layout directory at dest (BuildKit's oci and docker
+                # exporters both write a layout then).
+                assert output.dest is not None
+                self.progress.status(vertex, "sending files", done=False)
+                write_oci_layout_dir(self.images.content, entries, Path(output.dest))
+                self.progress.status(vertex, "sending files")
+                return exported
             self.progress.status(vertex, "sending tarball", done=False)
             with self._open_dest(output) as out:
                 if output.type == "docker":
@@ -664,6 +827,28 @@ def validate(request: BuildRequest) -> None:
         )
     if not all(isinstance(output, OutputSpec) for output in request.outputs):
         raise UsageError("outputs must be OutputSpec values", option="--output")
+    for output in request.outputs:
+        options = output.options
+        if options.push:
+            targets = output.names or tuple(request.tags)
+            if not targets:
+                raise UsageError(
+                    "push requires a name: give -t NAME or -o type=image,name=NAME",
+                    option="--output",
+                )
+            for name in targets:
+                try:
+                    parse_reference(name)
+                except StrataError as exc:
+                    raise UsageError(
+                        f'invalid name "{name}": {exc.message}', option="--output"
+                    ) from None
+        if output.type in ("oci", "docker") and options.needs_index:
+            raise UsageError(
+                f"the {output.type} exporter takes annotation.* and annotation-manifest.*;"
+                " index annotations need -o type=image or type=registry",
+                option="--output",
+            )
 
 
 def _collect_garbage(root: StateRoot, budget: int | None) -> None:

@@ -64,6 +64,8 @@ def default_root(env: os._Environ[str] | dict[str, str] | None = None) -> Path:
     return Path(xdg) / "strata"
 
 
+MEDIA_OCI_MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+
 # (blob digest, bytes done, bytes in all) as a pull goes.
 PullProgress = Callable[[str, int, int], None]
 
@@ -82,6 +84,34 @@ class PullResult:
     fetched: tuple[str, ...]
     # False when the name already pointed at this image ("Image is up to date").
     updated: bool
+
+
+# (blob digest, state, bytes done, bytes in all, repository mounted from) as a push goes;
+# state: preparing, pushing, exists, mounted, pushed.
+PushProgress = Callable[[str, str, int, int, str], None]
+
+
+@dataclass(frozen=True)
+class PushedLayer:
+    """One blob of a push and what happened to it."""
+
+    digest: str
+    size: int
+    how: str  # "pushed", "exists" (the registry had it) or "mounted"
+    mounted_from: str = ""  # the repository it was mounted from (its path)
+
+
+@dataclass(frozen=True)
+class PushReport:
+    """What `Client.push` did."""
+
+    reference: str  # 127.0.0.1:5000/app:1
+    repository: str  # 127.0.0.1:5000/app (docker.io/library/x is shown as docker.io/library/x)
+    tag: str
+    digest: str  # of the manifest pushed
+    size: int  # its size in bytes
+    layers: tuple[PushedLayer, ...]  # in the manifest's order
+    config: PushedLayer
 
 
 @dataclass(frozen=True)
@@ -281,6 +311,81 @@ class Client:
             layers=tuple(layer["digest"] for layer in pulled.layers),
             fetched=pulled.fetched,
             updated=pulled.before != pulled.resolved.manifest_digest,
+        )
+
+    def push(
+        self,
+        name: str,
+        *,
+        platform: str | None = None,
+        progress: PushProgress | None = None,
+    ) -> PushReport:
+        """`docker push`: send the image stored as `name` to its registry (blobs the
+        registry has are skipped, blobs another repository of it holds are mounted).
+        `platform` checks that the image is for that platform. A registry that refuses
+        is a RegistryError; the state root is not changed by a push, except for the
+        memory of which repository holds which blob."""
+        from strata.image.oci import Descriptor, parse_manifest
+        from strata.plan.platforms import parse_platform
+        from strata.registry.client import RegistryClient
+        from strata.registry.credentials import CredentialStore
+        from strata.registry.pull import ImagePuller
+        from strata.registry.push import BlobEvent, ImagePusher
+
+        ref = parse_name(name)
+        store = self._images()
+        manifest_digest = store.get(str(ref)) if ref.digest is None else None
+        if ref.digest is not None and store.content.has(ref.digest):
+            manifest_digest = ref.digest
+        if manifest_digest is None:
+            raise UsageError(f"An image does not exist locally with the tag: {ref.familiar_name}")
+        image = store.image(manifest_digest)
+        if platform is not None:
+            wanted = parse_platform(platform)
+            have = (image.config.get("os", ""), image.config.get("architecture", ""))
+            if (wanted.os, wanted.architecture) != have:
+                raise UsageError(
+                    f"image with reference {ref.familiar()} was found but does not provide "
+                    f"the specified platform ({platform})"
+                )
+        manifest = parse_manifest(store.content.read_bytes(manifest_digest))
+        top: Descriptor = {
+            "mediaType": str(manifest.get("mediaType") or MEDIA_OCI_MANIFEST_TYPE),
+            "digest": manifest_digest,
+            "size": store.content.info(manifest_digest).size,
+        }
+
+        def report(event: BlobEvent) -> None:
+            if progress is not None:
+                progress(event.digest, event.state, event.done, event.size, event.mounted_from)
+
+        config = self.registry_config
+        puller = ImagePuller(self.state, config=config)
+        try:
+            with RegistryClient(config, CredentialStore()) as client:
+                pusher = ImagePusher(
+                    self.state,
+                    client,
+                    fetch_missing=lambda source, descs: puller.fetch_layers(source, descs),
+                    max_concurrency=config.max_concurrency,
+                )
+                pushed = pusher.push(top, ref, report)
+        finally:
+            puller.close()
+        by_digest = {b.digest: b for b in pushed.blobs}
+
+        def layer(digest: str) -> PushedLayer:
+            blob = by_digest[digest]
+            return PushedLayer(blob.digest, blob.size, blob.how, blob.mounted_from)
+
+        return PushReport(
+            reference=str(ref),
+            repository=ref.name,
+            tag=ref.tag or ref.digest or "latest",
+            digest=pushed.digest,
+            size=pushed.size,
+            layers=tuple(layer(d["digest"]) for d in manifest["layers"]),
+            config=layer(manifest["config"]["digest"]),
         )
 
     def login(self, server: str | None, username: str, password: str) -> str:

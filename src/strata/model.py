@@ -80,6 +80,9 @@ class BuildResult:
     config: dict[str, Any]
     stats: SolveStats
     manifest_size: int = 0
+    # The media type of `manifest_digest` when it is not the image store's OCI
+    # manifest (a pushed index, Docker media types); "" otherwise.
+    media_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ def metadata_of(result: BuildResult) -> dict[str, Any]:
         data["containerimage.config.digest"] = result.image_id
         data["containerimage.digest"] = result.manifest_digest
         data["containerimage.descriptor"] = {
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "mediaType": result.media_type or "application/vnd.oci.image.manifest.v1+json",
             "digest": result.manifest_digest,
             "size": result.manifest_size,
         }

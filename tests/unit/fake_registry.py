@@ -33,6 +33,7 @@ from strata.errors import RegistryError
 
 TOKEN = "fake-token-123"
 _ROUTE = re.compile(r"^/v2/(?P<name>.+)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)$")
+_UPLOAD_ROUTE = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/(?P<id>[^/]*)$")
 
 
 def digest_of(data: bytes) -> str:
@@ -59,6 +60,14 @@ class Faults:
     chunk_delay: float = 0.0  # blob bodies go out in 16 KiB pieces this many seconds apart
     redirect_blobs: str | None = None  # answer blob GETs with 307 to this base URL
     auth: Literal["basic", "bearer"] | None = None
+    # Uploads (POST/PATCH/PUT): ask for chunks of at least this many bytes
+    # (OCI-Chunk-Min-Length); answer the first PATCH starting at this byte with 416;
+    # give absolute Locations (else relative, as distribution does); answer every
+    # mount with 202 (open an upload instead).
+    chunk_min: int | None = None
+    patch_416_from: int | None = None
+    absolute_location: bool = False
+    refuse_mounts: bool = False
     username: str = "user"
     password: str = "secret"
 
@@ -83,6 +92,13 @@ class FakeRegistry:
         self.max_in_flight = 0
         self._blobs: dict[str, bytes] = {}
         self._manifests: dict[tuple[str, str], tuple[bytes, str]] = {}
+        # Blobs per repository (a blob put with `put_blob` is in every one).
+        self.repo_blobs: dict[str, set[str]] = {}
+        self.seeded: set[str] = set()
+        self.uploads: dict[str, bytearray] = {}
+        self.upload_bytes = 0  # blob bytes received by PATCH and PUT
+        self.patches = 0
+        self.upload_count = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         registry = self
@@ -118,9 +134,14 @@ class FakeRegistry:
 
     # -- content ---------------------------------------------------------------------------
 
-    def put_blob(self, data: bytes) -> str:
+    def put_blob(self, data: bytes, repo: str | None = None) -> str:
+        """A blob served in every repository, or only in `repo` when given."""
         digest = digest_of(data)
         self._blobs[digest] = data
+        if repo is None:
+            self.seeded.add(digest)
+        else:
+            self.repo_blobs.setdefault(repo, set()).add(digest)
         return digest
 
     def put_manifest(
@@ -164,6 +185,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def do_HEAD(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
         self._handle()
 
     def _handle(self) -> None:
@@ -214,14 +244,111 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path.startswith("/cdn/"):
             self._blob(reg, parts.path.removeprefix("/cdn/"), headers)
             return
+        upload = _UPLOAD_ROUTE.match(parts.path)
+        if upload is not None:
+            self._upload(reg, upload["name"], upload["id"] or "", parts, headers)
+            return
         match = _ROUTE.match(parts.path)
+        if match is not None and match["kind"] == "manifests" and self.command == "PUT":
+            self._put_manifest(reg, match["name"], match["ref"], headers)
+            return
         if match is None:
             self._send(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no route"}]}')
             return
         if match["kind"] == "manifests":
             self._manifest(reg, match["name"], match["ref"])
         else:
-            self._blob(reg, match["ref"], headers)
+            self._blob(reg, match["ref"], headers, match["name"])
+
+    # -- uploads ---------------------------------------------------------------------------
+
+    def _body(self, headers: dict[str, str]) -> bytes:
+        length = int(headers.get("content-length", "0") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _location(self, reg: FakeRegistry, name: str, upload_id: str) -> str:
+        path = f"/v2/{name}/blobs/uploads/{upload_id}?_state=s{upload_id}"
+        return f"http://{reg.host}{path}" if reg.faults.absolute_location else path
+
+    def _upload(
+        self,
+        reg: FakeRegistry,
+        name: str,
+        upload_id: str,
+        parts: urllib.parse.SplitResult,
+        headers: dict[str, str],
+    ) -> None:
+        f = reg.faults
+        query = urllib.parse.parse_qs(parts.query)
+        body = self._body(headers)
+        if self.command == "POST" and not upload_id:
+            mount = query.get("mount", [""])[0]
+            source = query.get("from", [""])[0]
+            if mount and not f.refuse_mounts and mount in reg.repo_blobs.get(source, set()):
+                reg.repo_blobs.setdefault(name, set()).add(mount)
+                self._send(201, b"", {"Location": f"/v2/{name}/blobs/{mount}",
+                                      "Docker-Content-Digest": mount})
+                return
+            with reg._lock:
+                reg.upload_count += 1
+                new_id = f"u{reg.upload_count}"
+                reg.uploads[new_id] = bytearray()
+            extra = {"Location": self._location(reg, name, new_id), "Range": "0-0"}
+            if f.chunk_min is not None:
+                extra["OCI-Chunk-Min-Length"] = str(f.chunk_min)
+            self._send(202, b"", extra)
+            return
+        data = reg.uploads.get(upload_id)
+        if data is None or query.get("_state") != [f"s{upload_id}"]:
+            self._send(404, b'{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"unknown"}]}')
+            return
+        if self.command == "GET":
+            self._send(204, b"", {"Location": self._location(reg, name, upload_id),
+                                  "Range": f"0-{max(0, len(data) - 1)}"})
+            return
+        if self.command == "PATCH":
+            reg.patches += 1
+            first = int(headers.get("content-range", "0-0").split("-")[0])
+            if f.patch_416_from is not None and f.patch_416_from == first:
+                f.patch_416_from = None
+                self._send(416, b'{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"range"}]}')
+                return
+            if first != len(data):
+                self._send(416, b"")
+                return
+            data.extend(body)
+            reg.upload_bytes += len(body)
+            self._send(202, b"", {"Location": self._location(reg, name, upload_id),
+                                  "Range": f"0-{len(data) - 1}"})
+            return
+        if self.command == "PUT":
+            data.extend(body)
+            reg.upload_bytes += len(body)
+            digest = query.get("digest", [""])[0]
+            if digest_of(bytes(data)) != digest:
+                self._send(400, b'{"errors":[{"code":"DIGEST_INVALID","message":"bad"}]}')
+                return
+            reg._blobs[digest] = bytes(data)
+            reg.repo_blobs.setdefault(name, set()).add(digest)
+            del reg.uploads[upload_id]
+            self._send(201, b"", {"Location": f"/v2/{name}/blobs/{digest}",
+                                  "Docker-Content-Digest": digest})
+            return
+        self._send(405, b"")
+
+    def _put_manifest(
+        self, reg: FakeRegistry, name: str, ref: str, headers: dict[str, str]
+    ) -> None:
+        body = self._body(headers)
+        value = json.loads(body)
+        for child in [value.get("config", {}), *value.get("layers", [])]:
+            known = reg.repo_blobs.get(name, set()) | reg.seeded
+            if child and child["digest"] not in known:
+                self._send(400, b'{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"x"}]}')
+                return
+        digest = reg.put_manifest(name, body, headers.get("content-type", ""), [ref])
+        self._send(201, b"", {"Docker-Content-Digest": digest,
+                              "Location": f"/v2/{name}/manifests/{digest}"})
 
     def _authorized(self, reg: FakeRegistry, headers: dict[str, str], path: str) -> bool:
         f = reg.faults
@@ -268,8 +395,13 @@ class _Handler(BaseHTTPRequestHandler):
             extra["Content-Type"] = f.content_type or media_type
         self._send(200, body, extra)
 
-    def _blob(self, reg: FakeRegistry, digest: str, headers: dict[str, str]) -> None:
+    def _blob(
+        self, reg: FakeRegistry, digest: str, headers: dict[str, str], name: str = ""
+    ) -> None:
         f = reg.faults
+        if name and digest not in reg.seeded and digest not in reg.repo_blobs.get(name, set()):
+            self._send(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"unknown"}]}')
+            return
         if f.redirect_blobs is not None:
             self._send(307, b"", {"Location": f"{f.redirect_blobs}/cdn/{digest}"})
             return

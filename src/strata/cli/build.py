@@ -286,7 +286,16 @@ def _split_commas(values: Sequence[str]) -> list[str]:
     "--output",
     "outputs",
     multiple=True,
-    help="Output: type=local|tar|docker|oci|image,dest=PATH; DIR; - (tar to stdout).",
+    help="Output: type=local|tar|docker|oci|image|registry[,dest=PATH][,name=N][,push=true]"
+    "[,compression=gzip|zstd|uncompressed][,oci-mediatypes=BOOL][,tar=false]...; DIR; "
+    "- (tar to stdout).",
+)
+@click.option("--push", "push", is_flag=True, help="Shorthand for --output=type=registry.")
+@click.option(
+    "--load",
+    "load",
+    is_flag=True,
+    help="Also store the image in the image store when -o is given (the default without -o).",
 )
 @click.option(
     "--iidfile", type=click.Path(path_type=Path), default=None, help="Write the image ID."
@@ -361,6 +370,8 @@ def build(
     allow: tuple[str, ...],
     labels: tuple[str, ...],
     outputs: tuple[str, ...],
+    push: bool,
+    load: bool,
     iidfile: Path | None,
     metadata_file: Path | None,
     quiet: bool,
@@ -408,6 +419,8 @@ def build(
             outputs=outputs,
             platform=platform,
             pull=pull,
+            push=push,
+            load=load,
         )
         if gc_budget is not None:
             request = dataclasses.replace(request, gc_budget=check_gc_budget(gc_budget))
@@ -452,6 +465,8 @@ def _build_request(
     outputs: Sequence[str],
     platform: str | None,
     pull: bool,
+    push: bool = False,
+    load: bool = False,
 ) -> BuildRequest:
     """Check the options and turn them into an API request."""
     if context == "-" and dockerfile == "-":
@@ -477,7 +492,7 @@ def _build_request(
         allow=_split_commas(allow),
         labels=parse_labels(labels),
         tags=tuple(tags),
-        outputs=parse_outputs(list(outputs)),
+        outputs=parse_outputs(list(outputs), push=push, load=load),
         platform=platform,
         pull=pull,
     )

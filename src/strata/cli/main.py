@@ -57,6 +57,7 @@ LAZY_COMMANDS: Mapping[str, LazyCommand] = {
     ),
     "pull": LazyCommand("strata.cli.registry", "Download an image from a registry into the image store."),
     "prune": LazyCommand("strata.cli.cache", "Remove build cache."),
+    "push": LazyCommand("strata.cli.registry", "Upload an image from the image store to its registry."),
     "rm": LazyCommand(
         "strata.cli.run", "Remove the files of containers kept by `strata run --name`."
     ),

@@ -1,5 +1,5 @@
-"""`strata pull`, `strata login`, `strata logout`: docker's commands of those names, with
-their output shapes, over `strata.Client`."""
+"""`strata pull`, `strata push`, `strata login`, `strata logout`: docker's commands of those
+names, with their output shapes, over `strata.Client`."""
 
 from __future__ import annotations
 
@@ -54,6 +54,34 @@ def pull_command(ctx: click.Context, name: str, platform: str | None, quiet: boo
         else:
             click.echo(f"Status: Image is up to date for {result.familiar}")
     click.echo(result.reference)
+
+
+@click.command("push")
+@click.argument("name")
+@click.option("--platform", default=None, help="Check that the image is for this platform.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the pushed reference.")
+@click.pass_context
+def push_command(ctx: click.Context, name: str, platform: str | None, quiet: bool) -> None:
+    """Upload an image from the image store to its registry."""
+    from strata.client import parse_name
+
+    ref = parse_name(name)
+    if not quiet:
+        click.echo(f"The push refers to repository [{ref.name}]")
+    result = client(ctx).push(name, platform=platform)
+    if quiet:
+        click.echo(result.reference)
+        return
+    # docker push's lines (cli/command/image/push.go through jsonmessage), top layer
+    # first as docker lists them; the config blob is not shown.
+    for layer in reversed(result.layers):
+        if layer.how == "exists":
+            click.echo(f"{short_id(layer.digest)}: Layer already exists")
+        elif layer.how == "mounted":
+            click.echo(f"{short_id(layer.digest)}: Mounted from {layer.mounted_from}")
+        else:
+            click.echo(f"{short_id(layer.digest)}: Pushed")
+    click.echo(f"{result.tag}: digest: {result.digest} size: {result.size}")
 
 
 @click.command("login")
@@ -114,4 +142,4 @@ def logout_command(ctx: click.Context, server: str | None) -> None:
         click.echo(f"Not logged in to {shown}")
 
 
-COMMANDS: list[click.Command] = [pull_command, login_command, logout_command]
+COMMANDS: list[click.Command] = [pull_command, push_command, login_command, logout_command]

@@ -33,6 +33,7 @@ names only the small Protocols below, which the real classes satisfy structurall
 from __future__ import annotations
 
 import email.utils
+import io
 import json
 import ssl
 import threading
@@ -40,10 +41,11 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import urllib3
 from urllib3.exceptions import (
@@ -92,6 +94,7 @@ __all__ = [
     "EndpointSource",
     "RegistryClient",
     "ResolvedImage",
+    "UploadSession",
 ]
 
 MAX_ATTEMPTS = 5
@@ -102,6 +105,8 @@ MAX_INDEX_DEPTH = 4
 MAX_ERROR_BODY = 64 << 10
 MAX_AUTH_BODY = 1 << 20
 BLOB_CHUNK = 1 << 20
+# Chunked uploads send at least this much per PATCH (more when the registry asks).
+UPLOAD_CHUNK = 8 << 20
 DEFAULT_MAX_CONCURRENCY = 4
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -790,6 +795,356 @@ class RegistryClient:
         check_manifest_size(len(body), ref)
         return body
 
+    # -- push -------------------------------------------------------------------------------
+    # The upload side of the distribution API (`ctd:core/remotes/docker/pusher.go`, OCI
+    # distribution-spec "Pushing blobs"/"Pushing manifests"). Pushes go to the origin
+    # only (`endpoints(domain, push=True)`: never a mirror), with the token scope
+    # `repository:<path>:pull,push`, plus `repository:<from>:pull` for a mount.
+
+    def push_scopes(self, ref: Reference, mount_from: str | None = None) -> tuple[str, ...]:
+        scopes = [f"repository:{ref.path}:pull,push"]
+        if mount_from is not None and mount_from != ref.path:
+            scopes.append(f"repository:{mount_from}:pull")
+        return tuple(scopes)
+
+    def blob_exists(self, ref: Reference, digest: str) -> bool:
+        """`HEAD /v2/<path>/blobs/<digest>`: 200 means the registry has it there."""
+        with self._push_request(
+            ref, "HEAD", f"/{ref.path}/blobs/{digest}", {}, what=f"blob {digest}"
+        ) as reply:
+            if reply.status == 200:
+                return True
+            if reply.status == 404:
+                return False
+            self._check_push_status(ref, reply, f"blob {digest}")
+            return False
+
+    def manifest_exists(self, ref: Reference, desc: Descriptor) -> bool:
+        """Whether manifest `desc` is stored in `ref`'s repository (by digest)."""
+        headers = {"Accept": desc.get("mediaType") or ACCEPT_MANIFESTS}
+        suffix = f"/{ref.path}/manifests/{desc['digest']}"
+        with self._push_request(ref, "HEAD", suffix, headers, what="manifest") as reply:
+            if reply.status == 404:
+                return False
+            self._check_push_status(ref, reply, "manifest")
+            return reply.headers.get("docker-content-digest", desc["digest"]) == desc["digest"]
+
+    def mount_blob(self, ref: Reference, digest: str, source_path: str) -> UploadSession | None:
+        """`POST /blobs/uploads/?mount=<d>&from=<source>`: None when the registry mounted
+        the blob (201); else the upload session it opened instead (202). A refusal of
+        the mount itself (401/403/404: no pull right on the source) opens a plain upload,
+        as containerd retries without `mount`."""
+        query = urlencode({"mount": digest, "from": source_path})
+        try:
+            reply = self._push_request(
+                ref,
+                "POST",
+                f"/{ref.path}/blobs/uploads/?{query}",
+                {"Content-Length": "0"},
+                what=f"blob {digest}",
+                scopes=self.push_scopes(ref, source_path),
+            )
+        except RegistryError:
+            return self.start_upload(ref, digest)
+        with reply:
+            if reply.status == 201:
+                return None
+            if reply.status == 202:
+                return self._session(ref, reply)
+            if reply.status in (401, 403, 404):
+                return self.start_upload(ref, digest)
+            self._check_push_status(ref, reply, f"blob {digest}")
+        raise AssertionError("unreachable")
+
+    def start_upload(self, ref: Reference, digest: str) -> UploadSession:
+        """`POST /v2/<path>/blobs/uploads/`: a new upload session (202)."""
+        with self._push_request(
+            ref,
+            "POST",
+            f"/{ref.path}/blobs/uploads/",
+            {"Content-Length": "0"},
+            what=f"blob {digest}",
+        ) as reply:
+            if reply.status != 202:
+                self._check_push_status(ref, reply, f"blob {digest}")
+            return self._session(ref, reply)
+
+    def upload_blob(
+        self,
+        ref: Reference,
+        session: UploadSession,
+        desc: Descriptor,
+        path: Path,
+        progress: Progress | None = None,
+    ) -> None:
+        """Send the blob in file `path` through `session`: one streamed `PUT ?digest=`,
+        or, when the registry asked for chunks (`OCI-Chunk-Min-Length`), `PATCH`es of at
+        least that length then an empty `PUT`. Memory stays at one read buffer whatever
+        the blob's size."""
+        digest, size = desc["digest"], desc["size"]
+        report = progress or (lambda done, total: None)
+        if session.chunk_min is not None and size > 0:
+            location = self._upload_chunks(ref, session, desc, path, report)
+            self._finish_upload(ref, session, location, digest, None)
+        else:
+            self._finish_upload(ref, session, session.location, digest, (path, 0, size, report))
+        report(size, size)
+
+    def put_manifest(
+        self, ref: Reference, reference: str, body: bytes, media_type: str
+    ) -> str:
+        """`PUT /v2/<path>/manifests/<tag or digest>`; returns the digest of `body`."""
+        digest = sha256_digest(body)
+        headers = {"Content-Type": media_type, "Content-Length": str(len(body))}
+        with self._push_request(
+            ref, "PUT", f"/{ref.path}/manifests/{reference}", headers, what="manifest", body=body
+        ) as reply:
+            if reply.status not in (200, 201, 202):
+                self._check_push_status(ref, reply, "manifest")
+            given = reply.headers.get("docker-content-digest", "")
+        if given and given != digest:
+            raise RegistryError(
+                f"{ref}: the registry stored manifest {given}, strata sent {digest}",
+                registry=ref.domain,
+            )
+        return digest
+
+    def _upload_chunks(
+        self,
+        ref: Reference,
+        session: UploadSession,
+        desc: Descriptor,
+        path: Path,
+        report: Progress,
+    ) -> str:
+        """PATCH the blob in chunks; a 416 asks `GET <location>` how far the registry got
+        (its `Range: 0-<last>`) and goes on from there. Returns the last Location."""
+        size = desc["size"]
+        chunk = max(session.chunk_min or 0, UPLOAD_CHUNK)
+        location = session.location
+        offset = 0
+        recoveries = 0
+        while offset < size:
+            length = min(chunk, size - offset)
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(length),
+                "Content-Range": f"{offset}-{offset + length - 1}",
+            }
+            with self._push_request(
+                ref,
+                "PATCH",
+                location,
+                headers,
+                what=f"blob {desc['digest']}",
+                file_slice=(path, offset, length, report),
+                absolute=True,
+                endpoint=session.endpoint,
+            ) as reply:
+                if reply.status == 416:
+                    recoveries += 1
+                    if recoveries > MAX_ATTEMPTS:
+                        self._check_push_status(ref, reply, f"blob {desc['digest']}")
+                    location, offset = self._upload_status(ref, session, location)
+                    continue
+                if reply.status != 202:
+                    self._check_push_status(ref, reply, f"blob {desc['digest']}")
+                location = self._location(session.endpoint, location, reply.headers)
+                reached = _range_end(reply.headers.get("range", ""))
+                offset = reached + 1 if reached is not None else offset + length
+        return location
+
+    def _upload_status(
+        self, ref: Reference, session: UploadSession, location: str
+    ) -> tuple[str, int]:
+        """`GET <location>` of an upload: (its Location, the next byte it wants)."""
+        with self._push_request(
+            ref, "GET", location, {}, what="upload", absolute=True, endpoint=session.endpoint
+        ) as reply:
+            if reply.status not in (200, 204):
+                self._check_push_status(ref, reply, "upload")
+            reached = _range_end(reply.headers.get("range", ""))
+            return (
+                self._location(session.endpoint, location, reply.headers),
+                reached + 1 if reached is not None else 0,
+            )
+
+    def _finish_upload(
+        self,
+        ref: Reference,
+        session: UploadSession,
+        location: str,
+        digest: str,
+        file_slice: tuple[Path, int, int, Progress] | None,
+    ) -> None:
+        url = _with_query(location, "digest", digest)
+        length = file_slice[2] if file_slice is not None else 0
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
+        with self._push_request(
+            ref,
+            "PUT",
+            url,
+            headers,
+            what=f"blob {digest}",
+            file_slice=file_slice,
+            absolute=True,
+            endpoint=session.endpoint,
+        ) as reply:
+            if reply.status not in (201, 204):
+                self._check_push_status(ref, reply, f"blob {digest}")
+
+    def _session(self, ref: Reference, reply: _Reply) -> UploadSession:
+        location = self._location(reply.endpoint, "", reply.headers)
+        if not location:
+            raise RegistryError(
+                f"{ref}: the registry opened an upload without a Location", registry=ref.domain
+            )
+        minimum = reply.headers.get("oci-chunk-min-length", "")
+        return UploadSession(
+            reply.endpoint, location, int(minimum) if minimum.isdigit() else None
+        )
+
+    @staticmethod
+    def _location(endpoint: EndpointLike, previous: str, headers: Mapping[str, str]) -> str:
+        """An upload's Location, absolute: a relative one (`/v2/...`, as distribution
+        sends) is resolved against the endpoint (`ctd:pusher.go` L360)."""
+        given = headers.get("location", "")
+        if not given:
+            return previous
+        return urljoin(previous or endpoint.url("/"), given)
+
+    def _push_endpoint(self, domain: str) -> EndpointLike:
+        with self._lock:
+            known = self._endpoint_lists.get("push:" + domain)
+        if known is None:
+            known = [
+                e
+                for e in self._config.endpoints(domain, push=True, insecure=self._insecure)
+                if not e.mirror
+            ]
+            with self._lock:
+                self._endpoint_lists["push:" + domain] = known
+                for endpoint in known:
+                    self._endpoint_by_host.setdefault(endpoint.host, endpoint)
+        if not known:
+            raise RegistryError(f"{domain}: no endpoint configured", registry=domain)
+        return known[-1]
+
+    def _push_request(
+        self,
+        ref: Reference,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        *,
+        what: str,
+        scopes: Sequence[str] | None = None,
+        body: bytes | None = None,
+        file_slice: tuple[Path, int, int, Progress] | None = None,
+        absolute: bool = False,
+        endpoint: EndpointLike | None = None,
+    ) -> _Reply:
+        """One push request with retries (as `_attempts`: 401 → new credentials, 408/429
+        after Retry-After, 500/503/504 once per status, transport errors) holding one of
+        the registry's `max_concurrency` slots until the reply is closed. `target` is a
+        suffix below `/v2`, or with `absolute` an upload Location; the Authorization
+        header is not sent to a Location on another host. A file body is reopened at
+        its offset for each attempt."""
+        domain = ref.domain
+        endpoint = endpoint if endpoint is not None else self._push_endpoint(domain)
+        scopes = tuple(scopes) if scopes is not None else self.push_scopes(ref)
+        url = target if absolute else endpoint.url(target)
+        same_host = urlsplit(url).netloc == endpoint.host
+        slot = self._slot(domain)
+        slot.acquire()
+        try:
+            previous_status: int | None = None
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                sent = dict(headers)
+                if same_host:
+                    sent.update(self._authorizer.authorization(endpoint, domain, scopes))
+                opened = _open_slice(file_slice) if file_slice is not None else None
+                try:
+                    response = self._push_send(endpoint, method, url, sent, opened or body)
+                except (HTTPError, OSError) as exc:
+                    if attempt < MAX_ATTEMPTS and _transient(exc):
+                        time.sleep(_backoff(attempt))
+                        continue
+                    raise self._transport_error(domain, endpoint, exc) from None
+                finally:
+                    if opened is not None:
+                        opened.close()
+                reply = _Reply(response, endpoint, method)
+                status = reply.status
+                delay: float | None = None
+                if attempt < MAX_ATTEMPTS:
+                    if status == 401 and same_host:
+                        reply.close()
+                        try:
+                            self._authorizer.unauthorized(endpoint, domain, scopes, reply.headers)
+                        except RegistryError as exc:
+                            raise RegistryError(
+                                _push_denied(f"{ref}", exc.message), registry=domain
+                            ) from None
+                        continue
+                    if status in (408, 429):
+                        delay = _retry_after(reply.headers.get("retry-after", ""), attempt)
+                    elif status in (500, 503, 504) and status != previous_status:
+                        delay = _backoff(attempt)
+                previous_status = status
+                if delay is None:
+                    reply.on_close.append(slot.release)
+                    return reply
+                reply.close()
+                time.sleep(delay)
+        except BaseException:
+            slot.release()
+            raise
+        raise AssertionError("unreachable: the last attempt returns its reply")
+
+    def _push_send(
+        self,
+        endpoint: EndpointLike,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | io.RawIOBase | None,
+    ) -> urllib3.BaseHTTPResponse:
+        """One exchange without redirects; over plain HTTP when the endpoint may fall
+        back and TLS or the connection failed (remembered per host, as `_send`)."""
+        fallback = endpoint.http_fallback and url.startswith("https://")
+        if fallback and endpoint.host in self._plain_http:
+            url = "http://" + url[len("https://") :]
+        try:
+            return self._pool(endpoint, url).urlopen(
+                method,
+                url,
+                body=body,
+                headers=dict(headers),
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                timeout=self._urllib3_timeout,
+            )
+        except (SSLError, NewConnectionError):
+            if not fallback or url.startswith("http://"):
+                raise
+            with self._lock:
+                self._plain_http.add(endpoint.host)
+            return self._push_send(endpoint, method, url, headers, body)
+
+    def _check_push_status(self, ref: Reference, reply: _Reply, what: str) -> None:
+        """Raise the error for a push answer that is a refusal (always raises)."""
+        detail = _server_message(reply.read(MAX_ERROR_BODY)) if reply.method != "HEAD" else ""
+        if reply.status in (401, 403):
+            reason = detail or f"{reply.status} from {reply.endpoint.host}"
+            raise RegistryError(_push_denied(str(ref), reason), registry=ref.domain)
+        suffix = f": {detail}" if detail else ""
+        raise RegistryError(
+            f"{ref}: {what}: unexpected status {reply.status} from {reply.endpoint.host}{suffix}",
+            registry=ref.domain,
+        )
+
 
 # -- helpers --------------------------------------------------------------------------------
 
@@ -930,3 +1285,82 @@ def _reason(exc: BaseException) -> str:
     if "): " in text:  # "HTTPConnectionPool(host=..., port=...): Read timed out."
         return text.split("): ", 1)[1]
     return text or type(exc).__name__
+
+
+# -- push helpers ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadSession:
+    """An open blob upload: where to send it, and the chunk size the registry asked for
+    (`OCI-Chunk-Min-Length`; None: one monolithic PUT)."""
+
+    endpoint: EndpointLike
+    location: str
+    chunk_min: int | None = None
+
+
+class _FileSlice(io.RawIOBase):
+    """`length` bytes of a file from `start`, read by http.client in small pieces, each
+    one reported to `progress(done, total)`; what a request body streams from."""
+
+    def __init__(self, path: Path, start: int, length: int, progress: Progress) -> None:
+        super().__init__()
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._fh.seek(start)
+        self._start = start
+        self._left = length
+        self._done = start
+        self._progress = progress
+        self._total = start + length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        wanted = self._left if size < 0 else min(size, self._left)
+        data = self._fh.read(wanted)
+        if not data:
+            raise OSError("the blob file ended before its size")
+        self._left -= len(data)
+        self._done += len(data)
+        self._progress(self._done, self._total)
+        return data
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def _open_slice(part: tuple[Path, int, int, Progress]) -> _FileSlice:
+    path, start, length, progress = part
+    return _FileSlice(path, start, length, progress)
+
+
+def _range_end(value: str) -> int | None:
+    """The last byte of an upload's `Range: 0-<last>` (some send `bytes=0-<last>`).
+    `0-0` is how distribution says "nothing yet" (it cannot say -1), so it reads as -1:
+    the next byte wanted is 0."""
+    spec = value.strip().removeprefix("bytes=")
+    first, _, last = spec.partition("-")
+    if not (first.isdigit() and last.isdigit()):
+        return None
+    return -1 if int(last) == 0 else int(last)
+
+
+def _with_query(url: str, key: str, value: str) -> str:
+    """`url` with `key=value` added to its query (an upload Location may carry state)."""
+    parts = urlsplit(url)
+    extra = urlencode({key: value})
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def _push_denied(what: str, reason: str) -> str:
+    # containerd's words (`ctd:core/remotes/docker/pusher.go` L236).
+    return (
+        f"{what}: push access denied, repository does not exist or may require "
+        f"authorization: {reason}"
+    )

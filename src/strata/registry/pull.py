@@ -230,6 +230,7 @@ class ImagePuller:
                     stored,
                     self._documents(head["digest"], stored),
                 )
+            self._remember_sources(ref.name, stored)
             return self._resolved(ref, stored, source=ref.name, local=False, digest=head["digest"])
         pulled = client.resolve_image(ref, platform)
         blobs: list[str] = []
@@ -248,9 +249,19 @@ class ImagePuller:
         blobs += [pulled.manifest_digest, config_digest]
         if ref.digest is None:
             self.names.remember(str(ref), platform, pulled.digest, pulled.manifest_digest, blobs)
+        self._remember_sources(pulled.source, pulled.manifest_digest)
         return self._resolved(
             ref, pulled.manifest_digest, source=pulled.source, local=False, digest=pulled.digest
         )
+
+    def _remember_sources(self, source: str, manifest_digest: str) -> None:
+        """Note that `source`'s repository holds the image's blobs, so a push to another
+        repository of that registry mounts them (`strata.registry.sources`)."""
+        from strata.registry.sources import BlobSources
+
+        manifest = parse_manifest(self.content.read_bytes(manifest_digest))
+        digests = [manifest_digest, manifest["config"]["digest"]]
+        BlobSources(self.root).remember(source, digests + [d["digest"] for d in manifest["layers"]])
 
     def _resolved(
         self,

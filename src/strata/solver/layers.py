@@ -42,15 +42,20 @@ def snapshot_chain(snapshotter: Snapshotter, name: str | None) -> list[SnapshotI
 
 
 def layer_for_snapshot(
-    snapshotter: Snapshotter, records: CacheRecords, content: ContentStore, info: SnapshotInfo
+    snapshotter: Snapshotter,
+    records: CacheRecords,
+    content: ContentStore,
+    info: SnapshotInfo,
+    compression: Compression = COMPRESSION,
 ) -> LayerRow:
-    """The stored layer blob of one snapshot's diff, writing it if not known yet."""
-    known = records.reusable_layer_of(info.key, COMPRESSION)
+    """The stored layer blob of one snapshot's diff, writing it (in `compression`) if
+    not known yet; a blob known in another compression is reused."""
+    known = records.reusable_layer_of(info.key, compression)
     if known is not None and content.has(known.digest):
         return known
     with content.writer() as blob:
         written = write_layer(
-            snapshotter.diff_dir(info.key), cast(BinaryIO, blob), compression=COMPRESSION
+            snapshotter.diff_dir(info.key), cast(BinaryIO, blob), compression=compression
         )
     row = LayerRow(
         diff_id=written.diff_id,
@@ -62,18 +67,22 @@ def layer_for_snapshot(
     content.record_layer(
         digest=row.digest,
         diff_id=row.diff_id,
-        compression=COMPRESSION,
+        compression=compression,
         media_type=row.media_type,
         uncompressed_size=row.uncompressed_size,
     )
-    records.remember_layer(info.key, COMPRESSION, row)
+    records.remember_layer(info.key, compression, row)
     return row
 
 
 def image_layers(
-    snapshotter: Snapshotter, records: CacheRecords, content: ContentStore, name: str | None
+    snapshotter: Snapshotter,
+    records: CacheRecords,
+    content: ContentStore,
+    name: str | None,
+    compression: Compression = COMPRESSION,
 ) -> list[ChainLayer]:
     return [
-        ChainLayer(info, layer_for_snapshot(snapshotter, records, content, info))
+        ChainLayer(info, layer_for_snapshot(snapshotter, records, content, info, compression))
         for info in snapshot_chain(snapshotter, name)
     ]

@@ -61,6 +61,9 @@ blobs) still lands as one transaction.
     │     name ("docker.io/library/x:tag"), platform, digest (what the name resolved to:
     │     index or manifest), manifest ─▶ content_blobs, resolved     PK (name, platform)
     │     (its index, manifest and config are held by content_refs owner "pull:<name>@<platform>")
+    ├── blob_sources             BlobSources             registry/sources.py
+    │     digest, source ("<domain>/<path>": a repository known to hold the blob), seen
+    │                                                    PK (digest, source)
     └── schema_migrations        migrate()               store/schema.py
           version PK, strata (the strata version that applied it), applied
 
@@ -100,7 +103,7 @@ from pathlib import Path
 
 from strata.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ TABLES: tuple[Table, ...] = (
     Table("solver_key_uses", "StepMemory", "strata/solver/explain.py"),
     Table("contenthash_files", "DigestCache", "strata/worker/contenthash.py"),
     Table("registry_pulls", "PulledNames", "strata/registry/pull.py"),
+    Table("blob_sources", "BlobSources", "strata/registry/sources.py"),
     Table("schema_migrations", "migrate", "strata/store/schema.py"),
 )
 
@@ -319,6 +323,22 @@ def _to_v2(db: sqlite3.Connection) -> None:
     db.execute(_V2_REGISTRY_PULLS)
 
 
+# -- version 3 -----------------------------------------------------------------------------
+
+_V3_BLOB_SOURCES = """CREATE TABLE blob_sources (
+    digest TEXT NOT NULL,
+    source TEXT NOT NULL,
+    seen   REAL NOT NULL,
+    PRIMARY KEY (digest, source)
+)"""
+
+
+def _to_v3(db: sqlite3.Connection) -> None:
+    """Which repositories hold which blobs, for cross-repository mounts on push
+    (`strata.registry.sources`)."""
+    db.execute(_V3_BLOB_SOURCES)
+
+
 # -- migrations ------------------------------------------------------------------------------
 
 
@@ -334,6 +354,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "one schema: every table made up front; snapshots.owner", _to_v1),
     Migration(2, "registry_pulls: names resolved at registries", _to_v2),
+    Migration(3, "blob_sources: repositories known to hold a blob", _to_v3),
 )
 
 
