@@ -325,6 +325,7 @@ class RegistryClient:
             body, media_type = resolved_body, top["mediaType"]
         else:
             body, media_type = self._fetch_manifest(ref, desc)
+        index = body if is_index(media_type) else None
         for depth in range(MAX_INDEX_DEPTH + 1):
             if not is_index(media_type):
                 break
@@ -359,6 +360,7 @@ class RegistryClient:
             layers=tuple(manifest["layers"]),
             media_type=media_type,
             source=ref.name,
+            index=index,
         )
 
     # -- blobs ----------------------------------------------------------------------------

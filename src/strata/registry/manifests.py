@@ -73,6 +73,7 @@ class ResolvedImage:
     layers: tuple[Descriptor, ...]
     media_type: str  # of the image manifest
     source: str  # "<domain>/<path>": where the layers can be fetched
+    index: bytes | None = None  # the index the reference named, verified (None: a manifest)
 
 
 def header_media_type(headers: Mapping[str, str]) -> str:

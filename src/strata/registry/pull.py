@@ -176,7 +176,7 @@ class ImagePuller:
         """The image `ref` names for `platform`, by the policy in the module docstring."""
         name = str(ref)
         if not self.force:
-            local = self._local(ref, platform, pinned_only=False)
+            local = self._local(ref, platform)
             if local is not None:
                 return local
         try:
@@ -184,7 +184,7 @@ class ImagePuller:
         except RegistryError as exc:
             if self.force:
                 raise
-            fallback = self._local(ref, platform, pinned_only=False, pulled_too=True)
+            fallback = self._local(ref, platform, pulled_too=True)
             if fallback is None:
                 raise
             if warn is not None:
@@ -192,15 +192,15 @@ class ImagePuller:
             return fallback
 
     def _local(
-        self, ref: Reference, platform: Platform, *, pinned_only: bool, pulled_too: bool = False
+        self, ref: Reference, platform: Platform, *, pulled_too: bool = False
     ) -> Resolved | None:
-        """The image as this root has it, if policy lets it be used without asking."""
+        """The image as this root has it, if policy lets it be used without asking: a
+        stored digest, or a name made here; with `pulled_too` (the registry failed) also
+        a name pulled before."""
         if ref.digest is not None:
             manifest = self._stored_manifest(ref.digest, platform)
             if manifest is not None:
                 return self._resolved(ref, manifest, source=ref.name, local=True, digest=ref.digest)
-            return None
-        if pinned_only:
             return None
         name = str(ref)
         pulled = self.names.is_pulled(name)
@@ -234,13 +234,9 @@ class ImagePuller:
             return self._resolved(ref, stored, source=ref.name, local=False, digest=head["digest"])
         pulled = client.resolve_image(ref, platform)
         blobs: list[str] = []
-        if pulled.digest != pulled.manifest_digest and not self.content.has(pulled.digest):
+        if pulled.index is not None:
             # Keep the index too, so a later digest-pinned FROM resolves offline.
-            index_desc = client.resolve(_with_digest(ref, pulled.digest))
-            self.content.ingest_bytes(
-                client.fetch_manifest(ref, index_desc), expected=pulled.digest
-            )
-        if pulled.digest != pulled.manifest_digest:
+            self.content.ingest_bytes(pulled.index, expected=pulled.digest)
             blobs.append(pulled.digest)
         self.content.ingest_bytes(pulled.manifest, expected=pulled.manifest_digest)
         manifest = parse_manifest(pulled.manifest, f"manifest {pulled.manifest_digest}")
@@ -363,7 +359,3 @@ class ImagePuller:
         else:
             self.images.register(resolved.manifest_digest)
         return Pulled(resolved, tuple(layers), tuple(fetched), before)
-
-
-def _with_digest(ref: Reference, digest: str) -> Reference:
-    return Reference(ref.domain, ref.path, None, digest)
