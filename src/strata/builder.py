@@ -62,6 +62,8 @@ from strata.progress.bus import ProgressBus
 from strata.progress.units import format_size
 from strata.registry.hosts import RegistryConfig
 from strata.registry.pull import ImagePuller
+from strata.remotecache.build import BuildCaches
+from strata.remotecache.spec import check_cache_spec
 from strata.solver.checksums import ChecksumCache
 from strata.solver.execop import ExecEnvironment
 from strata.solver.layers import ChainLayer, image_layers
@@ -362,6 +364,14 @@ class _Build:
         snapshotter = open_snapshotter(self.root, request.snapshotter)
         views = BuildViews(snapshotter, scratch)
         executor = Executor(self.root, request.runtime, cache_mounts=cache_mounts)
+        caches = BuildCaches(
+            request.cache_from,
+            request.cache_to,
+            root=self.root,
+            snapshotter=snapshotter,
+            records=self.records,
+            bus=self.bus,
+        )
         solver = Solver(
             root=self.root,
             snapshotter=snapshotter,
@@ -373,6 +383,7 @@ class _Build:
             context=context,
             bus=self.bus,
             base_layers=self.puller,
+            remote=caches.load(),
             settings=SolveContext(
                 locations=plan.locations,
                 dockerfile_source=text,
@@ -394,7 +405,14 @@ class _Build:
                     finally:
                         failed.container.discard()
                     raise
-                return self._export(plan, solved, snapshotter, views, solver.stats)
+                if solved is not None:
+                    solver.materialize(solved.result)  # a remote hit's files, for outputs
+                result = self._export(plan, solved, snapshotter, views, solver.stats)
+                top = solved.result if solved is not None else None
+                caches.export(
+                    solver.cache_results, top.name if isinstance(top, SnapshotResult) else None
+                )
+                return result
         finally:
             views.close()
 
@@ -661,6 +679,10 @@ def validate(request: BuildRequest) -> None:
             f'unknown snapshotter "{request.snapshotter}" (use "auto", "overlay" or "native")',
             option="--snapshotter",
         )
+    for spec in request.cache_to:
+        check_cache_spec(spec, "to")
+    for spec in request.cache_from:
+        check_cache_spec(spec, "from")
     if not all(isinstance(output, OutputSpec) for output in request.outputs):
         raise UsageError("outputs must be OutputSpec values", option="--output")
 
@@ -671,4 +693,3 @@ def _collect_garbage(root: StateRoot, budget: int | None) -> None:
     `auto_gc` itself while another build still holds its lease (the last one collects)."""
     if budget is not None:
         auto_gc(root, budget)
-

@@ -1,0 +1,13 @@
+"""The remote build cache: `--cache-to` and `--cache-from` in BuildKit's format.
+
+- `spec.py`: the flags, as buildx parses them;
+- `config.py`: the cache config (`application/vnd.buildkit.cacheconfig.v0`) with strata's
+  records and their explanation material;
+- `manifest.py`: the image manifest or index that points at it;
+- `layout.py`: an OCI layout directory (`type=local`);
+- `imported.py`: imported records as the solver asks them, unpacked on first need;
+- `exporter.py`: which steps a cache holds (`mode=min|max`) and writing them;
+- `build.py`: one build's imports and exports, with their progress.
+
+The solver knows only `strata.solver.remote`; the builder calls `build.BuildCaches`.
+"""

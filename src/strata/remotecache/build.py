@@ -1,0 +1,194 @@
+"""The remote caches of one build: imported before the solve, exported after it.
+
+`builder` calls `load` before solving (its result is the solver's `remote`) and `export`
+once the outputs are written. Import never fails a build (BuildKit
+`solver/llbsolver/bridge.go`: a failing importer leaves an empty cache source): a missing
+or broken cache is a warning on its `importing cache manifest from <name>` vertex.
+Export failures fail the build unless the cache says `ignore-error=true`, as BuildKit's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from strata.errors import StrataError
+from strata.image.oci import Descriptor
+from strata.progress.bus import ProgressBus
+from strata.remotecache.config import CacheEntry, decode_config
+from strata.remotecache.exporter import (
+    cache_entries,
+    prepare_cache,
+    select_results,
+    write_layout,
+)
+from strata.remotecache.imported import BlobSource, ImportedCaches
+from strata.remotecache.layout import LayoutDir
+from strata.remotecache.manifest import read_cache_document
+from strata.remotecache.spec import CacheSpec
+from strata.solver.layers import snapshot_chain
+from strata.solver.records import CacheRecords
+from strata.solver.remote import CacheResult
+from strata.store.content import ContentStore
+from strata.store.root import StateRoot
+from strata.worker.snapshots.snapshotter import Snapshotter
+
+
+class LocalSource:
+    """A `type=local` cache being imported (a `BlobSource`)."""
+
+    def __init__(self, spec: CacheSpec) -> None:
+        from pathlib import Path
+
+        self.layout = LayoutDir(Path(spec.get("src")))
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return str(self.layout.path)
+
+    def fetch(self, layers: Sequence[Descriptor], content: ContentStore) -> None:
+        self.layout.fetch(layers, content)
+
+    def load(self) -> LoadedCache:
+        top = self.layout.find(tag=self.spec.get("tag", "latest"), digest=self.spec.get("digest"))
+        found = read_cache_document(self.layout.read(top))
+        if found.config is None:
+            raise StrataError(f"{self.name}: not a build cache (an image without cache config)")
+        blobs = {d["digest"]: d for d in found.blobs}
+        return LoadedCache(self, decode_config(self.layout.read(found.config), blobs))
+
+
+@dataclass(frozen=True)
+class LoadedCache:
+    """One imported cache's records and where their blobs are."""
+
+    source: BlobSource
+    entries: list[CacheEntry]
+
+
+class CacheLoader(Protocol):
+    def load(self) -> LoadedCache: ...
+
+
+class BuildCaches:
+    """`--cache-from` and `--cache-to` of one build."""
+
+    def __init__(
+        self,
+        cache_from: Sequence[CacheSpec],
+        cache_to: Sequence[CacheSpec],
+        *,
+        root: StateRoot,
+        snapshotter: Snapshotter,
+        records: CacheRecords,
+        bus: ProgressBus | None,
+    ) -> None:
+        self.cache_from = list(cache_from)
+        self.cache_to = list(cache_to)
+        self.root = root
+        self.snapshotter = snapshotter
+        self.records = records
+        self.content = ContentStore(root)
+        self.bus = bus
+
+    # -- import --------------------------------------------------------------------------
+
+    def load(self) -> ImportedCaches | None:
+        """Every `--cache-from` that can be read; None when none was asked for."""
+        if not self.cache_from:
+            return None
+        caches = ImportedCaches(self.root, self.snapshotter, self.records)
+        for spec in self.cache_from:
+            with self._vertex(f"importing cache manifest from {spec.describe()}") as vertex:
+                try:
+                    loaded = self._source(spec).load()
+                except (StrataError, OSError, ValueError) as exc:
+                    message = exc.message if isinstance(exc, StrataError) else str(exc)
+                    self._warn(vertex, f"failed to import cache from {spec.describe()}: {message}")
+                    continue
+                caches.add(loaded.source, loaded.entries)
+        return caches
+
+    def _source(self, spec: CacheSpec) -> CacheLoader:
+        if spec.type == "local":
+            return LocalSource(spec)
+        raise StrataError(f'importing a "{spec.type}" cache is not available yet')
+
+    # -- export --------------------------------------------------------------------------
+
+    def export(self, results: Sequence[CacheResult], final: str | None) -> None:
+        """Write every `--cache-to` (after the outputs, as BuildKit does)."""
+        for spec in self.cache_to:
+            try:
+                self._export_one(spec, results, final)
+            except StrataError as exc:
+                if not spec.flag("ignore-error", False):
+                    raise
+                if self.bus is not None:
+                    self.bus.warn(
+                        _digest(f"cache export {spec.describe()}"),
+                        f"failed to export cache to {spec.describe()}: {exc.message}",
+                    )
+
+    def _export_one(
+        self, spec: CacheSpec, results: Sequence[CacheResult], final: str | None
+    ) -> None:
+        if spec.type == "local":
+            label = "exporting cache to client directory"
+        else:
+            label = "exporting cache to registry"
+        with self._vertex(label) as vertex:
+            preparing = "preparing build cache for export"
+            self._status(vertex, preparing, False)
+            chain = [info.key for info in snapshot_chain(self.snapshotter, final)]
+            chosen = select_results(results, spec.mode, chain)
+            entries = cache_entries(
+                chosen, snapshotter=self.snapshotter, records=self.records, content=self.content
+            )
+            prepared = prepare_cache(entries, spec)
+            self._status(vertex, preparing, True)
+            if spec.type == "local":
+                write_layout(
+                    prepared,
+                    spec,
+                    self.content,
+                    lambda text, done: self._status(vertex, text, done),
+                )
+            else:
+                raise StrataError(f'exporting a "{spec.type}" cache is not available yet')
+
+    # -- progress ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _vertex(self, name: str) -> Iterator[str]:
+        digest = _digest(name)
+        if self.bus is not None:
+            self.bus.vertex_started(digest, name)
+        try:
+            yield digest
+        except StrataError as exc:
+            if self.bus is not None:
+                self.bus.vertex_error(digest, exc.message)
+            raise
+        except BaseException:
+            if self.bus is not None:
+                self.bus.vertex_canceled(digest)
+            raise
+        if self.bus is not None:
+            self.bus.vertex_done(digest)
+
+    def _status(self, vertex: str, text: str, done: bool) -> None:
+        if self.bus is not None:
+            self.bus.status(vertex, text, done=done)
+
+    def _warn(self, vertex: str, message: str) -> None:
+        if self.bus is not None:
+            self.bus.warn(vertex, message)
+
+
+def _digest(label: str) -> str:
+    return "sha256:" + hashlib.sha256(label.encode()).hexdigest()
