@@ -63,6 +63,7 @@ from strata.progress.units import format_size
 from strata.registry.hosts import RegistryConfig
 from strata.registry.pull import ImagePuller
 from strata.remotecache.build import BuildCaches
+from strata.remotecache.inline import wants_inline
 from strata.remotecache.spec import check_cache_spec
 from strata.solver.checksums import ChecksumCache
 from strata.solver.execop import ExecEnvironment
@@ -265,6 +266,7 @@ class _Build:
         self.stdout = stdout
         self.images = ImageStore(root)
         self.records = CacheRecords(root)
+        self.inline_cache: dict[str, str] = {}
         self.puller = ImagePuller(
             root, config=registry_config, force=request.pull, on_token=self._token_fetched
         )
@@ -371,6 +373,7 @@ class _Build:
             snapshotter=snapshotter,
             records=self.records,
             bus=self.bus,
+            inline=wants_inline(request.cache_to, request.build_args),
         )
         solver = Solver(
             root=self.root,
@@ -407,11 +410,11 @@ class _Build:
                     raise
                 if solved is not None:
                     solver.materialize(solved.result)  # a remote hit's files, for outputs
-                result = self._export(plan, solved, snapshotter, views, solver.stats)
                 top = solved.result if solved is not None else None
-                caches.export(
-                    solver.cache_results, top.name if isinstance(top, SnapshotResult) else None
-                )
+                final = top.name if isinstance(top, SnapshotResult) else None
+                self.inline_cache = caches.inline_config(solver.cache_results, final)
+                result = self._export(plan, solved, snapshotter, views, solver.stats)
+                caches.export(solver.cache_results, final)
                 return result
         finally:
             views.close()
@@ -524,13 +527,14 @@ class _Build:
         if plan.base_image is not None:
             created = plan.base_image.config.get("created")
             base_created = created if isinstance(created, str) else None
-        return image_config(
+        config = image_config(
             plan.config,
             plan.history,
             layers,
             source_date_epoch=plan.source_date_epoch,
             base_created=base_created,
         )
+        return {**config, **self.inline_cache}  # `--cache-to type=inline` records
 
     def _export_image(
         self,

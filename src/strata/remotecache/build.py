@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from strata.errors import StrataError
+from strata.errors import StoreError, StrataError
 from strata.image.oci import Descriptor
 from strata.progress.bus import ProgressBus
 from strata.remotecache.config import CacheEntry, decode_config
@@ -26,6 +26,7 @@ from strata.remotecache.exporter import (
     write_layout,
 )
 from strata.remotecache.imported import BlobSource, ImportedCaches
+from strata.remotecache.inline import INLINE_KEY, inline_cache_value, read_inline_entries
 from strata.remotecache.layout import LayoutDir
 from strata.remotecache.manifest import read_cache_document
 from strata.remotecache.spec import CacheSpec
@@ -33,6 +34,7 @@ from strata.solver.layers import snapshot_chain
 from strata.solver.records import CacheRecords
 from strata.solver.remote import CacheResult
 from strata.store.content import ContentStore
+from strata.store.images import ImageStore
 from strata.store.root import StateRoot
 from strata.worker.snapshots.snapshotter import Snapshotter
 
@@ -62,6 +64,33 @@ class LocalSource:
         return LoadedCache(self, decode_config(self.layout.read(found.config), blobs))
 
 
+class ImageStoreSource:
+    """An image in the local image store whose config holds inline cache records (a
+    `type=registry` cache naming a local image, as `docker build --cache-from` reads
+    local images). Its blobs are the image's own, already in the content store."""
+
+    def __init__(self, spec: CacheSpec, images: ImageStore) -> None:
+        self.spec = spec
+        self.images = images
+
+    @property
+    def name(self) -> str:
+        return self.spec.get("ref")
+
+    def fetch(self, layers: Sequence[Descriptor], content: ContentStore) -> None:
+        for desc in layers:
+            if not content.has(desc["digest"]):
+                raise StoreError(f"{self.name}: layer {desc['digest']} is not in the content store")
+
+    def load(self) -> LoadedCache:
+        image = self.images.load_image(self.name)
+        layers = list(image.manifest["layers"])
+        entries = read_inline_entries(image.config, layers)
+        if not entries and INLINE_KEY not in image.config:
+            raise StoreError(f"{self.name}: the image holds no inline cache")
+        return LoadedCache(self, entries)
+
+
 @dataclass(frozen=True)
 class LoadedCache:
     """One imported cache's records and where their blobs are."""
@@ -86,7 +115,10 @@ class BuildCaches:
         snapshotter: Snapshotter,
         records: CacheRecords,
         bus: ProgressBus | None,
+        inline: bool = False,
     ) -> None:
+        self.inline = inline
+        self.images = ImageStore(root)
         self.cache_from = list(cache_from)
         self.cache_to = list(cache_to)
         self.root = root
@@ -116,13 +148,25 @@ class BuildCaches:
     def _source(self, spec: CacheSpec) -> CacheLoader:
         if spec.type == "local":
             return LocalSource(spec)
+        if spec.type == "registry" and self.images.get(spec.get("ref")) is not None:
+            return ImageStoreSource(spec, self.images)
         raise StrataError(f'importing a "{spec.type}" cache is not available yet')
 
     # -- export --------------------------------------------------------------------------
 
+    def inline_config(self, results: Sequence[CacheResult], final: str | None) -> dict[str, str]:
+        """What the image config gets for an inline cache (nothing unless asked for)."""
+        if not self.inline:
+            return {}
+        chain = [info.key for info in snapshot_chain(self.snapshotter, final)]
+        return {INLINE_KEY: inline_cache_value(results, chain, self.records)}
+
     def export(self, results: Sequence[CacheResult], final: str | None) -> None:
-        """Write every `--cache-to` (after the outputs, as BuildKit does)."""
+        """Write every `--cache-to` (after the outputs, as BuildKit does); inline caches
+        were written with the image (`inline_config`)."""
         for spec in self.cache_to:
+            if spec.type == "inline":
+                continue
             try:
                 self._export_one(spec, results, final)
             except StrataError as exc:

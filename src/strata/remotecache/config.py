@@ -117,7 +117,13 @@ def _record_json(entry: CacheEntry, index: Mapping[tuple[str, ...], int]) -> dic
         if entry.created:
             result["createdAt"] = entry.created
         record["layers"] = [result]
-    record[STRATA_FIELD] = {
+    record[STRATA_FIELD] = strata_field(entry)
+    return record
+
+
+def strata_field(entry: CacheEntry) -> dict[str, Any]:
+    """strata's extra record field (BuildKit's decoder ignores unknown fields)."""
+    return {
         "v": STRATA_VERSION,
         "kind": entry.kind,
         "name": entry.description,
@@ -125,7 +131,6 @@ def _record_json(entry: CacheEntry, index: Mapping[tuple[str, ...], int]) -> dic
         "checksums": [list(pair) for pair in sorted(entry.checksums)],
         "empty": not entry.layers,
     }
-    return record
 
 
 def decode_config(data: bytes, descriptors: Mapping[str, Descriptor]) -> list[CacheEntry]:
