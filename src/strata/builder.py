@@ -64,6 +64,7 @@ from strata.registry.hosts import RegistryConfig
 from strata.registry.pull import ImagePuller
 from strata.remotecache.build import BuildCaches
 from strata.remotecache.inline import wants_inline
+from strata.remotecache.registry import RegistryClients
 from strata.remotecache.spec import check_cache_spec
 from strata.solver.checksums import ChecksumCache
 from strata.solver.execop import ExecEnvironment
@@ -267,6 +268,7 @@ class _Build:
         self.images = ImageStore(root)
         self.records = CacheRecords(root)
         self.inline_cache: dict[str, str] = {}
+        self.registry_config = registry_config
         self.puller = ImagePuller(
             root, config=registry_config, force=request.pull, on_token=self._token_fetched
         )
@@ -374,6 +376,7 @@ class _Build:
             records=self.records,
             bus=self.bus,
             inline=wants_inline(request.cache_to, request.build_args),
+            registry=RegistryClients(lambda: self.puller.client, self.registry_config),
         )
         solver = Solver(
             root=self.root,
@@ -418,6 +421,7 @@ class _Build:
                 return result
         finally:
             views.close()
+            caches.close()
 
     def _debug(self, failed: StepProcessError, cache_mounts: CacheMounts) -> None:
         """Hand the failed step's container to the debug shell callback. The solve's

@@ -12,23 +12,29 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from strata.errors import StoreError, StrataError
 from strata.image.oci import Descriptor
 from strata.progress.bus import ProgressBus
-from strata.remotecache.config import CacheEntry, decode_config
+from strata.remotecache.config import decode_config
 from strata.remotecache.exporter import (
     cache_entries,
     prepare_cache,
     select_results,
     write_layout,
 )
-from strata.remotecache.imported import BlobSource, ImportedCaches
+from strata.remotecache.imported import ImportedCaches, LoadedCache
 from strata.remotecache.inline import INLINE_KEY, inline_cache_value, read_inline_entries
 from strata.remotecache.layout import LayoutDir
 from strata.remotecache.manifest import read_cache_document
+from strata.remotecache.registry import (
+    RegistryClients,
+    RegistrySource,
+    cache_reference,
+    push_cache,
+    uploader_of,
+)
 from strata.remotecache.spec import CacheSpec
 from strata.solver.layers import snapshot_chain
 from strata.solver.records import CacheRecords
@@ -91,14 +97,6 @@ class ImageStoreSource:
         return LoadedCache(self, entries)
 
 
-@dataclass(frozen=True)
-class LoadedCache:
-    """One imported cache's records and where their blobs are."""
-
-    source: BlobSource
-    entries: list[CacheEntry]
-
-
 class CacheLoader(Protocol):
     def load(self) -> LoadedCache: ...
 
@@ -116,7 +114,9 @@ class BuildCaches:
         records: CacheRecords,
         bus: ProgressBus | None,
         inline: bool = False,
+        registry: RegistryClients | None = None,
     ) -> None:
+        self.registry = registry
         self.inline = inline
         self.images = ImageStore(root)
         self.cache_from = list(cache_from)
@@ -148,9 +148,21 @@ class BuildCaches:
     def _source(self, spec: CacheSpec) -> CacheLoader:
         if spec.type == "local":
             return LocalSource(spec)
-        if spec.type == "registry" and self.images.get(spec.get("ref")) is not None:
+        if spec.type == "registry" and self._stored_image(spec):
             return ImageStoreSource(spec, self.images)
+        if spec.type == "registry" and self.registry is not None:
+            return RegistrySource(spec, self.registry.get(spec), self.content)
         raise StrataError(f'importing a "{spec.type}" cache is not available yet')
+
+    def _stored_image(self, spec: CacheSpec) -> bool:
+        try:
+            return self.images.get(spec.get("ref")) is not None
+        except StrataError:
+            return False
+
+    def close(self) -> None:
+        if self.registry is not None:
+            self.registry.close()
 
     # -- export --------------------------------------------------------------------------
 
@@ -202,8 +214,16 @@ class BuildCaches:
                     self.content,
                     lambda text, done: self._status(vertex, text, done),
                 )
+            elif spec.type == "registry" and self.registry is not None:
+                push_cache(
+                    prepared,
+                    cache_reference(spec),
+                    self.content,
+                    uploader_of(self.registry.get(spec)),
+                    lambda text, done: self._status(vertex, text, done),
+                )
             else:
-                raise StrataError(f'exporting a "{spec.type}" cache is not available yet')
+                raise StrataError(f'exporting a "{spec.type}" cache is not available')
 
     # -- progress ------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from strata.image.oci import Descriptor, compression_of_media_type
@@ -40,6 +41,14 @@ class BlobSource(Protocol):
     def fetch(self, layers: Sequence[Descriptor], content: ContentStore) -> None:
         """Bring these blobs into the content store, each verified."""
         ...
+
+
+@dataclass(frozen=True)
+class LoadedCache:
+    """One imported cache's records and where their blobs are."""
+
+    source: BlobSource
+    entries: list[CacheEntry]
 
 
 class _Chain:
