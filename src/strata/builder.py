@@ -417,7 +417,7 @@ class _Build:
                 final = top.name if isinstance(top, SnapshotResult) else None
                 self.inline_cache = caches.inline_config(solver.cache_results, final)
                 result = self._export(plan, solved, snapshotter, views, solver.stats)
-                caches.export(solver.cache_results, final)
+                caches.export(solver.cache_results, final, plan.all_vertices())
                 return result
         finally:
             views.close()

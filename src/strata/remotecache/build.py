@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from strata.errors import StoreError, StrataError
 from strata.image.oci import Descriptor
+from strata.plan.ops import Vertex
 from strata.progress.bus import ProgressBus
 from strata.remotecache.config import decode_config
 from strata.remotecache.exporter import (
@@ -28,6 +29,7 @@ from strata.remotecache.imported import ImportedCaches, LoadedCache
 from strata.remotecache.inline import INLINE_KEY, inline_cache_value, read_inline_entries
 from strata.remotecache.layout import LayoutDir
 from strata.remotecache.manifest import read_cache_document
+from strata.remotecache.mounts import cache_mount_blobs, export_cache_mounts, used_cache_ids
 from strata.remotecache.registry import (
     RegistryClients,
     RegistrySource,
@@ -67,7 +69,8 @@ class LocalSource:
         if found.config is None:
             raise StrataError(f"{self.name}: not a build cache (an image without cache config)")
         blobs = {d["digest"]: d for d in found.blobs}
-        return LoadedCache(self, decode_config(self.layout.read(found.config), blobs))
+        entries = decode_config(self.layout.read(found.config), blobs)
+        return LoadedCache(self, entries, tuple(cache_mount_blobs(found.blobs)))
 
 
 class ImageStoreSource:
@@ -142,7 +145,9 @@ class BuildCaches:
                     message = exc.message if isinstance(exc, StrataError) else str(exc)
                     self._warn(vertex, f"failed to import cache from {spec.describe()}: {message}")
                     continue
-                caches.add(loaded.source, loaded.entries)
+                caches.add(loaded.source, loaded.entries, loaded.mounts)
+                if loaded.mounts:
+                    self._status(vertex, f"cache mounts: {len(loaded.mounts)}", True)
         return caches
 
     def _source(self, spec: CacheSpec) -> CacheLoader:
@@ -173,14 +178,20 @@ class BuildCaches:
         chain = [info.key for info in snapshot_chain(self.snapshotter, final)]
         return {INLINE_KEY: inline_cache_value(results, chain, self.records)}
 
-    def export(self, results: Sequence[CacheResult], final: str | None) -> None:
+    def export(
+        self,
+        results: Sequence[CacheResult],
+        final: str | None,
+        vertices: Iterable[Vertex] = (),
+    ) -> None:
         """Write every `--cache-to` (after the outputs, as BuildKit does); inline caches
         were written with the image (`inline_config`)."""
+        cache_ids = used_cache_ids(vertices)
         for spec in self.cache_to:
             if spec.type == "inline":
                 continue
             try:
-                self._export_one(spec, results, final)
+                self._export_one(spec, results, final, cache_ids)
             except StrataError as exc:
                 if not spec.flag("ignore-error", False):
                     raise
@@ -191,13 +202,17 @@ class BuildCaches:
                     )
 
     def _export_one(
-        self, spec: CacheSpec, results: Sequence[CacheResult], final: str | None
+        self,
+        spec: CacheSpec,
+        results: Sequence[CacheResult],
+        final: str | None,
+        cache_ids: set[str],
     ) -> None:
         if spec.type == "local":
             label = "exporting cache to client directory"
         else:
             label = "exporting cache to registry"
-        with self._vertex(label) as vertex:
+        with self._vertex(label) as vertex, self.content.lease() as lease:
             preparing = "preparing build cache for export"
             self._status(vertex, preparing, False)
             chain = [info.key for info in snapshot_chain(self.snapshotter, final)]
@@ -205,7 +220,18 @@ class BuildCaches:
             entries = cache_entries(
                 chosen, snapshotter=self.snapshotter, records=self.records, content=self.content
             )
-            prepared = prepare_cache(entries, spec)
+            mounts: list[Descriptor] = []
+            if spec.flag("cache-mounts", False):
+                limit = spec.get("cache-mounts-max-size")
+                mounts = export_cache_mounts(
+                    self.root,
+                    self.content,
+                    cache_ids,
+                    max_size=int(limit) if limit else None,
+                    hold=lease,
+                    warn=lambda message: self._warn(vertex, message),
+                )
+            prepared = prepare_cache(entries, spec, mounts)
             self._status(vertex, preparing, True)
             if spec.type == "local":
                 write_layout(

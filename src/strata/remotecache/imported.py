@@ -9,13 +9,16 @@ came from and unpacked only when the solver needs the files (`materialize`).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from strata.errors import StrataError
 from strata.image.oci import Descriptor, compression_of_media_type
 from strata.remotecache.config import CacheEntry, CacheLayer
+from strata.remotecache.mounts import MountBlob, restore_cache_mount
 from strata.solver.explain import step_id_from_name
 from strata.solver.records import CacheRecords
 from strata.solver.remote import RemoteStep
@@ -49,6 +52,7 @@ class LoadedCache:
 
     source: BlobSource
     entries: list[CacheEntry]
+    mounts: tuple[MountBlob, ...] = ()
 
 
 class _Chain:
@@ -92,11 +96,17 @@ class ImportedCaches:
         self.content = ContentStore(root)
         self._hits: dict[str, ImportedHit] = {}
         self._steps: dict[str, RemoteStep] = {}
+        self._mounts: dict[tuple[str, str], tuple[MountBlob, BlobSource]] = {}
+        self._seeded: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
-    def add(self, source: BlobSource, entries: Sequence[CacheEntry]) -> None:
-        """Add one cache's records (an earlier cache wins a key both hold)."""
+    def add(
+        self, source: BlobSource, entries: Sequence[CacheEntry], mounts: Sequence[MountBlob] = ()
+    ) -> None:
+        """Add one cache's records and cache mounts (an earlier cache wins a key both hold)."""
         with self._lock:
+            for mount in mounts:
+                self._mounts.setdefault((mount.cache_id, mount.base), (mount, source))
             for entry in entries:
                 self._hits.setdefault(entry.key, ImportedHit(entry, source, self))
                 step = step_id_from_name(_PORTABLE_SCOPE, entry.description)
@@ -118,6 +128,18 @@ class ImportedCaches:
             return None
         with self._lock:
             return self._steps.get(step)
+
+    def seed_cache_mount(self, cache_id: str, base_key: str) -> None:
+        with self._lock:
+            found = self._mounts.get((cache_id, base_key))
+            if found is None or (cache_id, base_key) in self._seeded:
+                return
+            self._seeded.add((cache_id, base_key))
+        blob, source = found
+        # A blob that cannot be fetched or unpacked leaves the mount empty, as if the
+        # cache never held it: the RUN fills it, as on any fresh runner.
+        with contextlib.suppress(StrataError, OSError):
+            restore_cache_mount(self.root, blob, source.fetch)
 
     # -- unpacking -----------------------------------------------------------------------
 

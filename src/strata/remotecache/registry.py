@@ -26,6 +26,7 @@ from strata.remotecache.exporter import PreparedCache, Status
 from strata.remotecache.imported import LoadedCache
 from strata.remotecache.inline import read_inline_entries
 from strata.remotecache.manifest import read_cache_document
+from strata.remotecache.mounts import cache_mount_blobs
 from strata.remotecache.spec import CacheSpec
 from strata.store.content import ContentStore
 from strata.store.reference import Reference, parse_reference
@@ -118,7 +119,8 @@ class RegistrySource:
         found = read_cache_document(self.client.fetch_manifest(self.ref, top))
         if found.config is not None:
             blobs = {d["digest"]: d for d in found.blobs}
-            return LoadedCache(self, decode_config(self._small(found.config), blobs))
+            entries = decode_config(self._small(found.config), blobs)
+            return LoadedCache(self, entries, tuple(cache_mount_blobs(found.blobs)))
         assert found.image_config is not None
         from strata.image.oci import parse_json_object
 

@@ -56,6 +56,12 @@ class RemoteCache(Protocol):
         position), for a miss explained against the cache it came from."""
         ...
 
+    def seed_cache_mount(self, cache_id: str, base_key: str) -> None:
+        """Before a RUN runs: restore cache mount `cache_id` (with base `base_key`, as
+        `store.cachemounts.base_key_for` names it) from an imported cache that holds it,
+        unless this state root has that cache already. Never fails the build."""
+        ...
+
 
 @dataclass(frozen=True)
 class CacheResult:

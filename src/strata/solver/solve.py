@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from strata.errors import (
@@ -85,6 +86,7 @@ from strata.solver.remote import CacheResult, RemoteCache, RemoteHit
 from strata.solver.results import ContextResult, Result, SnapshotResult
 from strata.solver.sources import BaseLayers, fetch_source, image_chain, unpack_base_image
 from strata.solver.views import BuildViews
+from strata.store.cachemounts import base_key_for
 from strata.store.images import ImageLayer, ImageStore
 from strata.store.root import StateRoot
 from strata.store.usage import remember_cache_mount
@@ -486,6 +488,7 @@ class Solver:
         if isinstance(op, ExecOp):
             self._describe_cache_mounts(op)
             cache_keys = self._cache_mount_keys(op, input_keys)
+            self._seed_cache_mounts(op, cache_keys)
             name = run_exec_op(
                 op,
                 results,
@@ -629,6 +632,20 @@ class Solver:
         for mount in op.mounts[1:]:
             if mount.type == MountType.CACHE and mount.cache_id not in existing:
                 remember_cache_mount(self.root, mount.cache_id, mount.target, op.args)
+
+    def _seed_cache_mounts(self, op: ExecOp, cache_keys: Mapping[int, str]) -> None:
+        """Let an imported cache restore the cache mounts this RUN is about to use."""
+        if self.remote is None:
+            return
+        for position, mount in enumerate(op.mounts):
+            if position == 0 or mount.type != MountType.CACHE:
+                continue
+            seed = Path("/") if mount.input is not None else None
+            mode = mount.mode if mount.mode is not None else 0o755
+            base = base_key_for(
+                cache_keys.get(position), seed, mount.uid or 0, mount.gid or 0, mode
+            )
+            self.remote.seed_cache_mount(mount.cache_id, base)
 
     def _cache_mount_keys(self, op: ExecOp, input_keys: Sequence[InputKey]) -> dict[int, str]:
         """For each cache mount seeded `from` an input, a stable name of that seed."""
