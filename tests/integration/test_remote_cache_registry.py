@@ -105,3 +105,36 @@ def test_unreachable_registry_cache_only_warns(busybox_tarball: Path, tmp_path: 
         log = build(root, write_project(tmp_path / "p", DOCKERFILE, FILES), "--cache-from", ref)
     assert f"failed to import cache from {ref}" in log, log
     assert "RAN-FINAL-42" in log, log
+
+
+def test_base_image_from_a_registry_is_unpacked_only_for_the_output(
+    busybox_tarball: Path, tmp_path: Path
+) -> None:
+    seed = fresh_root(tmp_path / "seed", busybox_tarball)
+    archive = tmp_path / "busybox.tar"
+    strata(seed, "save", "--format", "oci", "-o", str(archive), "busybox:strata-test", check=True)
+    with registry_server(tmp_path) as registry:
+        base = f"{registry.host}/base/busybox:1"
+        skopeo_copy(f"oci-archive:{archive}", f"docker://{base}")
+        dockerfile = DOCKERFILE.replace("busybox:strata-test", base)
+        project = write_project(tmp_path / "laptop" / "project", dockerfile, FILES)
+        cache = tmp_path / "cache"
+        build(
+            tmp_path / "laptop" / "root", project, "--cache-to", f"type=local,dest={cache},mode=max"
+        )
+        # A runner with nothing at all: the base comes from the registry, lazily.
+        runner = tmp_path / "ci" / "empty-root"
+        out = tmp_path / "out"
+        log = build(
+            runner,
+            clone(project, tmp_path / "ci" / "w"),
+            "--cache-from",
+            f"type=local,src={cache}",
+            "-o",
+            f"type=local,dest={out}",
+        )
+        for step in STEPS:
+            assert was_cached(log, step), (step, log)
+        assert "RAN-BUILD-42" not in log and "RAN-FINAL-42" not in log, log
+        assert (out / "both").read_text() == "source\ntop\n"
+        assert (out / "bin" / "busybox").exists()
