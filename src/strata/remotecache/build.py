@@ -213,6 +213,11 @@ class BuildCaches:
         else:
             label = "exporting cache to registry"
         with self._vertex(label) as vertex, self.content.lease() as lease:
+            compression = spec.get("compression")
+            if compression not in ("", "gzip"):
+                # Layers already written (the image's, base layers) keep their blobs, as
+                # BuildKit's do without force-compression; new ones are gzip for now.
+                self._warn(vertex, f"compression={compression}: cache layers are written gzip")
             preparing = "preparing build cache for export"
             self._status(vertex, preparing, False)
             chain = [info.key for info in snapshot_chain(self.snapshotter, final)]
