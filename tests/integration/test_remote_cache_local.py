@@ -184,3 +184,49 @@ def test_same_cache_exports_the_same_digest_and_skopeo_copies_it(
     assert copy.returncode == 0, copy.stderr.decode()
     copied = json.loads((tmp_path / "copied" / "index.json").read_text())["manifests"]
     assert copied[0]["digest"] == entry["digest"]
+
+
+def test_export_failure_fails_the_build_unless_ignore_error(
+    busybox_tarball: Path, tmp_path: Path
+) -> None:
+    project = write_project(tmp_path / "p", DOCKERFILE, FILES)
+    root = fresh_root(tmp_path / "root", busybox_tarball)
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("x")
+    run = strata(
+        root, "build", "--progress=plain", "--cache-to", f"type=local,dest={blocked}", str(project)
+    )
+    assert run.returncode != 0
+    assert f"failed to export cache to {blocked}: Not a directory" in run.stderr.decode()
+    log = build(root, project, "--cache-to", f"type=local,dest={blocked},ignore-error=true")
+    assert f"failed to export cache to {blocked}" in log, log
+
+
+def test_tags_share_one_layout_and_import_picks_by_tag(
+    exported: tuple[Path, Path], busybox_tarball: Path, tmp_path: Path
+) -> None:
+    project, cache = exported
+    laptop = tmp_path / "laptop" / "root"
+    other = clone(project, tmp_path / "other")
+    (other / "top.txt").write_text("other top\n")
+    build(laptop, other, "--cache-to", f"type=local,dest={cache},tag=v2,mode=max")
+    index = json.loads((cache / "index.json").read_text())
+    tags = {
+        e["annotations"]["org.opencontainers.image.ref.name"]: e["digest"]
+        for e in index["manifests"]
+    }
+    assert set(tags) == {"latest", "v2"} and tags["latest"] != tags["v2"]
+    runner = fresh_root(tmp_path / "ci", busybox_tarball)
+    log = build(
+        runner, clone(other, tmp_path / "w"), "--cache-from", f"type=local,src={cache},tag=v2"
+    )
+    assert was_cached(log, "[stage-1 4/4] RUN"), log
+    runner2 = fresh_root(tmp_path / "ci2", busybox_tarball)
+    log = build(
+        runner2,
+        clone(other, tmp_path / "w2"),
+        "--cache-from",
+        f"type=local,src={cache},digest={tags['latest']}",
+    )
+    assert not was_cached(log, "[stage-1 4/4] RUN"), log  # latest has the old top.txt
+    assert was_cached(log, "[build 3/3] RUN"), log

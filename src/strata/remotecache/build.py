@@ -195,10 +195,10 @@ class BuildCaches:
             except StrataError as exc:
                 if not spec.flag("ignore-error", False):
                     raise
-                if self.bus is not None:
-                    self.bus.warn(
-                        _digest(f"cache export {spec.describe()}"),
-                        f"failed to export cache to {spec.describe()}: {exc.message}",
+                # BuildKit's ignore-error: the build succeeds, the failure is a warning.
+                with self._vertex(f"exporting cache to {spec.describe()}") as vertex:
+                    self._warn(
+                        vertex, f"failed to export cache to {spec.describe()}: {exc.message}"
                     )
 
     def _export_one(
@@ -212,7 +212,7 @@ class BuildCaches:
             label = "exporting cache to client directory"
         else:
             label = "exporting cache to registry"
-        with self._vertex(label) as vertex, self.content.lease() as lease:
+        with self._vertex(label) as vertex, self.content.lease() as lease, _os_errors(spec):
             compression = spec.get("compression")
             if compression not in ("", "gzip"):
                 # Layers already written (the image's, base layers) keep their blobs, as
@@ -283,6 +283,17 @@ class BuildCaches:
     def _warn(self, vertex: str, message: str) -> None:
         if self.bus is not None:
             self.bus.warn(vertex, message)
+
+
+@contextlib.contextmanager
+def _os_errors(spec: CacheSpec) -> Iterator[None]:
+    """A file system failure while exporting, as the user's error (a StoreError)."""
+    try:
+        yield
+    except OSError as exc:
+        raise StoreError(
+            f"failed to export cache to {spec.describe()}: {exc.strerror or exc}"
+        ) from None
 
 
 def _digest(label: str) -> str:
