@@ -138,3 +138,33 @@ def test_base_image_from_a_registry_is_unpacked_only_for_the_output(
         assert "RAN-BUILD-42" not in log and "RAN-FINAL-42" not in log, log
         assert (out / "both").read_text() == "source\ntop\n"
         assert (out / "bin" / "busybox").exists()
+
+
+def test_registry_insecure_reads_a_cache_over_tls_without_the_ca(
+    busybox_tarball: Path, tmp_path: Path
+) -> None:
+    from tests.integration.registry_servers import make_tls
+
+    project = write_project(tmp_path / "laptop" / "project", DOCKERFILE, FILES)
+    cache = tmp_path / "cache"
+    build(
+        fresh_root(tmp_path / "laptop" / "root", busybox_tarball),
+        project,
+        "--cache-to",
+        f"type=local,dest={cache}",
+    )
+    with registry_server(tmp_path, tls=make_tls(tmp_path / "tls")) as registry:
+        ref = f"{registry.host}/team/app:cache"
+        skopeo_copy(f"oci:{cache}:latest", f"docker://{ref}")
+        runner = fresh_root(tmp_path / "ci" / "root", busybox_tarball)
+        checkout = clone(project, tmp_path / "ci" / "w")
+        # Without the CA, the certificate is refused: a warning, and the build runs it all.
+        log = build(runner, checkout, "--cache-from", f"type=registry,ref={ref}")
+        assert f"failed to import cache from {ref}" in log, log
+        assert "RAN-FINAL-42" in log, log
+        runner2 = fresh_root(tmp_path / "ci2" / "root", busybox_tarball)
+        log = build(
+            runner2, checkout, "--cache-from", f"type=registry,ref={ref},registry.insecure=true"
+        )
+        assert was_cached(log, "[stage-1 4/4] RUN"), log
+        assert "RAN-FINAL-42" not in log, log
