@@ -230,3 +230,22 @@ def test_tags_share_one_layout_and_import_picks_by_tag(
     )
     assert not was_cached(log, "[stage-1 4/4] RUN"), log  # latest has the old top.txt
     assert was_cached(log, "[build 3/3] RUN"), log
+
+
+def test_a_runner_reexporting_what_it_imported_writes_the_same_cache(
+    exported: tuple[Path, Path], busybox_tarball: Path, tmp_path: Path
+) -> None:
+    project, cache = exported
+    runner = fresh_root(tmp_path / "ci", busybox_tarball)
+    again = tmp_path / "re-exported"
+    build(
+        runner,
+        clone(project, tmp_path / "w"),
+        "--cache-from",
+        f"type=local,src={cache}",
+        "--cache-to",
+        f"type=local,dest={again},mode=max",
+    )
+    first = json.loads((cache / "index.json").read_text())["manifests"][0]["digest"]
+    second = json.loads((again / "index.json").read_text())["manifests"][0]["digest"]
+    assert first == second

@@ -6,8 +6,8 @@ Which records (BuildKit `solver/exporter.go`, §2.5 of the format notes):
 - `mode=max`: every step solved, intermediate stages included.
 
 Each record's result is its snapshot chain as layer blobs (written once per snapshot and
-remembered, `solver.layers`); a remote hit that was never unpacked here is exported with
-its imported layers, fetched from where it came from. The blobs, the cache config and
+remembered, `solver.layers`); a remote hit is exported as it was imported, its layers
+fetched from where it came from if it was never unpacked here. The blobs, the cache config and
 the manifest (`manifest.py`) are then written to a layout directory (`write_layout`) or
 handed to a registry pusher (`registry.py`).
 """
@@ -76,11 +76,10 @@ def cache_entries(
     entries: list[CacheEntry] = []
     for result in results:
         remote = result.remote
-        if (
-            isinstance(remote, ImportedHit)
-            and result.snapshot is not None
-            and not snapshotter.exists(result.snapshot)
-        ):
+        if isinstance(remote, ImportedHit):
+            # Exported as it was imported (its blobs, times and checksums), whether or
+            # not it was unpacked here: a runner re-exporting what it imported writes
+            # the same cache, byte for byte.
             remote.fetch_blobs(content)
             entry = remote.entry
             entries.append(
