@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from strata.api import (
         BuildRequest,
         BuildResult,
+        CacheSpec,
         DebugSession,
         ImageRecord,
         LoadedImage,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "BuildRequest": "strata.api",
     "BuildResult": "strata.api",
+    "CacheSpec": "strata.api",
     "DebugSession": "strata.api",
     "ImageRecord": "strata.api",
     "LoadedImage": "strata.api",
@@ -91,6 +93,7 @@ __all__ = [
     "BuildError",
     "BuildRequest",
     "BuildResult",
+    "CacheSpec",
     "Client",
     "DebugSession",
     "DockerfileError",

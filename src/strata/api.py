@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from strata.export.load import LoadedImage
     from strata.export.outputs import OutputSpec
     from strata.progress.bus import ProgressBus
+    from strata.remotecache.spec import CacheSpec
     from strata.solver.execop import SSHSource
     from strata.store.images import ImageRecord, Removal
     from strata.store.prune import PruneReport, RemovedCallback, WaitCallback
@@ -51,6 +52,7 @@ __all__ = [
     "ArchiveFormat",
     "BuildRequest",
     "BuildResult",
+    "CacheSpec",
     "Client",
     "DebugSession",
     "DebugShell",
@@ -89,6 +91,7 @@ _LAZY = {
     "ImageRecord": "strata.store.images",
     "LoadedImage": "strata.export.load",
     "OutputSpec": "strata.export.outputs",
+    "CacheSpec": "strata.remotecache.spec",
     "PruneReport": "strata.store.prune",
     "Removal": "strata.store.images",
     "SSHSource": "strata.solver.execop",

@@ -69,6 +69,10 @@ from strata.progress.bus import ProgressBus
 from strata.progress.units import format_size
 from strata.registry.hosts import RegistryConfig
 from strata.registry.pull import ImagePuller
+from strata.remotecache.build import BuildCaches
+from strata.remotecache.inline import wants_inline
+from strata.remotecache.registry import RegistryClients
+from strata.remotecache.spec import check_cache_spec
 from strata.solver.checksums import ChecksumCache
 from strata.solver.execop import ExecEnvironment
 from strata.solver.layers import ChainLayer, image_layers
@@ -271,6 +275,7 @@ class _Build:
         self.stdout = stdout
         self.images = ImageStore(root)
         self.records = CacheRecords(root)
+        self.inline_cache: dict[str, str] = {}
         self.registry_config = registry_config
         self.puller = ImagePuller(
             root, config=registry_config, force=request.pull, on_token=self._token_fetched
@@ -371,6 +376,16 @@ class _Build:
         snapshotter = open_snapshotter(self.root, request.snapshotter)
         views = BuildViews(snapshotter, scratch)
         executor = Executor(self.root, request.runtime, cache_mounts=cache_mounts)
+        caches = BuildCaches(
+            request.cache_from,
+            request.cache_to,
+            root=self.root,
+            snapshotter=snapshotter,
+            records=self.records,
+            bus=self.bus,
+            inline=wants_inline(request.cache_to, request.build_args),
+            registry=RegistryClients(lambda: self.puller.client, self.registry_config),
+        )
         solver = Solver(
             root=self.root,
             snapshotter=snapshotter,
@@ -382,6 +397,7 @@ class _Build:
             context=context,
             bus=self.bus,
             base_layers=self.puller,
+            remote=caches.load(),
             settings=SolveContext(
                 locations=plan.locations,
                 dockerfile_source=text,
@@ -403,9 +419,17 @@ class _Build:
                     finally:
                         failed.container.discard()
                     raise
-                return self._export(plan, solved, snapshotter, views, solver.stats)
+                if solved is not None:
+                    solver.materialize(solved.result)  # a remote hit's files, for outputs
+                top = solved.result if solved is not None else None
+                final = top.name if isinstance(top, SnapshotResult) else None
+                self.inline_cache = caches.inline_config(solver.cache_results, final)
+                result = self._export(plan, solved, snapshotter, views, solver.stats)
+                caches.export(solver.cache_results, final, plan.all_vertices())
+                return result
         finally:
             views.close()
+            caches.close()
 
     def _debug(self, failed: StepProcessError, cache_mounts: CacheMounts) -> None:
         """Hand the failed step's container to the debug shell callback. The solve's
@@ -567,13 +591,14 @@ class _Build:
         if plan.base_image is not None:
             created = plan.base_image.config.get("created")
             base_created = created if isinstance(created, str) else None
-        return image_config(
+        config = image_config(
             plan.config,
             plan.history,
             layers,
             source_date_epoch=plan.source_date_epoch,
             base_created=base_created,
         )
+        return {**config, **self.inline_cache}  # `--cache-to type=inline` records
 
     def _export_image(
         self,
@@ -825,6 +850,10 @@ def validate(request: BuildRequest) -> None:
             f'unknown snapshotter "{request.snapshotter}" (use "auto", "overlay" or "native")',
             option="--snapshotter",
         )
+    for spec in request.cache_to:
+        check_cache_spec(spec, "to")
+    for spec in request.cache_from:
+        check_cache_spec(spec, "from")
     if not all(isinstance(output, OutputSpec) for output in request.outputs):
         raise UsageError("outputs must be OutputSpec values", option="--output")
     for output in request.outputs:
@@ -857,4 +886,3 @@ def _collect_garbage(root: StateRoot, budget: int | None) -> None:
     `auto_gc` itself while another build still holds its lease (the last one collects)."""
     if budget is not None:
         auto_gc(root, budget)
-

@@ -19,6 +19,7 @@ from strata.modes import Runtime as Runtime
 
 if TYPE_CHECKING:
     from strata.export.outputs import OutputSpec
+    from strata.remotecache.spec import CacheSpec
     from strata.solver.execop import SSHSource
     from strata.solver.failed import FailedContainer
     from strata.solver.solve import SolveStats
@@ -68,6 +69,9 @@ class BuildRequest:
     on_error: OnError = "error"
     # `--pull`: ask the registry for every base image, even one stored here.
     pull: bool = False
+    # `--cache-from` / `--cache-to` (`strata.remotecache.spec.parse_cache_specs`).
+    cache_from: Sequence[CacheSpec] = ()
+    cache_to: Sequence[CacheSpec] = ()
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from strata.progress.bus import ProgressBus
 from strata.progress.printers import make_printer
 from strata.progress.protocol import Printer
 from strata.progress.report import report_build_end
+from strata.remotecache.spec import parse_cache_specs
 from strata.solver.execop import SSHSource
 from strata.store.prune import parse_size
 from strata.worker.executor import Runtime
@@ -340,6 +341,19 @@ def _split_commas(values: Sequence[str]) -> list[str]:
     help="OCI runtime for RUN steps (default: runc, or crun when runc is not installed).",
 )
 @click.option("--pull", is_flag=True, help="Always ask the registry for base images.")
+# -- remote cache (strata.remotecache) --
+@click.option(
+    "--cache-from",
+    "cache_from",
+    multiple=True,
+    help="Cache to import: NAME or type=registry|local[,KEY=VALUE] (e.g. type=local,src=DIR).",
+)
+@click.option(
+    "--cache-to",
+    "cache_to",
+    multiple=True,
+    help="Cache to export: NAME or type=registry|local|inline[,KEY=VALUE] (mode=min|max).",
+)
 @click.option(
     "--call",
     "call",
@@ -381,6 +395,8 @@ def build(
     on_error: OnError,
     runtime: Runtime | None,
     pull: bool,
+    cache_from: tuple[str, ...],
+    cache_to: tuple[str, ...],
     call: str,
     output_format: str | None,
 ) -> None:
@@ -431,6 +447,8 @@ def build(
             on_error=on_error,
             runtime=runtime,
             snapshotter=ctx.obj.get("snapshotter", "auto"),
+            cache_from=parse_cache_specs(cache_from, "from"),
+            cache_to=parse_cache_specs(cache_to, "to"),
         )
         printer = make_printer("quiet" if quiet else progress, sys.stderr)
     except UnknownTargetError as exc:

@@ -202,6 +202,15 @@ class CacheRecords:
         )
         return None if row is None else str(row[0])
 
+    def checksums_of(self, snapshot: str) -> list[tuple[str, str]]:
+        """Every (selector, checksum) remembered for a snapshot (a remote cache carries
+        them, so an importer's readers of the result need not unpack it)."""
+        rows = self.root.connect().execute(
+            "SELECT selector, checksum FROM solver_checksums WHERE snapshot = ? ORDER BY selector",
+            (snapshot,),
+        )
+        return [(str(r[0]), str(r[1])) for r in rows.fetchall()]
+
     def remember_checksum(self, snapshot: str, selector: str, checksum: str) -> None:
         with self.root.transaction() as db:
             db.execute(

@@ -26,8 +26,9 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from strata.errors import (
@@ -56,9 +57,15 @@ from strata.plan.ops import (
 from strata.progress.bus import ProgressBus
 from strata.progress.events import STDERR, STDOUT
 from strata.progress.units import format_size
-from strata.solver.checksums import ChecksumCache, keyed_by_content, requests_for
+from strata.solver.checksums import (
+    ChecksumCache,
+    ChecksumRequest,
+    keyed_by_content,
+    requests_for,
+)
 from strata.solver.execop import ExecEnvironment, run_exec_op
 from strata.solver.explain import (
+    compare_components,
     explain_miss,
     remember_step,
     step_id_from_name,
@@ -75,9 +82,11 @@ from strata.solver.keys import (
     input_label,
 )
 from strata.solver.records import CacheRecords, touch_record
+from strata.solver.remote import CacheResult, RemoteCache, RemoteHit
 from strata.solver.results import ContextResult, Result, SnapshotResult
 from strata.solver.sources import BaseLayers, fetch_source, image_chain, unpack_base_image
 from strata.solver.views import BuildViews
+from strata.store.cachemounts import base_key_for
 from strata.store.images import ImageLayer, ImageStore
 from strata.store.root import StateRoot
 from strata.store.usage import remember_cache_mount
@@ -141,8 +150,10 @@ class Solver:
         bus: ProgressBus | None,
         settings: SolveContext,
         base_layers: BaseLayers | None = None,
+        remote: RemoteCache | None = None,
     ) -> None:
         self.root = root
+        self.remote = remote
         self.base_layers = base_layers
         self.snapshotter = snapshotter
         self.executor = executor
@@ -159,6 +170,10 @@ class Solver:
         self._solved: dict[str, Solved] = {}
         self._users: dict[str, list[Vertex]] = {}
         self._stats_lock = threading.Lock()
+        # Every step solved, for `--cache-to` (see `strata.solver.remote`).
+        self.cache_results: list[CacheResult] = []
+        # Results not unpacked yet (remote hits, lazy bases), by snapshot name.
+        self._lazy: dict[str, _Lazy] = {}
 
     # -- control ------------------------------------------------------------------------
 
@@ -334,11 +349,19 @@ class Solver:
         self._started(vertex)
         if self.bus is not None and vertex.name:
             self.bus.status(vertex.digest, f"resolve {op.ref}@{op.manifest_digest}", done=True)
+        fetch = self._layer_fetcher(vertex, op)
+        if self.remote is not None and chain and not self.snapshotter.exists(chain[-1]):
+            # With a remote cache the steps on this base may all hit: unpack it (and
+            # download its layers) only when something needs its files.
+            def unpack() -> None:
+                unpack_base_image(self.root, self.snapshotter, self.records, image, fetch)
+
+            self._add_lazy(chain[-1], _Lazy(unpack))
+            self._cached(vertex)
+            return Solved(SnapshotResult(chain[-1]), key, key, cached=True)
         # Whether the chain was all there is checked (before unpacking) by
         # `unpack_base_image`, not a second time here.
-        top, present = unpack_base_image(
-            self.root, self.snapshotter, self.records, image, self._layer_fetcher(vertex, op)
-        )
+        top, present = unpack_base_image(self.root, self.snapshotter, self.records, image, fetch)
         if present:
             self._cached(vertex)
         else:
@@ -355,9 +378,7 @@ class Solver:
 
         def progress(digest: str, done: int, total: int) -> None:
             if bus is not None:
-                bus.status(
-                    vertex.digest, digest, current=done, total=total, done=0 < total <= done
-                )
+                bus.status(vertex.digest, digest, current=done, total=total, done=0 < total <= done)
 
         def fetch(layers: Sequence[LayerRef]) -> None:
             wanted = [
@@ -401,12 +422,14 @@ class Solver:
             # Fetched again, but what came is what is stored: BuildKit computes a
             # source's key before deciding to run it, and the vertex ends CACHED.
             self.records.touch(key)
+            self._note(vertex, key, components, stored[0])
             self._cached(vertex)
             return Solved(SnapshotResult(stored[0]), key, key, cached=True)
         name = self._snapshot_of_tree(tree)
         self.records.put(
             key, name, kind=type(op).__name__, description=vertex.name, components=components
         )
+        self._note(vertex, key, components, name)
         self._done(vertex)
         return Solved(SnapshotResult(name), key, key, cached=False)
 
@@ -427,7 +450,7 @@ class Solver:
             if index in content:
                 requests = requests_for(vertex, index)
                 pairs = tuple(
-                    (request.selector(), self.checksums.checksum(solved.result, request))
+                    (request.selector(), self._checksum(solved.result, request))
                     for request in requests
                 )
                 label = input_label(vertex, index, [r.path for r in requests])
@@ -447,15 +470,25 @@ class Solver:
             stored = self.records.stored_result(key)
             if stored is not None and (stored[0] is None or self.snapshotter.exists(stored[0])):
                 self._record_hit(step_id, key, components)
+                self._note(vertex, key, components, stored[0])
                 self._cached(vertex)
                 return Solved(SnapshotResult(stored[0]), key, key, cached=True)
+            hit = self.remote.lookup(key) if self.remote is not None else None
+            if hit is not None:
+                self._remote_hit(vertex, key, components, hit)
+                self._record_hit(step_id, key, components)
+                self._cached(vertex)
+                return Solved(SnapshotResult(hit.snapshot), key, key, cached=True)
         self._started(vertex)
         self._explain(vertex, step_id, components)
         results = [s.result for s in inputs]
+        for result in results:
+            self.materialize(result)
         op = vertex.op
         if isinstance(op, ExecOp):
             self._describe_cache_mounts(op)
             cache_keys = self._cache_mount_keys(op, input_keys)
+            self._seed_cache_mounts(op, cache_keys)
             name = run_exec_op(
                 op,
                 results,
@@ -476,10 +509,74 @@ class Solver:
         self.records.put(
             key, name, kind=type(op).__name__, description=vertex.name, components=components
         )
+        self._note(vertex, key, components, name)
         self._remember(step_id, key, components)
         self._done(vertex)
         dependent = forced_key(key, uuid.uuid4().hex) if vertex.no_cache else key
         return Solved(SnapshotResult(name), key, dependent, cached=False)
+
+    # -- lazy results (remote cache hits, bases under a remote cache) ----------------------
+
+    def materialize(self, result: Result) -> None:
+        """Make sure `result`'s snapshot exists here: unpack a lazy one now (a step runs
+        on it, or an output needs its files). Thread-safe; other results are left alone."""
+        if not isinstance(result, SnapshotResult) or result.name is None:
+            return
+        with self._stats_lock:
+            lazy = self._lazy.get(result.name)
+        if lazy is not None:
+            lazy.make()
+
+    def _add_lazy(self, name: str, lazy: _Lazy) -> None:
+        with self._stats_lock:
+            self._lazy.setdefault(name, lazy)
+
+    def _remote_hit(
+        self, vertex: Vertex, key: str, components: dict[str, Any], hit: RemoteHit
+    ) -> None:
+        """Take a remote cache's result for `key`: recorded here once it is unpacked
+        (at once when its snapshot is here already), lazily otherwise."""
+        kind, name = type(vertex.op).__name__, vertex.name
+
+        def record() -> None:
+            self.records.put(key, hit.snapshot, kind=kind, description=name, components=components)
+
+        if hit.snapshot is None or self.snapshotter.exists(hit.snapshot):
+            record()
+            self._note(vertex, key, components, hit.snapshot)
+            return
+
+        def unpack() -> None:
+            hit.materialize()
+            record()
+
+        self._add_lazy(hit.snapshot, _Lazy(unpack, hit))
+        self._note(vertex, key, components, hit.snapshot, hit)
+
+    def _checksum(self, result: Result, request: ChecksumRequest) -> str:
+        """A content checksum; of a lazy result, the one its cache carries if any (else
+        the result is unpacked to hash it)."""
+        if isinstance(result, SnapshotResult) and result.name is not None:
+            with self._stats_lock:
+                lazy = self._lazy.get(result.name)
+            if lazy is not None and not lazy.made and lazy.hit is not None:
+                known = lazy.hit.checksum(request.selector())
+                if known is not None:
+                    return known
+            self.materialize(result)
+        return self.checksums.checksum(result, request)
+
+    def _note(
+        self,
+        vertex: Vertex,
+        key: str,
+        components: dict[str, Any],
+        snapshot: str | None,
+        remote: RemoteHit | None = None,
+    ) -> None:
+        item = CacheResult(key, type(vertex.op).__name__, vertex.name, components, snapshot, remote)
+        with self._stats_lock:
+            self.cache_results.append(item)
 
     def _step_id(self, vertex: Vertex) -> str | None:
         if self.settings.step_scope is None or not vertex.name:
@@ -497,6 +594,19 @@ class Solver:
             no_cache=vertex.no_cache,
             build_arg_names=self.settings.build_arg_names,
         )
+        if reasons is None and self.remote is not None:
+            # Never built here: say why against the imported cache, if it has the step.
+            step = self.remote.previous_step(vertex.name)
+            if step is not None:
+                reasons = [
+                    f"{reason} (cache from {step.source})"
+                    for reason in compare_components(
+                        step.components,
+                        components,
+                        no_cache=vertex.no_cache,
+                        build_arg_names=self.settings.build_arg_names,
+                    )
+                ]
         if reasons:
             self.bus.cache_miss(vertex.digest, reasons)
 
@@ -523,6 +633,20 @@ class Solver:
             if mount.type == MountType.CACHE and mount.cache_id not in existing:
                 remember_cache_mount(self.root, mount.cache_id, mount.target, op.args)
 
+    def _seed_cache_mounts(self, op: ExecOp, cache_keys: Mapping[int, str]) -> None:
+        """Let an imported cache restore the cache mounts this RUN is about to use."""
+        if self.remote is None:
+            return
+        for position, mount in enumerate(op.mounts):
+            if position == 0 or mount.type != MountType.CACHE:
+                continue
+            seed = Path("/") if mount.input is not None else None
+            mode = mount.mode if mount.mode is not None else 0o755
+            base = base_key_for(
+                cache_keys.get(position), seed, mount.uid or 0, mount.gid or 0, mode
+            )
+            self.remote.seed_cache_mount(mount.cache_id, base)
+
     def _cache_mount_keys(self, op: ExecOp, input_keys: Sequence[InputKey]) -> dict[int, str]:
         """For each cache mount seeded `from` an input, a stable name of that seed."""
         by_index = {k.index: k for k in input_keys}
@@ -539,6 +663,22 @@ class Solver:
     def _log(self, vertex: Vertex, stream: str, line: bytes) -> None:
         if self.bus is not None:
             self.bus.log(vertex.digest, STDERR if stream == "stderr" else STDOUT, line)
+
+
+class _Lazy:
+    """A result to unpack on first need, once, whichever thread asks first."""
+
+    def __init__(self, unpack: Callable[[], None], hit: RemoteHit | None = None) -> None:
+        self._unpack = unpack
+        self.hit = hit
+        self.made = False
+        self._lock = threading.Lock()
+
+    def make(self) -> None:
+        with self._lock:
+            if not self.made:
+                self._unpack()
+                self.made = True
 
 
 def _unique_inputs(vertex: Vertex) -> list[Vertex]:

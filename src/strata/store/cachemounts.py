@@ -26,7 +26,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -45,6 +45,7 @@ class CacheDirectory:
     cache_id: str
     created: float
     last_used: float
+    base_key: str = ""
 
 
 def base_key_for(base_key: str | None, base: Path | None, uid: int, gid: int, mode: int) -> str:
@@ -284,9 +285,47 @@ class CacheMounts:
     def directories(self) -> list[CacheDirectory]:
         """Every recorded cache directory, oldest first."""
         rows = self.root.connect().execute(
-            "SELECT n, id, created, last_used FROM cache_mounts ORDER BY n"
+            "SELECT n, id, created, last_used, base_key FROM cache_mounts ORDER BY n"
         )
-        return [CacheDirectory(int(n), str(i), float(c), float(u)) for n, i, c, u in rows]
+        return [
+            CacheDirectory(int(n), str(i), float(c), float(u), str(k)) for n, i, c, u, k in rows
+        ]
+
+    def data_dir(self, number: int) -> Path:
+        """The host directory of cache directory `number` (to read it: a remote cache
+        exports cache mounts)."""
+        return self._dir(number) / "data"
+
+    def seed(self, cache_id: str, base_key: str, fill: Callable[[Path], None]) -> bool:
+        """Create cache `cache_id` with base `base_key` as `fill(directory)` makes it,
+        unless that cache has a directory already (never over local content); whether
+        it did. The filling happens outside the global lock (it may download)."""
+        if self._candidates(cache_id, base_key):
+            return False
+        staging = self.root.cachemounts_dir / f".new-{uuid.uuid4().hex}"
+        data = staging / "data"
+        data.mkdir(parents=True)
+        try:
+            (staging / "lock").touch()
+            fill(data)
+            with self.root.lock("cachemounts"):
+                if self._candidates(cache_id, base_key):
+                    shutil.rmtree(staging, ignore_errors=True)
+                    return False
+                now = time.time()
+                with self.root.transaction() as db:
+                    cur = db.execute(
+                        "INSERT INTO cache_mounts (id, base_key, created, last_used)"
+                        " VALUES (?,?,?,?)",
+                        (cache_id, base_key, now, now),
+                    )
+                    n = int(cur.lastrowid or 0)
+                    shutil.rmtree(self._dir(n), ignore_errors=True)
+                    staging.rename(self._dir(n))
+            return True
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
     def numbers(self) -> set[int]:
         """The numbers of every recorded directory (`cachemounts/<n>`)."""
