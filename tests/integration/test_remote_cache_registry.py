@@ -168,3 +168,25 @@ def test_registry_insecure_reads_a_cache_over_tls_without_the_ca(
         )
         assert was_cached(log, "[stage-1 4/4] RUN"), log
         assert "RAN-FINAL-42" not in log, log
+
+
+def test_cache_to_a_registry_then_from_it_on_a_fresh_root(
+    busybox_tarball: Path, tmp_path: Path
+) -> None:
+    project = write_project(tmp_path / "laptop" / "project", DOCKERFILE, FILES)
+    laptop = fresh_root(tmp_path / "laptop" / "root", busybox_tarball)
+    with registry_server(tmp_path) as registry:
+        ref = f"{registry.host}/team/app:buildcache"
+        build(laptop, project, "--cache-to", f"type=registry,ref={ref},mode=max")
+        raw = subprocess.run(
+            ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
+            capture_output=True,
+        )
+        assert raw.returncode == 0, raw.stderr.decode()
+        manifest = json.loads(raw.stdout)
+        assert manifest["config"]["mediaType"] == "application/vnd.buildkit.cacheconfig.v0"
+        runner = fresh_root(tmp_path / "ci" / "root", busybox_tarball)
+        log = build(runner, clone(project, tmp_path / "ci" / "w"), "--cache-from", ref)
+    for step in STEPS:
+        assert was_cached(log, step), (step, log)
+    assert "RAN-BUILD-42" not in log and "RAN-FINAL-42" not in log, log
