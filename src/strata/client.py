@@ -38,6 +38,7 @@ from strata.model import (
 )
 
 if TYPE_CHECKING:
+    from strata.checkcall import CheckResult
     from strata.export.docker_archive import ExportEntry
     from strata.export.load import LoadedImage
     from strata.progress.bus import ProgressBus
@@ -194,6 +195,16 @@ class Client:
             debug_shell=debug_shell,
             registry_config=self.registry_config,
         )
+
+    def check(self, request: BuildRequest) -> CheckResult:
+        """`docker buildx build --call=check`: the lint findings of `request`'s target,
+        its Dockerfile planned as a build would plan it (base images resolved), nothing
+        run or stored."""
+        from strata import builder
+        from strata.checkcall import check
+
+        builder.validate(request)
+        return check(request, self.state, self.registry_config)
 
     # -- registries ------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from strata.errors import BuildError, StrataError
+from strata.sandbox import SandboxOptions
 
 if TYPE_CHECKING:
     from strata.export.outputs import OutputSpec
@@ -68,6 +69,13 @@ class BuildRequest:
     on_error: OnError = "error"
     # `--pull`: ask the registry for every base image, even one stored here.
     pull: bool = False
+    # `--add-host`, `--ulimit`, `--shm-size`, `--cgroup-parent`, `--resource` (and the
+    # legacy `-m`, `--cpu-*`): what every RUN container gets (`strata.sandbox`).
+    sandbox: SandboxOptions = field(default_factory=SandboxOptions)
+    # `--annotation`: OCI annotations for the exporters that write manifests and
+    # indexes, keyed as buildx spells them (`foo`, `manifest:foo`,
+    # `index,manifest[linux/amd64]:foo`). The image store does not record them.
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

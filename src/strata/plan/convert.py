@@ -112,6 +112,7 @@ from strata.plan.references import check_reference
 from strata.plan.result import BuildPlan, ImageResolver, PlanWarning, StagePlan
 from strata.plan.runmount import ExecInputs, convert_mounts
 from strata.plan.state import Command, DispatchState, PlanOptions, SharedState
+from strata.sandbox import SandboxOptions
 
 EMPTY_IMAGE = "scratch"
 CONTEXT_VERTEX_NAME = "[internal] load build context"
@@ -136,6 +137,7 @@ def plan_build(
     network: str = "default",
     resolve_source_epoch: SourceEpochResolver | None = None,
     checks: CheckOptions | None = None,
+    sandbox: SandboxOptions | None = None,
 ) -> BuildPlan:
     """Convert `df` for `target` (default: the last stage) into a BuildPlan.
 
@@ -173,6 +175,7 @@ def plan_build(
         source_date_epoch=source_date_epoch,
         resolve_source_epoch=resolve_source_epoch,
         network=network,
+        sandbox=sandbox or SandboxOptions(),
         hostname=args.get(HOSTNAME_ARG, ""),
         cache_namespace=args.get(CACHE_NS_ARG, ""),
         escape=df.escape,
@@ -1005,6 +1008,10 @@ class _Conversion:
             network=network,
             security=instruction.security,
             proxy_env=proxy_env(self.options.build_args, env),
+            extra_hosts=self.options.sandbox.extra_hosts,
+            ulimits=self.options.sandbox.ulimits,
+            shm_size=self.options.sandbox.shm_size,
+            cgroup_parent=self.options.sandbox.cgroup_parent,
         )
         masked = env
         for mount in mounts:

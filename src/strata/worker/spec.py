@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import stat
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast
 
 from strata.gotext import go_quote
+from strata.sandbox import SandboxOptions
 from strata.worker.users import ResolvedUser
 
 NetworkMode = Literal["default", "none", "host"]
@@ -305,12 +307,14 @@ def build_spec(
     mounts: Sequence[dict[str, object]] = (),
     rootfs: str = "rootfs",
     readonly_rootfs: bool = False,
+    sandbox: SandboxOptions | None = None,
 ) -> dict[str, object]:
     """A complete config.json. `none` gets a fresh network namespace holding only
     loopback; `host` and `default` share the host's: strata has no network provider
     (bridge, CNI), and BuildKit's OCI worker without CNI does the same for `default`
     (`--oci-worker-net=auto`), so `RUN apt-get update` works as users expect.
-    `insecure` is Docker's `--privileged`."""
+    `insecure` is Docker's `--privileged`. `sandbox` carries the build's `--shm-size`,
+    `--ulimit`, `--cgroup-parent` and `--resource` (`apply_sandbox`)."""
     privileged = security == "insecure"
     nofile = nofile_limit()
     caps = list(host_capabilities() if privileged else DEFAULT_CAPABILITIES)
@@ -354,7 +358,7 @@ def build_spec(
     else:
         linux["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}
 
-    return {
+    spec: dict[str, object] = {
         "ociVersion": OCI_VERSION,
         "process": {
             "terminal": tty,
@@ -379,6 +383,32 @@ def build_spec(
         "mounts": all_mounts,
         "linux": linux,
     }
+    if sandbox is not None:
+        apply_sandbox(spec, sandbox)
+    return spec
+
+
+def apply_sandbox(spec: dict[str, object], sandbox: SandboxOptions) -> None:
+    """The build flags' changes to a spec, as BuildKit's executor makes them
+    (`executor/oci/spec.go`): `/dev/shm` sized by `--shm-size`; each `--ulimit` replaces
+    the rlimit of its type; `--cgroup-parent` puts the container's cgroup below that
+    parent (cgroupfs path form); `--resource` limits in `linux.resources`."""
+    mounts = cast(list[dict[str, Any]], spec["mounts"])
+    process = cast(dict[str, Any], spec["process"])
+    linux = cast(dict[str, Any], spec["linux"])
+    if sandbox.shm_size > 0:
+        for mount in mounts:
+            if mount["destination"] == "/dev/shm":
+                options = [o for o in mount["options"] if not str(o).startswith("size=")]
+                mount["options"] = [*options, f"size={sandbox.shm_size}"]
+    if sandbox.ulimits:
+        replaced = {f"RLIMIT_{u.name.upper()}" for u in sandbox.ulimits}
+        kept = [r for r in process["rlimits"] if r["type"] not in replaced]
+        process["rlimits"] = kept + [u.oci() for u in sandbox.ulimits]
+    if sandbox.cgroup_parent:
+        parent = "/" + sandbox.cgroup_parent.strip("/")
+        linux["cgroupsPath"] = f"{parent.rstrip('/')}/strata-{uuid.uuid4().hex[:16]}"
+    linux["resources"] = {**linux["resources"], **sandbox.resources.oci()}
 
 
 # -- describing a failed process --------------------------------------------------------
