@@ -22,7 +22,8 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, get_args
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from strata.checkcall import CheckResult
     from strata.export.docker_archive import ExportEntry
     from strata.export.load import LoadedImage
+    from strata.imagefilters import ImageFilters
     from strata.progress.bus import ProgressBus
     from strata.registry.hosts import RegistryConfig
     from strata.store.images import ImageRecord, ImageStore
@@ -103,6 +105,35 @@ class ImageDetails:
     layers: tuple[str, ...]
     last_tag_time: str = ZERO_TIME
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One entry of an image's history, newest first (`docker history`): the step
+    that made it, when, and the size of the layer it added (0 for an empty layer).
+    `id` is the image's ID on the newest entry and `<missing>` on the others, as
+    Docker shows images it did not build step by step; `tags` are the image's names,
+    on the newest entry only."""
+
+    id: str
+    created: datetime | None
+    created_by: str
+    size: int
+    comment: str
+    empty_layer: bool = False
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImagePruneReport:
+    """What `Client.prune_images` removed: Docker's `untagged: NAME` and
+    `deleted: DIGEST` lines, and the bytes of blobs deleted."""
+
+    lines: tuple[str, ...]
+    reclaimed: int
+
+
+MISSING_ID = "<missing>"
 
 
 class Client:
@@ -278,21 +309,142 @@ class Client:
             store.put(str(ref), manifest)
         return store.image(manifest).config_digest
 
-    def images(self, repository: str | None = None) -> list[ImageRecord]:
-        """`docker images [REPOSITORY[:TAG]]`: one record per name (and per unnamed image)."""
+    def images(
+        self, repository: str | None = None, *, filters: Sequence[str] = ()
+    ) -> list[ImageRecord]:
+        """`docker images [REPOSITORY[:TAG]] [--filter K=V]`: one record per name (and
+        per unnamed image). Filters (`strata.imagefilters`): `dangling`, `reference`,
+        `before`, `since`, `label`, `until`; an unknown key is a `UsageError`."""
+        from strata.imagefilters import LIST_KEYS, parse_image_filters
         from strata.store.reference import parse_reference
 
+        parsed = parse_image_filters(filters, keys=LIST_KEYS)
         records = self._images().list()
-        if not repository:
-            return records
-        wanted = parse_name(repository, default_tag=False)
-        return [
-            r
-            for r in records
-            if r.name is not None
-            and parse_reference(r.name).name == wanted.name
-            and (wanted.tag is None or r.tag == wanted.tag)
-        ]
+        if repository:
+            wanted = parse_name(repository, default_tag=False)
+            records = [
+                r
+                for r in records
+                if r.name is not None
+                and parse_reference(r.name).name == wanted.name
+                and (wanted.tag is None or r.tag == wanted.tag)
+            ]
+        if parsed.values:
+            records = self._filtered(records, parsed)
+        return records
+
+    def _filtered(self, records: list[ImageRecord], filters: ImageFilters) -> list[ImageRecord]:
+        from strata.imagefilters import labels_match, reference_matches
+        from strata.store.images import NONE
+
+        store = self._images()
+        now = time.time()
+
+        def created_of(name: str) -> float:
+            created = store.image(store.resolve(name)).config.get("created")
+            when = _parse_created(created)
+            return when.timestamp() if when is not None else 0.0
+
+        before = [created_of(n) for n in filters.get("before")]
+        since = [created_of(n) for n in filters.get("since")]
+        until = filters.until(now)
+        dangling = filters.dangling()
+        kept: list[ImageRecord] = []
+        for record in records:
+            created = record.created.timestamp() if record.created is not None else 0.0
+            if dangling is not None and (record.name is None) != dangling:
+                continue
+            references = filters.get("reference")
+            if references and not any(
+                record.name is not None
+                and reference_matches(
+                    p, record.repository, "" if record.tag == NONE else record.tag
+                )
+                for p in references
+            ):
+                continue
+            if before and not created < min(before):
+                continue
+            if since and not created > max(since):
+                continue
+            if until is not None and not created < until:
+                continue
+            if filters.get("label") and not labels_match(
+                filters.get("label"), _labels(store, record.manifest_digest)
+            ):
+                continue
+            kept.append(record)
+        return kept
+
+    def history(self, name: str) -> list[HistoryRecord]:
+        """`docker history`: the image's history entries, newest first, each non-empty
+        one with the (uncompressed, when known) size of its layer."""
+        store = self._images()
+        manifest = store.resolve(name)
+        image = store.image(manifest)
+        entries = image.config.get("history") or []
+        layers = list(image.layers)
+        records: list[HistoryRecord] = []
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            empty = bool(entry.get("empty_layer"))
+            size = 0
+            if not empty and layers:
+                layer = layers.pop(0)
+                known = store.content.layer_record(layer.digest)
+                size = known.uncompressed_size if known is not None else layer.size
+            records.append(
+                HistoryRecord(
+                    id=MISSING_ID,
+                    created=_parse_created(entry.get("created")),
+                    created_by=str(entry.get("created_by", "")),
+                    size=size,
+                    comment=str(entry.get("comment", "")),
+                    empty_layer=empty,
+                )
+            )
+        records.reverse()
+        if records:
+            tags = tuple(n.familiar() for n in store.names_of(manifest))
+            records[0] = replace(records[0], id=image.id, tags=tags)
+        return records
+
+    def prune_images(self, *, all: bool = False, filters: Sequence[str] = ()) -> ImagePruneReport:
+        """`docker image prune`: remove the dangling (unnamed) images, or with `all`
+        every image (strata keeps no containers that would hold one), those `filters`
+        select (`until`, `label`, `label!`)."""
+        from strata.imagefilters import PRUNE_KEYS, labels_match, parse_image_filters
+
+        parsed = parse_image_filters(filters, keys=PRUNE_KEYS)
+        store = self._images()
+        until = parsed.until(time.time())
+        lines: list[str] = []
+        reclaimed = 0
+        done: set[str] = set()
+        for record in store.list():
+            if record.id in done or (not all and record.name is not None):
+                continue
+            too_new = record.created is not None and record.created.timestamp() >= (until or 0)
+            if until is not None and too_new:
+                continue
+            if parsed.needs_labels:
+                labels = _labels(store, record.manifest_digest)
+                if parsed.get("label") and not labels_match(parsed.get("label"), labels):
+                    continue
+                if labels_match(parsed.get("label!"), labels):
+                    continue
+            done.add(record.id)
+            image = store.image(record.manifest_digest)
+            sizes = {layer.digest: layer.size for layer in image.layers}
+            sizes[image.config_digest] = len(store.content.read_bytes(image.config_digest))
+            removed = store.remove(record.id, force=True)
+            for line in removed:
+                kind, _, what = line.partition(": ")
+                lines.append(f"{kind.lower()}: {what}")
+                if kind == "Deleted":
+                    reclaimed += sizes.get(what, 0)
+        return ImagePruneReport(tuple(lines), reclaimed)
 
     def tag(self, source: str, target: str) -> None:
         """`docker tag`: name `target` the image `source` names (a name or an ID)."""
@@ -431,6 +583,18 @@ def parse_name(text: str, *, default_tag: bool = True) -> Reference:
         raise StoreError(
             f'Error parsing reference: "{text}" is not a valid repository/tag: {exc.message}'
         ) from None
+
+
+def _parse_created(value: Any) -> datetime | None:
+    from strata.store.images import parse_created
+
+    return parse_created(value)
+
+
+def _labels(store: ImageStore, manifest_digest: str) -> dict[str, str]:
+    runtime = store.image(manifest_digest).config.get("config") or {}
+    labels = runtime.get("Labels") if isinstance(runtime, dict) else None
+    return {str(k): str(v) for k, v in (labels or {}).items()}
 
 
 def _details(store: ImageStore, manifest_digest: str) -> ImageDetails:

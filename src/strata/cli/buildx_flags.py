@@ -23,6 +23,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import click
@@ -98,9 +99,14 @@ def parse_go_bool(text: str) -> bool | None:
     return None
 
 
-def normalize_bool_flags(args: Sequence[str]) -> list[str]:
-    """`--rm=false` → dropped, `--rm=true` → `--rm` (click flags take no value).
-    Arguments after `--` are left alone."""
+def normalize_bool_flags(
+    args: Sequence[str],
+    flags: frozenset[str] = BOOL_FLAGS,
+    negations: Mapping[str, str] | None = None,
+) -> list[str]:
+    """pflag booleans for click: `--rm=true` → `--rm`; `--rm=false` → dropped, or its
+    negation (`-H=false` → `--no-human`) for a flag that defaults to true. Arguments
+    after `--` are left alone."""
     out: list[str] = []
     rest = iter(args)
     for arg in rest:
@@ -109,7 +115,7 @@ def normalize_bool_flags(args: Sequence[str]) -> list[str]:
             out.extend(rest)
             break
         name, has_value, value = arg.partition("=")
-        if has_value and name in BOOL_FLAGS:
+        if has_value and name in flags:
             parsed = parse_go_bool(value)
             if parsed is None:
                 raise UsageError(
@@ -119,16 +125,25 @@ def normalize_bool_flags(args: Sequence[str]) -> list[str]:
                 )
             if parsed:
                 out.append(name)
+            elif negations and name in negations:
+                out.append(negations[name])
             continue
         out.append(arg)
     return out
 
 
-class BuildxCommand(click.Command):
-    """A click command that reads buildx's `--flag=true|false` booleans."""
+class GoBoolCommand(click.Command):
+    """A click command whose boolean flags also take pflag's `--flag=true|false`."""
+
+    bool_flags: frozenset[str] = BOOL_FLAGS
+    negations: Mapping[str, str] = MappingProxyType({})
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, normalize_bool_flags(args))
+        return super().parse_args(ctx, normalize_bool_flags(args, self.bool_flags, self.negations))
+
+
+class BuildxCommand(GoBoolCommand):
+    """`strata build`: buildx's boolean flags."""
 
 
 def buildx_options(command: F) -> F:
