@@ -183,9 +183,19 @@ class Client:
     def state(self) -> StateRoot:
         """The open state root (opened on first use)."""
         if self._opened is None:
+            import sqlite3
+
+            from strata.privileges import state_root_error
             from strata.store.root import StateRoot
 
-            self._opened = StateRoot.open(self.root_path)
+            try:
+                self._opened = StateRoot.open(self.root_path)
+            except StoreError as exc:
+                if isinstance(exc.__cause__, OSError):
+                    raise state_root_error(self.root_path, exc.__cause__) from None
+                raise
+            except (OSError, sqlite3.Error) as exc:
+                raise state_root_error(self.root_path, exc) from None
         return self._opened
 
     @property
@@ -216,8 +226,10 @@ class Client:
         `-o -` outputs are written to `stdout`; with `on_error="shell"` a failed RUN is
         handed to `debug_shell` before the step's error is raised."""
         from strata import builder
+        from strata.privileges import require_privileges
 
         builder.validate(request)
+        require_privileges("strata build")
         return builder.build(
             request,
             root=self.state,

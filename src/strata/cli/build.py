@@ -41,6 +41,7 @@ from strata.cli.buildx_flags import (
 )
 from strata.cli.buildx_flags import print_warnings as print_buildx_warnings
 from strata.cli.context import client
+from strata.cli.preflight import check_context, check_destinations
 from strata.cli.report import print_error
 from strata.dockerfile.ast import go_quote
 from strata.dockerfile.outline import CALLS, ImageEnv, render_call
@@ -394,6 +395,8 @@ def build(
         flags = read_buildx_flags(buildx)
         print_buildx_warnings(flags)
         allow = tuple(read_allow(allow))
+        if context != "-":
+            check_context(context)
         call_request = parse_call("check" if flags.check else call, output_format=output_format)
         if call_request is not None and call_request.name != "check":
             if context == "-":
@@ -429,6 +432,10 @@ def build(
             pull=pull,
         )
         request = dataclasses.replace(request, sandbox=flags.sandbox, annotations=flags.annotations)
+        if call_request is None:
+            check_destinations(
+                request.outputs, iidfile=iidfile, metadata_file=metadata_file, stdout=sys.stdout
+            )
         if call_request is not None:  # check
             if context == "-":
                 raise UsageError("--call needs a context directory", option="--call")
@@ -537,10 +544,15 @@ def _run_build(
         summary = bus.close()
     code = report_build_end(sys.stderr, summary, error, debug=debug)
     if result is not None and error is None:
-        if iidfile is not None and result.image_id:
-            write_iidfile(iidfile, result)
-        if metadata_file is not None:
-            write_metadata_file(metadata_file, result)
+        try:
+            if iidfile is not None and result.image_id:
+                write_iidfile(iidfile, result)
+            if metadata_file is not None:
+                write_metadata_file(metadata_file, result)
+        except OSError as exc:
+            # Checked before the build; this is what changed since.
+            print_error(UsageError(f"cannot write {exc.filename}: {exc.strerror}"))
+            return 1
         if quiet and result.image_id:
             click.echo(result.image_id)
     return code

@@ -365,9 +365,12 @@ def save_command(
             client(ctx).save(images, fh, format=archive_format)
         os.rename(tmp, output)
     except OSError as exc:
-        raise StoreError(f"cannot write {output}: {exc.strerror or exc}") from exc
+        where = output.parent if exc.filename == str(tmp) else output
+        raise StoreError(f"cannot write {output}: {where}: {exc.strerror or exc}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        # The cleanup's own failure (nothing to remove on a read-only file system)
+        # must not replace the error that matters.
+        with contextlib.suppress(OSError):
             tmp.unlink()
 
 

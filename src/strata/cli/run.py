@@ -278,6 +278,9 @@ def run_command(
         extra_env.extend(read_env_file(f))
     extra_env.extend(env_flag_items(envs))
 
+    from strata.privileges import require_privileges
+
+    require_privileges("strata run")
     root = client(ctx).state
     code = 0
     stored = _image_or_pull(ctx, ImageStore(root), image)
