@@ -106,7 +106,7 @@ def test_non_root_user_keeps_bounding_set_but_no_effective_capabilities() -> Non
     spec = _spec(user=ResolvedUser(1000, 1000, (50,)))
     process = spec["process"]
     assert isinstance(process, dict)
-    assert process["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [50]}
+    assert process["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 50]}
     assert process["capabilities"]["effective"] == []
     assert process["capabilities"]["bounding"] == list(DEFAULT_CAPABILITIES)
 
@@ -167,3 +167,15 @@ def test_a_spec_without_build_flags_is_unchanged() -> None:
         args=["true"], env=[], cwd="/", user=ResolvedUser(0, 0), sandbox=SandboxOptions()
     )
     assert plain == flagged
+
+
+def test_primary_group_is_always_a_supplementary_group() -> None:
+    """BuildKit `executor/oci/user.go` `WithUIDGID` → `ensureAdditionalGids` (v0.12+):
+    the primary gid is prepended unless already listed; root gets [0]."""
+    from strata.worker.spec import supplementary_gids
+
+    assert supplementary_gids(ResolvedUser(0, 0)) == [0]
+    assert supplementary_gids(ResolvedUser(1000, 100, (10, 20))) == [100, 10, 20]
+    assert supplementary_gids(ResolvedUser(1000, 20, (10, 20))) == [10, 20]
+    spec = build_spec(args=["id"], env=[], cwd="/", user=ResolvedUser(7, 7))
+    assert spec["process"]["user"]["additionalGids"] == [7]  # type: ignore[index]

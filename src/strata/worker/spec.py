@@ -292,6 +292,18 @@ def host_devices() -> list[dict[str, object]]:
     return devices
 
 
+def supplementary_gids(user: ResolvedUser) -> list[int]:
+    """The process's supplementary groups, the primary group always among them (first
+    when added): BuildKit `executor/oci/user.go` `WithUIDGID` calls
+    `ensureAdditionalGids` since v0.12 (containerd's fix for CVE-2023-25173), so a
+    process that drops its primary group with setgroups cannot bypass a group's
+    denying permissions."""
+    gids = list(user.additional_gids)
+    if user.gid not in gids:
+        gids.insert(0, user.gid)
+    return gids
+
+
 def build_spec(
     *,
     args: Sequence[str],
@@ -365,7 +377,7 @@ def build_spec(
             "user": {
                 "uid": user.uid,
                 "gid": user.gid,
-                **({"additionalGids": list(user.additional_gids)} if user.additional_gids else {}),
+                "additionalGids": supplementary_gids(user),
             },
             "args": list(args),
             "env": with_default_path(env),
