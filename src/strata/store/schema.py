@@ -56,6 +56,9 @@ blobs) still lands as one transaction.
     ├── contenthash_files        DigestCache             worker/contenthash.py
     │     path PK (bytes), dev, ino, size, mtime_ns, ctime_ns, content, xattrs
     │                                                    WITHOUT ROWID
+    ├── contenthash_usage        DigestCache             worker/contenthash.py
+    │     id PK (always 1), created, last_used           when the remembered digests were
+    │                                                    first and last used (du, prune until=)
     │
     ├── registry_pulls           PulledNames             registry/pull.py
     │     name ("docker.io/library/x:tag"), platform, digest (what the name resolved to:
@@ -100,7 +103,7 @@ from pathlib import Path
 
 from strata.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ TABLES: tuple[Table, ...] = (
     Table("solver_steps", "StepMemory", "strata/solver/explain.py"),
     Table("solver_key_uses", "StepMemory", "strata/solver/explain.py"),
     Table("contenthash_files", "DigestCache", "strata/worker/contenthash.py"),
+    Table("contenthash_usage", "DigestCache", "strata/worker/contenthash.py"),
     Table("registry_pulls", "PulledNames", "strata/registry/pull.py"),
     Table("schema_migrations", "migrate", "strata/store/schema.py"),
 )
@@ -319,6 +323,28 @@ def _to_v2(db: sqlite3.Connection) -> None:
     db.execute(_V2_REGISTRY_PULLS)
 
 
+# -- version 3 -----------------------------------------------------------------------------
+
+_V3_CONTENTHASH_USAGE = """CREATE TABLE contenthash_usage (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    created   REAL NOT NULL,
+    last_used REAL NOT NULL
+)"""
+
+
+def _to_v3(db: sqlite3.Connection) -> None:
+    """When the context digest cache was made and last used, so du and `prune --filter
+    until=` see the build context's record with real times. A root that already
+    remembers digests is dated at the migration (its older history is unknown)."""
+    db.execute(_V3_CONTENTHASH_USAGE)
+    now = time.time()
+    db.execute(
+        "INSERT INTO contenthash_usage (id, created, last_used)"
+        " SELECT 1, ?, ? WHERE EXISTS (SELECT 1 FROM contenthash_files)",
+        (now, now),
+    )
+
+
 # -- migrations ------------------------------------------------------------------------------
 
 
@@ -334,6 +360,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "one schema: every table made up front; snapshots.owner", _to_v1),
     Migration(2, "registry_pulls: names resolved at registries", _to_v2),
+    Migration(3, "contenthash_usage: when context digests were made and used", _to_v3),
 )
 
 
