@@ -4,6 +4,7 @@ part of the step's cache key, as in BuildKit's exec op."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from tests.integration.guide_fixtures import (
@@ -81,3 +82,37 @@ def test_legacy_memory_flag_limits_the_run_container(build_root: Path, tmp_path:
     assert done.returncode == 0, log
     limits = [line.split("limit: ", 1)[1] for line in step_lines(log, STEP) if "limit: " in line]
     assert limits == [str(64 << 20)], log
+
+
+def test_cgroup_parent_places_run_below_that_cgroup(build_root: Path, tmp_path: Path) -> None:
+    show = 'm=cgr; grep -c /strata-test-parent/strata- /proc/self/cgroup | sed "s/^/${m}oups=/"'
+    project = write_project(tmp_path / "c", f"FROM {BUSYBOX_IMAGE}\nRUN {show}\n")
+    try:
+        done = strata(
+            build_root,
+            "build",
+            "--progress=plain",
+            "--cgroup-parent",
+            "strata-test-parent",
+            str(project),
+        )
+        log = done.stderr.decode()
+        assert done.returncode == 0, log
+        counts = [
+            line.split("cgroups=", 1)[1] for line in step_lines(log, STEP) if "cgroups=" in line
+        ]
+        assert counts and int(counts[0]) > 0, log
+    finally:
+        # The parent stays behind, as BuildKit's does; remove the empty directories.
+        for parent in Path("/sys/fs/cgroup").glob("**/strata-test-parent"):
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+
+
+def test_debug_expands_lint_warnings_in_the_summary(build_root: Path, tmp_path: Path) -> None:
+    project = write_project(tmp_path / "d", f"FROM {BUSYBOX_IMAGE}\nCMD echo hi\n")
+    plain = strata(build_root, "build", "--progress=plain", str(project)).stderr.decode()
+    assert "(use --debug to expand)" in plain
+    debug = strata(build_root, "build", "--progress=plain", "-D", str(project)).stderr.decode()
+    assert "(use --debug to expand)" not in debug
+    assert "1 warning found" in debug
