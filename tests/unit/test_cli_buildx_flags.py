@@ -76,6 +76,7 @@ LEGACY_FLAGS: list[tuple[str, str | None, str]] = [
     ("--isolation", "default", "isolation flag is deprecated with BuildKit."),
     ("--security-opt", "seccomp=unconfined", "security-opt flag is deprecated."),
     ("--squash", None, "experimental flag squash is removed with BuildKit."),
+    ("--print", "targets", ""),
 ]
 
 # Flags other work adds to `strata build` (the push exporter): skipped while unknown.

@@ -397,7 +397,9 @@ def build(
         allow = tuple(read_allow(allow))
         if context != "-":
             check_context(context)
-        call_request = parse_call("check" if flags.check else call, output_format=output_format)
+        call_request = parse_call(
+            "check" if flags.check else flags.call or call, output_format=output_format
+        )
         if call_request is not None and call_request.name != "check":
             if context == "-":
                 raise UsageError("--call needs a context directory", option="--call")

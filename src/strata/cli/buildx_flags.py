@@ -173,6 +173,8 @@ def buildx_options(command: F) -> F:
         click.option("--sbom", default=None, help="SBOM attestation (false only)."),
         click.option("-D", "--debug", is_flag=True, help="Expand warnings in the summary."),
         click.option("--check", is_flag=True, help='Shorthand for "--call=check".'),
+        # buildx's hidden old name of --call.
+        click.option("--print", "print_call", default=None, hidden=True),
     ]
     for flag in REFUSED:
         dest = "refused_" + flag.lstrip("-").replace("-", "_")
@@ -225,6 +227,8 @@ class BuildxFlags:
     annotations: Mapping[str, str] = field(default_factory=dict)
     debug: bool = False
     check: bool = False
+    # `--print VALUE`, buildx's old spelling of `--call`.
+    call: str | None = None
     warnings: tuple[str, ...] = ()
 
 
@@ -260,6 +264,7 @@ def read_buildx_flags(params: Mapping[str, Any]) -> BuildxFlags:
         annotations=parse_annotations(params.get("annotations") or ()),
         debug=bool(params.get("debug")),
         check=bool(params.get("check")),
+        call=params.get("print_call") or None,
         warnings=tuple(warnings),
     )
 
