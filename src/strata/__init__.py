@@ -55,10 +55,11 @@ if TYPE_CHECKING:
         save,
         tag,
     )
-    from strata.client import Client, ImageDetails
+    from strata.client import Client, HistoryRecord, ImageDetails, ImagePruneReport
     from strata.export.outputs import parse_output
     from strata.progress.bus import ProgressBus
     from strata.progress.printers import make_printer
+    from strata.sandbox import ResourceLimits, SandboxOptions, Ulimit
 
 _LAZY: dict[str, str] = {
     "BuildRequest": "strata.api",
@@ -84,6 +85,11 @@ _LAZY: dict[str, str] = {
     "tag": "strata.api",
     "Client": "strata.client",
     "ImageDetails": "strata.client",
+    "HistoryRecord": "strata.client",
+    "ImagePruneReport": "strata.client",
+    "ResourceLimits": "strata.sandbox",
+    "SandboxOptions": "strata.sandbox",
+    "Ulimit": "strata.sandbox",
     "parse_output": "strata.export.outputs",
     "ProgressBus": "strata.progress.bus",
     "make_printer": "strata.progress.printers",
@@ -98,7 +104,9 @@ __all__ = [
     "DebugSession",
     "DockerfileError",
     "ExecError",
+    "HistoryRecord",
     "ImageDetails",
+    "ImagePruneReport",
     "ImageRecord",
     "Interrupted",
     "LoadedImage",
@@ -106,9 +114,12 @@ __all__ = [
     "ProgressBus",
     "PruneReport",
     "RegistryError",
+    "ResourceLimits",
     "SSHSource",
+    "SandboxOptions",
     "StoreError",
     "StrataError",
+    "Ulimit",
     "UsageError",
     "UsageRecord",
     "build",

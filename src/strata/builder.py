@@ -402,7 +402,10 @@ class _Build:
                 locations=plan.locations,
                 dockerfile_source=text,
                 exec_env=ExecEnvironment(
-                    secrets=request.secrets, ssh=request.ssh, network=request.network
+                    secrets=request.secrets,
+                    ssh=request.ssh,
+                    network=request.network,
+                    resources=request.sandbox.resources,
                 ),
                 step_scope=str((df_path or context_dir).resolve()),
                 build_arg_names=tuple(request.build_args),
@@ -470,6 +473,7 @@ class _Build:
             labels=dict(request.labels),
             dockerignore=patterns,
             network=request.network,
+            sandbox=request.sandbox,
         )
 
     def _solve(self, solver: Solver, target: Vertex | None) -> Solved | None:

@@ -22,7 +22,8 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, get_args
@@ -40,8 +41,10 @@ from strata.model import (
 )
 
 if TYPE_CHECKING:
+    from strata.checkcall import CheckResult
     from strata.export.docker_archive import ExportEntry
     from strata.export.load import LoadedImage
+    from strata.imagefilters import ImageFilters
     from strata.progress.bus import ProgressBus
     from strata.registry.hosts import RegistryConfig
     from strata.store.images import ImageRecord, ImageStore, Removal
@@ -136,6 +139,35 @@ class ImageDetails:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One entry of an image's history, newest first (`docker history`): the step
+    that made it, when, and the size of the layer it added (0 for an empty layer).
+    `id` is the image's ID on the newest entry and `<missing>` on the others, as
+    Docker shows images it did not build step by step; `tags` are the image's names,
+    on the newest entry only."""
+
+    id: str
+    created: datetime | None
+    created_by: str
+    size: int
+    comment: str
+    empty_layer: bool = False
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImagePruneReport:
+    """What `Client.prune_images` removed (names untagged, digests deleted, in order)
+    and the bytes of blobs deleted."""
+
+    removed: tuple[Removal, ...]
+    reclaimed: int
+
+
+MISSING_ID = "<missing>"
+
+
 class Client:
     """A state root and its verbs; a context manager that closes the root.
 
@@ -189,9 +221,19 @@ class Client:
     def state(self) -> StateRoot:
         """The open state root (opened on first use)."""
         if self._opened is None:
+            import sqlite3
+
+            from strata.privileges import state_root_error
             from strata.store.root import StateRoot
 
-            self._opened = StateRoot.open(self.root_path)
+            try:
+                self._opened = StateRoot.open(self.root_path)
+            except StoreError as exc:
+                if isinstance(exc.__cause__, OSError):
+                    raise state_root_error(self.root_path, exc.__cause__) from None
+                raise
+            except (OSError, sqlite3.Error) as exc:
+                raise state_root_error(self.root_path, exc) from None
         return self._opened
 
     @property
@@ -222,8 +264,10 @@ class Client:
         `-o -` outputs are written to `stdout`; with `on_error="shell"` a failed RUN is
         handed to `debug_shell` before the step's error is raised."""
         from strata import builder
+        from strata.privileges import require_privileges
 
         builder.validate(request)
+        require_privileges("strata build")
         return builder.build(
             request,
             root=self.state,
@@ -279,6 +323,16 @@ class Client:
             default_snapshotter=self.snapshotter,
             on_removed=on_removed,
         )
+
+    def check(self, request: BuildRequest) -> CheckResult:
+        """`docker buildx build --call=check`: the lint findings of `request`'s target,
+        its Dockerfile planned as a build would plan it (base images resolved), nothing
+        run or stored."""
+        from strata import builder
+        from strata.checkcall import check
+
+        builder.validate(request)
+        return check(request, self.state, self.registry_config)
 
     # -- registries ------------------------------------------------------------------------
 
@@ -427,21 +481,140 @@ class Client:
             store.put(str(ref), manifest)
         return store.image(manifest).config_digest
 
-    def images(self, repository: str | None = None) -> list[ImageRecord]:
-        """`docker images [REPOSITORY[:TAG]]`: one record per name (and per unnamed image)."""
+    def images(
+        self, repository: str | None = None, *, filters: Sequence[str] = ()
+    ) -> list[ImageRecord]:
+        """`docker images [REPOSITORY[:TAG]] [--filter K=V]`: one record per name (and
+        per unnamed image). Filters (`strata.imagefilters`): `dangling`, `reference`,
+        `before`, `since`, `label`, `until`; an unknown key is a `UsageError`."""
+        from strata.imagefilters import LIST_KEYS, parse_image_filters
         from strata.store.reference import parse_reference
 
+        parsed = parse_image_filters(filters, keys=LIST_KEYS)
         records = self._images().list()
-        if not repository:
-            return records
-        wanted = parse_name(repository, default_tag=False)
-        return [
-            r
-            for r in records
-            if r.name is not None
-            and parse_reference(r.name).name == wanted.name
-            and (wanted.tag is None or r.tag == wanted.tag)
-        ]
+        if repository:
+            wanted = parse_name(repository, default_tag=False)
+            records = [
+                r
+                for r in records
+                if r.name is not None
+                and parse_reference(r.name).name == wanted.name
+                and (wanted.tag is None or r.tag == wanted.tag)
+            ]
+        if parsed.values:
+            records = self._filtered(records, parsed)
+        return records
+
+    def _filtered(self, records: list[ImageRecord], filters: ImageFilters) -> list[ImageRecord]:
+        from strata.imagefilters import labels_match, reference_matches
+        from strata.store.images import NONE
+
+        store = self._images()
+        now = time.time()
+
+        def created_of(name: str) -> float:
+            created = store.image(store.resolve(name)).config.get("created")
+            when = _parse_created(created)
+            return when.timestamp() if when is not None else 0.0
+
+        before = [created_of(n) for n in filters.get("before")]
+        since = [created_of(n) for n in filters.get("since")]
+        until = filters.until(now)
+        dangling = filters.dangling()
+        kept: list[ImageRecord] = []
+        for record in records:
+            created = record.created.timestamp() if record.created is not None else 0.0
+            if dangling is not None and (record.name is None) != dangling:
+                continue
+            references = filters.get("reference")
+            if references and not any(
+                record.name is not None
+                and reference_matches(
+                    p, record.repository, "" if record.tag == NONE else record.tag
+                )
+                for p in references
+            ):
+                continue
+            if before and not created < min(before):
+                continue
+            if since and not created > max(since):
+                continue
+            if until is not None and not created < until:
+                continue
+            if filters.get("label") and not labels_match(
+                filters.get("label"), _labels(store, record.manifest_digest)
+            ):
+                continue
+            kept.append(record)
+        return kept
+
+    def history(self, name: str) -> list[HistoryRecord]:
+        """`docker history`: the image's history entries, newest first, each non-empty
+        one with the (uncompressed, when known) size of its layer."""
+        store = self._images()
+        manifest = store.resolve(name)
+        image = store.image(manifest)
+        entries = image.config.get("history") or []
+        layers = list(image.layers)
+        records: list[HistoryRecord] = []
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            empty = bool(entry.get("empty_layer"))
+            size = 0
+            if not empty and layers:
+                layer = layers.pop(0)
+                known = store.content.layer_record(layer.digest)
+                size = known.uncompressed_size if known is not None else layer.size
+            records.append(
+                HistoryRecord(
+                    id=MISSING_ID,
+                    created=_parse_created(entry.get("created")),
+                    created_by=str(entry.get("created_by", "")),
+                    size=size,
+                    comment=str(entry.get("comment", "")),
+                    empty_layer=empty,
+                )
+            )
+        records.reverse()
+        if records:
+            tags = tuple(n.familiar() for n in store.names_of(manifest))
+            records[0] = replace(records[0], id=image.id, tags=tags)
+        return records
+
+    def prune_images(self, *, all: bool = False, filters: Sequence[str] = ()) -> ImagePruneReport:
+        """`docker image prune`: remove the dangling (unnamed) images, or with `all`
+        every image (strata keeps no containers that would hold one), those `filters`
+        select (`until`, `label`, `label!`)."""
+        from strata.imagefilters import PRUNE_KEYS, labels_match, parse_image_filters
+
+        parsed = parse_image_filters(filters, keys=PRUNE_KEYS)
+        store = self._images()
+        until = parsed.until(time.time())
+        removals: list[Removal] = []
+        reclaimed = 0
+        done: set[str] = set()
+        for record in store.list():
+            if record.id in done or (not all and record.name is not None):
+                continue
+            too_new = record.created is not None and record.created.timestamp() >= (until or 0)
+            if until is not None and too_new:
+                continue
+            if parsed.needs_labels:
+                labels = _labels(store, record.manifest_digest)
+                if parsed.get("label") and not labels_match(parsed.get("label"), labels):
+                    continue
+                if labels_match(parsed.get("label!"), labels):
+                    continue
+            done.add(record.id)
+            image = store.image(record.manifest_digest)
+            sizes = {layer.digest: layer.size for layer in image.layers}
+            sizes[image.config_digest] = len(store.content.read_bytes(image.config_digest))
+            for removal in store.remove(record.id, force=True):
+                removals.append(removal)
+                if removal.action == "deleted":
+                    reclaimed += sizes.get(removal.what, 0)
+        return ImagePruneReport(tuple(removals), reclaimed)
 
     def tag(self, source: str, target: str) -> None:
         """`docker tag`: name `target` the image `source` names (a name or an ID)."""
@@ -595,6 +768,17 @@ def _pullable(store: ImageStore, text: str) -> Reference | None:
     if ref.digest is not None and store.content.has(ref.digest):
         return None
     return ref
+
+def _parse_created(value: Any) -> datetime | None:
+    from strata.store.images import parse_created
+
+    return parse_created(value)
+
+
+def _labels(store: ImageStore, manifest_digest: str) -> dict[str, str]:
+    runtime = store.image(manifest_digest).config.get("config") or {}
+    labels = runtime.get("Labels") if isinstance(runtime, dict) else None
+    return {str(k): str(v) for k, v in (labels or {}).items()}
 
 
 def _details(store: ImageStore, manifest_digest: str) -> ImageDetails:

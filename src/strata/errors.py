@@ -23,6 +23,7 @@ whole contract; code elsewhere raises them and never defines its own.
     ├── ChmodSyntaxError            a `--chmod` value
     ├── UsageError                  a bad command-line option or argument (`option`)
     ├── StoreError                  the state root refused: missing image, corrupt blob
+    ├── PrivilegeError              not root, or no CAP_SYS_ADMIN, for a build or a run
     ├── ExecError                   a container process failed or did not start
     ├── BuildError                  a build failed at a step: file, line, end_line, source
     │   └── StepProcessError        ... a RUN, whose container is kept for a debug shell
@@ -259,6 +260,11 @@ class UsageError(StrataError):
 
 class StoreError(StrataError):
     """The state root refused an operation: a missing image, a corrupt blob, a bad archive."""
+
+
+class PrivilegeError(StrataError):
+    """strata was asked to build or run without the privileges that takes (root, or
+    CAP_SYS_ADMIN): said before any work, naming what is missing."""
 
 
 class ExecError(StrataError):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 from strata.errors import BuildError, StrataError
 from strata.modes import NetworkMode as NetworkMode
 from strata.modes import Runtime as Runtime
+from strata.sandbox import SandboxOptions
 
 if TYPE_CHECKING:
     from strata.export.outputs import OutputSpec
@@ -72,6 +73,13 @@ class BuildRequest:
     # `--cache-from` / `--cache-to` (`strata.remotecache.spec.parse_cache_specs`).
     cache_from: Sequence[CacheSpec] = ()
     cache_to: Sequence[CacheSpec] = ()
+    # `--add-host`, `--ulimit`, `--shm-size`, `--cgroup-parent`, `--resource` (and the
+    # legacy `-m`, `--cpu-*`): what every RUN container gets (`strata.sandbox`).
+    sandbox: SandboxOptions = field(default_factory=SandboxOptions)
+    # `--annotation`: OCI annotations for the exporters that write manifests and
+    # indexes, keyed as buildx spells them (`foo`, `manifest:foo`,
+    # `index,manifest[linux/amd64]:foo`). The image store does not record them.
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

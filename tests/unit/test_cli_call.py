@@ -156,7 +156,7 @@ def test_parse_call_values() -> None:
     [
         ("outline,colour=red", "invalid print field: colour=red"),
         ("outline,targets", "invalid print value: outline,targets"),
-        ("lint", 'unsupported call "lint" (supported: outline, targets)'),
+        ("nope", 'unsupported call "nope" (supported: check, outline, targets)'),
     ],
 )
 def test_parse_call_errors(value: str, message: str) -> None:

@@ -89,3 +89,33 @@ def test_location_and_names_are_not_identity() -> None:
     without_name_change = plan("FROM busybox\nRUN x\nRUN --mount=type=tmpfs,target=/t x\n")
     assert with_mount.target is not None and without_name_change.target is not None
     assert with_mount.target.name == "[stage-0 2/2] RUN --mount=type=tmpfs,target=/t x"
+
+
+def test_exec_op_identity_leaves_out_unset_build_flags_and_keeps_set_ones() -> None:
+    """Builds without `--add-host`/`--ulimit`/... keep their cache keys; with them, the
+    key changes (BuildKit has them in the exec op's Meta)."""
+    from strata.plan.ops import ExecMount, ExecOp, op_json
+    from strata.sandbox import Ulimit
+
+    plain = ExecOp(args=("true",), env=(), cwd="/", user="", mounts=(ExecMount("/", input=0),))
+    assert set(op_json(plain)) == {
+        "kind",
+        "args",
+        "env",
+        "cwd",
+        "user",
+        "mounts",
+        "hostname",
+        "network",
+        "security",
+    }
+    hosts = ExecOp(**{**plain.__dict__, "extra_hosts": (("db", "10.0.0.2"),)})
+    limits = ExecOp(**{**plain.__dict__, "ulimits": (Ulimit("nofile", 1, 1),)})
+    digests = {sha(op) for op in (plain, hosts, limits)}
+    assert len(digests) == 3
+
+
+def sha(op: object) -> str:
+    from strata.plan.ops import op_json, sha256_json
+
+    return sha256_json(op_json(op))  # type: ignore[arg-type]

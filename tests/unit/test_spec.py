@@ -106,7 +106,7 @@ def test_non_root_user_keeps_bounding_set_but_no_effective_capabilities() -> Non
     spec = _spec(user=ResolvedUser(1000, 1000, (50,)))
     process = spec["process"]
     assert isinstance(process, dict)
-    assert process["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [50]}
+    assert process["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 50]}
     assert process["capabilities"]["effective"] == []
     assert process["capabilities"]["bounding"] == list(DEFAULT_CAPABILITIES)
 
@@ -136,3 +136,46 @@ def test_resolv_conf_drops_loopback_servers_except_with_host_network() -> None:
     assert resolv_conf(host, "host") == host
     assert resolv_conf(host, "default") == host
     assert resolv_conf("nameserver 10.1.1.1\n", "none") == "nameserver 10.1.1.1\n"
+
+
+def test_build_flags_size_shm_set_rlimits_cgroup_parent_and_resources() -> None:
+    from strata.sandbox import ResourceLimits, SandboxOptions, Ulimit
+
+    sandbox = SandboxOptions(
+        shm_size=128 << 20,
+        ulimits=(Ulimit("nofile", 100, 200), Ulimit("core", -1, -1)),
+        cgroup_parent="/ci/",
+        resources=ResourceLimits(memory=1 << 30, cpu_quota=50000),
+    )
+    spec = build_spec(args=["true"], env=[], cwd="/", user=ResolvedUser(0, 0), sandbox=sandbox)
+    shm = next(m for m in spec["mounts"] if m["destination"] == "/dev/shm")  # type: ignore[attr-defined]
+    assert [o for o in shm["options"] if o.startswith("size=")] == [f"size={128 << 20}"]
+    rlimits = {r["type"]: (r["soft"], r["hard"]) for r in spec["process"]["rlimits"]}  # type: ignore[index]
+    assert rlimits == {"RLIMIT_NOFILE": (100, 200), "RLIMIT_CORE": (2**64 - 1, 2**64 - 1)}
+    linux = spec["linux"]
+    assert linux["cgroupsPath"].startswith("/ci/strata-")  # type: ignore[index]
+    assert linux["resources"]["memory"] == {"limit": 1 << 30}  # type: ignore[index]
+    assert linux["resources"]["cpu"] == {"quota": 50000}  # type: ignore[index]
+    assert linux["resources"]["devices"]  # type: ignore[index]
+
+
+def test_a_spec_without_build_flags_is_unchanged() -> None:
+    from strata.sandbox import SandboxOptions
+
+    plain = build_spec(args=["true"], env=[], cwd="/", user=ResolvedUser(0, 0))
+    flagged = build_spec(
+        args=["true"], env=[], cwd="/", user=ResolvedUser(0, 0), sandbox=SandboxOptions()
+    )
+    assert plain == flagged
+
+
+def test_primary_group_is_always_a_supplementary_group() -> None:
+    """BuildKit `executor/oci/user.go` `WithUIDGID` → `ensureAdditionalGids` (v0.12+):
+    the primary gid is prepended unless already listed; root gets [0]."""
+    from strata.worker.spec import supplementary_gids
+
+    assert supplementary_gids(ResolvedUser(0, 0)) == [0]
+    assert supplementary_gids(ResolvedUser(1000, 100, (10, 20))) == [100, 10, 20]
+    assert supplementary_gids(ResolvedUser(1000, 20, (10, 20))) == [10, 20]
+    spec = build_spec(args=["id"], env=[], cwd="/", user=ResolvedUser(7, 7))
+    assert spec["process"]["user"]["additionalGids"] == [7]  # type: ignore[index]

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -32,7 +33,15 @@ from strata.api import (
     metadata_of,
 )
 from strata.api import read_dockerfile as read_dockerfile_file
+from strata.cli.buildx_flags import (
+    BuildxCommand,
+    buildx_options,
+    read_allow,
+    read_buildx_flags,
+)
+from strata.cli.buildx_flags import print_warnings as print_buildx_warnings
 from strata.cli.context import client
+from strata.cli.preflight import check_context, check_destinations
 from strata.cli.report import print_error
 from strata.dockerfile.outline import CALLS, ImageEnv, render_call
 from strata.dockerfile.stages import parse_stages
@@ -78,9 +87,12 @@ def parse_call(value: str, *, output_format: str | None = None) -> CallRequest |
         json_format = output_format == "json"
     if name == "build":
         return None
+    if name in ("check", "lint"):
+        return CallRequest(name="check", json_format=json_format)
     if name not in CALLS:
         raise UsageError(
-            f'unsupported call "{name}" (supported: {", ".join(CALLS)})', option="--call"
+            f'unsupported call "{name}" (supported: {", ".join(("check", *CALLS))})',
+            option="--call",
         )
     return CallRequest(name=name, json_format=json_format)
 
@@ -259,7 +271,7 @@ def _split_commas(values: Sequence[str]) -> list[str]:
     return [item for value in values for item in value.split(",") if item]
 
 
-@click.command(name="build")
+@click.command(name="build", cls=BuildxCommand)
 @click.argument("context", type=str)
 @click.option(
     "-f",
@@ -368,9 +380,11 @@ def _split_commas(values: Sequence[str]) -> list[str]:
     default=None,
     help="Output format of --call (same as ,format=json).",
 )
+@buildx_options
 @click.pass_context
 def build(
     ctx: click.Context,
+    /,
     context: str,
     dockerfile: str | None,
     tags: tuple[str, ...],
@@ -399,11 +413,21 @@ def build(
     cache_to: tuple[str, ...],
     call: str,
     output_format: str | None,
+    **buildx: Any,
 ) -> None:
     """Build an image from a Dockerfile and a context (a directory, or - for stdin)."""
     try:
-        call_request = parse_call(call, output_format=output_format)
-        if call_request is not None:
+        # The rest of buildx's flags (strata.cli.buildx_flags): checked first, so a
+        # refused one fails before any work.
+        flags = read_buildx_flags(buildx)
+        print_buildx_warnings(flags)
+        allow = tuple(read_allow(allow))
+        if context != "-":
+            check_context(context)
+        call_request = parse_call(
+            "check" if flags.check else flags.call or call, output_format=output_format
+        )
+        if call_request is not None and call_request.name != "check":
             if context == "-":
                 raise UsageError("--call needs a context directory", option="--call")
             root = client(ctx).root_path if call_request.name == "outline" else None
@@ -438,6 +462,15 @@ def build(
             push=push,
             load=load,
         )
+        request = dataclasses.replace(request, sandbox=flags.sandbox, annotations=flags.annotations)
+        if call_request is None:
+            check_destinations(
+                request.outputs, iidfile=iidfile, metadata_file=metadata_file, stdout=sys.stdout
+            )
+        if call_request is not None:  # check
+            if context == "-":
+                raise UsageError("--call needs a context directory", option="--call")
+            raise SystemExit(_run_check(client(ctx), request, call_request))
         if gc_budget is not None:
             request = dataclasses.replace(request, gc_budget=check_gc_budget(gc_budget))
         # The global `strata --snapshotter` ($STRATA_SNAPSHOTTER); `build` has no flag
@@ -461,7 +494,9 @@ def build(
     except StrataError as exc:
         print_error(exc)
         raise SystemExit(exc.exit_code) from None
-    code = _run_build(client(ctx), request, printer, iidfile, metadata_file, quiet)
+    code = _run_build(
+        client(ctx), request, printer, iidfile, metadata_file, quiet, debug=flags.debug
+    )
     if code != 0:
         raise SystemExit(code)
 
@@ -523,6 +558,8 @@ def _run_build(
     iidfile: Path | None,
     metadata_file: Path | None,
     quiet: bool,
+    *,
+    debug: bool = False,
 ) -> int:
     bus = ProgressBus(printer)
     error: StrataError | None = None
@@ -540,15 +577,34 @@ def _run_build(
         error = Interrupted(signal_number=2)
     finally:
         summary = bus.close()
-    code = report_build_end(sys.stderr, summary, error)
+    code = report_build_end(sys.stderr, summary, error, debug=debug)
     if result is not None and error is None:
-        if iidfile is not None and result.image_id:
-            write_iidfile(iidfile, result)
-        if metadata_file is not None:
-            write_metadata_file(metadata_file, result)
+        try:
+            if iidfile is not None and result.image_id:
+                write_iidfile(iidfile, result)
+            if metadata_file is not None:
+                write_metadata_file(metadata_file, result)
+        except OSError as exc:
+            # Checked before the build; this is what changed since.
+            print_error(UsageError(f"cannot write {exc.filename}: {exc.strerror}"))
+            return 1
         if quiet and result.image_id:
             click.echo(result.image_id)
     return code
+
+
+def _run_check(builder: Client, request: BuildRequest, call: CallRequest) -> int:
+    """`--call=check`: the findings on stdout as buildx prints them; exit 1 when any."""
+    from strata.checkcall import check_json, render_check
+
+    result = builder.check(request)
+    if call.json_format:
+        click.echo(json.dumps(check_json(result), indent=2))
+    else:
+        click.echo(render_check(result), nl=False)
+    if result.error is not None:
+        click.echo(f"ERROR: {result.error}", err=True)
+    return result.exit_code
 
 
 def write_iidfile(path: Path, result: BuildResult) -> None:

@@ -286,15 +286,61 @@ def prune_command(
     sys.stdout.write(buildx_tabs(f"Total:\t{human_size(report.reclaimed)}\n"))
 
 
+DU_HEADERS = {
+    "ID": "ID",
+    "Parents": "PARENTS",
+    "CreatedAt": "CREATED AT",
+    "Mutable": "MUTABLE",
+    "Reclaimable": "RECLAIMABLE",
+    "Shared": "SHARED",
+    "Size": "SIZE",
+    "Description": "DESCRIPTION",
+    "UsageCount": "USAGE COUNT",
+    "LastUsed": "LAST ACCESSED",
+    "Type": "TYPE",
+}
+
+
+def du_fields(record: UsageRecord, now: float) -> dict[str, object]:
+    """The fields a `buildx du --format` template sees (commands/diskusage.go)."""
+    return {
+        "ID": record.id,
+        "Parents": list(record.parents),
+        "CreatedAt": go_time(record.created),
+        "Mutable": record.mutable,
+        "Reclaimable": record.reclaimable,
+        "Shared": record.shared,
+        "Size": human_size(record.size),
+        "Description": record.description,
+        "UsageCount": record.usage_count,
+        "LastUsed": ago(record.last_used, now),
+        "Type": record.type,
+    }
+
+
 @click.command("du")
 @click.option("--filter", "filters", multiple=True, help="Provide filter values (KEY=VALUE).")
 @click.option("-v", "--verbose", is_flag=True, help='Shorthand for "--format=pretty".')
+@click.option(
+    "--format", "output_format", default=None, help="table, pretty, json or a Go template."
+)
 @click.pass_context
-def du_command(ctx: click.Context, filters: tuple[str, ...], verbose: bool) -> None:
+def du_command(
+    ctx: click.Context, filters: tuple[str, ...], verbose: bool, output_format: str | None
+) -> None:
     """Disk usage of the build cache."""
+    from strata.cli.gotemplate import parse_format, render_items
+
+    fmt = None
+    if output_format not in (None, "", "table", "pretty"):
+        fmt = parse_format(output_format, table_default="")
     shown = client(ctx).disk_usage(filters=filters)
     now = time.time()
-    if verbose:
+    if fmt is not None:
+        items = [du_fields(r, now) for r in shown]
+        sys.stdout.write(render_items(fmt, items, DU_HEADERS, docker_table))
+        return
+    if verbose or output_format == "pretty":
         sys.stdout.write("".join(du_pretty(r, now) for r in shown))
     else:
         sys.stdout.write(du_table(shown, now))

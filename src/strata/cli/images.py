@@ -12,18 +12,22 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
 import click
 
 from strata.api import ZERO_TIME, ImageDetails, parse_name
 from strata.cli.context import client
+from strata.cli.gotemplate import parse_format, parse_template, render_items
 from strata.cli.report import print_error
 from strata.errors import StoreError, StrataError, UsageError
 from strata.gotext import format_rfc3339_nano as go_rfc3339
 from strata.progress.units import human_size
+
+if TYPE_CHECKING:
+    from strata.store.images import ImageRecord
 
 __all__ = ["COMMANDS", "ZERO_TIME", "parse_name", "rfc3339"]
 
@@ -128,20 +132,104 @@ def _input(file: str) -> Iterator[BinaryIO]:
 # -- images, tag, rmi, inspect --------------------------------------------------------------------
 
 
+IMAGE_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+IMAGE_TABLE_DIGESTS = (
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+)
+# docker/cli formatter/image.go: the column header of each field.
+IMAGE_HEADERS = {
+    "ID": "IMAGE ID",
+    "Repository": "REPOSITORY",
+    "Tag": "TAG",
+    "Digest": "DIGEST",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "Size": "SIZE",
+    "Containers": "CONTAINERS",
+    "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
+    "VirtualSize": "VIRTUAL SIZE",
+}
+
+
+def go_time_string(created: datetime | None) -> str:
+    """Go's `time.Unix(t, 0).String()` in UTC (docker's `CreatedAt`)."""
+    if created is None:
+        return "1970-01-01 00:00:00 +0000 UTC"
+    return created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
+def image_fields(record: ImageRecord, now: float, *, no_trunc: bool) -> dict[str, Any]:
+    """The fields a `docker images --format` template sees (formatter/image.go)."""
+    size = human_size(record.size, precision=3)
+    return {
+        "ID": record.id if no_trunc else short_id(record.id),
+        "Repository": record.repository,
+        "Tag": record.tag,
+        "Digest": record.manifest_digest if record.name is not None else "<none>",
+        "CreatedSince": created_ago(record.created, now),
+        "CreatedAt": go_time_string(record.created),
+        "Size": size,
+        "Containers": "N/A",
+        "SharedSize": "N/A",
+        "UniqueSize": "N/A",
+        "VirtualSize": size,
+    }
+
+
 @click.command("images")
 @click.argument("repository", required=False)
+@click.option(
+    "-a",
+    "--all",
+    "all_images",
+    is_flag=True,
+    help="Show all images (strata keeps no intermediate ones).",
+)
+@click.option("--digests", is_flag=True, help="Show digests.")
+@click.option(
+    "-f",
+    "--filter",
+    "filters",
+    multiple=True,
+    help="Filter output (dangling, reference, before, since, label, until).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    default=None,
+    help="table, json, or a Go template ({{.Repository}}, {{json .}}, ...).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
 @click.pass_context
-def images_command(ctx: click.Context, repository: str | None, quiet: bool, no_trunc: bool) -> None:
+def images_command(
+    ctx: click.Context,
+    repository: str | None,
+    all_images: bool,
+    digests: bool,
+    filters: tuple[str, ...],
+    output_format: str | None,
+    quiet: bool,
+    no_trunc: bool,
+) -> None:
     """List images."""
-    records = client(ctx).images(repository)
+    records = client(ctx).images(repository, filters=filters)
     ids = [r.id if no_trunc else short_id(r.id) for r in records]
     if quiet:
         for image_id in dict.fromkeys(ids):
             click.echo(image_id)
         return
     now = time.time()
+    if output_format or digests:
+        from strata.cli.cache import docker_table  # cache imports this module
+
+        fmt = parse_format(
+            output_format or "table", table_default=IMAGE_TABLE_DIGESTS if digests else IMAGE_TABLE
+        )
+        items = [image_fields(r, now, no_trunc=no_trunc) for r in records]
+        sys.stdout.write(render_items(fmt, items, IMAGE_HEADERS, docker_table))
+        return
     rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
     for record, image_id in zip(records, ids, strict=True):
         rows.append(
@@ -215,13 +303,24 @@ def docker_inspect_document(details: ImageDetails) -> dict[str, Any]:
 
 @click.command("inspect")
 @click.argument("images", nargs=-1, required=True)
+@click.option(
+    "-f", "--format", "output_format", default=None, help="Format each image with a Go template."
+)
 @click.pass_context
-def inspect_command(ctx: click.Context, images: tuple[str, ...]) -> None:
+def inspect_command(ctx: click.Context, images: tuple[str, ...], output_format: str | None) -> None:
     """Display detailed information on one or more images (a JSON array)."""
+    template = None
+    if output_format not in (None, "", "json"):
+        # Checked before any lookup, so a bad template is the only error.
+        template = parse_template(output_format.replace("\\t", "\t").replace("\\n", "\n"))
     errors: list[StrataError] = []
     found = client(ctx).inspect(images, on_error=errors.append)
     documents = [docker_inspect_document(details) for details in found]
-    click.echo(json.dumps(documents, indent=4, ensure_ascii=False))
+    if template is not None:
+        for document in documents:
+            click.echo(template.render(document))
+    else:
+        click.echo(json.dumps(documents, indent=4, ensure_ascii=False))
     for error in errors:
         print_error(error)
     if errors:
@@ -266,9 +365,12 @@ def save_command(
             client(ctx).save(images, fh, format=archive_format)
         os.rename(tmp, output)
     except OSError as exc:
-        raise StoreError(f"cannot write {output}: {exc.strerror or exc}") from exc
+        where = output.parent if exc.filename == str(tmp) else output
+        raise StoreError(f"cannot write {output}: {where}: {exc.strerror or exc}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        # The cleanup's own failure (nothing to remove on a read-only file system)
+        # must not replace the error that matters.
+        with contextlib.suppress(OSError):
             tmp.unlink()
 
 

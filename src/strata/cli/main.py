@@ -39,7 +39,18 @@ LAZY_COMMANDS: Mapping[str, LazyCommand] = {
         "strata.cli.build",
         "Build an image from a Dockerfile and a context (a directory, or - for stdin).",
     ),
+    "builder": LazyCommand(
+        "strata.cli.docker_aliases", "Manage builds (docker builder build, prune, du)."
+    ),
+    "buildx": LazyCommand(
+        "strata.cli.docker_aliases", "Docker buildx's spellings (buildx build, du, prune)."
+    ),
     "du": LazyCommand("strata.cli.cache", "Disk usage of the build cache."),
+    "history": LazyCommand("strata.cli.history", "Show the history of an image."),
+    "image": LazyCommand(
+        "strata.cli.docker_aliases",
+        "Manage images (docker image ls, inspect, rm, history, pull, tag, save, load, prune).",
+    ),
     "images": LazyCommand("strata.cli.images", "List images."),
     "import": LazyCommand(
         "strata.cli.images",
@@ -49,13 +60,19 @@ LAZY_COMMANDS: Mapping[str, LazyCommand] = {
         "strata.cli.images",
         "Display detailed information on one or more images (a JSON array).",
     ),
-    "login": LazyCommand("strata.cli.registry", "Log in to a registry (Docker Hub when SERVER is omitted)."),
-    "logout": LazyCommand("strata.cli.registry", "Log out from a registry (Docker Hub when SERVER is omitted)."),
+    "login": LazyCommand(
+        "strata.cli.registry", "Log in to a registry (Docker Hub when SERVER is omitted)."
+    ),
+    "logout": LazyCommand(
+        "strata.cli.registry", "Log out from a registry (Docker Hub when SERVER is omitted)."
+    ),
     "load": LazyCommand(
         "strata.cli.images",
         "Load images from a docker-archive or OCI layout (a tar, or a layout directory).",
     ),
-    "pull": LazyCommand("strata.cli.registry", "Download an image from a registry into the image store."),
+    "pull": LazyCommand(
+        "strata.cli.registry", "Download an image from a registry into the image store."
+    ),
     "prune": LazyCommand("strata.cli.cache", "Remove build cache."),
     "push": LazyCommand("strata.cli.registry", "Upload an image from the image store to its registry."),
     "rm": LazyCommand(
@@ -66,6 +83,10 @@ LAZY_COMMANDS: Mapping[str, LazyCommand] = {
     "save": LazyCommand(
         "strata.cli.images",
         "Save one or more images to a tar archive (to stdout unless -o is given).",
+    ),
+    "system": LazyCommand(
+        "strata.cli.docker_aliases",
+        "Docker system's spellings (system df: the build cache's disk usage).",
     ),
     "tag": LazyCommand("strata.cli.images", "Create a tag TARGET that refers to SOURCE."),
 }

@@ -221,6 +221,9 @@ def run_command(
         seccomp_unconfined=parse_security_opts(security_opts),
     )
 
+    from strata.privileges import require_privileges
+
+    require_privileges("strata run")
     def pulling(familiar: str, result: PullResult | None) -> None:
         if result is None:
             click.echo(f"Unable to find image '{familiar}' locally", err=True)

@@ -102,6 +102,7 @@ from strata.plan.resolve import StageResolver
 from strata.plan.result import BuildPlan, ImageResolver, PlanWarning, StagePlan
 from strata.plan.run import dispatch_run
 from strata.plan.state import Command, DispatchState, PlanOptions, SharedState, source_location
+from strata.sandbox import SandboxOptions
 
 CONTEXT_VERTEX_NAME = "[internal] load build context"
 
@@ -122,6 +123,7 @@ def plan_build(
     network: str = "default",
     resolve_source_epoch: SourceEpochResolver | None = None,
     checks: CheckOptions | None = None,
+    sandbox: SandboxOptions | None = None,
 ) -> BuildPlan:
     """Convert `df` for `target` (default: the last stage) into a BuildPlan.
 
@@ -159,6 +161,7 @@ def plan_build(
         source_date_epoch=source_date_epoch,
         resolve_source_epoch=resolve_source_epoch,
         network=network,
+        sandbox=sandbox or SandboxOptions(),
         hostname=args.get(HOSTNAME_ARG, ""),
         cache_namespace=args.get(CACHE_NS_ARG, ""),
         escape=df.escape,

@@ -25,6 +25,7 @@ from typing import Any
 
 # One encoder for op identities and image documents alike, so the two can never drift.
 from strata.image.oci import canonical_json
+from strata.sandbox import Ulimit
 
 
 def sha256_json(value: Any) -> str:
@@ -148,6 +149,13 @@ class ExecOp:
     security: str = "sandbox"
     # Proxy variables reach the process but, as in BuildKit, never the cache key.
     proxy_env: tuple[str, ...] = field(default=(), compare=False)
+    # The build's `--add-host`, `--ulimit`, `--shm-size`, `--cgroup-parent` (BuildKit's
+    # `Meta` of an exec op: part of its key). Left out of the identity while unset, so
+    # builds without these flags keep their keys.
+    extra_hosts: tuple[tuple[str, str], ...] = ()
+    ulimits: tuple[Ulimit, ...] = ()
+    shm_size: int = 0
+    cgroup_parent: str = ""
 
 
 # -- file ---------------------------------------------------------------------------------
@@ -225,11 +233,17 @@ def op_kind(op: Op) -> str:
     return type(op).__name__
 
 
+_EXEC_SANDBOX_FIELDS = ("extra_hosts", "ulimits", "shm_size", "cgroup_parent")
+
+
 def op_json(op: Op) -> dict[str, Any]:
     """The op as identity data: its kind and fields (fields with compare=False dropped)."""
     data = asdict(op)
     if isinstance(op, ExecOp):
         data.pop("proxy_env", None)
+        for name in _EXEC_SANDBOX_FIELDS:
+            if not data[name]:
+                del data[name]
     return {"kind": op_kind(op), **data}
 
 

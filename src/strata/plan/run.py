@@ -101,6 +101,10 @@ def dispatch_run(
         network=network,
         security=instruction.security,
         proxy_env=proxy_env(shared.options.build_args, env),
+        extra_hosts=shared.options.sandbox.extra_hosts,
+        ulimits=shared.options.sandbox.ulimits,
+        shm_size=shared.options.sandbox.shm_size,
+        cgroup_parent=shared.options.sandbox.cgroup_parent,
     )
     masked = env
     for mount in mounts:

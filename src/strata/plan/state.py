@@ -25,6 +25,7 @@ from strata.plan.lint import EXPERIMENTAL_RULES
 from strata.plan.naming import StepCounter, uppercase_first_word
 from strata.plan.ops import Platform, SourceLocation, Vertex
 from strata.plan.result import ImageResolver, PlanWarning, ResolvedImage, SecretUse
+from strata.sandbox import SandboxOptions
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class PlanOptions:
     multi_platform: bool = False
     checks: CheckOptions = field(default_factory=CheckOptions)
     resolve_source_epoch: SourceEpochResolver | None = None
+    # `--add-host`, `--ulimit`, `--shm-size`, `--cgroup-parent`: set on every RUN's op.
+    sandbox: SandboxOptions = field(default_factory=SandboxOptions)
 
     def ignores_cache(self, stage_name: str | None) -> bool:
         """BuildKit's IsNoCache: `--no-cache` hits every stage, the filter named ones."""

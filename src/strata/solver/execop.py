@@ -20,6 +20,7 @@ from typing import cast
 from strata.errors import BuildError, StepProcessError
 from strata.modes import NETWORK_MODES, NetworkMode, SecurityMode
 from strata.plan.ops import ExecMount, ExecOp, MountType
+from strata.sandbox import ResourceLimits, SandboxOptions
 from strata.solver.failed import FailedContainer
 from strata.solver.results import ContextResult, Result, SnapshotResult, parent_snapshot
 from strata.solver.views import BuildViews
@@ -55,6 +56,8 @@ class ExecEnvironment:
     secrets: Mapping[str, bytes] = field(default_factory=dict)
     ssh: Mapping[str, SSHSource] = field(default_factory=dict)
     network: str = "default"
+    # `--resource` (and `-m`, `--cpu-*`): limits of every RUN, outside the cache key.
+    resources: ResourceLimits = field(default_factory=ResourceLimits)
 
 
 def _selected(views: BuildViews, result: Result, selector: str) -> Path:
@@ -182,6 +185,13 @@ def run_exec_op(
             cwd=op.cwd or "/",
             user=op.user,
             hostname=op.hostname,
+            extra_hosts=op.extra_hosts,
+            sandbox=SandboxOptions(
+                ulimits=op.ulimits,
+                shm_size=op.shm_size,
+                cgroup_parent=op.cgroup_parent,
+                resources=env.resources,
+            ),
         )
         network = network_mode(op, env)
         security = cast(SecurityMode, op.security)

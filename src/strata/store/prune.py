@@ -189,6 +189,20 @@ def record_field(record: UsageRecord, key: str) -> tuple[str, bool]:
     return "", False
 
 
+# The record fields a filter may name (BuildKit cache/manager.go `adaptUsageInfo`).
+FILTER_FIELDS = (
+    "id",
+    "parents",
+    "description",
+    "type",
+    "inuse",
+    "mutable",
+    "immutable",
+    "shared",
+    "private",
+)
+
+
 def parse_filters(items: Iterable[str]) -> PruneFilters:
     """`--filter KEY=VALUE` values, read as buildx reads them (`toBuildkitPruneInfo`):
     `until` (or its old name `unused-for`) is a Go duration, `id` a regular expression,
@@ -218,6 +232,13 @@ def parse_filters(items: Iterable[str]) -> PruneFilters:
                     f"\"{key}\" filter expects a duration (e.g., '24h'): {exc}", option="--filter"
                 ) from None
             continue
+        field_name = key[:-1] if key.endswith(("!", "~")) else key
+        if field_name not in FILTER_FIELDS:
+            # BuildKit would match nothing and prune nothing; a typo deserves a word.
+            raise UsageError(
+                f'unknown filter "{field_name}" (known: until, {", ".join(FILTER_FIELDS)})',
+                option="--filter",
+            )
         if key == "id":
             selectors.append(_selector(key, "~=", value))
         elif key.endswith("!"):

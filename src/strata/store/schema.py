@@ -56,6 +56,9 @@ blobs) still lands as one transaction.
     ├── contenthash_files        DigestCache             worker/contenthash.py
     │     path PK (bytes), dev, ino, size, mtime_ns, ctime_ns, content, xattrs
     │                                                    WITHOUT ROWID
+    ├── contenthash_usage        DigestCache             worker/contenthash.py
+    │     id PK (always 1), created, last_used           when the remembered digests were
+    │                                                    first and last used (du, prune until=)
     │
     ├── registry_pulls           PulledNames             registry/pull.py
     │     name ("docker.io/library/x:tag"), platform, digest (what the name resolved to:
@@ -103,7 +106,7 @@ from pathlib import Path
 
 from strata.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ TABLES: tuple[Table, ...] = (
     Table("solver_steps", "StepMemory", "strata/solver/explain.py"),
     Table("solver_key_uses", "StepMemory", "strata/solver/explain.py"),
     Table("contenthash_files", "DigestCache", "strata/worker/contenthash.py"),
+    Table("contenthash_usage", "DigestCache", "strata/worker/contenthash.py"),
     Table("registry_pulls", "PulledNames", "strata/registry/pull.py"),
     Table("blob_sources", "BlobSources", "strata/registry/sources.py"),
     Table("schema_migrations", "migrate", "strata/store/schema.py"),
@@ -332,11 +336,32 @@ _V3_BLOB_SOURCES = """CREATE TABLE blob_sources (
     PRIMARY KEY (digest, source)
 )"""
 
-
 def _to_v3(db: sqlite3.Connection) -> None:
     """Which repositories hold which blobs, for cross-repository mounts on push
     (`strata.registry.sources`)."""
     db.execute(_V3_BLOB_SOURCES)
+
+
+# -- version 4 -----------------------------------------------------------------------------
+
+_V4_CONTENTHASH_USAGE = """CREATE TABLE contenthash_usage (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    created   REAL NOT NULL,
+    last_used REAL NOT NULL
+)"""
+
+
+def _to_v4(db: sqlite3.Connection) -> None:
+    """When the context digest cache was made and last used, so du and `prune --filter
+    until=` see the build context's record with real times. A root that already
+    remembers digests is dated at the migration (its older history is unknown)."""
+    db.execute(_V4_CONTENTHASH_USAGE)
+    now = time.time()
+    db.execute(
+        "INSERT INTO contenthash_usage (id, created, last_used)"
+        " SELECT 1, ?, ? WHERE EXISTS (SELECT 1 FROM contenthash_files)",
+        (now, now),
+    )
 
 
 # -- migrations ------------------------------------------------------------------------------
@@ -355,6 +380,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "one schema: every table made up front; snapshots.owner", _to_v1),
     Migration(2, "registry_pulls: names resolved at registries", _to_v2),
     Migration(3, "blob_sources: repositories known to hold a blob", _to_v3),
+    Migration(4, "contenthash_usage: when context digests were made and used", _to_v4),
 )
 
 

@@ -430,9 +430,11 @@ def _cache_mount_drafts(root: StateRoot) -> list[_Draft]:
 def _digest_cache_drafts(root: StateRoot, running: bool) -> list[_Draft]:
     """The remembered context file digests, as one `source.local` record (its rows'
     bytes; the database file shrinks only on VACUUM)."""
-    count, size = DigestCache(root).usage()
+    cache = DigestCache(root)
+    count, size = cache.usage()
     if not count:
         return []
+    created, last_used = cache.used()
     return [
         _Draft(
             source=RecordSource("digestcache", 0),
@@ -442,8 +444,8 @@ def _digest_cache_drafts(root: StateRoot, running: bool) -> list[_Draft]:
             shared=False,
             in_use=running,
             mutable=True,
-            created=None,
-            last_used=None,
+            created=created,
+            last_used=last_used,
             description=f"local source for context ({count} file digests)",
             usage_count=1,
         )

@@ -84,9 +84,35 @@ class DigestCache:
     def __init__(self, root: StateRoot, *, racy_window_ns: int = 1_000_000_000) -> None:
         self.root = root
         self.racy_window_ns = racy_window_ns
+        self._touched = False
+
+    def touch(self) -> None:
+        """Record a use (once per instance, which is once per build): the build
+        context's du record shows it, and `prune --filter until=` keeps it
+        (table `contenthash_usage`)."""
+        if self._touched:
+            return
+        self._touched = True
+        now = time.time()
+        with self.root.transaction() as db:
+            db.execute(
+                "INSERT INTO contenthash_usage (id, created, last_used) VALUES (1, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET last_used = excluded.last_used",
+                (now, now),
+            )
+
+    def used(self) -> tuple[float | None, float | None]:
+        """(created, last used) of the remembered digests; None when never recorded."""
+        row = (
+            self.root.connect()
+            .execute("SELECT created, last_used FROM contenthash_usage WHERE id = 1")
+            .fetchone()
+        )
+        return (None, None) if row is None else (float(row[0]), float(row[1]))
 
     def load_under(self, directory: bytes) -> dict[bytes, _Known]:
         """Rows for `directory` and every path below it."""
+        self.touch()
         low = directory.rstrip(b"/") + b"/"
         high = directory.rstrip(b"/") + b"0"  # '0' follows '/' in byte order
         rows = self.root.connect().execute(
@@ -98,6 +124,7 @@ class DigestCache:
         return {r[0]: make(r[1:]) for r in rows}
 
     def load_one(self, path: bytes) -> _Known | None:
+        self.touch()
         row = (
             self.root.connect()
             .execute(
@@ -127,6 +154,7 @@ class DigestCache:
         """Drop every remembered digest (prune): the next build hashes its context again."""
         with self.root.transaction() as db:
             db.execute("DELETE FROM contenthash_files")
+            db.execute("DELETE FROM contenthash_usage")
 
     def store(self, rows: dict[bytes, _Known], stale: Sequence[bytes]) -> None:
         """Write learned rows and forget vanished paths, in one transaction."""

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, cast
@@ -38,6 +38,7 @@ from typing import IO, cast
 from strata.errors import ExecError, Interrupted, StrataError
 from strata.modes import NetworkMode, SecurityMode
 from strata.modes import Runtime as Runtime
+from strata.sandbox import SandboxOptions
 from strata.store.cachemounts import CacheMounts
 from strata.store.root import StateRoot
 from strata.worker.context import resolve_in_root
@@ -115,6 +116,9 @@ class ProcessSpec:
     user: str = ""
     hostname: str = DEFAULT_HOSTNAME
     extra_hosts: tuple[tuple[str, str], ...] = ()
+    # The build's `--shm-size`, `--ulimit`, `--cgroup-parent`, `--resource` (see
+    # `strata.sandbox`; its extra hosts are `extra_hosts`). The default changes nothing.
+    sandbox: SandboxOptions = field(default_factory=SandboxOptions)
 
 
 def pick_runtime(requested: Runtime | None) -> str:
@@ -680,6 +684,7 @@ class Executor:
             mounts=prepared.oci_mounts,
             rootfs=str(rootfs_dir),
             network_namespace=str(network_namespace) if network_namespace else None,
+            sandbox=process.sandbox,
         )
 
     def _start(

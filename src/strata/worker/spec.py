@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import stat
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from strata.gotext import go_quote
 from strata.modes import NetworkMode, SecurityMode
+from strata.sandbox import SandboxOptions
 from strata.worker.seccomp import default_profile
 from strata.worker.users import ResolvedUser
 
@@ -289,6 +292,18 @@ def host_devices() -> list[dict[str, object]]:
     return devices
 
 
+def supplementary_gids(user: ResolvedUser) -> list[int]:
+    """The process's supplementary groups, the primary group always among them (first
+    when added): BuildKit `executor/oci/user.go` `WithUIDGID` calls
+    `ensureAdditionalGids` since v0.12 (containerd's fix for CVE-2023-25173), so a
+    process that drops its primary group with setgroups cannot bypass a group's
+    denying permissions."""
+    gids = list(user.additional_gids)
+    if user.gid not in gids:
+        gids.insert(0, user.gid)
+    return gids
+
+
 def build_spec(
     *,
     args: Sequence[str],
@@ -305,12 +320,14 @@ def build_spec(
     rootfs: str = "rootfs",
     readonly_rootfs: bool = False,
     network_namespace: str | None = None,
+    sandbox: SandboxOptions | None = None,
 ) -> dict[str, object]:
     """A complete config.json. `none` gets a fresh network namespace holding only
     loopback; `default` joins `network_namespace`, the step's private namespace that
     `strata.worker.network` made (each step its own, as `docker build` gives), or where
     none could be made shares the host's, as `host` does.
-    `insecure` is Docker's `--privileged`.
+    `insecure` is Docker's `--privileged`. `sandbox` carries the build's `--shm-size`,
+    `--ulimit`, `--cgroup-parent` and `--resource` (`apply_sandbox`).
 
     Every other container gets Docker's default seccomp profile for its capabilities
     (`strata.worker.seccomp`), as BuildKit's sandbox mode does; `insecure` runs
@@ -364,14 +381,14 @@ def build_spec(
     else:
         linux["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}
 
-    return {
+    spec: dict[str, object] = {
         "ociVersion": OCI_VERSION,
         "process": {
             "terminal": tty,
             "user": {
                 "uid": user.uid,
                 "gid": user.gid,
-                **({"additionalGids": list(user.additional_gids)} if user.additional_gids else {}),
+                "additionalGids": supplementary_gids(user),
             },
             "args": list(args),
             "env": with_default_path(env),
@@ -389,6 +406,32 @@ def build_spec(
         "mounts": all_mounts,
         "linux": linux,
     }
+    if sandbox is not None:
+        apply_sandbox(spec, sandbox)
+    return spec
+
+
+def apply_sandbox(spec: dict[str, object], sandbox: SandboxOptions) -> None:
+    """The build flags' changes to a spec, as BuildKit's executor makes them
+    (`executor/oci/spec.go`): `/dev/shm` sized by `--shm-size`; each `--ulimit` replaces
+    the rlimit of its type; `--cgroup-parent` puts the container's cgroup below that
+    parent (cgroupfs path form); `--resource` limits in `linux.resources`."""
+    mounts = cast(list[dict[str, Any]], spec["mounts"])
+    process = cast(dict[str, Any], spec["process"])
+    linux = cast(dict[str, Any], spec["linux"])
+    if sandbox.shm_size > 0:
+        for mount in mounts:
+            if mount["destination"] == "/dev/shm":
+                options = [o for o in mount["options"] if not str(o).startswith("size=")]
+                mount["options"] = [*options, f"size={sandbox.shm_size}"]
+    if sandbox.ulimits:
+        replaced = {f"RLIMIT_{u.name.upper()}" for u in sandbox.ulimits}
+        kept = [r for r in process["rlimits"] if r["type"] not in replaced]
+        process["rlimits"] = kept + [u.oci() for u in sandbox.ulimits]
+    if sandbox.cgroup_parent:
+        parent = "/" + sandbox.cgroup_parent.strip("/")
+        linux["cgroupsPath"] = f"{parent.rstrip('/')}/strata-{uuid.uuid4().hex[:16]}"
+    linux["resources"] = {**linux["resources"], **sandbox.resources.oci()}
 
 
 # -- describing a failed process --------------------------------------------------------
