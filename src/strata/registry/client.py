@@ -859,6 +859,11 @@ def _lower_headers(response: urllib3.BaseHTTPResponse) -> dict[str, str]:
 
 
 def _denied(what: str, reason: str) -> str:
+    """`<what>: pull access denied, ...: <reason>`. The real authorizer's refusals already
+    say "<op> access denied, repository does not exist ..." (`auth.DENIED`): those get only
+    the prefix, so the sentence is not printed twice (and a push refusal stays "push")."""
+    if "access denied, repository does not exist" in reason:
+        return f"{what}: {reason}"
     return (
         f"{what}: pull access denied, repository does not exist or may require "
         f"authorization: {reason}"

@@ -1,0 +1,91 @@
+"""`strata build` FROM an image on a token-auth registry (docker-registry + the test token
+server): credentials from DOCKER_CONFIG give BuildKit's `[auth]` vertex and a build;
+no credentials, or wrong ones, give one error line naming the registry, and the password
+never shows up in the output or anywhere under the state root."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from tests.integration.pull_support import (
+    auths_entry,
+    build,
+    docker_config,
+    error_line,
+    project,
+    root_contains,
+)
+from tests.integration.registry_servers import (
+    registry_available,
+    registry_server,
+    seed_image,
+    skopeo_available,
+    token_server,
+)
+
+_missing = registry_available() or skopeo_available()
+pytestmark = [
+    pytest.mark.skipif(_missing is not None, reason=_missing or ""),
+    pytest.mark.timeout(300),
+]
+
+PASSWORD = "token-pw-7f3a9c1e"
+WRONG = "wrong-pw-51d0be77"
+
+
+def test_a_build_from_a_token_registry_uses_docker_config_and_refuses_without_it(
+    tmp_path: Path,
+) -> None:
+    with (
+        token_server(tmp_path, users={"alice": PASSWORD}) as tokens,
+        registry_server(tmp_path, auth=tokens.registry_auth()) as reg,
+    ):
+        image = seed_image(
+            reg, "team/base", "1", tmp_path, creds=("alice", PASSWORD), files={"base.txt": b"b\n"}
+        )
+        context = project(
+            tmp_path / "ctx", f"FROM {image.reference}\nCOPY app.txt /app.txt\n", {"app.txt": "a"}
+        )
+        good = docker_config(tmp_path / "good", {"auths": {reg.host: auths_entry("alice", PASSWORD)}})
+        wrong = docker_config(tmp_path / "wrong", {"auths": {reg.host: auths_entry("alice", WRONG)}})
+        nobody = docker_config(tmp_path / "nobody", {})
+
+        # As Docker Hub for a private repository: an anonymous token that grants nothing.
+        tokens.deny = {"team/base"}
+        anonymous = build(tmp_path / "root-anon", context, env=nobody)
+        tokens.deny = set()
+        # A token server that refuses anonymous callers outright.
+        tokens.allow_anonymous = False
+        no_token = build(tmp_path / "root-anon2", context, env=nobody)
+        refused = build(tmp_path / "root-wrong", context, env=wrong)
+        granted_before = len([g for g in tokens.grants if g.username == "alice"])
+        done = build(tmp_path / "root", context, "-t", "made", env=good)
+
+    log = done.stderr.decode()
+    assert done.returncode == 0, log
+    assert f"[auth] team/base:pull token for {reg.host}" in log
+    assert f"[internal] load metadata for {image.reference}" in log
+    assert len([g for g in tokens.grants if g.username == "alice"]) > granted_before
+
+    line = error_line(anonymous)
+    assert "pull access denied" in line, line
+    assert line.count("access denied") == 1, line  # not said twice
+    assert "insufficient_scope" in line, line
+    assert reg.host in line, line
+
+    line = error_line(no_token)
+    assert reg.host in line and "401" in line, line
+
+    line = error_line(refused)
+    assert "401 Unauthorized" in line, line
+    assert reg.host in line, line
+    for result in (refused, done):
+        assert PASSWORD.encode() not in result.stdout + result.stderr
+        assert WRONG.encode() not in result.stdout + result.stderr
+    for root, password in ((tmp_path / "root-wrong", WRONG), (tmp_path / "root", PASSWORD)):
+        basic = base64.b64encode(f"alice:{password}".encode())
+        assert root_contains(root, password.encode()) == []
+        assert root_contains(root, basic) == []
