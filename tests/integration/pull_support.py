@@ -95,9 +95,7 @@ def error_line(done: subprocess.CompletedProcess[bytes]) -> str:
     err = done.stderr.decode(errors="replace")
     assert done.returncode == 1, f"exit {done.returncode}\n{err}"
     assert "Traceback" not in err, err
-    lines = [
-        line for line in err.splitlines() if line.startswith(("ERROR:", "error:", "Error:"))
-    ]
+    lines = [line for line in err.splitlines() if line.startswith(("ERROR:", "error:", "Error:"))]
     assert len(lines) == 1, err
     return lines[0]
 

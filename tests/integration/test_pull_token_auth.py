@@ -49,8 +49,12 @@ def test_a_build_from_a_token_registry_uses_docker_config_and_refuses_without_it
         context = project(
             tmp_path / "ctx", f"FROM {image.reference}\nCOPY app.txt /app.txt\n", {"app.txt": "a"}
         )
-        good = docker_config(tmp_path / "good", {"auths": {reg.host: auths_entry("alice", PASSWORD)}})
-        wrong = docker_config(tmp_path / "wrong", {"auths": {reg.host: auths_entry("alice", WRONG)}})
+        good = docker_config(
+            tmp_path / "good", {"auths": {reg.host: auths_entry("alice", PASSWORD)}}
+        )
+        wrong = docker_config(
+            tmp_path / "wrong", {"auths": {reg.host: auths_entry("alice", WRONG)}}
+        )
         nobody = docker_config(tmp_path / "nobody", {})
 
         # As Docker Hub for a private repository: an anonymous token that grants nothing.

@@ -486,9 +486,14 @@ class RegistryClient:
         if not endpoints:
             raise RegistryError(f"{domain}: no endpoint configured", registry=domain)
         endpoint = endpoints[-1]
-        reply = self._attempts(
-            endpoint, domain, (), "GET", endpoint.url("/"), {}, True, domain
-        )
+        try:
+            reply = self._attempts(endpoint, domain, (), "GET", endpoint.url("/"), {}, True, domain)
+        except RegistryError as exc:
+            # A token server refusing the password fails inside the authorizer, whose
+            # message names the token realm only: say which login failed.
+            raise RegistryError(
+                f"login to {domain} failed: {exc.message}", registry=domain
+            ) from None
         try:
             if reply.status == 401:
                 raise RegistryError(
