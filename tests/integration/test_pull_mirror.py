@@ -1,0 +1,64 @@
+"""A mirror from the strata config: a docker-registry in proxy mode in front of the origin
+is asked first (its log shows the requests, with `?ns=<origin>`), and once it is stopped
+the origin itself serves the build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.pull_support import build, project, write_strata_config
+from tests.integration.registry_servers import (
+    registry_available,
+    registry_server,
+    seed_image,
+    skopeo_available,
+)
+
+_missing = registry_available() or skopeo_available()
+pytestmark = [
+    pytest.mark.skipif(_missing is not None, reason=_missing or ""),
+    pytest.mark.timeout(300),
+]
+
+
+def test_the_mirror_is_used_first_and_skipped_when_it_is_down(tmp_path: Path) -> None:
+    with registry_server(tmp_path, name="origin") as origin:
+        image = seed_image(origin, "app/mirrored", "1", tmp_path, files={"m.txt": b"m\n"})
+        before_origin = len(origin.requests())
+        with registry_server(tmp_path, name="mirror", proxy_remote=origin.url) as mirror:
+            config = write_strata_config(
+                tmp_path / "strata.toml",
+                f'[registry."{origin.host}"]\n  mirrors = ["{mirror.host}"]\n',
+            )
+            context = project(
+                tmp_path / "ctx", f"FROM {image.reference}\nCOPY f /f\n", {"f": "x"}
+            )
+            first = build(tmp_path / "root1", context, config=config)
+            mirror_requests = mirror.requests()
+        origin_during_first = origin.requests()[before_origin:]
+        # The mirror is stopped now: a fresh root must get everything from the origin.
+        second = build(tmp_path / "root2", context, config=config)
+        origin_during_second = origin.requests()[before_origin + len(origin_during_first) :]
+
+    assert first.returncode == 0, first.stderr.decode()
+    manifests = [e for e in mirror_requests if "/v2/app/mirrored/manifests/" in e.path]
+    blobs = [
+        e
+        for e in mirror_requests
+        if e.path == f"/v2/app/mirrored/blobs/{image.layer_digests[0]}" and e.status == 200
+    ]
+    assert manifests and all(e.query.get("ns") == [origin.host] for e in manifests)
+    assert blobs, mirror_requests
+    # The origin was reached only by the mirror fetching on strata's behalf: no request
+    # with strata's namespace parameter, and nothing the mirror did not ask for.
+    assert all("ns" not in e.query for e in origin_during_first)
+
+    log = second.stderr.decode()
+    assert second.returncode == 0, log
+    assert f"[internal] load metadata for {image.reference}" in log
+    assert any(
+        e.path == f"/v2/app/mirrored/blobs/{image.layer_digests[0]}" and e.status == 200
+        for e in origin_during_second
+    ), origin_during_second
