@@ -131,3 +131,110 @@ def write_strata_config(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+# --- pushing by hand (plain HTTP, no auth) -----------------------------------------------
+
+
+def push_blob(registry_url: str, repository: str, data: bytes) -> dict[str, object]:
+    """Upload `data` as a blob (POST then monolithic PUT); its descriptor, without
+    mediaType."""
+    import hashlib
+    import urllib.parse
+    import urllib.request
+
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    start = urllib.request.Request(
+        f"{registry_url}/v2/{repository}/blobs/uploads/", method="POST", data=b""
+    )
+    with urllib.request.urlopen(start, timeout=30) as answer:
+        location = answer.headers["Location"]
+    target = urllib.parse.urljoin(registry_url, location)
+    target += ("&" if "?" in target else "?") + urllib.parse.urlencode({"digest": digest})
+    put = urllib.request.Request(
+        target,
+        method="PUT",
+        data=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    with urllib.request.urlopen(put, timeout=60) as answer:
+        assert answer.status == 201, answer.status
+    return {"digest": digest, "size": len(data)}
+
+
+def push_manifest(
+    registry_url: str, repository: str, reference: str, manifest: Mapping[str, object]
+) -> dict[str, object]:
+    """PUT a manifest or index (its `mediaType` is the Content-Type); its descriptor."""
+    import hashlib
+    import urllib.request
+
+    body = json.dumps(manifest, sort_keys=True).encode()
+    media_type = str(manifest["mediaType"])
+    request = urllib.request.Request(
+        f"{registry_url}/v2/{repository}/manifests/{reference}",
+        method="PUT",
+        data=body,
+        headers={"Content-Type": media_type},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 201, answer.status
+    return {
+        "mediaType": media_type,
+        "digest": "sha256:" + hashlib.sha256(body).hexdigest(),
+        "size": len(body),
+    }
+
+
+def layer_tar_gz(files: Mapping[str, bytes]) -> tuple[bytes, str]:
+    """A gzip layer holding `files` (reproducible bytes), and its diff ID."""
+    import gzip
+    import hashlib
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, content in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(content))
+    diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
+    return gzip.compress(raw.getvalue(), mtime=0), diff_id
+
+
+def push_image(
+    registry_url: str,
+    repository: str,
+    reference: str,
+    files: Mapping[str, bytes],
+    *,
+    os_name: str = "linux",
+    architecture: str = "amd64",
+) -> dict[str, object]:
+    """A one-layer OCI image for os/architecture pushed as `repository:reference`; the
+    manifest's descriptor."""
+    layer, diff_id = layer_tar_gz(files)
+    layer_desc = push_blob(registry_url, repository, layer)
+    config = json.dumps(
+        {
+            "architecture": architecture,
+            "os": os_name,
+            "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        },
+        sort_keys=True,
+    ).encode()
+    config_desc = push_blob(registry_url, repository, config)
+    return push_manifest(
+        registry_url,
+        repository,
+        reference,
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config_desc},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer_desc}],
+        },
+    )
