@@ -1,0 +1,142 @@
+"""`strata build` SIGKILLed while it downloads a big base layer (served slowly by the
+fault-injecting registry), then run again: the second build completes and asks only for
+the bytes the first one did not keep (a `Range` request; the server's byte count for
+that blob is less than the blob), and the killed download is never visible in `blobs/`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.pull_support import STRATA, build, project
+from tests.unit.fake_registry import FakeRegistry
+
+pytestmark = pytest.mark.timeout(300)
+
+BIG = 64 << 20
+KILL_AFTER = 4 << 20
+
+
+def big_layer() -> bytes:
+    """An uncompressed layer holding one 64 MiB file of random bytes."""
+    payload = os.urandom(BIG)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("big.bin")
+        info.size = len(payload)
+        info.mode = 0o644
+        tar.addfile(info, io.BytesIO(payload))
+    return raw.getvalue()
+
+
+def serve_image(registry: FakeRegistry, layer: bytes) -> str:
+    layer_digest = registry.put_blob(layer)
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        }
+    ).encode()
+    config_digest = registry.put_blob(config)
+    registry.put_json_manifest(
+        "big/base",
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest,
+                    "size": len(layer),
+                }
+            ],
+        },
+        tags=["1"],
+    )
+    return layer_digest
+
+
+def blobs_are_whole(root: Path) -> list[str]:
+    """Files in the content store whose sha256 is not their name (should be none)."""
+    bad = []
+    for path in (root / "blobs" / "sha256").glob("*"):
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        if h.hexdigest() != path.name:
+            bad.append(path.name)
+    return bad
+
+
+def test_a_build_killed_mid_pull_resumes_the_layer_with_range(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    layer = big_layer()
+    with FakeRegistry() as registry:
+        digest = serve_image(registry, layer)
+        context = project(
+            tmp_path / "ctx", f"FROM {registry.host}/big/base:1\nCOPY f /f\n", {"f": "x"}
+        )
+        registry.faults.chunk_delay = 0.002  # 16 KiB pieces: about 8 MiB/s at most
+        first = subprocess.Popen(
+            [str(STRATA), "--root", str(root), "build", "--progress=plain", str(context)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while registry.bytes_served.get(digest, 0) < KILL_AFTER:
+                assert first.poll() is None, first.stderr.read() if first.stderr else b""
+                assert time.monotonic() < deadline, "the layer download never got going"
+                time.sleep(0.02)
+            os.killpg(first.pid, signal.SIGKILL)
+        finally:
+            if first.poll() is None:
+                os.killpg(first.pid, signal.SIGKILL)
+            first.wait(timeout=30)
+            if first.stderr is not None:
+                first.stderr.close()
+        served_first = registry.bytes_served[digest]
+        left_behind = sorted(p.name for p in (root / "ingest").glob("*"))
+        visible_after_kill = (root / "blobs" / "sha256" / digest.split(":")[1]).exists()
+        whole_after_kill = blobs_are_whole(root)
+
+        registry.faults.chunk_delay = 0.0
+        second = build(root, context, "-t", "resumed")
+        served_second = registry.bytes_served[digest] - served_first
+        ranged = [
+            r.headers.get("range", "")
+            for r in registry.log("GET", f"/blobs/{digest}")
+            if r.headers.get("range")
+        ]
+
+    assert first.returncode == -signal.SIGKILL
+    assert served_first < len(layer)
+    assert not visible_after_kill
+    assert whole_after_kill == []
+    assert left_behind, "the killed download left no partial file to resume"
+    assert second.returncode == 0, second.stderr.decode()
+    assert ranged and all(r != "bytes=0-" for r in ranged), ranged
+    start = int(ranged[0].removeprefix("bytes=").rstrip("-"))
+    assert 0 < start <= served_first
+    assert served_second == len(layer) - start < len(layer)
+    assert not list((root / "ingest").glob(f"{digest.split(':')[1]}*"))
+    assert (root / "blobs" / "sha256" / digest.split(":")[1]).exists()
+    assert blobs_are_whole(root) == []
