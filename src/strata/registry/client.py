@@ -617,15 +617,15 @@ class RegistryClient:
     def _transport_error(
         self, domain: str, endpoint: EndpointLike, exc: BaseException
     ) -> RegistryError:
+        # "docker.io: registry-1.docker.io: ...", but a registry dialled by its own name
+        # is named once.
+        where = domain if endpoint.host == domain else f"{domain}: {endpoint.host}"
         if _is_timeout(exc):
             return RegistryError(
-                f"{domain}: {endpoint.host}: timeout: no answer within {self._timeout:g}s",
-                registry=domain,
+                f"{where}: timeout: no answer within {self._timeout:g}s", registry=domain
             )
         if isinstance(exc, SSLError):
-            return RegistryError(
-                f"{domain}: {endpoint.host}: TLS error: {_reason(exc)}", registry=domain
-            )
+            return RegistryError(f"{where}: TLS error: {_reason(exc)}", registry=domain)
         return RegistryError(
             f"{domain}: cannot reach {endpoint.host}: {_reason(exc)}", registry=domain
         )

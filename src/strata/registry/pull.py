@@ -167,7 +167,9 @@ class ImagePuller:
                 credentials = (
                     self._credentials if self._credentials is not None else CredentialStore()
                 )
-                self._client = RegistryClient(config, credentials, on_token=self._on_token)
+                self._client = RegistryClient(
+                    config, credentials, on_token=self._on_token, timeout=config.timeout
+                )
             return self._client
 
     # -- resolving -------------------------------------------------------------------------
