@@ -1,6 +1,7 @@
 """A mirror from the strata config: a docker-registry in proxy mode in front of the origin
 is asked first (its log shows the requests, with `?ns=<origin>`), and once it is stopped
-the origin itself serves the build."""
+the origin itself serves the build. The origin's credentials never go to the mirror
+(checked with the fake registry, which logs request headers)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.pull_support import build, project, write_strata_config
+from tests.integration.pull_support import (
+    auths_entry,
+    build,
+    docker_config,
+    layer_tar_gz,
+    project,
+    write_strata_config,
+)
 from tests.integration.registry_servers import (
     registry_available,
     registry_server,
     seed_image,
     skopeo_available,
 )
+from tests.unit.fake_registry import FakeRegistry, digest_of
 
 _missing = registry_available() or skopeo_available()
 pytestmark = [
@@ -32,9 +41,7 @@ def test_the_mirror_is_used_first_and_skipped_when_it_is_down(tmp_path: Path) ->
                 tmp_path / "strata.toml",
                 f'[registry."{origin.host}"]\n  mirrors = ["{mirror.host}"]\n',
             )
-            context = project(
-                tmp_path / "ctx", f"FROM {image.reference}\nCOPY f /f\n", {"f": "x"}
-            )
+            context = project(tmp_path / "ctx", f"FROM {image.reference}\nCOPY f /f\n", {"f": "x"})
             first = build(tmp_path / "root1", context, config=config)
             mirror_requests = mirror.requests()
         origin_during_first = origin.requests()[before_origin:]
@@ -62,3 +69,58 @@ def test_the_mirror_is_used_first_and_skipped_when_it_is_down(tmp_path: Path) ->
         e.path == f"/v2/app/mirrored/blobs/{image.layer_digests[0]}" and e.status == 200
         for e in origin_during_second
     ), origin_during_second
+
+
+def test_origin_credentials_are_never_sent_to_the_mirror(tmp_path: Path) -> None:
+    with FakeRegistry() as origin, FakeRegistry() as mirror:
+        origin.faults.auth = "basic"
+        origin.faults.username, origin.faults.password = "dave", "origin-pw-2b7e"
+        layer, diff_id = layer_tar_gz({"o.txt": b"o\n"})
+        config = (
+            '{"architecture":"amd64","os":"linux","config":{},'
+            f'"rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}'
+        ).encode()
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest_of(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": digest_of(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+        for registry in (origin, mirror):
+            registry.put_blob(config)
+            registry.put_blob(layer)
+            registry.put_json_manifest("team/app", manifest, tags=["1"])
+        env = docker_config(
+            tmp_path / "docker", {"auths": {origin.host: auths_entry("dave", "origin-pw-2b7e")}}
+        )
+        config_file = write_strata_config(
+            tmp_path / "strata.toml", f'[registry."{origin.host}"]\n  mirrors = ["{mirror.host}"]\n'
+        )
+        context = project(
+            tmp_path / "ctx", f"FROM {origin.host}/team/app:1\nCOPY f /f\n", {"f": "x"}
+        )
+        served = build(tmp_path / "root1", context, env=env, config=config_file)
+        mirror_headers = [r.headers for r in mirror.log()]
+        origin_before = len(origin.log())
+        # The mirror loses the image: the origin answers, with the credentials.
+        mirror.faults.statuses = [404] * 20
+        fallen_back = build(tmp_path / "root2", context, env=env, config=config_file)
+        origin_requests = origin.log()[origin_before:]
+
+    assert served.returncode == 0, served.stderr.decode()
+    assert mirror_headers and all("authorization" not in h for h in mirror_headers)
+    assert all(r.query.get("ns") == [origin.host] for r in mirror.log() if "/v2/team/" in r.path)
+    assert fallen_back.returncode == 0, fallen_back.stderr.decode()
+    assert any(r.headers.get("authorization", "").startswith("Basic ") for r in origin_requests), (
+        origin_requests
+    )
