@@ -138,3 +138,22 @@ def test_from_an_index_picks_the_host_platform_or_the_one_asked_for(tmp_path: Pa
     assert "linux/s390x" in line, line
     assert "linux/amd64" in line and "linux/arm64" in line, line
     assert "unknown" not in line, line
+
+
+def test_strata_pull_with_a_platform_stores_that_manifest(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with registry_server(tmp_path) as reg:
+        seeded = seed_index(reg)
+        ref = f"{reg.host}/multi/base:1"
+        pulled = run_strata(root, "pull", "--platform", "linux/arm64", ref)
+        missing = run_strata(root, "pull", "--platform", "windows/amd64", ref)
+        arm64_layers = reg.count("GET", r"/v2/multi/base/blobs/", status=200)
+
+    out = pulled.stdout.decode()
+    assert pulled.returncode == 0, pulled.stderr.decode()
+    assert f"Digest: {seeded['index']['digest']}" in out.splitlines()
+    assert out.splitlines()[-1] == ref
+    assert image_config(root, ref)["Architecture"] == "arm64"
+    assert arm64_layers == 2  # the arm64 config and layer; nothing of amd64 or the attestation
+    line = error_line(missing)
+    assert "windows/amd64" in line and "linux/arm64" in line and "unknown" not in line, line
