@@ -47,3 +47,17 @@ def test_a_tls_registry_needs_its_ca_in_the_config(tmp_path: Path) -> None:
     assert done.returncode == 0, log
     assert f"[internal] load metadata for {image.reference}" in log
     assert manifest_gets >= 1
+
+
+def test_a_tls_registry_on_loopback_without_config_is_one_error(tmp_path: Path) -> None:
+    """Loopback registries default to plain HTTP (containerd's MatchLocalhost), which a
+    TLS server refuses: the error names the registry, and no traceback."""
+    tls = make_tls(tmp_path / "tls")
+    with registry_server(tmp_path, tls=tls) as reg:
+        image = seed_image(reg, "secure/base", "1", tmp_path)
+        context = project(tmp_path / "ctx", f"FROM {image.reference}\n")
+        refused = build(tmp_path / "root", context)
+
+    line = error_line(refused)
+    assert reg.host in line, line
+    assert f'set http = false, and its ca, in [registry."{reg.host}"]' in line, line

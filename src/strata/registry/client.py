@@ -782,6 +782,14 @@ class RegistryClient:
             reason = detail or f"{reply.status} from {reply.endpoint.host}"
             raise RegistryError(_denied(str(ref), reason), registry=ref.domain)
         suffix = f": {detail}" if detail else ""
+        if reply.status == 400 and reply.endpoint.scheme == "http":
+            # What Go's TLS server says to plain HTTP (loopback hosts are plain HTTP unless
+            # configured): name the setting that fixes it.
+            host = reply.endpoint.host
+            suffix += (
+                f" (if {host} serves HTTPS, set http = false, and its ca, in"
+                f' [registry."{host}"] of the strata config)'
+            )
         raise RegistryError(
             f"{ref}: {what}: unexpected status {reply.status} from {reply.endpoint.host}{suffix}",
             registry=ref.domain,
