@@ -1,0 +1,73 @@
+"""The resolve policy seen from outside: a tag is asked again each build (a moved tag is
+followed), a digest-pinned base already stored needs no request at all, and a
+`# syntax=` line is noted, never pulled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.pull_support import build, project
+from tests.integration.registry_servers import (
+    registry_available,
+    registry_server,
+    seed_image,
+    skopeo_available,
+)
+
+_missing = registry_available() or skopeo_available()
+pytestmark = [
+    pytest.mark.skipif(_missing is not None, reason=_missing or ""),
+    pytest.mark.timeout(300),
+]
+
+
+def test_a_moved_tag_is_followed_and_a_pinned_digest_needs_no_request(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with registry_server(tmp_path) as reg:
+        old = seed_image(reg, "app/moving", "1", tmp_path, files={"v.txt": b"old\n"})
+        by_tag = project(tmp_path / "tag", f"FROM {old.reference}\nCOPY f /f\n", {"f": "x"})
+        first = build(root, by_tag)
+        new = seed_image(reg, "app/moving", "1", tmp_path, files={"v.txt": b"new\n"})
+        before_second = len(reg.requests())
+        second = build(root, by_tag)
+        during_second = reg.requests()[before_second:]
+
+        pinned_ref = f"{reg.host}/app/moving@{old.manifest_digest}"
+        pinned = project(tmp_path / "pinned", f"FROM {pinned_ref}\nCOPY g /g\n", {"g": "y"})
+        before_pinned = len(reg.requests())
+        third = build(root, pinned)
+        during_pinned = reg.requests()[before_pinned:]
+
+    assert first.returncode == 0, first.stderr.decode()
+    assert second.returncode == 0, second.stderr.decode()
+    assert new.layer_digests != old.layer_digests
+    fetched = {e.path for e in during_second if e.method == "GET" and e.status == 200}
+    assert f"/v2/app/moving/blobs/{new.layer_digests[0]}" in fetched, during_second
+    assert f"/v2/app/moving/blobs/{old.layer_digests[0]}" not in fetched
+    assert "CACHED" not in "\n".join(
+        line for line in second.stderr.decode().splitlines() if "COPY f /f" in line
+    )
+
+    assert third.returncode == 0, third.stderr.decode()
+    assert f"[internal] load metadata for {pinned_ref}" in third.stderr.decode()
+    assert during_pinned == []
+    assert "using the image stored locally" not in third.stderr.decode()
+
+
+def test_a_syntax_line_is_noted_and_never_pulled(tmp_path: Path) -> None:
+    with registry_server(tmp_path) as reg:
+        image = seed_image(reg, "app/base", "1", tmp_path)
+        context = project(
+            tmp_path / "ctx",
+            f"# syntax={reg.host}/docker/dockerfile:1.7\nFROM {image.reference}\nCOPY f /f\n",
+            {"f": "x"},
+        )
+        done = build(tmp_path / "root", context)
+        asked = [e.path for e in reg.requests() if "dockerfile" in e.path]
+
+    log = done.stderr.decode()
+    assert done.returncode == 0, log
+    assert asked == []
+    assert log.count("not pulled, strata reads the Dockerfile itself") == 1, log
