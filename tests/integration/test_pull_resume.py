@@ -26,9 +26,9 @@ BIG = 64 << 20
 KILL_AFTER = 4 << 20
 
 
-def big_layer() -> bytes:
-    """An uncompressed layer holding one 64 MiB file of random bytes."""
-    payload = os.urandom(BIG)
+def big_layer(size: int = BIG) -> bytes:
+    """An uncompressed layer holding one file of `size` random bytes."""
+    payload = os.urandom(size)
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         info = tarfile.TarInfo("big.bin")
@@ -139,4 +139,39 @@ def test_a_build_killed_mid_pull_resumes_the_layer_with_range(tmp_path: Path) ->
     assert served_second == len(layer) - start < len(layer)
     assert not list((root / "ingest").glob(f"{digest.split(':')[1]}*"))
     assert (root / "blobs" / "sha256" / digest.split(":")[1]).exists()
+    assert blobs_are_whole(root) == []
+
+
+def test_two_builds_pulling_the_same_layer_download_it_once(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    layer = big_layer(16 << 20)
+    with FakeRegistry() as registry:
+        digest = serve_image(registry, layer)
+        registry.faults.chunk_delay = 0.001
+        contexts = [
+            project(
+                tmp_path / f"ctx{n}", f"FROM {registry.host}/big/base:1\nCOPY f /f\n", {"f": str(n)}
+            )
+            for n in (1, 2)
+        ]
+        runs = [
+            subprocess.Popen(
+                [str(STRATA), "--root", str(root), "build", "--progress=plain", str(context)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            for context in contexts
+        ]
+        try:
+            errors = [run.communicate(timeout=240)[1] for run in runs]
+        finally:
+            for run in runs:
+                if run.poll() is None:
+                    os.killpg(run.pid, signal.SIGKILL)
+                    run.wait(timeout=30)
+        served = registry.bytes_served[digest]
+
+    assert [run.returncode for run in runs] == [0, 0], [e.decode()[-2000:] for e in errors]
+    assert served == len(layer)
     assert blobs_are_whole(root) == []
