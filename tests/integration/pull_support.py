@@ -221,7 +221,9 @@ def push_image(
         {
             "architecture": architecture,
             "os": os_name,
-            "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+            "config": {
+                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+            },
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         },
         sort_keys=True,

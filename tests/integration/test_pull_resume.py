@@ -88,6 +88,7 @@ def blobs_are_whole(root: Path) -> list[str]:
 def test_a_build_killed_mid_pull_resumes_the_layer_with_range(tmp_path: Path) -> None:
     root = tmp_path / "root"
     layer = big_layer()
+    size = len(layer)
     with FakeRegistry() as registry:
         digest = serve_image(registry, layer)
         context = project(
@@ -128,7 +129,7 @@ def test_a_build_killed_mid_pull_resumes_the_layer_with_range(tmp_path: Path) ->
         ]
 
     assert first.returncode == -signal.SIGKILL
-    assert served_first < len(layer)
+    assert served_first < size
     assert not visible_after_kill
     assert whole_after_kill == []
     assert left_behind, "the killed download left no partial file to resume"
@@ -136,7 +137,7 @@ def test_a_build_killed_mid_pull_resumes_the_layer_with_range(tmp_path: Path) ->
     assert ranged and all(r != "bytes=0-" for r in ranged), ranged
     start = int(ranged[0].removeprefix("bytes=").rstrip("-"))
     assert 0 < start <= served_first
-    assert served_second == len(layer) - start < len(layer)
+    assert served_second == size - start < size
     assert not list((root / "ingest").glob(f"{digest.split(':')[1]}*"))
     assert (root / "blobs" / "sha256" / digest.split(":")[1]).exists()
     assert blobs_are_whole(root) == []
@@ -173,5 +174,51 @@ def test_two_builds_pulling_the_same_layer_download_it_once(tmp_path: Path) -> N
         served = registry.bytes_served[digest]
 
     assert [run.returncode for run in runs] == [0, 0], [e.decode()[-2000:] for e in errors]
-    assert served == len(layer)
+    assert served == len(layer), (served, len(layer))
+    assert blobs_are_whole(root) == []
+
+
+def test_ctrl_c_mid_pull_stops_the_build_and_the_next_one_resumes(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    layer = big_layer(32 << 20)
+    size = len(layer)
+    with FakeRegistry() as registry:
+        digest = serve_image(registry, layer)
+        context = project(
+            tmp_path / "ctx", f"FROM {registry.host}/big/base:1\nCOPY f /f\n", {"f": "x"}
+        )
+        registry.faults.chunk_delay = 0.002
+        first = subprocess.Popen(
+            [str(STRATA), "--root", str(root), "build", "--progress=plain", str(context)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while registry.bytes_served.get(digest, 0) < KILL_AFTER:
+                assert first.poll() is None
+                assert time.monotonic() < deadline, "the layer download never got going"
+                time.sleep(0.02)
+            os.kill(first.pid, signal.SIGINT)
+            _, err = first.communicate(timeout=60)
+        finally:
+            if first.poll() is None:
+                os.killpg(first.pid, signal.SIGKILL)
+                first.wait(timeout=30)
+        served_first = registry.bytes_served[digest]
+        visible = (root / "blobs" / "sha256" / digest.split(":")[1]).exists()
+        registry.faults.chunk_delay = 0.0
+        second = build(root, context)
+        served_second = registry.bytes_served[digest] - served_first
+
+    text = err.decode(errors="replace")
+    assert first.returncode == 130, text
+    assert "Traceback" not in text, text
+    assert len([line for line in text.splitlines() if line.startswith("ERROR:")]) == 1, text
+    # The download stopped with the build, not after the whole layer had come.
+    assert served_first < size
+    assert not visible
+    assert second.returncode == 0, second.stderr.decode()
+    assert 0 < served_second < size
     assert blobs_are_whole(root) == []

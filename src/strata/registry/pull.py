@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from strata.errors import RegistryError, StrataError
+from strata.errors import Interrupted, RegistryError, StrataError
 from strata.image.oci import (
     INDEX_MEDIA_TYPES,
     Descriptor,
@@ -153,6 +153,15 @@ class ImagePuller:
         self._on_token = on_token
         self._client: RegistryClient | None = None
         self._guard = threading.Lock()
+        self._cancelled = threading.Event()
+        self._cancel_signal = 2
+
+    def cancel(self, signal_number: int = 2) -> None:
+        """Stop the layer downloads in progress at their next chunk, and any later one
+        (a build's Ctrl-C or SIGTERM: the solver's cancel cannot reach a download
+        thread). Their partial files stay for the next command to resume."""
+        self._cancel_signal = signal_number
+        self._cancelled.set()
 
     def close(self) -> None:
         if self._client is not None:
@@ -334,7 +343,15 @@ class ImagePuller:
         from strata.store.reference import parse_reference
 
         ref = parse_reference(source, default_tag=False)
-        self.client.fetch_blobs(ref, missing, self.content, blob_progress=progress)
+
+        def watched(digest: str, done: int, total: int) -> None:
+            if self._cancelled.is_set():
+                raise Interrupted(signal_number=self._cancel_signal)
+            if progress is not None:
+                progress(digest, done, total)
+
+        watched("", 0, 0)  # cancelled already: start nothing
+        self.client.fetch_blobs(ref, missing, self.content, blob_progress=watched)
         return [d["digest"] for d in missing]
 
     # -- strata pull -----------------------------------------------------------------------
