@@ -6,6 +6,7 @@ never shows up in the output or anywhere under the state root."""
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,8 @@ def test_a_build_from_a_token_registry_uses_docker_config_and_refuses_without_it
     assert done.returncode == 0, log
     assert f"[auth] team/base:pull token for {reg.host}" in log
     assert f"[internal] load metadata for {image.reference}" in log
+    assert re.search(r"^#\d+ sha256:[0-9a-f]{64} \S+ / \S+ .*done$", log, re.M), log
+    assert not re.search(r"^#\d+ *$", log, re.M), log  # no empty status line
     assert len([g for g in tokens.grants if g.username == "alice"]) > granted_before
 
     line = error_line(anonymous)

@@ -350,7 +350,8 @@ class ImagePuller:
             if progress is not None:
                 progress(digest, done, total)
 
-        watched("", 0, 0)  # cancelled already: start nothing
+        if self._cancelled.is_set():  # cancelled already: start nothing
+            raise Interrupted(signal_number=self._cancel_signal)
         self.client.fetch_blobs(ref, missing, self.content, blob_progress=watched)
         return [d["digest"] for d in missing]
 
