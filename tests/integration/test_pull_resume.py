@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.pull_support import STRATA, build, project
+from tests.integration.pull_support import STRATA, build, project, run_strata
 from tests.unit.fake_registry import FakeRegistry
 
 pytestmark = pytest.mark.timeout(300)
@@ -220,5 +220,47 @@ def test_ctrl_c_mid_pull_stops_the_build_and_the_next_one_resumes(tmp_path: Path
     assert served_first < size
     assert not visible
     assert second.returncode == 0, second.stderr.decode()
+    assert 0 < served_second < size
+    assert blobs_are_whole(root) == []
+
+
+def test_ctrl_c_during_strata_pull_exits_130_and_the_next_pull_resumes(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    layer = big_layer(32 << 20)
+    size = len(layer)
+    with FakeRegistry() as registry:
+        digest = serve_image(registry, layer)
+        ref = f"{registry.host}/big/base:1"
+        registry.faults.chunk_delay = 0.002
+        first = subprocess.Popen(
+            [str(STRATA), "--root", str(root), "pull", ref],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while registry.bytes_served.get(digest, 0) < KILL_AFTER:
+                assert first.poll() is None
+                assert time.monotonic() < deadline, "the layer download never got going"
+                time.sleep(0.02)
+            os.kill(first.pid, signal.SIGINT)
+            _, err = first.communicate(timeout=60)
+        finally:
+            if first.poll() is None:
+                os.killpg(first.pid, signal.SIGKILL)
+                first.wait(timeout=30)
+        served_first = registry.bytes_served[digest]
+        visible = (root / "blobs" / "sha256" / digest.split(":")[1]).exists()
+        registry.faults.chunk_delay = 0.0
+        second = run_strata(root, "pull", ref)
+        served_second = registry.bytes_served[digest] - served_first
+
+    text = err.decode(errors="replace")
+    assert first.returncode == 130, text
+    assert [line for line in text.splitlines() if line.strip()] == ["ERROR: interrupted"], text
+    assert served_first < size and not visible
+    assert second.returncode == 0, second.stderr.decode()
+    assert "Pull complete" in second.stdout.decode()
     assert 0 < served_second < size
     assert blobs_are_whole(root) == []
