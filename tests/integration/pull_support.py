@@ -212,9 +212,11 @@ def push_image(
     *,
     os_name: str = "linux",
     architecture: str = "amd64",
+    run_config: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """A one-layer OCI image for os/architecture pushed as `repository:reference`; the
-    manifest's descriptor."""
+    manifest's descriptor. `run_config` is added to the config's `config` (OnBuild,
+    Labels, ...)."""
     layer, diff_id = layer_tar_gz(files)
     layer_desc = push_blob(registry_url, repository, layer)
     config = json.dumps(
@@ -222,7 +224,8 @@ def push_image(
             "architecture": architecture,
             "os": os_name,
             "config": {
-                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                **(run_config or {}),
             },
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         },

@@ -12,7 +12,7 @@ from tests.integration.guide_fixtures import (  # noqa: F401 - fixtures
     build_root,
     busybox_tarball,
 )
-from tests.integration.pull_support import build, project, run_strata
+from tests.integration.pull_support import build, project, push_image, run_strata
 from tests.integration.registry_servers import (
     registry_available,
     registry_server,
@@ -54,3 +54,24 @@ def test_copy_from_and_run_mount_from_pull_their_images(
     copied = run_strata(build_root, "run", "--rm", "made", "cat", "/copied.txt", "/from-mount.txt")
     assert copied.returncode == 0, copied.stderr.decode()
     assert copied.stdout == b"copied\nmounted\n"
+
+
+def test_an_onbuild_trigger_naming_a_registry_image_pulls_it(tmp_path: Path) -> None:
+    with registry_server(tmp_path) as reg:
+        files = seed_image(reg, "app/files", "1", tmp_path, files={"data.txt": b"copied\n"})
+        push_image(
+            reg.url,
+            "app/onbuild",
+            "1",
+            {"base.txt": b"base\n"},
+            run_config={"OnBuild": [f"COPY --from={files.reference} /data.txt /onbuild.txt"]},
+        )
+        context = project(tmp_path / "ctx", f"FROM {reg.host}/app/onbuild:1\n")
+        out = tmp_path / "out"
+        done = build(tmp_path / "root", context, "-o", f"type=local,dest={out}")
+
+    log = done.stderr.decode()
+    assert done.returncode == 0, log
+    assert f"[internal] load metadata for {files.reference}" in log
+    assert (out / "base.txt").read_text() == "base\n"
+    assert (out / "onbuild.txt").read_text() == "copied\n"
