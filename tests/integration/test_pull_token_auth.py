@@ -6,6 +6,7 @@ never shows up in the output or anywhere under the state root."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 
@@ -96,3 +97,41 @@ def test_a_build_from_a_token_registry_uses_docker_config_and_refuses_without_it
         basic = base64.b64encode(f"alice:{password}".encode())
         assert root_contains(root, password.encode()) == []
         assert root_contains(root, basic) == []
+
+
+def test_an_identity_token_or_docker_auth_config_also_authenticate_a_build(
+    tmp_path: Path,
+) -> None:
+    refresh = "refresh-tok-9d2f61aa"
+    with (
+        token_server(
+            tmp_path,
+            users={"alice": PASSWORD},
+            refresh_tokens={refresh: "alice"},
+            allow_anonymous=False,
+        ) as tokens,
+        registry_server(tmp_path, auth=tokens.registry_auth()) as reg,
+    ):
+        image = seed_image(reg, "team/base", "1", tmp_path, creds=("alice", PASSWORD))
+        context = project(tmp_path / "ctx", f"FROM {image.reference}\nCOPY f /f\n", {"f": "x"})
+        by_identity = build(
+            tmp_path / "root1",
+            context,
+            env=docker_config(tmp_path / "d1", {"auths": {reg.host: {"identitytoken": refresh}}}),
+        )
+        refresh_grants = [g for g in tokens.grants_by("POST") if g.grant_type == "refresh_token"]
+        auth_config = json.dumps({"auths": {reg.host: auths_entry("alice", PASSWORD)}})
+        by_env = build(
+            tmp_path / "root2",
+            context,
+            env={**docker_config(tmp_path / "d2", {}), "DOCKER_AUTH_CONFIG": auth_config},
+        )
+
+    assert by_identity.returncode == 0, by_identity.stderr.decode()
+    assert refresh_grants and all(g.status == 200 for g in refresh_grants)
+    assert by_env.returncode == 0, by_env.stderr.decode()
+    for done in (by_identity, by_env):
+        assert refresh.encode() not in done.stdout + done.stderr
+        assert PASSWORD.encode() not in done.stdout + done.stderr
+    assert root_contains(tmp_path / "root1", refresh.encode()) == []
+    assert root_contains(tmp_path / "root2", PASSWORD.encode()) == []
