@@ -4,11 +4,12 @@ followed), a digest-pinned base already stored needs no request at all, and a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from tests.integration.pull_support import build, project
+from tests.integration.pull_support import build, project, run_strata
 from tests.integration.registry_servers import (
     registry_available,
     registry_server,
@@ -71,3 +72,22 @@ def test_a_syntax_line_is_noted_and_never_pulled(tmp_path: Path) -> None:
     assert done.returncode == 0, log
     assert asked == []
     assert log.count("not pulled, strata reads the Dockerfile itself") == 1, log
+
+
+def test_layer_downloads_are_statuses_of_the_from_vertex_in_rawjson(tmp_path: Path) -> None:
+    with registry_server(tmp_path) as reg:
+        image = seed_image(reg, "app/base", "1", tmp_path)
+        context = project(tmp_path / "ctx", f"FROM {image.reference}\nCOPY f /f\n", {"f": "x"})
+        done = run_strata(tmp_path / "root", "build", "--progress=rawjson", str(context))
+
+    assert done.returncode == 0, done.stderr.decode()
+    events = [json.loads(line) for line in done.stderr.decode().splitlines() if line.strip()]
+    names = {v["digest"]: v["name"] for e in events for v in e.get("vertexes", [])}
+    layer = image.layer_digests[0]
+    statuses = [s for e in events for s in e.get("statuses", []) if s["id"] == layer]
+    assert statuses, events
+    assert {names[s["vertex"]] for s in statuses} == {
+        f"[1/2] FROM {image.reference}@{image.manifest_digest}"
+    }
+    finished = [s for s in statuses if s.get("completed")]
+    assert finished and finished[-1]["current"] == finished[-1]["total"] > 0
