@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from strata.errors import Interrupted, RegistryError, StrataError
+from strata.errors import Interrupted, RegistryError, StoreError, StrataError
 from strata.image.oci import (
     INDEX_MEDIA_TYPES,
     Descriptor,
@@ -366,12 +366,24 @@ class ImagePuller:
         manifest = parse_manifest(self.content.read_bytes(resolved.manifest_digest))
         layers = list(manifest["layers"])
         fetched = self.fetch_layers(resolved.source, layers, progress)
-        before = self.images.get(str(ref)) if ref.digest is None else None
+        before = (
+            self.images.get(str(ref))
+            if ref.digest is None
+            else self._stored_image(resolved.manifest_digest)
+        )
         if ref.digest is None:
             self.images.put(str(ref), resolved.manifest_digest)
         else:
             self.images.register(resolved.manifest_digest)
         return Pulled(resolved, tuple(layers), tuple(fetched), before)
+
+    def _stored_image(self, manifest_digest: str) -> str | None:
+        """`manifest_digest` when the image store already has it (a digest pull of an
+        image pulled before is "up to date", as docker says), else None."""
+        try:
+            return self.images.resolve(manifest_digest)
+        except StoreError:
+            return None
 
 
 def _with_digest(ref: Reference, digest: str) -> Reference:
