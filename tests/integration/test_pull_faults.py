@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.pull_support import build, error_line, layer_tar_gz, project
+from tests.integration.pull_support import (
+    build,
+    error_line,
+    layer_tar_gz,
+    project,
+    write_strata_config,
+)
 from tests.unit.fake_registry import FakeRegistry
 
 pytestmark = pytest.mark.timeout(300)
@@ -105,3 +111,52 @@ def test_faults_the_client_refuses_are_one_line_and_store_nothing(
     blob_files = {p.name for p in (root / "blobs" / "sha256").glob("*")}
     assert layer.split(":")[1] not in blob_files
     assert not list((root / "ingest").glob(f"{layer.split(':')[1]}*"))
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_max_registry_concurrency_bounds_parallel_layer_downloads(
+    tmp_path: Path, limit: int
+) -> None:
+    config = write_strata_config(
+        tmp_path / "strata.toml", f"[system]\nmax-registry-concurrency = {limit}\n"
+    )
+    with FakeRegistry() as registry:
+        layers = [layer_tar_gz({f"l{n}": random.Random(n).randbytes(256 << 10)}) for n in range(4)]
+        config_blob = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {},
+                "rootfs": {"type": "layers", "diff_ids": [diff for _, diff in layers]},
+            }
+        ).encode()
+        registry.put_json_manifest(
+            "faulty/layers",
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": registry.put_blob(config_blob),
+                    "size": len(config_blob),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": registry.put_blob(data),
+                        "size": len(data),
+                    }
+                    for data, _ in layers
+                ],
+            },
+            tags=["1"],
+        )
+        registry.faults.chunk_delay = 0.01  # each layer streams for about 0.2 s
+        context = project(
+            tmp_path / "ctx", f"FROM {registry.host}/faulty/layers:1\nCOPY f /f\n", {"f": "x"}
+        )
+        done = build(tmp_path / "root", context, config=config)
+        most = registry.max_in_flight
+
+    assert done.returncode == 0, done.stderr.decode()
+    assert 1 <= most <= limit
