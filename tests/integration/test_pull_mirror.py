@@ -13,6 +13,7 @@ from tests.integration.pull_support import (
     auths_entry,
     build,
     docker_config,
+    error_line,
     layer_tar_gz,
     project,
     write_strata_config,
@@ -124,3 +125,32 @@ def test_origin_credentials_are_never_sent_to_the_mirror(tmp_path: Path) -> None
     assert any(r.headers.get("authorization", "").startswith("Basic ") for r in origin_requests), (
         origin_requests
     )
+
+
+def test_a_docker_io_name_goes_through_a_proxy_mirror_then_to_hub(tmp_path: Path) -> None:
+    """docker.io's mirror is a pull-through cache of a local origin holding
+    `library/thing:1`; with the mirror down, Docker Hub itself is asked (here through a
+    dead HTTPS proxy, so the test never leaves the machine) and the error names it."""
+    proxy = "http://who:proxy-pw-77@127.0.0.1:9"
+    dead_proxy = {"HTTPS_PROXY": proxy, "https_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
+    with registry_server(tmp_path, name="origin") as origin:
+        seed_image(origin, "library/thing", "1", tmp_path, files={"t.txt": b"t\n"})
+        context = project(tmp_path / "ctx", "FROM thing:1\nCOPY f /f\n", {"f": "x"})
+        with registry_server(tmp_path, name="mirror", proxy_remote=origin.url) as mirror:
+            config = write_strata_config(
+                tmp_path / "strata.toml", f'[registry."docker.io"]\n  mirrors = ["{mirror.host}"]\n'
+            )
+            through_mirror = build(tmp_path / "root1", context, env=dead_proxy, config=config)
+            mirror_manifests = [
+                e for e in mirror.requests() if e.path.startswith("/v2/library/thing/manifests/")
+            ]
+        without_mirror = build(tmp_path / "root2", context, env=dead_proxy, config=config)
+
+    log = through_mirror.stderr.decode()
+    assert through_mirror.returncode == 0, log
+    assert "[internal] load metadata for docker.io/library/thing:1" in log
+    assert mirror_manifests and all(e.query.get("ns") == ["docker.io"] for e in mirror_manifests)
+    line = error_line(without_mirror)
+    assert "proxy-pw-77" not in without_mirror.stderr.decode()
+    assert "docker.io/library/thing:1" in line, line
+    assert "cannot reach registry-1.docker.io through the proxy 127.0.0.1:9" in line, line

@@ -52,6 +52,7 @@ from urllib3.exceptions import (
     InsecureRequestWarning,
     NewConnectionError,
     ProtocolError,
+    ProxyError,
     ReadTimeoutError,
     SSLError,
 )
@@ -626,6 +627,16 @@ class RegistryClient:
             )
         if isinstance(exc, SSLError):
             return RegistryError(f"{where}: TLS error: {_reason(exc)}", registry=domain)
+        if isinstance(exc, ProxyError):
+            # The proxy is what failed, not the registry: say so (as Go's "proxyconnect"),
+            # naming it by host and port only (its URL may hold a password).
+            hostname = urlsplit(f"//{endpoint.host}").hostname or ""
+            proxy = urlsplit(self._proxy_for(endpoint.scheme, hostname, endpoint.host) or "")
+            at = f"{proxy.hostname}:{proxy.port}" if proxy.port else str(proxy.hostname)
+            return RegistryError(
+                f"{domain}: cannot reach {endpoint.host} through the proxy {at}: {_reason(exc)}",
+                registry=domain,
+            )
         return RegistryError(
             f"{domain}: cannot reach {endpoint.host}: {_reason(exc)}", registry=domain
         )
