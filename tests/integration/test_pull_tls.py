@@ -137,3 +137,31 @@ def test_a_registry_asking_for_client_certificates_gets_the_configured_keypair(
     assert reg.host in line and "TLS" in line, line
     assert done.returncode == 0, done.stderr.decode()
     assert image.layer_digests
+
+
+def test_insecure_skips_verification_and_with_http_falls_back_to_plain(tmp_path: Path) -> None:
+    tls = make_tls(tmp_path / "tls")
+    with (
+        registry_server(tmp_path, tls=tls, name="secure") as secure,
+        registry_server(tmp_path, name="plain") as plain,
+    ):
+        on_tls = seed_image(secure, "any/base", "1", tmp_path, files={"s": b"tls\n"})
+        on_plain = seed_image(plain, "any/base", "1", tmp_path, files={"p": b"plain\n"})
+        config = write_strata_config(
+            tmp_path / "strata.toml",
+            f'[registry."{secure.host}"]\n  insecure = true\n  http = false\n'
+            f'[registry."{plain.host}"]\n  insecure = true\n  http = true\n',
+        )
+        results = [
+            build(
+                tmp_path / "root",
+                project(tmp_path / name, f"FROM {image.reference}\nCOPY f /f\n", {"f": name}),
+                config=config,
+            )
+            for name, image in (("tls", on_tls), ("plain", on_plain))
+        ]
+        plain_manifests = plain.count("GET", r"/v2/any/base/manifests/", status=200)
+
+    for done in results:
+        assert done.returncode == 0, done.stderr.decode()
+    assert plain_manifests >= 1
