@@ -91,3 +91,29 @@ def test_layer_downloads_are_statuses_of_the_from_vertex_in_rawjson(tmp_path: Pa
     }
     finished = [s for s in statuses if s.get("completed")]
     assert finished and finished[-1]["current"] == finished[-1]["total"] > 0
+
+
+def test_an_image_made_here_wins_over_the_registry_unless_pull_is_given(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with registry_server(tmp_path) as reg:
+        remote = seed_image(reg, "app/shadow", "1", tmp_path, files={"r.txt": b"remote\n"})
+        # An image of the same name made here (built FROM the registry's, plus a file).
+        made = build(
+            root,
+            project(tmp_path / "made", f"FROM {remote.reference}\nCOPY l /l\n", {"l": "local"}),
+            "-t",
+            remote.reference,
+        )
+        use = project(tmp_path / "use", f"FROM {remote.reference}\nCOPY u /u\n", {"u": "u"})
+        before = len(reg.requests())
+        local = build(root, use, "-o", f"type=local,dest={tmp_path / 'out'}")
+        during_local = reg.requests()[before:]
+        forced = build(root, use, "--pull")
+        during_forced = reg.requests()[before + len(during_local) :]
+
+    assert made.returncode == 0, made.stderr.decode()
+    assert local.returncode == 0, local.stderr.decode()
+    assert during_local == []
+    assert (tmp_path / "out" / "l").read_text() == "local"
+    assert forced.returncode == 0, forced.stderr.decode()
+    assert any(e.path == "/v2/app/shadow/manifests/1" for e in during_forced), during_forced

@@ -110,6 +110,15 @@ class PulledNames:
         )
         return row is not None
 
+    def manifests(self, name: str) -> set[str]:
+        """The platform manifests `name` resolved to at its registry (any platform)."""
+        rows = (
+            self.root.connect()
+            .execute("SELECT manifest FROM registry_pulls WHERE name = ?", (name,))
+            .fetchall()
+        )
+        return {str(row[0]) for row in rows}
+
     def remember(
         self, name: str, platform: Platform, digest: str, manifest: str, blobs: Sequence[str]
     ) -> None:
@@ -214,8 +223,13 @@ class ImagePuller:
         if pinned_only:
             return None
         name = str(ref)
-        pulled = self.names.is_pulled(name)
         stored = self.images.get(name)
+        # A name is "pulled" while the image store's name still points at what the
+        # registry gave: once a build (`-t`), `tag` or `load` names another image with
+        # it, that image was made here and is used as stored (as docker does).
+        pulled = self.names.is_pulled(name) and (
+            stored is None or stored in self.names.manifests(name)
+        )
         if stored is not None and (not pulled or pulled_too):
             return self._resolved(ref, stored, source=ref.name if pulled else "", local=True)
         if pulled_too:
