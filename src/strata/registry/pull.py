@@ -8,7 +8,8 @@ back to the local store when that fails):
 1. a digest-pinned reference whose manifest and config are in the content store needs no
    network (unless `--pull`);
 2. a name the image store holds that did not come from a registry (loaded, imported or
-   built here) is used as it is (unless `--pull`), as `docker build` does;
+   built here, also over a name pulled before) is used as it is (unless `--pull`), as
+   `docker build` does;
 3. otherwise the registry is asked; its answer is remembered (`PulledNames`), with the
    manifest and config kept in the content store;
 4. when the registry cannot answer, a remembered or stored image of that name is used,
