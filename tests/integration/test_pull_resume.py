@@ -264,3 +264,47 @@ def test_ctrl_c_during_strata_pull_exits_130_and_the_next_pull_resumes(tmp_path:
     assert "Pull complete" in second.stdout.decode()
     assert 0 < served_second < size
     assert blobs_are_whole(root) == []
+
+
+def kill_mid_pull(registry: FakeRegistry, root: Path, context: Path, digest: str) -> None:
+    """Run `strata build`, SIGKILL it once KILL_AFTER bytes of `digest` were served."""
+    run = subprocess.Popen(
+        [str(STRATA), "--root", str(root), "build", "--progress=plain", str(context)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while registry.bytes_served.get(digest, 0) < KILL_AFTER:
+            assert run.poll() is None, "the build ended before it was killed"
+            assert time.monotonic() < deadline, "the layer download never got going"
+            time.sleep(0.02)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=30)
+
+
+def test_a_partial_download_with_wrong_bytes_is_restarted_from_zero(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    layer = big_layer(16 << 20)
+    with FakeRegistry() as registry:
+        digest = serve_image(registry, layer)
+        context = project(
+            tmp_path / "ctx", f"FROM {registry.host}/big/base:1\nCOPY f /f\n", {"f": "x"}
+        )
+        registry.faults.chunk_delay = 0.002
+        kill_mid_pull(registry, root, context, digest)
+        (partial,) = (root / "ingest").glob(f"{digest.split(':')[1]}*")
+        with open(partial, "r+b") as fh:  # the kept bytes go bad (a disk, another tool)
+            fh.write(b"\0" * 4096)
+        registry.faults.chunk_delay = 0.0
+        done = build(root, context)
+        ranges = [r.headers.get("range") for r in registry.log("GET", f"/blobs/{digest}")]
+
+    assert done.returncode == 0, done.stderr.decode()
+    # The first GET (killed), a resume that hashed wrong, then the whole blob again.
+    assert ranges[0] is None and ranges[1] is not None and ranges[-1] is None, ranges
+    assert blobs_are_whole(root) == []
+    assert (root / "blobs" / "sha256" / digest.split(":")[1]).stat().st_size == len(layer)
