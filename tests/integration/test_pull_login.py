@@ -13,9 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.pull_support import build, error_line, project, run_strata
+from tests.integration.pull_support import (
+    build,
+    error_line,
+    project,
+    run_strata,
+    write_strata_config,
+)
 from tests.integration.registry_servers import (
     RegistryServer,
+    make_tls,
     registry_available,
     registry_server,
     seed_image,
@@ -168,3 +175,47 @@ def test_login_through_a_credential_helper_keeps_the_secret_out_of_config_json(
     assert in_helper_after == {}
     line = error_line(refused)
     assert "pull access denied" in line and reg.host in line, line
+
+
+def test_login_to_a_tls_registry_uses_the_configured_ca(tmp_path: Path) -> None:
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    env = {"DOCKER_CONFIG": str(docker)}
+    tls = make_tls(tmp_path / "tls")
+    with registry_server(tmp_path, tls=tls, htpasswd={USER: PASSWORD}) as reg:
+        no_ca = write_strata_config(
+            tmp_path / "a.toml", f'[registry."{reg.host}"]\n  http = false\n'
+        )
+        with_ca = write_strata_config(
+            tmp_path / "b.toml",
+            f'[registry."{reg.host}"]\n  http = false\n  ca = ["{tls.ca_cert}"]\n',
+        )
+        refused = run_strata(
+            tmp_path / "root",
+            "login",
+            "-u",
+            USER,
+            "--password-stdin",
+            reg.host,
+            env=env,
+            config=no_ca,
+            stdin=PASSWORD.encode(),
+        )
+        stored_after_refusal = config_json(docker)
+        accepted = run_strata(
+            tmp_path / "root",
+            "login",
+            "-u",
+            USER,
+            "--password-stdin",
+            reg.host,
+            env=env,
+            config=with_ca,
+            stdin=PASSWORD.encode(),
+        )
+
+    line = error_line(refused)
+    assert reg.host in line and "TLS" in line, line
+    assert stored_after_refusal == {}
+    assert accepted.returncode == 0, accepted.stderr.decode()
+    assert reg.host in json.dumps(config_json(docker)["auths"])
