@@ -135,3 +135,42 @@ def test_an_identity_token_or_docker_auth_config_also_authenticate_a_build(
         assert PASSWORD.encode() not in done.stdout + done.stderr
     assert root_contains(tmp_path / "root1", refresh.encode()) == []
     assert root_contains(tmp_path / "root2", PASSWORD.encode()) == []
+
+
+def test_a_token_server_without_oauth_and_a_denied_second_repository(tmp_path: Path) -> None:
+    """POST answered 404 (no OAuth endpoint): the password goes by GET with Basic; a
+    repository the token never grants (`insufficient_scope`, after one retry) is one line
+    naming it."""
+    with (
+        token_server(tmp_path, users={"alice": PASSWORD}, allow_anonymous=False) as tokens,
+        registry_server(tmp_path, auth=tokens.registry_auth()) as reg,
+    ):
+        base = seed_image(reg, "team/base", "1", tmp_path, creds=("alice", PASSWORD))
+        secret = seed_image(
+            reg, "team/secret", "1", tmp_path, creds=("alice", PASSWORD), files={"s": b"s"}
+        )
+        env = docker_config(tmp_path / "d", {"auths": {reg.host: auths_entry("alice", PASSWORD)}})
+        tokens.post_404 = True
+        tokens.deny = {"team/secret"}
+        before = len(tokens.grants)
+        allowed = build(
+            tmp_path / "root",
+            project(tmp_path / "ok", f"FROM {base.reference}\nCOPY f /f\n", {"f": "x"}),
+            env=env,
+        )
+        grants = tokens.grants[before:]
+        denied = build(
+            tmp_path / "root",
+            project(
+                tmp_path / "no",
+                f"FROM {base.reference}\nCOPY --from={secret.reference} /s /s\n",
+            ),
+            env=env,
+        )
+
+    assert allowed.returncode == 0, allowed.stderr.decode()
+    assert any(g.method == "POST" and g.status == 404 for g in grants), grants
+    assert any(g.method == "GET" and g.username == "alice" and g.status == 200 for g in grants)
+    line = error_line(denied)
+    assert secret.reference in line and "pull access denied" in line, line
+    assert "insufficient_scope" in line and line.count("access denied") == 1, line
