@@ -304,6 +304,16 @@ class _Build:
             ref=normalized, manifest_digest=resolved.manifest_digest, config=resolved.config
         )
 
+    def _cancel(self, solver: Solver) -> Callable[[int], None]:
+        """What SIGINT/SIGTERM do while solving and exporting: stop the solver, and the
+        base-layer downloads, which run in the solver's threads out of its reach."""
+
+        def cancel(signal_number: int) -> None:
+            self.puller.cancel(signal_number)
+            solver.cancel(signal_number)
+
+        return cancel
+
     def _token_fetched(self, host: str, scopes: Sequence[str]) -> None:
         """BuildKit's `[auth] library/python:pull token for registry-1.docker.io`."""
         shown = " ".join(scope.removeprefix("repository:") for scope in scopes)
@@ -413,7 +423,7 @@ class _Build:
             ),
         )
         try:
-            with build_lease(self.root), _cancel_on_signals(solver.cancel):
+            with build_lease(self.root), _cancel_on_signals(self._cancel(solver)):
                 try:
                     solved = self._solve(solver, plan.target)
                 except StepProcessError as failed:

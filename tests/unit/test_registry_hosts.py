@@ -330,3 +330,12 @@ def test_ssl_context_names_an_unreadable_ca(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=f"failed to read CA file {bad} for reg.example"):
         ssl_context(endpoint)
     assert endpoint.tls_key == (True, (bad,), None)
+
+
+def test_registry_timeout_is_read_from_the_system_table(tmp_path: Path) -> None:
+    assert load(tmp_path, "[system]\nregistry-timeout = 2.5\n").timeout == 2.5
+    assert load(tmp_path, "").timeout == 30.0
+    with pytest.raises(
+        UsageError, match=r":2: system.registry-timeout: expected a positive number"
+    ):
+        load(tmp_path, "[system]\nregistry-timeout = 0\n")

@@ -9,7 +9,7 @@ import threading
 import click
 
 from strata.cli.context import client
-from strata.errors import UsageError
+from strata.errors import Interrupted, UsageError
 
 
 def short_id(digest: str) -> str:
@@ -19,7 +19,9 @@ def short_id(digest: str) -> str:
 
 @click.command("pull")
 @click.argument("name")
-@click.option("--platform", default=None, help="Pick this platform from an index (os/arch[/variant]).")
+@click.option(
+    "--platform", default=None, help="Pick this platform from an index (os/arch[/variant])."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image's name.")
 @click.pass_context
 def pull_command(ctx: click.Context, name: str, platform: str | None, quiet: bool) -> None:
@@ -43,7 +45,13 @@ def pull_command(ctx: click.Context, name: str, platform: str | None, quiet: boo
             completed.add(digest)
             click.echo(f"{short_id(digest)}: Pull complete")
 
-    result = client(ctx).pull(name, platform=platform, progress=progress)
+    try:
+        result = client(ctx).pull(name, platform=platform, progress=progress)
+    except KeyboardInterrupt:
+        # Ctrl-C: the downloads stopped at their next chunk, their partial files kept
+        # for the next pull. One line and 130, as a build says it (click would print
+        # "Aborted!" and exit 1).
+        raise Interrupted(signal_number=2) from None
     if not quiet:
         for layer in result.layers:
             if layer not in result.fetched:

@@ -54,6 +54,7 @@ from urllib3.exceptions import (
     InsecureRequestWarning,
     NewConnectionError,
     ProtocolError,
+    ProxyError,
     ReadTimeoutError,
     SSLError,
 )
@@ -107,6 +108,7 @@ MAX_AUTH_BODY = 1 << 20
 BLOB_CHUNK = 1 << 20
 # Chunked uploads send at least this much per PATCH (more when the registry asks).
 UPLOAD_CHUNK = 8 << 20
+DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_CONCURRENCY = 4
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -229,11 +231,14 @@ class RegistryClient:
         *,
         insecure: bool = False,
         on_token: Callable[[str, Sequence[str]], None] | None = None,
-        timeout: float = 30.0,
+        timeout: float | None = None,
         authorizer: AuthorizerLike | None = None,
     ) -> None:
         self._config = config
         self._insecure = insecure
+        # None: the configuration's `[system] registry-timeout` (30 s by default).
+        if timeout is None:
+            timeout = float(getattr(config, "timeout", DEFAULT_TIMEOUT))
         self._timeout = timeout
         self._urllib3_timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self._max_concurrency = max(1, int(config.max_concurrency or DEFAULT_MAX_CONCURRENCY))
@@ -493,9 +498,14 @@ class RegistryClient:
         if not endpoints:
             raise RegistryError(f"{domain}: no endpoint configured", registry=domain)
         endpoint = endpoints[-1]
-        reply = self._attempts(
-            endpoint, domain, (), "GET", endpoint.url("/"), {}, True, domain
-        )
+        try:
+            reply = self._attempts(endpoint, domain, (), "GET", endpoint.url("/"), {}, True, domain)
+        except RegistryError as exc:
+            # A token server refusing the password fails inside the authorizer, whose
+            # message names the token realm only: say which login failed.
+            raise RegistryError(
+                f"login to {domain} failed: {exc.message}", registry=domain
+            ) from None
         try:
             if reply.status == 401:
                 raise RegistryError(
@@ -619,14 +629,24 @@ class RegistryClient:
     def _transport_error(
         self, domain: str, endpoint: EndpointLike, exc: BaseException
     ) -> RegistryError:
+        # "docker.io: registry-1.docker.io: ...", but a registry dialled by its own name
+        # is named once.
+        where = domain if endpoint.host == domain else f"{domain}: {endpoint.host}"
         if _is_timeout(exc):
             return RegistryError(
-                f"{domain}: {endpoint.host}: timeout: no answer within {self._timeout:g}s",
-                registry=domain,
+                f"{where}: timeout: no answer within {self._timeout:g}s", registry=domain
             )
         if isinstance(exc, SSLError):
+            return RegistryError(f"{where}: TLS error: {_reason(exc)}", registry=domain)
+        if isinstance(exc, ProxyError):
+            # The proxy is what failed, not the registry: say so (as Go's "proxyconnect"),
+            # naming it by host and port only (its URL may hold a password).
+            hostname = urlsplit(f"//{endpoint.host}").hostname or ""
+            proxy = urlsplit(self._proxy_for(endpoint.scheme, hostname, endpoint.host) or "")
+            at = f"{proxy.hostname}:{proxy.port}" if proxy.port else str(proxy.hostname)
             return RegistryError(
-                f"{domain}: {endpoint.host}: TLS error: {_reason(exc)}", registry=domain
+                f"{domain}: cannot reach {endpoint.host} through the proxy {at}: {_reason(exc)}",
+                registry=domain,
             )
         return RegistryError(
             f"{domain}: cannot reach {endpoint.host}: {_reason(exc)}", registry=domain
@@ -784,6 +804,14 @@ class RegistryClient:
             reason = detail or f"{reply.status} from {reply.endpoint.host}"
             raise RegistryError(_denied(str(ref), reason), registry=ref.domain)
         suffix = f": {detail}" if detail else ""
+        if reply.status == 400 and reply.endpoint.scheme == "http":
+            # What Go's TLS server says to plain HTTP (loopback hosts are plain HTTP unless
+            # configured): name the setting that fixes it.
+            host = reply.endpoint.host
+            suffix += (
+                f" (if {host} serves HTTPS, set http = false, and its ca, in"
+                f' [registry."{host}"] of the strata config)'
+            )
         raise RegistryError(
             f"{ref}: {what}: unexpected status {reply.status} from {reply.endpoint.host}{suffix}",
             registry=ref.domain,
@@ -1216,6 +1244,11 @@ def _lower_headers(response: urllib3.BaseHTTPResponse) -> dict[str, str]:
 
 
 def _denied(what: str, reason: str) -> str:
+    """`<what>: pull access denied, ...: <reason>`. The real authorizer's refusals already
+    say "<op> access denied, repository does not exist ..." (`auth.DENIED`): those get only
+    the prefix, so the sentence is not printed twice (and a push refusal stays "push")."""
+    if "access denied, repository does not exist" in reason:
+        return f"{what}: {reason}"
     return (
         f"{what}: pull access denied, repository does not exist or may require "
         f"authorization: {reason}"

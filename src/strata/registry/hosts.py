@@ -5,6 +5,7 @@ strata reads a TOML file shaped like buildkitd.toml's registry section
 
     [system]
       max-registry-concurrency = 4
+      registry-timeout = 30        # seconds to connect, and between bytes of an answer
     [registry."docker.io"]
       mirrors = ["127.0.0.1:5001", "mirror.example/path"]
       http = true
@@ -53,6 +54,10 @@ DOCKER_HUB_DOMAIN = "docker.io"
 DOCKER_HUB_HOST = "registry-1.docker.io"  # bk:util/resolver/resolver.go, ctd:registry.go
 SYSTEM_CONFIG = Path("/etc/strata/strata.toml")
 CONCURRENCY_KEYS = ("max-registry-concurrency", "maxRegistryConcurrency")
+# strata's own key (BuildKit has none): how long a registry may stay silent, so a
+# registry that never answers is an error after a bounded wait, not a hang.
+TIMEOUT_KEY = "registry-timeout"
+DEFAULT_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,7 @@ class RegistryConfig:
         default_factory=dict
     )  # parsed [registry."<host>"] tables
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY  # per registry
+    timeout: float = DEFAULT_TIMEOUT  # seconds: connect, and each read
     source: Path | None = None
 
     @classmethod
@@ -413,18 +419,20 @@ def parse_config(text: str, file: Path) -> RegistryConfig:
         problem = _TOML_LINE.sub("", message)
         raise UsageError(f"{where}: invalid TOML: {problem}") from None
     checker = _Checker(text, file)
-    max_concurrency = DEFAULT_MAX_CONCURRENCY
+    max_concurrency, timeout = DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
     hosts: dict[str, HostConfig] = {}
     for key, value in data.items():
         if key == "system":
-            max_concurrency = checker.system(value)
+            max_concurrency, timeout = checker.system(value)
         elif key == "registry":
             checker.table(value, ("registry",), None)
             for host, table in value.items():
                 hosts[host] = checker.host(host, table)
         else:
             checker.fail((), key, f"unknown key {key!r} (known: registry, system)")
-    return RegistryConfig(hosts=hosts, max_concurrency=max_concurrency, source=file)
+    return RegistryConfig(
+        hosts=hosts, max_concurrency=max_concurrency, timeout=timeout, source=file
+    )
 
 
 class _Checker:
@@ -446,16 +454,28 @@ class _Checker:
             parent, name = (table[:-1], table[-1]) if key is None else (table, key)
             self.fail(parent, name, f"expected a table, got {_describe(value)}")
 
-    def system(self, value: Any) -> int:
+    def system(self, value: Any) -> tuple[int, float]:
+        """(max-registry-concurrency, registry-timeout) from the `[system]` table."""
         self.table(value, ("system",), None)
-        result = DEFAULT_MAX_CONCURRENCY
+        result, timeout = DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
         for key, item in value.items():
+            if key == TIMEOUT_KEY:
+                if not isinstance(item, int | float) or isinstance(item, bool) or item <= 0:
+                    self.fail(
+                        ("system",), key, f"expected a positive number, got {_describe(item)}"
+                    )
+                timeout = float(item)
+                continue
             if key not in CONCURRENCY_KEYS:
-                self.fail(("system",), key, f"unknown key {key!r} (known: {CONCURRENCY_KEYS[0]})")
+                self.fail(
+                    ("system",),
+                    key,
+                    f"unknown key {key!r} (known: {CONCURRENCY_KEYS[0]}, {TIMEOUT_KEY})",
+                )
             if not isinstance(item, int) or isinstance(item, bool) or item < 1:
                 self.fail(("system",), key, f"expected a positive integer, got {_describe(item)}")
             result = item
-        return result
+        return result, timeout
 
     def host(self, host: str, value: Any) -> HostConfig:
         where = ("registry", host)

@@ -52,7 +52,7 @@ def login(config: RegistryConfig, server: str | None, username: str, password: s
     RegistryError naming the registry, and nothing is stored."""
     domain = registry_domain(server)
     given = Credentials(username=username, secret=password)
-    with RegistryClient(config, _Given(given)) as client:
+    with RegistryClient(config, _Given(given), timeout=config.timeout) as client:
         client.check_access(domain)
     CredentialStore().store(domain, given)
     return auth_config_key(domain)

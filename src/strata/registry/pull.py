@@ -8,7 +8,8 @@ back to the local store when that fails):
 1. a digest-pinned reference whose manifest and config are in the content store needs no
    network (unless `--pull`);
 2. a name the image store holds that did not come from a registry (loaded, imported or
-   built here) is used as it is (unless `--pull`), as `docker build` does;
+   built here, also over a name pulled before) is used as it is (unless `--pull`), as
+   `docker build` does;
 3. otherwise the registry is asked; its answer is remembered (`PulledNames`), with the
    manifest and config kept in the content store;
 4. when the registry cannot answer, a remembered or stored image of that name is used,
@@ -28,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from strata.errors import RegistryError, StrataError
+from strata.errors import Interrupted, RegistryError, StoreError, StrataError
 from strata.image.oci import (
     INDEX_MEDIA_TYPES,
     Descriptor,
@@ -110,6 +111,15 @@ class PulledNames:
         )
         return row is not None
 
+    def manifests(self, name: str) -> set[str]:
+        """The platform manifests `name` resolved to at its registry (any platform)."""
+        rows = (
+            self.root.connect()
+            .execute("SELECT manifest FROM registry_pulls WHERE name = ?", (name,))
+            .fetchall()
+        )
+        return {str(row[0]) for row in rows}
+
     def remember(
         self, name: str, platform: Platform, digest: str, manifest: str, blobs: Sequence[str]
     ) -> None:
@@ -153,6 +163,15 @@ class ImagePuller:
         self._on_token = on_token
         self._client: RegistryClient | None = None
         self._guard = threading.Lock()
+        self._cancelled = threading.Event()
+        self._cancel_signal = 2
+
+    def cancel(self, signal_number: int = 2) -> None:
+        """Stop the layer downloads in progress at their next chunk, and any later one
+        (a build's Ctrl-C or SIGTERM: the solver's cancel cannot reach a download
+        thread). Their partial files stay for the next command to resume."""
+        self._cancel_signal = signal_number
+        self._cancelled.set()
 
     def close(self) -> None:
         if self._client is not None:
@@ -167,7 +186,9 @@ class ImagePuller:
                 credentials = (
                     self._credentials if self._credentials is not None else CredentialStore()
                 )
-                self._client = RegistryClient(config, credentials, on_token=self._on_token)
+                self._client = RegistryClient(
+                    config, credentials, on_token=self._on_token, timeout=config.timeout
+                )
             return self._client
 
     # -- resolving -------------------------------------------------------------------------
@@ -203,8 +224,13 @@ class ImagePuller:
                 return self._resolved(ref, manifest, source=ref.name, local=True, digest=ref.digest)
             return None
         name = str(ref)
-        pulled = self.names.is_pulled(name)
         stored = self.images.get(name)
+        # A name is "pulled" while the image store's name still points at what the
+        # registry gave: once a build (`-t`), `tag` or `load` names another image with
+        # it, that image was made here and is used as stored (as docker does).
+        pulled = self.names.is_pulled(name) and (
+            stored is None or stored in self.names.manifests(name)
+        )
         if stored is not None and (not pulled or pulled_too):
             return self._resolved(ref, stored, source=ref.name if pulled else "", local=True)
         if pulled_too:
@@ -339,7 +365,16 @@ class ImagePuller:
         from strata.store.reference import parse_reference
 
         ref = parse_reference(source, default_tag=False)
-        self.client.fetch_blobs(ref, missing, self.content, blob_progress=progress)
+
+        def watched(digest: str, done: int, total: int) -> None:
+            if self._cancelled.is_set():
+                raise Interrupted(signal_number=self._cancel_signal)
+            if progress is not None:
+                progress(digest, done, total)
+
+        if self._cancelled.is_set():  # cancelled already: start nothing
+            raise Interrupted(signal_number=self._cancel_signal)
+        self.client.fetch_blobs(ref, missing, self.content, blob_progress=watched)
         return [d["digest"] for d in missing]
 
     # -- strata pull -----------------------------------------------------------------------
@@ -353,9 +388,22 @@ class ImagePuller:
         manifest = parse_manifest(self.content.read_bytes(resolved.manifest_digest))
         layers = list(manifest["layers"])
         fetched = self.fetch_layers(resolved.source, layers, progress)
-        before = self.images.get(str(ref)) if ref.digest is None else None
+        before = (
+            self.images.get(str(ref))
+            if ref.digest is None
+            else self._stored_image(resolved.manifest_digest)
+        )
         if ref.digest is None:
             self.images.put(str(ref), resolved.manifest_digest)
         else:
             self.images.register(resolved.manifest_digest)
         return Pulled(resolved, tuple(layers), tuple(fetched), before)
+
+    def _stored_image(self, manifest_digest: str) -> str | None:
+        """`manifest_digest` when the image store already has it (a digest pull of an
+        image pulled before is "up to date", as docker says), else None."""
+        try:
+            return self.images.resolve(manifest_digest)
+        except StoreError:
+            return None
+
