@@ -16,7 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from strata.client import Client, ImageDetails, default_root, open_client, parse_name
+from strata.client import (
+    Client,
+    HistoryRecord,
+    ImageDetails,
+    ImagePruneReport,
+    PullResult,
+    default_root,
+    open_client,
+    parse_name,
+)
 from strata.model import (
     ENTITLEMENTS,
     ZERO_TIME,
@@ -28,7 +37,10 @@ from strata.model import (
     ErrorCallback,
     NetworkMode,
     OnError,
+    RunRequest,
+    Runtime,
     SnapshotterName,
+    Volume,
     metadata_of,
 )
 
@@ -46,8 +58,26 @@ if TYPE_CHECKING:
 
     Root = Path | str | StateRoot | None
 
+    # The helpers the CLI parses and prints with (flag values, filters, Go's text forms).
+    from strata.checkcall import check_json, render_check
+    from strata.export.outputs import parse_outputs
+    from strata.gotext import format_rfc3339_nano, go_quote
+    from strata.imagefilters import PRUNE_KEYS, parse_image_filters
+    from strata.privileges import require_privileges
+    from strata.registry.login import server_address
+    from strata.remotecache.spec import parse_cache_specs
+    from strata.sandbox import (
+        SandboxOptions,
+        parse_add_hosts,
+        parse_resources,
+        parse_shm_size,
+        parse_ulimit,
+    )
+    from strata.store.prune import parse_filters, parse_size
+
 __all__ = [
     "ENTITLEMENTS",
+    "PRUNE_KEYS",
     "ZERO_TIME",
     "ArchiveFormat",
     "BuildRequest",
@@ -57,31 +87,53 @@ __all__ = [
     "DebugSession",
     "DebugShell",
     "ErrorCallback",
+    "HistoryRecord",
     "ImageDetails",
+    "ImagePruneReport",
     "ImageRecord",
     "LoadedImage",
     "NetworkMode",
     "OnError",
     "OutputSpec",
     "PruneReport",
+    "PullResult",
     "Removal",
+    "RunRequest",
+    "Runtime",
     "SSHSource",
+    "SandboxOptions",
     "SnapshotterName",
     "UsageRecord",
+    "Volume",
     "build",
+    "check_json",
     "decode_dockerfile_text",
     "default_root",
     "disk_usage",
+    "format_rfc3339_nano",
+    "go_quote",
     "import_image",
     "inspect",
     "list_images",
     "load",
     "metadata_of",
+    "parse_add_hosts",
+    "parse_cache_specs",
+    "parse_filters",
+    "parse_image_filters",
     "parse_name",
+    "parse_outputs",
+    "parse_resources",
+    "parse_shm_size",
+    "parse_size",
+    "parse_ulimit",
     "prune",
     "read_dockerfile",
     "remove_images",
+    "render_check",
+    "require_privileges",
     "save",
+    "server_address",
     "tag",
 ]
 
@@ -98,6 +150,23 @@ _LAZY = {
     "UsageRecord": "strata.store.usage",
     "read_dockerfile": "strata.builder",
     "decode_dockerfile_text": "strata.builder",
+    "SandboxOptions": "strata.sandbox",
+    "parse_add_hosts": "strata.sandbox",
+    "parse_resources": "strata.sandbox",
+    "parse_shm_size": "strata.sandbox",
+    "parse_ulimit": "strata.sandbox",
+    "format_rfc3339_nano": "strata.gotext",
+    "go_quote": "strata.gotext",
+    "PRUNE_KEYS": "strata.imagefilters",
+    "parse_image_filters": "strata.imagefilters",
+    "server_address": "strata.registry.login",
+    "require_privileges": "strata.privileges",
+    "parse_filters": "strata.store.prune",
+    "parse_size": "strata.store.prune",
+    "parse_outputs": "strata.export.outputs",
+    "parse_cache_specs": "strata.remotecache.spec",
+    "check_json": "strata.checkcall",
+    "render_check": "strata.checkcall",
 }
 
 

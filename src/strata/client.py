@@ -245,6 +245,29 @@ class Client:
             self._registry_config = RegistryConfig.load(self.config_path)
         return self._registry_config
 
+    @contextlib.contextmanager
+    def image_env(self) -> Iterator[Callable[[str, str | None], dict[str, str]] | None]:
+        """A look-up of a stored image's ENV by name, for `--call=outline` (BuildKit
+        reads the base's ENV there). Nothing is pulled: an image the store lacks gives an
+        empty ENV, and a root that does not exist yet is not created just to look
+        (None)."""
+        if self._opened is None and not (self.root_path / "metadata.db").exists():
+            yield None
+            return
+        images = self._images()
+
+        def lookup(name: str, platform: str | None) -> dict[str, str]:
+            try:
+                config = images.load_image(name).config
+            except StrataError:
+                return {}
+            runtime = config.get("config")
+            env = runtime.get("Env") if isinstance(runtime, dict) else None
+            pairs = (str(item).partition("=") for item in env or [])
+            return {key: value for key, _, value in pairs}
+
+        yield lookup
+
     def _images(self) -> ImageStore:
         from strata.store.images import ImageStore
 

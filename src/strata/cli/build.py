@@ -14,7 +14,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,14 @@ from strata.api import (
     DebugShell,
     NetworkMode,
     OnError,
+    Runtime,
+    SSHSource,
     decode_dockerfile_text,
+    go_quote,
     metadata_of,
+    parse_cache_specs,
+    parse_outputs,
+    parse_size,
 )
 from strata.api import read_dockerfile as read_dockerfile_file
 from strata.cli.buildx_flags import (
@@ -46,16 +52,10 @@ from strata.cli.report import print_error
 from strata.dockerfile.outline import CALLS, ImageEnv, render_call
 from strata.dockerfile.stages import parse_stages
 from strata.errors import Interrupted, StrataError, UnknownTargetError, UsageError
-from strata.export.outputs import parse_outputs
-from strata.gotext import go_quote
 from strata.progress.bus import ProgressBus
 from strata.progress.printers import make_printer
 from strata.progress.protocol import Printer
 from strata.progress.report import report_build_end
-from strata.remotecache.spec import parse_cache_specs
-from strata.solver.execop import SSHSource
-from strata.store.prune import parse_size
-from strata.worker.executor import Runtime
 
 
 @dataclass(frozen=True)
@@ -155,38 +155,6 @@ def call_result(
         json_format=request.json_format,
         image_env=image_env,
     )
-
-
-@contextlib.contextmanager
-def stored_image_env(root: Path) -> Iterator[ImageEnv | None]:
-    """Base-image ENV from the local image store, for `--call=outline`.
-
-    Nothing is pulled: an image the store lacks (or a root that holds no images yet)
-    yields an empty ENV, and no root is created just to look.
-    """
-    if not (root / "metadata.db").exists():
-        yield None
-        return
-    from strata.store.images import ImageStore
-    from strata.store.root import StateRoot
-
-    state = StateRoot.open(root)
-    try:
-        images = ImageStore(state)
-
-        def lookup(name: str, platform: str | None) -> dict[str, str]:
-            try:
-                config = images.load_image(name).config
-            except StrataError:
-                return {}
-            runtime = config.get("config")
-            env = runtime.get("Env") if isinstance(runtime, dict) else None
-            pairs = (str(item).partition("=") for item in env or [])
-            return {key: value for key, _, value in pairs}
-
-        yield lookup
-    finally:
-        state.close()
 
 
 def parse_secret(value: str) -> tuple[str, bytes]:
@@ -430,8 +398,8 @@ def build(
         if call_request is not None and call_request.name != "check":
             if context == "-":
                 raise UsageError("--call needs a context directory", option="--call")
-            root = client(ctx).root_path if call_request.name == "outline" else None
-            with stored_image_env(root) if root else contextlib.nullcontext() as image_env:
+            outline = call_request.name == "outline"
+            with client(ctx).image_env() if outline else contextlib.nullcontext() as image_env:
                 output = call_result(
                     call_request,
                     Path(context),
@@ -595,7 +563,7 @@ def _run_build(
 
 def _run_check(builder: Client, request: BuildRequest, call: CallRequest) -> int:
     """`--call=check`: the findings on stdout as buildx prints them; exit 1 when any."""
-    from strata.checkcall import check_json, render_check
+    from strata.api import check_json, render_check
 
     result = builder.check(request)
     if call.json_format:

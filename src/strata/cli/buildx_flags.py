@@ -28,14 +28,14 @@ from typing import Any, TypeVar
 
 import click
 
-from strata.errors import UsageError
-from strata.sandbox import (
+from strata.api import (
     SandboxOptions,
     parse_add_hosts,
     parse_resources,
     parse_shm_size,
     parse_ulimit,
 )
+from strata.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 
 import click
 
+from strata.api import UsageRecord, parse_filters, parse_size
 from strata.cli.context import client
 from strata.cli.images import human_duration
 from strata.errors import UsageError
 from strata.progress.units import human_size
-from strata.store.prune import parse_filters, parse_size
-from strata.store.usage import UsageRecord
 
 __all__ = ["COMMANDS", "buildx_tabs", "docker_table", "go_time", "human_size", "prune_row"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from strata.client import Client
+from strata.api import Client
 
 
 def client(ctx: click.Context) -> Client:

@@ -74,8 +74,8 @@ def image_prune_command(
     ctx: click.Context, all_images: bool, force: bool, filters: tuple[str, ...]
 ) -> None:
     """Remove unused images (untagged ones; with -a every image)."""
+    from strata.api import PRUNE_KEYS, parse_image_filters
     from strata.cli.cache import confirm
-    from strata.imagefilters import PRUNE_KEYS, parse_image_filters
 
     parse_image_filters(filters, keys=PRUNE_KEYS)  # a bad filter fails before the prompt
     if not force and not confirm(PRUNE_ALL_WARNING if all_images else PRUNE_DANGLING_WARNING):

@@ -17,11 +17,11 @@ from typing import Any
 
 import click
 
+from strata.api import HistoryRecord
 from strata.cli.buildx_flags import GoBoolCommand
 from strata.cli.context import client
 from strata.cli.gotemplate import parse_format, render_items
 from strata.cli.images import created_ago, short_id
-from strata.client import HistoryRecord
 from strata.progress.units import human_size
 
 __all__ = ["COMMANDS", "ellipsis", "history_fields"]

@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
 import click
 
 from strata.api import ZERO_TIME, ImageDetails, parse_name
+from strata.api import format_rfc3339_nano as go_rfc3339
 from strata.cli.context import client
 from strata.cli.gotemplate import parse_format, parse_template, render_items
 from strata.cli.report import print_error
 from strata.errors import StoreError, StrataError, UsageError
-from strata.gotext import format_rfc3339_nano as go_rfc3339
 from strata.progress.units import human_size
 
 if TYPE_CHECKING:
-    from strata.store.images import ImageRecord
+    from strata.api import ImageRecord
 
 __all__ = ["COMMANDS", "ZERO_TIME", "parse_name", "rfc3339"]
 

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from strata.api import OutputSpec
 from strata.errors import UsageError
-from strata.export.outputs import OutputSpec
 
 __all__ = ["check_context", "check_destinations", "check_file_destination"]
 

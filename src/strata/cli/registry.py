@@ -26,7 +26,7 @@ def short_id(digest: str) -> str:
 @click.pass_context
 def pull_command(ctx: click.Context, name: str, platform: str | None, quiet: bool) -> None:
     """Download an image from a registry into the image store."""
-    from strata.client import parse_name
+    from strata.api import parse_name
 
     ref = parse_name(name)
     shown_tag = ref.digest or ref.tag or "latest"
@@ -71,7 +71,7 @@ def pull_command(ctx: click.Context, name: str, platform: str | None, quiet: boo
 @click.pass_context
 def push_command(ctx: click.Context, name: str, platform: str | None, quiet: bool) -> None:
     """Upload an image from the image store to its registry."""
-    from strata.client import parse_name
+    from strata.api import parse_name
 
     ref = parse_name(name)
     if not quiet:
@@ -141,7 +141,7 @@ def login_command(
 @click.pass_context
 def logout_command(ctx: click.Context, server: str | None) -> None:
     """Log out from a registry (Docker Hub when SERVER is omitted)."""
-    from strata.registry.login import server_address
+    from strata.api import server_address
 
     shown = server_address(server)
     if client(ctx).logout(server):

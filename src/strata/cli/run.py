@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING, cast, get_args
 
 import click
 
+from strata.api import NetworkMode, RunRequest, SnapshotterName, Volume
 from strata.cli.context import client
 from strata.errors import UsageError
-from strata.model import NetworkMode, RunRequest, SnapshotterName, Volume
 
 if TYPE_CHECKING:
-    from strata.client import PullResult
-    from strata.modes import Runtime
+    from strata.api import PullResult, Runtime
 
 # moby daemon/names: the names `docker run --name` accepts.
 CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
@@ -221,7 +220,7 @@ def run_command(
         seccomp_unconfined=parse_security_opts(security_opts),
     )
 
-    from strata.privileges import require_privileges
+    from strata.api import require_privileges
 
     require_privileges("strata run")
     def pulling(familiar: str, result: PullResult | None) -> None:
