@@ -49,7 +49,7 @@ from strata.export.image_variant import (
 )
 from strata.export.local import export_local, export_tar
 from strata.export.oci_layout import write_oci_archive, write_oci_layout_dir
-from strata.export.outputs import ImageOptions, OutputSpec
+from strata.export.outputs import ImageOptions, OutputSpec, with_build_annotations
 from strata.image.oci import Compression, Descriptor, diff_ids_of
 from strata.model import (
     ENTITLEMENTS,
@@ -502,7 +502,10 @@ class _Build:
         stats: SolveStats,
     ) -> BuildResult:
         request = self.request
-        outputs = list(request.outputs) or [OutputSpec(type="image")]
+        outputs = [
+            with_build_annotations(output, request.annotations)
+            for output in (list(request.outputs) or [OutputSpec(type="image")])
+        ]
         top = solved.result if solved is not None else SnapshotResult(None)
         assert isinstance(top, SnapshotResult)
         exported: ExportedImage | None = None

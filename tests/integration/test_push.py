@@ -410,6 +410,27 @@ def test_index_annotations_push_an_index_and_manifest_annotations_stay_on_it(
     assert manifest["annotations"] == {"org.example.manifest": "also"}
 
 
+def test_annotation_flags_reach_the_pushed_manifest_and_index(
+    tmp_path: Path, registry: RegistryServer
+) -> None:
+    host = registry.host
+    context = project(tmp_path, f"FROM {host}/library/base:1\nRUN echo b > /b\n")
+    ref = f"{host}/team/flagged:1"
+
+    done = strata(tmp_path / "root", "build", "-q", "--push", "-t", ref,
+                  "--annotation", "org.example.plain=m",
+                  "--annotation", "index:org.example.top=i", str(context))
+
+    assert done.returncode == 0, done.stderr.decode()
+    index = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{ref}",
+                              home=tmp_path / "sk").stdout)
+    assert index["annotations"] == {"org.example.top": "i"}
+    manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
+                                 f"docker://{host}/team/flagged@{index['manifests'][0]['digest']}",
+                                 home=tmp_path / "sk").stdout)
+    assert manifest["annotations"] == {"org.example.plain": "m"}
+
+
 def test_rewrite_timestamp_clamps_the_new_layers_file_times(
     tmp_path: Path, busybox_tarball: Path  # noqa: F811
 ) -> None:

@@ -18,6 +18,8 @@ UsageError naming it, never ignored (`ImageOptions` holds the checked values).
 from __future__ import annotations
 
 import csv
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, cast, get_args
 
@@ -163,6 +165,29 @@ class OutputSpec:
     @property
     def options(self) -> ImageOptions:
         return _image_options(self.type, self.attrs)
+
+
+def with_build_annotations(output: OutputSpec, annotations: Mapping[str, str]) -> OutputSpec:
+    """`output` with `--annotation` values added as the exporter attributes buildx turns
+    them into (`build/opt.go`: `KEY` is a manifest annotation, `manifest:KEY`,
+    `index:KEY`, `manifest-descriptor:KEY`, several types comma-separated, an optional
+    `[platform]` filter, which matches: strata builds one platform). Outputs that make
+    no image are returned as they are."""
+    if not annotations or not output.makes_image:
+        return output
+    attrs = dict(output.attrs)
+    for key, value in annotations.items():
+        types, colon, name = key.rpartition(":")
+        kinds = types.split("[", 1)[0].split(",") if colon else [""]
+        for kind in kinds:
+            attr = f"annotation-{kind}" if kind else "annotation"
+            if attr not in ANNOTATION_KINDS:
+                raise UsageError(
+                    f"annotation type {kind!r} is not supported for this output",
+                    option="--annotation",
+                )
+            attrs[f"{attr}.{name}"] = value
+    return dataclasses.replace(output, attrs=attrs)
 
 
 def _bool(key: str, value: str) -> bool:
