@@ -48,19 +48,20 @@ if TYPE_CHECKING:
     from strata.builder import decode_dockerfile_text, read_dockerfile
     from strata.export.load import LoadedImage
     from strata.export.outputs import OutputSpec
+    from strata.gc.prune import PruneReport, RemovedCallback, WaitCallback
+    from strata.gc.usage import UsageRecord
     from strata.progress.bus import ProgressBus
     from strata.remotecache.spec import CacheSpec
     from strata.solver.execop import SSHSource
     from strata.store.images import ImageRecord, Removal
-    from strata.store.prune import PruneReport, RemovedCallback, WaitCallback
     from strata.store.root import StateRoot
-    from strata.store.usage import UsageRecord
 
     Root = Path | str | StateRoot | None
 
     # The helpers the CLI parses and prints with (flag values, filters, Go's text forms).
     from strata.checkcall import check_json, render_check
     from strata.export.outputs import parse_outputs
+    from strata.gc.prune import parse_filters, parse_size
     from strata.gotext import format_rfc3339_nano, go_quote
     from strata.imagefilters import PRUNE_KEYS, parse_image_filters
     from strata.privileges import require_privileges
@@ -73,7 +74,6 @@ if TYPE_CHECKING:
         parse_shm_size,
         parse_ulimit,
     )
-    from strata.store.prune import parse_filters, parse_size
 
 __all__ = [
     "ENTITLEMENTS",
@@ -144,10 +144,10 @@ _LAZY = {
     "LoadedImage": "strata.export.load",
     "OutputSpec": "strata.export.outputs",
     "CacheSpec": "strata.remotecache.spec",
-    "PruneReport": "strata.store.prune",
+    "PruneReport": "strata.gc.prune",
     "Removal": "strata.store.images",
     "SSHSource": "strata.solver.execop",
-    "UsageRecord": "strata.store.usage",
+    "UsageRecord": "strata.gc.usage",
     "read_dockerfile": "strata.builder",
     "decode_dockerfile_text": "strata.builder",
     "SandboxOptions": "strata.sandbox",
@@ -161,8 +161,8 @@ _LAZY = {
     "parse_image_filters": "strata.imagefilters",
     "server_address": "strata.registry.login",
     "require_privileges": "strata.privileges",
-    "parse_filters": "strata.store.prune",
-    "parse_size": "strata.store.prune",
+    "parse_filters": "strata.gc.prune",
+    "parse_size": "strata.gc.prune",
     "parse_outputs": "strata.export.outputs",
     "parse_cache_specs": "strata.remotecache.spec",
     "check_json": "strata.checkcall",

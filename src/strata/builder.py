@@ -50,6 +50,11 @@ from strata.export.image_variant import (
 from strata.export.local import export_local, export_tar
 from strata.export.oci_layout import write_oci_archive, write_oci_layout_dir
 from strata.export.outputs import ImageOptions, OutputSpec, with_build_annotations
+from strata.gc.prune import (
+    auto_gc,
+    build_lease,
+)
+from strata.gc.prune import gc_budget as read_gc_budget
 from strata.image.oci import Compression, Descriptor, diff_ids_of
 from strata.model import (
     ENTITLEMENTS,
@@ -83,11 +88,6 @@ from strata.solver.source_epoch import source_epoch
 from strata.solver.views import BuildViews
 from strata.store.cachemounts import CacheMounts
 from strata.store.images import ImageStore
-from strata.store.prune import (
-    auto_gc,
-    build_lease,
-)
-from strata.store.prune import gc_budget as read_gc_budget
 from strata.store.reference import parse_reference
 from strata.store.root import StateRoot
 from strata.worker.contenthash import DigestCache

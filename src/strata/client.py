@@ -44,14 +44,14 @@ if TYPE_CHECKING:
     from strata.checkcall import CheckResult
     from strata.export.docker_archive import ExportEntry
     from strata.export.load import LoadedImage
+    from strata.gc.prune import PruneReport, RemovedCallback, WaitCallback
+    from strata.gc.usage import UsageRecord
     from strata.imagefilters import ImageFilters
     from strata.progress.bus import ProgressBus
     from strata.registry.hosts import RegistryConfig
     from strata.store.images import ImageRecord, ImageStore, Removal
-    from strata.store.prune import PruneReport, RemovedCallback, WaitCallback
     from strata.store.reference import Reference
     from strata.store.root import StateRoot
-    from strata.store.usage import UsageRecord
 
 
 def default_root(env: os._Environ[str] | dict[str, str] | None = None) -> Path:
@@ -637,6 +637,9 @@ class Client:
                 removals.append(removal)
                 if removal.action == "deleted":
                     reclaimed += sizes.get(removal.what, 0)
+        from strata.gc.prune import sweep_orphan_blobs
+
+        sweep_orphan_blobs(self.state)
         return ImagePruneReport(tuple(removals), reclaimed)
 
     def tag(self, source: str, target: str) -> None:
@@ -656,16 +659,21 @@ class Client:
 
         Without `on_error` the first failure raises; with it, a failure is handed to it
         and the other names are still removed (as `docker rmi a b` goes on past a
-        missing `a`)."""
+        missing `a`). Afterwards blobs crashed processes left are swept."""
+        from strata.gc.prune import sweep_orphan_blobs
+
         lines: list[Removal] = []
         store = self._images()
-        for name in names:
-            try:
-                lines.extend(store.remove(name, force=force))
-            except StrataError as exc:
-                if on_error is None:
-                    raise
-                on_error(exc)
+        try:
+            for name in names:
+                try:
+                    lines.extend(store.remove(name, force=force))
+                except StrataError as exc:
+                    if on_error is None:
+                        raise
+                    on_error(exc)
+        finally:
+            sweep_orphan_blobs(self.state)
         return lines
 
     def inspect(
@@ -734,8 +742,8 @@ class Client:
         references; `all` also what images share), as `filters` (`KEY=VALUE`,
         `until=24h`) and the space limits say. `on_removed` sees each record as it goes;
         `on_wait` is told when running builds hold the cache."""
-        from strata.store.prune import parse_filters
-        from strata.store.prune import prune as prune_cache
+        from strata.gc.prune import parse_filters
+        from strata.gc.prune import prune as prune_cache
 
         parsed = parse_filters(filters)
         return prune_cache(
@@ -753,8 +761,8 @@ class Client:
         """`docker buildx du`: the build cache's records, oldest first, those `filters`
         select; `until` leaves out records used more recently than that (BuildKit's age
         limit)."""
-        from strata.store.prune import parse_filters
-        from strata.store.usage import disk_usage as cache_usage
+        from strata.gc.prune import parse_filters
+        from strata.gc.usage import disk_usage as cache_usage
 
         parsed = parse_filters(filters)
         records = cache_usage(self.state)

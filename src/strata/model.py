@@ -63,7 +63,7 @@ class BuildRequest:
     # `--oci-runtime`: "runc" or "crun"; None picks runc (crun where runc is missing).
     runtime: Runtime | None = None
     # `--gc-budget`: a size (`512MB`) or `off`; None reads $STRATA_GC_BUDGET, then the
-    # default (see `strata.store.prune.gc_budget`).
+    # default (see `strata.gc.prune.gc_budget`).
     gc_budget: str | None = None
     # `--on-error`: "error", or "shell" to hand a failed RUN's container to the
     # `debug_shell` callback of `build` before failing.

@@ -18,8 +18,8 @@ from typing import Any, cast
 
 import pytest
 
+from strata.gc.usage import disk_usage
 from strata.store.root import StateRoot
-from strata.store.usage import disk_usage
 from tests.integration.guide_fixtures import (
     BUSYBOX_IMAGE,
     STRATA,

@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 
 from strata.errors import UsageError
-from strata.solver.records import CacheRecords
-from strata.store.cachemounts import CacheMounts
-from strata.store.prune import (
+from strata.gc.prune import (
     DEFAULT_GC_CAP,
     GC_BUDGET_ENV,
     auto_gc,
@@ -25,8 +23,10 @@ from strata.store.prune import (
     default_gc_budget,
     gc_budget,
 )
+from strata.gc.usage import UsageRecord, disk_usage
+from strata.solver.records import CacheRecords
+from strata.store.cachemounts import CacheMounts
 from strata.store.root import StateRoot
-from strata.store.usage import UsageRecord, disk_usage
 from strata.worker.snapshots.snapshotter import Snapshotter
 
 MB = 1_000_000

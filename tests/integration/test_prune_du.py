@@ -18,9 +18,7 @@ import pytest
 
 from strata.cli.cache import buildx_tabs, docker_table, go_time, human_size, prune_row
 from strata.errors import UsageError
-from strata.solver.records import CacheRecords
-from strata.store.cachemounts import CacheMounts
-from strata.store.prune import (
+from strata.gc.prune import (
     WAITING_MESSAGE,
     build_lease,
     parse_filters,
@@ -28,14 +26,16 @@ from strata.store.prune import (
     parse_size,
     prune,
 )
-from strata.store.root import StateRoot
-from strata.store.usage import (
+from strata.gc.usage import (
     RecordSource,
     UsageRecord,
     cache_mount_description,
     disk_usage,
     remember_cache_mount,
 )
+from strata.solver.records import CacheRecords
+from strata.store.cachemounts import CacheMounts
+from strata.store.root import StateRoot
 from strata.worker.snapshots.factory import open_snapshotter
 from strata.worker.snapshots.snapshotter import Snapshotter
 from tests.integration.guide_fixtures import (

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from strata.errors import UsageError
-from strata.store.prune import parse_filters
+from strata.gc.prune import parse_filters
+from strata.gc.usage import disk_usage
 from strata.store.root import StateRoot
-from strata.store.usage import disk_usage
 from strata.worker.contenthash import DigestCache, checksum
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from strata.client import Client
 from strata.errors import StoreError, UsageError
 from strata.image.changes import apply_changes
 from strata.image.layer import LayerInfo, write_layer
@@ -136,7 +137,7 @@ def test_rmi_also_sweeps_old_blobs_that_nothing_holds(store: ImageStore, tmp_pat
     recent = store.content.ingest_bytes(b"stored by a build a moment ago")
     then = time.time() - ORPHAN_GRACE_SECONDS - 60
     os.utime(store.content.path(leftover), (then, then))
-    store.remove("x")
+    Client(store.root).remove_images(["x"])
     assert not store.content.has(leftover)
     assert store.content.has(recent)
 

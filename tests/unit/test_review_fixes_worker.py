@@ -16,8 +16,8 @@ import pytest
 
 from strata.errors import StoreError
 from strata.fsutil import copy_tree
+from strata.gc.usage import BUILD_LOCK, PROBE_LOCK, builds_running, lock_in_use
 from strata.store.root import StateRoot
-from strata.store.usage import BUILD_LOCK, PROBE_LOCK, builds_running, lock_in_use
 
 REPO = Path(__file__).resolve().parents[2]
 

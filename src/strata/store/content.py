@@ -44,15 +44,14 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO, Protocol, cast
 
 from strata.errors import StoreError
 from strata.image.compress import open_decompressed, read_decompressed
 from strata.image.oci import Compression, check_digest, is_digest, layer_media_type
-from strata.solver.records import CacheRecords
 from strata.store.root import StateRoot
 
 COPY_CHUNK = 1 << 20
@@ -60,6 +59,14 @@ LEASE_PREFIX = "lease:"
 ORPHAN_GRACE_SECONDS = 3600.0
 """Unreferenced blobs younger than this survive `sweep_orphans`: a writer without a
 lease may have stored a blob it has not recorded yet (the same grace as prune's)."""
+
+
+class LayerHolder(Protocol):
+    """A table outside the content store that keeps blobs alive (the solver's
+    remembered layers, `CacheRecords`)."""
+
+    def layer_digests(self) -> set[str]: ...
+    def holds_layer_in(self, db: sqlite3.Connection, digest: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -430,14 +437,18 @@ class ContentStore:
             return False
         return True
 
-    def sweep_orphans(self, grace: float = ORPHAN_GRACE_SECONDS) -> list[str]:
+    def sweep_orphans(
+        self, grace: float = ORPHAN_GRACE_SECONDS, holders: Sequence[LayerHolder] = ()
+    ) -> list[str]:
         """Drop leases of dead processes, then delete blobs nothing holds that are older
-        than `grace` seconds; return the digests deleted.
+        than `grace` seconds; return the digests deleted. `holders` are the other tables
+        that hold blobs without references here (the solver's remembered layers: the
+        collector passes them, `strata.gc.prune.sweep_orphan_blobs`).
 
         Cheap (one directory listing and two queries) and safe beside live writers: a
         blob is deleted only inside a write transaction that re-checks, for that blob,
-        its references, the solver's remembered layers and its age, while every leased
-        writer takes its reference inside such a transaction too.
+        its references, the holders and its age, while every leased writer takes its
+        reference inside such a transaction too.
         """
         with self.root.transaction() as db:
             leases = [
@@ -451,10 +462,9 @@ class ContentStore:
                 process = owner.removeprefix(LEASE_PREFIX).partition("/")[0]
                 if not self.root.owner_alive(process):
                     db.execute("DELETE FROM content_refs WHERE owner = ?", (owner,))
-        # The solver's remembered layers hold blobs too: never take them from under
-        # the build cache.
-        records = CacheRecords(self.root)
-        held = self.referenced_digests() | records.layer_digests()
+        held = self.referenced_digests()
+        for holder in holders:
+            held |= holder.layer_digests()
         cutoff = time.time() - grace
         candidates = [
             f"sha256:{name}"
@@ -468,7 +478,7 @@ class ContentStore:
         deleted: list[str] = []
         with self.root.transaction() as db:
             for digest in candidates:
-                if records.holds_layer_in(db, digest):
+                if any(holder.holds_layer_in(db, digest) for holder in holders):
                     continue
                 if _older_than(self.path(digest), cutoff):  # not rewritten meanwhile
                     deleted += self.delete_unreferenced_in(db, [digest])

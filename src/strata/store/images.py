@@ -326,13 +326,11 @@ class ImageStore:
         """`strata rmi`: untag, and delete the image once nothing names it.
 
         Returns what happened, in Docker's order: each name untagged, then each digest
-        deleted (the config first, then the blobs nobody else held). Afterwards,
-        blobs left behind by crashed or interrupted processes are swept
-        (`ContentStore.sweep_orphans`), so `rmi` is also how space comes back.
+        deleted (the config first, then the blobs nobody else held). `Client` sweeps
+        what crashed processes left afterwards (`strata.gc.prune.sweep_orphan_blobs`),
+        so `rmi` is also how space comes back.
         """
-        lines = self._remove(name_or_id, force=force)
-        self.content.sweep_orphans()
-        return lines
+        return self._remove(name_or_id, force=force)
 
     def _remove(self, name_or_id: str, *, force: bool) -> list[Removal]:
         lines: list[Removal] = []

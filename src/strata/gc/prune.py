@@ -48,17 +48,17 @@ from pathlib import Path
 
 from strata import gotext
 from strata.errors import UsageError
-from strata.solver.records import CacheRecords
-from strata.store.cachemounts import CacheMounts
-from strata.store.content import ContentStore
-from strata.store.root import StateRoot
-from strata.store.usage import (
+from strata.gc.usage import (
     BUILD_LOCK,
-    UsageMemory,
     UsageRecord,
     build_lock_path,
     disk_usage,
 )
+from strata.solver.records import CacheRecords
+from strata.store.cachemounts import CacheMounts
+from strata.store.content import ContentStore
+from strata.store.root import StateRoot
+from strata.store.usage import UsageMemory
 from strata.worker.contenthash import DigestCache
 from strata.worker.snapshots.storage import (
     delete_snapshot_row_in,
@@ -539,7 +539,15 @@ def _sweep_blobs(root: StateRoot, content: ContentStore, blob_grace: float) -> i
                     sizes[f"sha256:{entry.name}"] = entry.stat().st_blocks * 512
     except FileNotFoundError:
         return 0
-    return sum(sizes.get(digest, 0) for digest in content.sweep_orphans(blob_grace))
+    swept = content.sweep_orphans(blob_grace, holders=[CacheRecords(root)])
+    return sum(sizes.get(digest, 0) for digest in swept)
+
+
+def sweep_orphan_blobs(root: StateRoot) -> list[str]:
+    """Blobs crashed or interrupted processes left that nothing holds (the content
+    store's references and the solver's remembered layers), deleted after the usual
+    grace period; what `rmi` runs after removing images."""
+    return ContentStore(root).sweep_orphans(holders=[CacheRecords(root)])
 
 
 # -- automatic GC ------------------------------------------------------------------------------
