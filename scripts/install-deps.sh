@@ -5,7 +5,7 @@
 # openssh-client provides ssh-agent for RUN --mount=type=ssh with key files; slirp4netns
 # gives each RUN step its own network namespace with outbound access.
 set -euo pipefail
-packages=(runc crun skopeo umoci docker-registry busybox-static git ca-certificates openssh-client time slirp4netns)
+packages=(runc crun skopeo umoci docker-registry busybox-static git ca-certificates openssh-client time slirp4netns podman)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -42,9 +42,7 @@ def base_archive(tmp_path_factory: pytest.TempPathFactory, busybox_tarball: Path
     base = tmp_path_factory.mktemp("push-base")
     seed_root = base / "seed-root"
     archive = base / "busybox.oci.tar"
-    made = strata(
-        seed_root, "import", "-c", 'CMD ["sh"]', str(busybox_tarball), "busybox:1"
-    )
+    made = strata(seed_root, "import", "-c", 'CMD ["sh"]', str(busybox_tarball), "busybox:1")
     assert made.returncode == 0, made.stderr
     saved = strata(seed_root, "save", "--format", "oci", "-o", str(archive), "busybox:1")
     assert saved.returncode == 0, saved.stderr
@@ -98,16 +96,30 @@ def test_build_push_sends_the_image_and_mounts_the_base_layers(
 ) -> None:
     host = registry.host
     base_layers = json.loads(
-        skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{host}/library/base:1",
-               home=tmp_path / "sk").stdout
+        skopeo(
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            f"docker://{host}/library/base:1",
+            home=tmp_path / "sk",
+        ).stdout
     )["layers"]
     context = project(tmp_path, f"FROM {host}/library/base:1\nRUN echo pushed > /made\n")
     root = tmp_path / "root"
     ref = f"{host}/team/app:1"
     metadata = tmp_path / "metadata.json"
 
-    built = strata(root, "build", "--progress=plain", "--push", "-t", ref,
-                   "--metadata-file", str(metadata), str(context))
+    built = strata(
+        root,
+        "build",
+        "--progress=plain",
+        "--push",
+        "-t",
+        ref,
+        "--metadata-file",
+        str(metadata),
+        str(context),
+    )
 
     log = built.stderr.decode()
     assert built.returncode == 0, log
@@ -134,12 +146,14 @@ def test_build_push_sends_the_image_and_mounts_the_base_layers(
     assert written["image.name"] == ref
     # skopeo's copy of what was pushed holds exactly strata's own OCI export.
     copied = tmp_path / "copied"
-    done = skopeo("copy", "--src-tls-verify=false", f"docker://{ref}", f"oci:{copied}:1",
-                  home=tmp_path / "sk")
+    done = skopeo(
+        "copy", "--src-tls-verify=false", f"docker://{ref}", f"oci:{copied}:1", home=tmp_path / "sk"
+    )
     assert done.returncode == 0, done.stderr
     exported = tmp_path / "exported"
-    again = strata(root, "build", "-q", "-t", ref, "-o", f"type=oci,dest={exported},tar=false",
-                   str(context))
+    again = strata(
+        root, "build", "-q", "-t", ref, "-o", f"type=oci,dest={exported},tar=false", str(context)
+    )
     assert again.returncode == 0, again.stderr
     assert tree(copied) == tree(exported)
 
@@ -174,8 +188,11 @@ def test_strata_push_skips_what_exists_and_mounts_across_repositories(
     assert tagged.returncode == 0, tagged.stderr.decode()
     assert moved.returncode == 0, moved.stderr.decode()
     assert moved.stdout.decode().count("Mounted from") == 2, moved.stdout.decode()
-    assert not [e for e in registry.requests()
-                if e.method in ("PATCH", "PUT") and e.path.startswith("/v2/other/app/blobs/")]
+    assert not [
+        e
+        for e in registry.requests()
+        if e.method in ("PATCH", "PUT") and e.path.startswith("/v2/other/app/blobs/")
+    ]
 
 
 def test_output_type_registry_with_zstd_and_docker_media_types(
@@ -185,26 +202,55 @@ def test_output_type_registry_with_zstd_and_docker_media_types(
     root = tmp_path / "root"
     context = project(tmp_path, f"FROM {host}/library/base:1\nRUN echo z > /z\n")
 
-    zstd = strata(root, "build", "-q", "-o",
-                  f"type=registry,name={host}/team/z:1,compression=zstd,force-compression=true",
-                  str(context))
-    docker = strata(root, "build", "-q", "-o",
-                    f"type=image,name={host}/team/d:1,push=true,oci-mediatypes=false",
-                    str(context))
+    zstd = strata(
+        root,
+        "build",
+        "-q",
+        "-o",
+        f"type=registry,name={host}/team/z:1,compression=zstd,force-compression=true",
+        str(context),
+    )
+    docker = strata(
+        root,
+        "build",
+        "-q",
+        "-o",
+        f"type=image,name={host}/team/d:1,push=true,oci-mediatypes=false",
+        str(context),
+    )
 
     assert zstd.returncode == 0, zstd.stderr.decode()
-    manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
-                                 f"docker://{host}/team/z:1", home=tmp_path / "sk").stdout)
+    manifest = json.loads(
+        skopeo(
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            f"docker://{host}/team/z:1",
+            home=tmp_path / "sk",
+        ).stdout
+    )
     assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     assert {layer["mediaType"] for layer in manifest["layers"]} == {
         "application/vnd.oci.image.layer.v1.tar+zstd"
     }
-    copied = skopeo("copy", "--src-tls-verify=false", f"docker://{host}/team/z:1",
-                    f"dir:{tmp_path / 'zdir'}", home=tmp_path / "sk")
+    copied = skopeo(
+        "copy",
+        "--src-tls-verify=false",
+        f"docker://{host}/team/z:1",
+        f"dir:{tmp_path / 'zdir'}",
+        home=tmp_path / "sk",
+    )
     assert copied.returncode == 0, copied.stderr
     assert docker.returncode == 0, docker.stderr.decode()
-    manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
-                                 f"docker://{host}/team/d:1", home=tmp_path / "sk").stdout)
+    manifest = json.loads(
+        skopeo(
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            f"docker://{host}/team/d:1",
+            home=tmp_path / "sk",
+        ).stdout
+    )
     assert manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
     assert manifest["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
     assert {layer["mediaType"] for layer in manifest["layers"]} == {
@@ -230,12 +276,14 @@ def test_oci_tar_false_writes_a_layout_umoci_unpacks(tmp_path: Path, busybox_tar
     context = project(tmp_path, "FROM bb:1\nRUN echo layout > /layout\n")
     dest = tmp_path / "layout"
 
-    done = strata(root, "build", "-q", "-t", "app:1", "-o", f"type=oci,dest={dest},tar=false",
-                  str(context))
+    done = strata(
+        root, "build", "-q", "-t", "app:1", "-o", f"type=oci,dest={dest},tar=false", str(context)
+    )
 
     assert done.returncode == 0, done.stderr.decode()
-    unpacked = subprocess.run(["umoci", "unpack", "--image", f"{dest}:1", str(tmp_path / "bundle")],
-                              capture_output=True)
+    unpacked = subprocess.run(
+        ["umoci", "unpack", "--image", f"{dest}:1", str(tmp_path / "bundle")], capture_output=True
+    )
     assert unpacked.returncode == 0, unpacked.stderr
     assert (tmp_path / "bundle" / "rootfs" / "layout").read_text() == "layout\n"
 
@@ -253,15 +301,21 @@ def import_named(root: Path, busybox: Path, name: str) -> None:
 
 
 def test_push_with_htpasswd_credentials_and_a_wrong_password(
-    tmp_path: Path, busybox_tarball: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    tmp_path: Path,
+    busybox_tarball: Path,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
 ) -> None:
     root = tmp_path / "root"
     with registry_server(tmp_path, htpasswd={"alice": PASSWORD}) as reg:
         name = f"{reg.host}/team/bb:1"
         import_named(root, busybox_tarball, name)
-        monkeypatch.setenv("DOCKER_CONFIG", str(docker_config(tmp_path / "bad", reg.host, "alice", "nope")))
+        monkeypatch.setenv(
+            "DOCKER_CONFIG", str(docker_config(tmp_path / "bad", reg.host, "alice", "nope"))
+        )
         refused = strata(root, "push", name)
-        monkeypatch.setenv("DOCKER_CONFIG", str(docker_config(tmp_path / "good", reg.host, "alice", PASSWORD)))
+        monkeypatch.setenv(
+            "DOCKER_CONFIG", str(docker_config(tmp_path / "good", reg.host, "alice", PASSWORD))
+        )
         pushed = strata(root, "push", name)
         listed = reg.count("PUT", r"^/v2/team/bb/manifests/1$", 201)
 
@@ -274,15 +328,20 @@ def test_push_with_htpasswd_credentials_and_a_wrong_password(
 
 
 def test_push_with_token_auth_asks_for_pull_and_push(
-    tmp_path: Path, busybox_tarball: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    tmp_path: Path,
+    busybox_tarball: Path,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
 ) -> None:
     root = tmp_path / "root"
-    with token_server(tmp_path, users={"alice": PASSWORD}) as tokens, registry_server(
-        tmp_path, auth=tokens.registry_auth()
-    ) as reg:
+    with (
+        token_server(tmp_path, users={"alice": PASSWORD}) as tokens,
+        registry_server(tmp_path, auth=tokens.registry_auth()) as reg,
+    ):
         name = f"{reg.host}/team/tok:1"
         import_named(root, busybox_tarball, name)
-        monkeypatch.setenv("DOCKER_CONFIG", str(docker_config(tmp_path / "dc", reg.host, "alice", PASSWORD)))
+        monkeypatch.setenv(
+            "DOCKER_CONFIG", str(docker_config(tmp_path / "dc", reg.host, "alice", PASSWORD))
+        )
         pushed = strata(root, "push", name)
         scopes = {s for g in tokens.grants for s in g.scopes}
         tokens.deny.add("team/denied")
@@ -295,9 +354,7 @@ def test_push_with_token_auth_asks_for_pull_and_push(
     assert denied.returncode == 1
     error = denied.stderr.decode().strip().splitlines()
     assert len(error) == 1, error
-    assert (
-        "push access denied, repository does not exist or may require authorization" in error[0]
-    )
+    assert "push access denied, repository does not exist or may require authorization" in error[0]
 
 
 def test_push_over_tls_with_the_runs_ca(tmp_path: Path, busybox_tarball: Path) -> None:  # noqa: F811
@@ -313,9 +370,14 @@ def test_push_over_tls_with_the_runs_ca(tmp_path: Path, busybox_tarball: Path) -
         # registry.insecure=true: HTTPS without verification, no configuration needed.
         assert strata(root, "tag", name, "bb:1").returncode == 0
         context = project(tmp_path, "FROM bb:1\nENV PUSHED=insecure\n")
-        insecure = strata(root, "build", "-q", "-o",
-                          f"type=registry,name={reg.host}/team/ins:1,registry.insecure=true",
-                          str(context))
+        insecure = strata(
+            root,
+            "build",
+            "-q",
+            "-o",
+            f"type=registry,name={reg.host}/team/ins:1,registry.insecure=true",
+            str(context),
+        )
         stored_insecure = reg.count("PUT", r"^/v2/team/ins/manifests/1$", 201)
 
     assert pushed.returncode == 0, pushed.stderr.decode()
@@ -334,13 +396,32 @@ def docker_engine(tmp_path: Path) -> Iterator[dict[str, str]]:
     socket = base / "d.sock"
     log = open(tmp_path / "dockerd.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        ["dockerd", "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
-         "--pidfile", str(base / "d.pid"), "-H", f"unix://{socket}", "--bridge=none",
-         "--iptables=false", "--ip6tables=false", "--storage-driver=vfs"],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        [
+            "dockerd",
+            "--data-root",
+            str(base / "data"),
+            "--exec-root",
+            str(base / "exec"),
+            "--pidfile",
+            str(base / "d.pid"),
+            "-H",
+            f"unix://{socket}",
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--storage-driver=vfs",
+        ],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "DOCKER_HOST": f"unix://{socket}",
-           "HOME": str(base), "DOCKER_CONFIG": str(base / "client")}
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        "DOCKER_HOST": f"unix://{socket}",
+        "HOME": str(base),
+        "DOCKER_CONFIG": str(base / "client"),
+    }
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -348,8 +429,10 @@ def docker_engine(tmp_path: Path) -> Iterator[dict[str, str]]:
             if probe.returncode == 0:
                 break
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.skip("dockerd did not start here: "
-                            + (tmp_path / "dockerd.log").read_text(errors="replace")[-300:])
+                pytest.skip(
+                    "dockerd did not start here: "
+                    + (tmp_path / "dockerd.log").read_text(errors="replace")[-300:]
+                )
             time.sleep(0.5)
         yield env
     finally:
@@ -374,10 +457,15 @@ def test_docker_pulls_and_runs_what_strata_pushed(
     built = strata(root, "build", "-q", "--push", "-t", ref, str(context))
     assert built.returncode == 0, built.stderr.decode()
 
-    pulled = subprocess.run(["docker", "pull", ref], env=docker_engine, capture_output=True,
-                            timeout=120)
-    ran = subprocess.run(["docker", "run", "--rm", "--network", "none", ref, "cat", "/made"],
-                         env=docker_engine, capture_output=True, timeout=120)
+    pulled = subprocess.run(
+        ["docker", "pull", ref], env=docker_engine, capture_output=True, timeout=120
+    )
+    ran = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", ref, "cat", "/made"],
+        env=docker_engine,
+        capture_output=True,
+        timeout=120,
+    )
 
     assert pulled.returncode == 0, pulled.stderr.decode()
     assert ran.returncode == 0, ran.stderr.decode()
@@ -391,22 +479,37 @@ def test_index_annotations_push_an_index_and_manifest_annotations_stay_on_it(
     context = project(tmp_path, f"FROM {host}/library/base:1\nRUN echo a > /a\n")
     ref = f"{host}/team/annotated:1"
 
-    done = strata(tmp_path / "root", "build", "-q", "-o",
-                  f"type=registry,name={ref},annotation-index.org.example.index=yes,"
-                  "annotation.org.example.manifest=also,"
-                  "annotation-manifest-descriptor.org.example.desc=d", str(context))
+    done = strata(
+        tmp_path / "root",
+        "build",
+        "-q",
+        "-o",
+        f"type=registry,name={ref},annotation-index.org.example.index=yes,"
+        "annotation.org.example.manifest=also,"
+        "annotation-manifest-descriptor.org.example.desc=d",
+        str(context),
+    )
 
     assert done.returncode == 0, done.stderr.decode()
-    index = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{ref}",
-                              home=tmp_path / "sk").stdout)
+    index = json.loads(
+        skopeo(
+            "inspect", "--raw", "--tls-verify=false", f"docker://{ref}", home=tmp_path / "sk"
+        ).stdout
+    )
     assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
     assert index["annotations"] == {"org.example.index": "yes"}
     entry = index["manifests"][0]
     assert entry["annotations"] == {"org.example.desc": "d"}
     assert entry["platform"]["os"] == "linux"
-    manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
-                                 f"docker://{host}/team/annotated@{entry['digest']}",
-                                 home=tmp_path / "sk").stdout)
+    manifest = json.loads(
+        skopeo(
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            f"docker://{host}/team/annotated@{entry['digest']}",
+            home=tmp_path / "sk",
+        ).stdout
+    )
     assert manifest["annotations"] == {"org.example.manifest": "also"}
 
 
@@ -417,35 +520,64 @@ def test_annotation_flags_reach_the_pushed_manifest_and_index(
     context = project(tmp_path, f"FROM {host}/library/base:1\nRUN echo b > /b\n")
     ref = f"{host}/team/flagged:1"
 
-    done = strata(tmp_path / "root", "build", "-q", "--push", "-t", ref,
-                  "--annotation", "org.example.plain=m",
-                  "--annotation", "index:org.example.top=i", str(context))
+    done = strata(
+        tmp_path / "root",
+        "build",
+        "-q",
+        "--push",
+        "-t",
+        ref,
+        "--annotation",
+        "org.example.plain=m",
+        "--annotation",
+        "index:org.example.top=i",
+        str(context),
+    )
 
     assert done.returncode == 0, done.stderr.decode()
-    index = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{ref}",
-                              home=tmp_path / "sk").stdout)
+    index = json.loads(
+        skopeo(
+            "inspect", "--raw", "--tls-verify=false", f"docker://{ref}", home=tmp_path / "sk"
+        ).stdout
+    )
     assert index["annotations"] == {"org.example.top": "i"}
-    manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
-                                 f"docker://{host}/team/flagged@{index['manifests'][0]['digest']}",
-                                 home=tmp_path / "sk").stdout)
+    manifest = json.loads(
+        skopeo(
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            f"docker://{host}/team/flagged@{index['manifests'][0]['digest']}",
+            home=tmp_path / "sk",
+        ).stdout
+    )
     assert manifest["annotations"] == {"org.example.plain": "m"}
 
 
 def test_rewrite_timestamp_clamps_the_new_layers_file_times(
-    tmp_path: Path, busybox_tarball: Path  # noqa: F811
+    tmp_path: Path,
+    busybox_tarball: Path,  # noqa: F811
 ) -> None:
     root = tmp_path / "root"
     assert strata(root, "import", str(busybox_tarball), "bb:1").returncode == 0
     context = project(tmp_path, "FROM bb:1\nRUN echo t > /stamped\n")
     dest = tmp_path / "layout"
 
-    done = strata(root, "build", "-q", "--build-arg", "SOURCE_DATE_EPOCH=1000", "-o",
-                  f"type=oci,dest={dest},tar=false,rewrite-timestamp=true,compression=uncompressed",
-                  str(context))
+    done = strata(
+        root,
+        "build",
+        "-q",
+        "--build-arg",
+        "SOURCE_DATE_EPOCH=1000",
+        "-o",
+        f"type=oci,dest={dest},tar=false,rewrite-timestamp=true,compression=uncompressed",
+        str(context),
+    )
 
     assert done.returncode == 0, done.stderr.decode()
     index = json.loads((dest / "index.json").read_text())
-    manifest = json.loads((dest / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_bytes())
+    manifest = json.loads(
+        (dest / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_bytes()
+    )
     top = manifest["layers"][-1]
     assert top["mediaType"] == "application/vnd.oci.image.layer.v1.tar"
     import tarfile
@@ -453,3 +585,62 @@ def test_rewrite_timestamp_clamps_the_new_layers_file_times(
     with tarfile.open(dest / "blobs" / "sha256" / top["digest"][7:]) as tar:
         member = tar.getmember("stamped")
     assert member.mtime == 1000
+
+
+def _podman(work: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """podman on storage of its own under `work` (no cgroups: the test machine may not
+    delegate them), as root."""
+    conf = work / "containers.conf"
+    conf.write_text("[containers]\ndefault_ulimits = []\n")
+    env = {
+        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+        "HOME": str(work),
+        "CONTAINERS_CONF": str(conf),
+    }
+    # podman refuses a run root longer than 50 characters.
+    runroot = Path(tempfile.gettempdir()) / f"pm-{abs(hash(str(work))) % 10**8}"
+    try:
+        return subprocess.run(
+            ["podman", "--root", str(work / "storage"), "--runroot", str(runroot), *args],
+            capture_output=True,
+            env=env,
+            timeout=300,
+        )
+    finally:
+        shutil.rmtree(runroot, ignore_errors=True)
+
+
+def _pushed_for_podman(tmp_path: Path, registry: RegistryServer) -> tuple[str, Path]:
+    host = registry.host
+    context = project(tmp_path, f"FROM {host}/library/base:1\nRUN echo from-strata > /msg\n")
+    ref = f"{host}/team/podman:1"
+    pushed = strata(tmp_path / "root", "build", "-q", "--push", "-t", ref, str(context))
+    assert pushed.returncode == 0, pushed.stderr.decode()
+    work = tmp_path / "podman"
+    work.mkdir()
+    return ref, work
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
+def test_podman_pulls_what_strata_pushed(tmp_path: Path, registry: RegistryServer) -> None:
+    ref, work = _pushed_for_podman(tmp_path, registry)
+
+    pulled = _podman(work, "pull", "--tls-verify=false", ref)
+    inspected = _podman(work, "image", "inspect", "--format", "{{len .RootFS.Layers}}", ref)
+
+    assert pulled.returncode == 0, pulled.stderr.decode()
+    assert inspected.stdout.decode().strip() == "2"
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
+def test_podman_runs_what_strata_pushed(tmp_path: Path, registry: RegistryServer) -> None:
+    ref, work = _pushed_for_podman(tmp_path, registry)
+    assert _podman(work, "pull", "--tls-verify=false", ref).returncode == 0
+
+    ran = _podman(work, "run", "--rm", ref, "cat", "/msg")
+
+    if ran.returncode != 0 and b"OCI" in ran.stderr:
+        # The sandbox this runs in may refuse podman's rlimits or cgroups setup.
+        pytest.skip(f"podman cannot run containers here: {ran.stderr.decode().strip()[-160:]}")
+    assert ran.returncode == 0, ran.stderr.decode()
+    assert ran.stdout == b"from-strata\n"
