@@ -57,6 +57,7 @@ from strata.progress.bus import ProgressBus
 from strata.progress.events import STDERR, STDOUT
 from strata.progress.units import format_size
 from strata.solver.checksums import ChecksumCache, keyed_by_content, requests_for
+from strata.solver.copies import CopyManifests
 from strata.solver.execop import ExecEnvironment, run_exec_op
 from strata.solver.explain import (
     explain_miss,
@@ -154,6 +155,7 @@ class Solver:
         self.bus = bus
         self.settings = settings
         self.stats = SolveStats()
+        self.copies = CopyManifests(root)
         self._cancelled = threading.Event()
         self._signal: int | None = None
         self._solved: dict[str, Solved] = {}
@@ -468,7 +470,7 @@ class Solver:
                 keep_failed=self.settings.keep_failed,
             )
         elif isinstance(op, FileOp):
-            name = run_file_op(op, results, self.snapshotter, self.views)
+            name = run_file_op(op, results, self.snapshotter, self.views, self.copies)
         elif isinstance(op, MergeOp):
             name = run_merge_op(results, self.snapshotter, self.views)
         else:

@@ -61,6 +61,10 @@ blobs) still lands as one transaction.
     │     name ("docker.io/library/x:tag"), platform, digest (what the name resolved to:
     │     index or manifest), manifest ─▶ content_blobs, resolved     PK (name, platform)
     │     (its index, manifest and config are held by content_refs owner "pull:<name>@<platform>")
+    │
+    ├── copy_manifests           CopyManifests           solver/copies.py
+    │     snapshot PK ─▶ snapshots.key, lineage (op, parent, context), created,
+    │     files (zlib JSON: dest path ─▶ source stamp)      by lineage
     └── schema_migrations        migrate()               store/schema.py
           version PK, strata (the strata version that applied it), applied
 
@@ -100,7 +104,7 @@ from pathlib import Path
 
 from strata.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ TABLES: tuple[Table, ...] = (
     Table("solver_key_uses", "StepMemory", "strata/solver/explain.py"),
     Table("contenthash_files", "DigestCache", "strata/worker/contenthash.py"),
     Table("registry_pulls", "PulledNames", "strata/registry/pull.py"),
+    Table("copy_manifests", "CopyManifests", "strata/solver/copies.py"),
     Table("schema_migrations", "migrate", "strata/store/schema.py"),
 )
 
@@ -319,6 +324,25 @@ def _to_v2(db: sqlite3.Connection) -> None:
     db.execute(_V2_REGISTRY_PULLS)
 
 
+# -- version 3 -----------------------------------------------------------------------------
+
+_V3_COPY_MANIFESTS = (
+    """CREATE TABLE copy_manifests (
+    snapshot TEXT PRIMARY KEY,
+    lineage  TEXT NOT NULL,
+    created  REAL NOT NULL,
+    files    BLOB NOT NULL
+)""",
+    "CREATE INDEX copy_manifests_by_lineage ON copy_manifests(lineage)",
+)
+
+
+def _to_v3(db: sqlite3.Connection) -> None:
+    """What each context copy wrote from where, for incremental COPY (`solver.copies`)."""
+    for ddl in _V3_COPY_MANIFESTS:
+        db.execute(ddl)
+
+
 # -- migrations ------------------------------------------------------------------------------
 
 
@@ -334,6 +358,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "one schema: every table made up front; snapshots.owner", _to_v1),
     Migration(2, "registry_pulls: names resolved at registries", _to_v2),
+    Migration(3, "copy_manifests: sources of context copies, for incremental COPY", _to_v3),
 )
 
 

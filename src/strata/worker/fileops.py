@@ -25,6 +25,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from strata.errors import StrataError
 from strata.worker.archive import extract_archive, is_archive
@@ -42,6 +43,9 @@ from strata.worker.context import (
     scan_tree,
 )
 from strata.worker.users import parse_group, parse_passwd
+
+if TYPE_CHECKING:
+    from strata.worker.reuse import CopyReuse
 
 DEFAULT_DIR_MODE = 0o755
 
@@ -105,10 +109,16 @@ def copy(
     dest: str,
     *,
     options: CopyOptions = CopyOptions(),
+    reuse: CopyReuse | None = None,
+    reuse_sources: bool = False,
 ) -> None:
-    """Copy each source (in order) from the tree at `src_root` to `dest` in `dest_root`."""
+    """Copy each source (in order) from the tree at `src_root` to `dest` in `dest_root`.
+
+    With `reuse` (an incremental copy, `strata.worker.reuse`), every write is reported to
+    it, and when `reuse_sources` (the sources are the build context it follows) a regular
+    file unchanged since the previous copy is left for it to link instead of written."""
     for source in sources:
-        _Copier(src_root, dest_root, options).copy_source(source, dest)
+        _Copier(src_root, dest_root, options, reuse, reuse_sources).copy_source(source, dest)
 
 
 @dataclass
@@ -116,6 +126,8 @@ class _Copier:
     src_root: Path
     dest_root: Path
     options: CopyOptions
+    reuse: CopyReuse | None = None
+    reuse_sources: bool = False
     links: dict[tuple[int, int], Path] = field(default_factory=dict)
 
     def copy_source(self, source: str, dest: str) -> None:
@@ -149,6 +161,8 @@ class _Copier:
         if not stat.S_ISREG(st.st_mode) or not is_archive(host):
             return False
         target = make_dirs(self.dest_root, clean_path(dest), DEFAULT_DIR_MODE, opts.chown, None)
+        if self.reuse is not None:
+            self.reuse.poison()
         extract_archive(host, target, chown=opts.chown)
         return True
 
@@ -210,13 +224,30 @@ class _Copier:
                 raise StrataError(f"cannot replace to directory {self.shown(target)} with file")
             target.unlink()
         mode = node.st.st_mode
+        reuse = self.reuse
+        if reuse is not None and not (self.reuse_sources and stat.S_ISREG(mode)):
+            reuse.touched(target)
         if stat.S_ISREG(mode):
             inode = (node.st.st_dev, node.st.st_ino)
             if node.st.st_nlink > 1 and inode in self.links:
-                os.link(self.links[inode], target, follow_symlinks=False)
+                first = self.links[inode]
+                os.link(first, target, follow_symlinks=False)
+                if (
+                    reuse is not None
+                    and self.reuse_sources
+                    and reuse.link_deferred(first, target, node.path, node.st)
+                ):
+                    return  # shares the placeholder of `first`: no metadata
             else:
                 if node.st.st_nlink > 1:
                     self.links[inode] = target
+                if reuse is not None and self.reuse_sources:
+                    mtime = self.options.timestamp_ns
+                    if reuse.defer(
+                        target, node.path, node.st, node.st.st_mtime_ns if mtime is None else mtime
+                    ):
+                        return
+                    reuse.wrote(target, node.path, node.st)
                 copy_file_content(node.path, target)
         elif stat.S_ISLNK(mode):
             os.symlink(os.readlink(node.path), target)
