@@ -312,12 +312,11 @@ def test_a_chmod_in_a_later_layer_leaves_the_linked_file_of_the_copy_alone(
 def _interrupting_finish(action: str) -> Any:
     real = CopyReuse.finish
 
-    def finish(self: CopyReuse, upper: Path) -> None:
-        # Link about half of the deferred files, then fail.
-        keep = dict(sorted(self.deferred.items())[: max(1, len(self.deferred) // 2)])
-        all_deferred, self.deferred = self.deferred, keep
-        real(self, upper)
-        self.deferred = all_deferred
+    def finish(self: CopyReuse) -> None:
+        # Link about half of the pending files, then fail.
+        everything = dict(self.pending)
+        self.pending = dict(sorted(everything.items())[: max(1, len(everything) // 2)])
+        real(self)
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         raise RuntimeError("injected failure in the middle of an incremental COPY")

@@ -181,7 +181,10 @@ def run_file_op(
     (`strata.worker.reuse`): it starts from the latest earlier result of the same copy
     on the same parent, and files its own manifest once committed."""
     parent = parent_snapshot(inputs, op.base, "a FileOp base")
-    context = _copied_context(op, inputs) if copies is not None else None
+    # Only ops made of copies: another action (mkdir, mkfile, rm) would look at pending
+    # files through the mount without knowing of them.
+    only_copies = all(isinstance(action, CopyAction) for action in op.actions)
+    context = _copied_context(op, inputs) if copies is not None and only_copies else None
     if copies is None or context is None:
         with new_snapshot(snapshotter, views, parent) as (key, rootfs):
             for action in op.actions:
@@ -190,12 +193,12 @@ def run_file_op(
     lineage = lineage_of(snapshotter.name, op, parent, context)
     previous_dir, previous = _previous_copy(copies, snapshotter, lineage)
     with new_snapshot(snapshotter, views, parent) as (key, rootfs):
-        reuse = CopyReuse(rootfs, context, previous_dir, previous)
+        reuse = CopyReuse(rootfs, snapshotter.upper_dir(key), context, previous_dir, previous)
         for action in op.actions:
             apply_action(action, inputs, views, rootfs, reuse)
     try:
         # Unmounted: the links go straight into the new snapshot's own directory.
-        reuse.finish(snapshotter.upper_dir(key))
+        reuse.finish()
         name = commit_new(snapshotter, key)
     except BaseException:
         with contextlib.suppress(Exception):

@@ -357,9 +357,7 @@ class Solver:
 
         def progress(digest: str, done: int, total: int) -> None:
             if bus is not None:
-                bus.status(
-                    vertex.digest, digest, current=done, total=total, done=0 < total <= done
-                )
+                bus.status(vertex.digest, digest, current=done, total=total, done=0 < total <= done)
 
         def fetch(layers: Sequence[LayerRef]) -> None:
             wanted = [
