@@ -32,6 +32,8 @@ from strata.worker.reuse import CopyReuse
 from strata.worker.snapshots.factory import open_snapshotter
 from tests.integration.image_fixtures import tree_state
 
+SNAPSHOTTERS = ["overlay", "native"]
+
 DOCKERFILES = (
     "FROM scratch\nCOPY . /app\n",
     "FROM scratch\nCOPY --chmod=640 --chown=7:8 . /app/\n",
@@ -50,29 +52,35 @@ def opened(path: Path) -> Iterator[StateRoot]:
         root.close()
 
 
-def committed_results(root: StateRoot) -> list[str]:
+def committed_results(root: StateRoot, snapshotter: str) -> list[str]:
     return [
         s.key
-        for s in open_snapshotter(root).list()
+        for s in open_snapshotter(root, snapshotter).list()
         if s.kind == "committed" and s.key.startswith("result-")
     ]
 
 
-def build_copy(root_path: Path, project: Path) -> tuple[str, dict[str, Any], list[str]]:
+def build_copy(
+    root_path: Path, project: Path, snapshotter: str
+) -> tuple[str, dict[str, Any], list[str]]:
     """Build `project`; return its COPY snapshot, that snapshot's tree and the diff IDs
     (the snapshot is "" when the COPY was a cache hit)."""
     with opened(root_path) as root:
-        before = set(committed_results(root))
-        result = build(BuildRequest(context=project, tags=("incr:test",)), root=root)
+        before = set(committed_results(root, snapshotter))
+        result = build(
+            BuildRequest(context=project, tags=("incr:test",), snapshotter=snapshotter), root=root
+        )
         diff_ids = list(result.config["rootfs"]["diff_ids"])
-        made = [k for k in committed_results(root) if k not in before]
+        made = [k for k in committed_results(root, snapshotter) if k not in before]
         records = CacheRecords(root)
         # The COPY's snapshot is the one whose layer is the image's (a cache hit made none).
-        layers = {k: records.reusable_layer_of(k, "gzip") for k in committed_results(root)}
+        layers = {
+            k: records.reusable_layer_of(k, "gzip") for k in committed_results(root, snapshotter)
+        }
         named = [k for k, row in layers.items() if row is not None and row.diff_id == diff_ids[-1]]
         assert named, (made, layers)
         name = made[-1] if made and made[-1] in named else named[-1]
-        tree = normalised(tree_state(open_snapshotter(root).tree_dir(name)))
+        tree = normalised(tree_state(open_snapshotter(root, snapshotter).tree_dir(name)))
         if not made:
             name = ""
     return name, tree, diff_ids
@@ -95,10 +103,10 @@ def normalised(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def reference(tmp: Path, project: Path) -> tuple[dict[str, Any], list[str]]:
+def reference(tmp: Path, project: Path, snapshotter: str) -> tuple[dict[str, Any], list[str]]:
     """The full copy: the same project built in a fresh state root."""
     index = len(list(tmp.glob("ref-*")))
-    _, tree, diff_ids = build_copy(tmp / f"ref-{index}", project)
+    _, tree, diff_ids = build_copy(tmp / f"ref-{index}", project, snapshotter)
     return tree, diff_ids
 
 
@@ -218,8 +226,10 @@ def apply_edit(project: Path, edit: tuple[Any, ...]) -> None:
     dockerfile=st.sampled_from(DOCKERFILES),
     batches=st.lists(st.lists(EDITS, min_size=1, max_size=5), min_size=1, max_size=3),
 )
+@pytest.mark.parametrize("snapshotter", SNAPSHOTTERS)
 def test_incremental_copy_equals_a_full_copy_after_random_edits(
     tmp_path_factory: pytest.TempPathFactory,
+    snapshotter: str,
     dockerfile: str,
     batches: list[list[tuple[Any, ...]]],
 ) -> None:
@@ -229,16 +239,16 @@ def test_incremental_copy_equals_a_full_copy_after_random_edits(
     # Files written just now would be "racy" (changed within a clock tick of the copy)
     # and never reused; these edits happen whole milliseconds apart from any copy.
     with mock.patch.object(reuse_module, "RACY_WINDOW_NS", 0):
-        build_copy(tmp / "incremental", project)
+        build_copy(tmp / "incremental", project, snapshotter)
         for batch in batches:
             for edit in batch:
                 apply_edit(project, edit)
-            made, got, got_ids = build_copy(tmp / "incremental", project)
+            made, got, got_ids = build_copy(tmp / "incremental", project, snapshotter)
             if not made:
                 # A cache hit (only times or owners of context files changed, which no
                 # key covers): the stored result is an older copy, not this one.
                 continue
-            want, want_ids = reference(tmp, project)
+            want, want_ids = reference(tmp, project, snapshotter)
             assert got == want
             assert got_ids == want_ids
 
@@ -246,17 +256,20 @@ def test_incremental_copy_equals_a_full_copy_after_random_edits(
 # -- reuse happens, and leaves the previous result alone -------------------------------------
 
 
-def test_unchanged_files_are_linked_and_the_previous_result_is_untouched(tmp_path: Path) -> None:
+@pytest.mark.parametrize("snapshotter", SNAPSHOTTERS)
+def test_unchanged_files_are_linked_and_the_previous_result_is_untouched(
+    tmp_path: Path, snapshotter: str
+) -> None:
     project = tmp_path / "project"
     make_project(project, DOCKERFILES[0])
     with mock.patch.object(reuse_module, "RACY_WINDOW_NS", 0):
-        first, first_tree, _ = build_copy(tmp_path / "root", project)
+        first, first_tree, _ = build_copy(tmp_path / "root", project, snapshotter)
         (project / "a.txt").write_text("changed\n")
-        second, second_tree, ids = build_copy(tmp_path / "root", project)
+        second, second_tree, ids = build_copy(tmp_path / "root", project, snapshotter)
     assert second != first
     with opened(tmp_path / "root") as root:
-        snapshotter = open_snapshotter(root)
-        old, new = snapshotter.tree_dir(first), snapshotter.tree_dir(second)
+        snapshots = open_snapshotter(root, snapshotter)
+        old, new = snapshots.tree_dir(first), snapshots.tree_dir(second)
         unchanged = os.lstat(new / "app/src/main.py")
         assert unchanged.st_ino == os.lstat(old / "app/src/main.py").st_ino
         assert os.lstat(new / "app/a.txt").st_ino != os.lstat(old / "app/a.txt").st_ino
@@ -267,37 +280,38 @@ def test_unchanged_files_are_linked_and_the_previous_result_is_untouched(tmp_pat
             == os.lstat(new / "app/data/big-link.bin").st_ino
         )
         assert normalised(tree_state(old)) == first_tree
-    want, want_ids = reference(tmp_path, project)
+    want, want_ids = reference(tmp_path, project, snapshotter)
     assert second_tree == want and ids == want_ids
 
 
+@pytest.mark.parametrize("snapshotter", SNAPSHOTTERS)
 def test_a_chmod_in_a_later_layer_leaves_the_linked_file_of_the_copy_alone(
-    tmp_path: Path,
+    tmp_path: Path, snapshotter: str
 ) -> None:
     """A RUN changing a reused file changes its own layer's copy, never the inode the
     two COPY snapshots share."""
     project = tmp_path / "project"
     make_project(project, "FROM scratch\nCOPY . /app\n")
     with mock.patch.object(reuse_module, "RACY_WINDOW_NS", 0):
-        first, _, _ = build_copy(tmp_path / "root", project)
+        first, _, _ = build_copy(tmp_path / "root", project, snapshotter)
         (project / "a.txt").write_text("changed\n")
-        second, _, _ = build_copy(tmp_path / "root", project)
+        second, _, _ = build_copy(tmp_path / "root", project, snapshotter)
     with opened(tmp_path / "root") as root:
-        snapshotter = open_snapshotter(root)
-        shared = snapshotter.tree_dir(first) / "app/src/main.py"
+        snapshots = open_snapshotter(root, snapshotter)
+        shared = snapshots.tree_dir(first) / "app/src/main.py"
         before = os.lstat(shared)
         # What a derived layer does: a child snapshot of the second copy, changed.
         from strata.worker.snapshots.mount import mounted
 
         target = tmp_path / "mnt"
         target.mkdir()
-        mounts = snapshotter.prepare("child", second)
+        mounts = snapshots.prepare("child", second)
         with mounted(mounts, target):
             os.chmod(target / "app/src/main.py", 0o600)
             os.chown(target / "app/src/main.py", 5, 5)
             with open(target / "app/src/main.py", "ab") as fh:
                 fh.write(b"# more\n")
-        snapshotter.remove("child")
+        snapshots.remove("child")
         after = os.lstat(shared)
         assert (stat.S_IMODE(after.st_mode), after.st_uid, after.st_size) == (
             stat.S_IMODE(before.st_mode),
@@ -324,14 +338,15 @@ def _interrupting_finish(action: str) -> Any:
     return finish
 
 
-def _build_and_crash(root_path: str, project: str, action: str) -> None:
+def _build_and_crash(root_path: str, project: str, action: str, snapshotter: str) -> None:
     with mock.patch.object(CopyReuse, "finish", _interrupting_finish(action)):
-        build_copy(Path(root_path), Path(project))
+        build_copy(Path(root_path), Path(project), snapshotter)
 
 
+@pytest.mark.parametrize("snapshotter", SNAPSHOTTERS)
 @pytest.mark.parametrize("action", ["raise", "kill"])
 def test_a_crash_in_the_middle_of_an_incremental_copy_leaves_nothing_trusted(
-    tmp_path: Path, action: str
+    tmp_path: Path, action: str, snapshotter: str
 ) -> None:
     project = tmp_path / "project"
     make_project(project, DOCKERFILES[0])
@@ -339,27 +354,27 @@ def test_a_crash_in_the_middle_of_an_incremental_copy_leaves_nothing_trusted(
         write_file(project / "many" / f"f{i:02d}.txt", f"{i}\n".encode())
     root_path = tmp_path / "root"
     with mock.patch.object(reuse_module, "RACY_WINDOW_NS", 0):
-        first, first_tree, _ = build_copy(root_path, project)
+        first, first_tree, _ = build_copy(root_path, project, snapshotter)
         with opened(root_path) as root:
-            results_before = committed_results(root)
+            results_before = committed_results(root, snapshotter)
             manifest_before = CopyManifests(root).files_of(first)
         (project / "a.txt").write_text("changed\n")
         if action == "raise":
             with pytest.raises(RuntimeError, match="injected"):
-                _build_and_crash(str(root_path), str(project), action)
+                _build_and_crash(str(root_path), str(project), action, snapshotter)
         else:
             child = multiprocessing.get_context("fork").Process(
-                target=_build_and_crash, args=(str(root_path), str(project), action)
+                target=_build_and_crash, args=(str(root_path), str(project), action, snapshotter)
             )
             child.start()
             child.join(120)
             assert child.exitcode == -signal.SIGKILL
         with opened(root_path) as root:
-            snapshotter = open_snapshotter(root)  # reaps what the dead build left
-            assert committed_results(root) == results_before
-            assert [s.key for s in snapshotter.list() if s.kind != "committed"] == []
+            snapshots = open_snapshotter(root, snapshotter)  # reaps what the dead build left
+            assert committed_results(root, snapshotter) == results_before
+            assert [s.key for s in snapshots.list() if s.kind != "committed"] == []
             assert CopyManifests(root).files_of(first) == manifest_before
-            assert normalised(tree_state(snapshotter.tree_dir(first))) == first_tree
-        _, got, got_ids = build_copy(root_path, project)
-    want, want_ids = reference(tmp_path, project)
+            assert normalised(tree_state(snapshots.tree_dir(first))) == first_tree
+        _, got, got_ids = build_copy(root_path, project, snapshotter)
+    want, want_ids = reference(tmp_path, project, snapshotter)
     assert got == want and got_ids == want_ids
