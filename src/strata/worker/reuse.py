@@ -190,9 +190,15 @@ class CopyReuse:
         """The copier is about to hard-link `target` to `first` (an earlier path of the
         same source inode). True when `first` is pending: `target` is then pending too,
         from the same previous file, and the copier must not touch it."""
-        old = self.pending.get(self._rel(first))
+        first_rel = self._rel(first)
+        old = self.pending.get(first_rel)
+        if old is None:
+            return False
         rel = self._rel(target)
-        if old is None or not self._parent_in_upper(rel):
+        if not self._parent_in_upper(rel):
+            # Write `first` now, so that the copier can link to it as it would.
+            del self.pending[first_rel]
+            _copy_with_metadata(old, os.path.join(self.rootfs, first_rel))
             return False
         self._pend(rel, old)
         self._record(rel, source, st)
