@@ -51,6 +51,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +95,7 @@ class CopyReuse:
     context: Path
     previous_dir: Path | None = None
     previous: Mapping[str, Stamp] = field(default_factory=dict)
-    started_ns: int = field(default_factory=lambda: _now_ns())
+    started_ns: int = field(default_factory=time.time_ns)
     files: Manifest = field(default_factory=dict)
     pending: dict[str, str] = field(default_factory=dict)
     """Destination path -> the previous snapshot's file to link there."""
@@ -107,7 +108,10 @@ class CopyReuse:
     # -- during the copy -------------------------------------------------------------
 
     def _rel(self, target: Path | str) -> str:
-        return os.path.relpath(target, self.rootfs)
+        """`target` relative to the new snapshot's root; "" for the root itself (the
+        `os.path.dirname` of a top-level entry)."""
+        rel = os.path.relpath(target, self.rootfs)
+        return "" if rel == "." else rel
 
     def _source_rel(self, source: str) -> str | None:
         prefix = str(self.context).rstrip("/") + "/"
@@ -130,7 +134,7 @@ class CopyReuse:
     def pending_in(self, path: Path) -> str | None:
         """The destination path (`/x/y`) of a pending file at `path` or above it."""
         rel = self._rel(path)
-        if rel == ".":
+        if not rel:
             return None
         parts = rel.split("/")
         for depth in range(1, len(parts) + 1):
@@ -268,12 +272,6 @@ class CopyReuse:
     def manifest(self) -> Manifest | None:
         """What this copy wrote where, for the next incremental copy; None when poisoned."""
         return None if self.poisoned else dict(self.files)
-
-
-def _now_ns() -> int:
-    import time
-
-    return time.time_ns()
 
 
 def _link_or_copy(old: str, path: str) -> None:
