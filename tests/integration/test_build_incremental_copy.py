@@ -131,6 +131,7 @@ def make_project(project: Path, dockerfile: str) -> None:
     write_file(project / "a.txt", b"alpha\n")
     write_file(project / "src" / "main.py", b"print('hi')\n" * 50, 0o755)
     write_file(project / "src" / "lib" / "util.py", b"X = 1\n")
+    write_file(project / ".hidden" / "..x", b"dotted names\n")
     write_file(project / "data" / "big.bin", bytes(range(256)) * 64)
     os.link(project / "data" / "big.bin", project / "data" / "big-link.bin")
     os.symlink("../a.txt", project / "src" / "a-link")

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import time
 from collections.abc import Mapping
@@ -58,6 +59,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 RACY_WINDOW_NS = 1_000_000_000
+_UNCLEAN = re.compile(r"//|/\.\.?(/|$)")
 
 
 class Stamp(NamedTuple):
@@ -104,13 +106,18 @@ class CopyReuse:
     _events: int = 0
     _last_pending_in: dict[str, int] = field(default_factory=dict)
     _last_times_set: dict[str, int] = field(default_factory=dict)
+    _in_upper: set[str] = field(default_factory=set)
 
     # -- during the copy -------------------------------------------------------------
 
     def _rel(self, target: Path | str) -> str:
         """`target` relative to the new snapshot's root; "" for the root itself (the
         `os.path.dirname` of a top-level entry)."""
-        rel = os.path.relpath(target, self.rootfs)
+        text = os.fspath(target)
+        root = os.fspath(self.rootfs).rstrip("/")
+        if text.startswith(root + "/") and not _UNCLEAN.search(text):
+            return text[len(root) + 1 :].rstrip("/")  # the copier's paths: joined, clean
+        rel = os.path.relpath(text, root)
         return "" if rel == "." else rel
 
     def _source_rel(self, source: str) -> str | None:
@@ -217,7 +224,10 @@ class CopyReuse:
         """Make sure `rel`'s directory is in the new snapshot's own directory, as
         writing `rel` would have made it (overlay copies a lower directory up)."""
         parent = os.path.dirname(rel)
+        if parent in self._in_upper:
+            return True
         if os.path.isdir(os.path.join(self.upper, parent)):
+            self._in_upper.add(parent)
             return True
         through = os.path.join(self.rootfs, parent)
         try:
@@ -226,7 +236,10 @@ class CopyReuse:
             os.utime(through, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
         except OSError:
             return False
-        return os.path.isdir(os.path.join(self.upper, parent))
+        if os.path.isdir(os.path.join(self.upper, parent)):
+            self._in_upper.add(parent)
+            return True
+        return False
 
     def poison(self) -> None:
         """Something is about to write files this cannot follow (an extracted archive):
