@@ -183,9 +183,7 @@ def main() -> None:
             skopeo_runs: list[tuple[float, int]] = []
             for n in range(ROUNDS):
                 state = work / f"state-{n}"
-                strata_runs.append(
-                    measure([str(STRATA), "--root", str(state), "pull", "-q", image])
-                )
+                strata_runs.append(measure([str(STRATA), "--root", str(state), "pull", "-q", image]))
                 shutil.rmtree(state)
                 out = work / f"skopeo-{n}"
                 skopeo_runs.append(

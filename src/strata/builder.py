@@ -671,3 +671,4 @@ def _collect_garbage(root: StateRoot, budget: int | None) -> None:
     `auto_gc` itself while another build still holds its lease (the last one collects)."""
     if budget is not None:
         auto_gc(root, budget)
+

@@ -345,7 +345,9 @@ class Client:
         writer = write_oci_archive if format == "oci" else write_docker_archive
         writer(store.content, entries, dest)
 
-    def load(self, source: BinaryIO | Path, *, source_name: str | None = None) -> list[LoadedImage]:
+    def load(
+        self, source: BinaryIO | Path, *, source_name: str | None = None
+    ) -> list[LoadedImage]:
         """`docker load`: the images of a docker-archive or OCI layout, from a stream, a
         tar file or an OCI layout directory; each with its name and the ID it replaced."""
         from strata.export.load import load_archive, load_oci_layout_dir

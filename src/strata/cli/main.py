@@ -48,19 +48,13 @@ LAZY_COMMANDS: Mapping[str, LazyCommand] = {
         "strata.cli.images",
         "Display detailed information on one or more images (a JSON array).",
     ),
-    "login": LazyCommand(
-        "strata.cli.registry", "Log in to a registry (Docker Hub when SERVER is omitted)."
-    ),
-    "logout": LazyCommand(
-        "strata.cli.registry", "Log out from a registry (Docker Hub when SERVER is omitted)."
-    ),
+    "login": LazyCommand("strata.cli.registry", "Log in to a registry (Docker Hub when SERVER is omitted)."),
+    "logout": LazyCommand("strata.cli.registry", "Log out from a registry (Docker Hub when SERVER is omitted)."),
     "load": LazyCommand(
         "strata.cli.images",
         "Load images from a docker-archive or OCI layout (a tar, or a layout directory).",
     ),
-    "pull": LazyCommand(
-        "strata.cli.registry", "Download an image from a registry into the image store."
-    ),
+    "pull": LazyCommand("strata.cli.registry", "Download an image from a registry into the image store."),
     "prune": LazyCommand("strata.cli.cache", "Remove build cache."),
     "rm": LazyCommand(
         "strata.cli.run", "Remove the files of containers kept by `strata run --name`."

@@ -19,9 +19,7 @@ def short_id(digest: str) -> str:
 
 @click.command("pull")
 @click.argument("name")
-@click.option(
-    "--platform", default=None, help="Pick this platform from an index (os/arch[/variant])."
-)
+@click.option("--platform", default=None, help="Pick this platform from an index (os/arch[/variant]).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image's name.")
 @click.pass_context
 def pull_command(ctx: click.Context, name: str, platform: str | None, quiet: bool) -> None:

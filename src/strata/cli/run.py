@@ -169,9 +169,9 @@ def _image_or_pull(ctx: click.Context, store: ImageStore, image: str) -> Image:
             ref = parse_name(image)
         except StoreError:
             raise missing from None
-        if store.get(str(ref)) is not None or (
-            ref.digest is not None and store.content.has(ref.digest)
-        ):
+        if store.get(str(ref)) is not None or (ref.digest is not None and store.content.has(
+            ref.digest
+        )):
             raise
     click.echo(f"Unable to find image '{ref.familiar()}' locally", err=True)
     result = client(ctx).pull(image)

@@ -54,7 +54,8 @@ class LocalRegistry:
             "storage:\n"
             f"  filesystem:\n    rootdirectory: {storage}\n"
             "  delete:\n    enabled: true\n"
-            "http:\n  addr: 127.0.0.1:0\n" + self.extra_config
+            "http:\n  addr: 127.0.0.1:0\n"
+            + self.extra_config
         )
         log_path = self.directory / "registry.log"
         log = open(log_path, "wb")  # noqa: SIM115 - owned by the process's lifetime

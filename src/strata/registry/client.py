@@ -486,7 +486,9 @@ class RegistryClient:
         if not endpoints:
             raise RegistryError(f"{domain}: no endpoint configured", registry=domain)
         endpoint = endpoints[-1]
-        reply = self._attempts(endpoint, domain, (), "GET", endpoint.url("/"), {}, True, domain)
+        reply = self._attempts(
+            endpoint, domain, (), "GET", endpoint.url("/"), {}, True, domain
+        )
         try:
             if reply.status == 401:
                 raise RegistryError(

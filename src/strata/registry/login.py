@@ -27,11 +27,7 @@ def registry_domain(server: str | None) -> str:
     if not server:
         return "docker.io"
     host = convert_to_hostname(server.strip())
-    return (
-        "docker.io"
-        if host in HUB_ALIASES or server.strip() == auth_config_key("docker.io")
-        else host
-    )
+    return "docker.io" if host in HUB_ALIASES or server.strip() == auth_config_key("docker.io") else host
 
 
 def server_address(server: str | None) -> str:

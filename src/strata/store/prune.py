@@ -93,7 +93,6 @@ class PruneReport:
 
 # -- parsing what users type ---------------------------------------------------------------
 
-
 def parse_go_duration(text: str) -> float:
     """Seconds in a Go duration (`24h`, `1h30m`, `90s`, `1.5h`), as `time.ParseDuration`
     reads it, with its error texts."""
