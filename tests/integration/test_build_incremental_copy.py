@@ -10,6 +10,7 @@ same layer diff IDs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -43,6 +44,7 @@ DOCKERFILES = (
     # copies them up or whites them out), from several sources that may overlap.
     "FROM scratch\nCOPY base/ /\nCOPY src* a.tx[t] dat[a] doc[s] /etc/\n",
     "FROM scratch\nCOPY . /\n",
+    "FROM scratch\nADD . /app\n",
 )
 
 
@@ -342,6 +344,36 @@ def test_a_copy_over_files_of_the_parent_reuses_them_too(tmp_path: Path, snapsho
         for shared in ("etc/a.txt", "etc/main.py", "etc/lib/util.py"):
             assert os.lstat(new / shared).st_ino == os.lstat(old / shared).st_ino, shared
         assert (new / "etc/new.py").read_text() == "new\n"
+    want, want_ids = reference(tmp_path, project, snapshotter)
+    assert got == want and ids == want_ids
+
+
+@pytest.mark.parametrize("snapshotter", SNAPSHOTTERS)
+def test_an_archive_added_after_reused_files_is_extracted_over_them(
+    tmp_path: Path, snapshotter: str
+) -> None:
+    """ADD extracts a local archive where reused files may be: they are written out
+    before it, so the archive lands on them as on a full copy's files (and what it
+    wrote is not followed: that copy keeps no manifest)."""
+    import tarfile
+
+    project = tmp_path / "project"
+    make_project(project, "FROM scratch\nADD src pkg.tar /app/\n")
+    (project / "pkg.tar").write_text("not an archive yet\n")
+    with mock.patch.object(reuse_module, "RACY_WINDOW_NS", 0):
+        build_copy(tmp_path / "root", project, snapshotter)
+        staging = tmp_path / "staging"
+        write_file(staging / "main.py", b"from the archive\n")
+        write_file(staging / "extra.py", b"extra\n")
+        (project / "pkg.tar").unlink()
+        with tarfile.open(project / "pkg.tar", "w") as tar:
+            tar.add(staging / "main.py", arcname="main.py")
+            tar.add(staging / "extra.py", arcname="extra.py")
+        second, got, ids = build_copy(tmp_path / "root", project, snapshotter)
+    assert second
+    assert got["app/main.py"]["sha256"] == hashlib.sha256(b"from the archive\n").hexdigest()
+    with opened(tmp_path / "root") as root:
+        assert CopyManifests(root).files_of(second) is None
     want, want_ids = reference(tmp_path, project, snapshotter)
     assert got == want and ids == want_ids
 
