@@ -32,7 +32,9 @@ test: setup lint typecheck pytest
 demo: setup
 	$(BIN)/python examples/demo.py
 
+# bench/buildkit.py times strata beside BuildKit (Debian's docker.io, installed here).
 bench: setup
+	@bash scripts/install-docker.sh
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -302,8 +302,8 @@ def import_named(root: Path, busybox: Path, name: str) -> None:
 
 def test_push_with_htpasswd_credentials_and_a_wrong_password(
     tmp_path: Path,
-    busybox_tarball: Path,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    busybox_tarball: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root = tmp_path / "root"
     with registry_server(tmp_path, htpasswd={"alice": PASSWORD}) as reg:
@@ -329,8 +329,8 @@ def test_push_with_htpasswd_credentials_and_a_wrong_password(
 
 def test_push_with_token_auth_asks_for_pull_and_push(
     tmp_path: Path,
-    busybox_tarball: Path,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    busybox_tarball: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root = tmp_path / "root"
     with (

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from strata.errors import StoreError
 from strata.patterns import PatternMatcher
 from strata.plan.ops import (
     Chown,
@@ -28,10 +29,12 @@ from strata.plan.ops import (
     MkfileAction,
     RmAction,
 )
+from strata.solver.copies import CopyManifests, lineage_of
 from strata.solver.results import ContextResult, Result, SnapshotResult, parent_snapshot
 from strata.solver.views import BuildViews
 from strata.worker import fileops
 from strata.worker.chmod import parse_chmod
+from strata.worker.reuse import CopyReuse, Stamp
 from strata.worker.snapshots.mount import mount_all, unmount
 from strata.worker.snapshots.snapshotter import Snapshotter
 
@@ -90,15 +93,28 @@ def copy_options(
 
 
 def apply_copy(
-    action: CopyAction, inputs: Sequence[Result], views: BuildViews, rootfs: Path
+    action: CopyAction,
+    inputs: Sequence[Result],
+    views: BuildViews,
+    rootfs: Path,
+    reuse: CopyReuse | None = None,
 ) -> None:
     source = (
         inputs[action.source_input] if action.source_input is not None else SnapshotResult(None)
     )
     tree = views.tree(source)
+    from_context = reuse is not None and isinstance(source, ContextResult) and tree == reuse.context
     if not action.parents:
         options = copy_options(action, source, rootfs)
-        fileops.copy(tree, list(action.sources), rootfs, action.dest, options=options)
+        fileops.copy(
+            tree,
+            list(action.sources),
+            rootfs,
+            action.dest,
+            options=options,
+            reuse=reuse,
+            reuse_sources=from_context,
+        )
         return
     dest = action.dest if action.dest.endswith("/") else action.dest + "/"
     for written in action.sources:
@@ -106,7 +122,15 @@ def apply_copy(
         options = copy_options(action, source, rootfs, include=PatternMatcher([split.pattern]))
         if split.required is not None:
             options = _with_required(options, split.required)
-        fileops.copy(tree, [split.source], rootfs, dest, options=options)
+        fileops.copy(
+            tree,
+            [split.source],
+            rootfs,
+            dest,
+            options=options,
+            reuse=reuse,
+            reuse_sources=from_context,
+        )
 
 
 def _with_required(options: fileops.CopyOptions, required: str) -> fileops.CopyOptions:
@@ -116,10 +140,14 @@ def _with_required(options: fileops.CopyOptions, required: str) -> fileops.CopyO
 
 
 def apply_action(
-    action: FileAction, inputs: Sequence[Result], views: BuildViews, rootfs: Path
+    action: FileAction,
+    inputs: Sequence[Result],
+    views: BuildViews,
+    rootfs: Path,
+    reuse: CopyReuse | None = None,
 ) -> None:
     if isinstance(action, CopyAction):
-        apply_copy(action, inputs, views, rootfs)
+        apply_copy(action, inputs, views, rootfs, reuse)
         return
     spec = chown_spec(action.chown) if not isinstance(action, RmAction) else None
     uid, gid = fileops.resolve_chown(spec, rootfs) if spec is not None else (0, 0)
@@ -141,14 +169,73 @@ def apply_action(
 
 
 def run_file_op(
-    op: FileOp, inputs: Sequence[Result], snapshotter: Snapshotter, views: BuildViews
+    op: FileOp,
+    inputs: Sequence[Result],
+    snapshotter: Snapshotter,
+    views: BuildViews,
+    copies: CopyManifests | None = None,
 ) -> str:
-    """Apply the op's actions on a new snapshot; returns the committed snapshot name."""
+    """Apply the op's actions on a new snapshot; returns the committed snapshot name.
+
+    With `copies`, an op that copies from the build context is incremental
+    (`strata.worker.reuse`): it starts from the latest earlier result of the same copy
+    on the same parent, and files its own manifest once committed."""
     parent = parent_snapshot(inputs, op.base, "a FileOp base")
+    # Only ops made of copies: another action (mkdir, mkfile, rm) would look at pending
+    # files through the mount without knowing of them.
+    only_copies = all(isinstance(action, CopyAction) for action in op.actions)
+    context = _copied_context(op, inputs) if copies is not None and only_copies else None
+    if copies is None or context is None:
+        with new_snapshot(snapshotter, views, parent) as (key, rootfs):
+            for action in op.actions:
+                apply_action(action, inputs, views, rootfs)
+        return commit_new(snapshotter, key)
+    lineage = lineage_of(snapshotter.name, op, parent, context)
+    previous_dir, previous = _previous_copy(copies, snapshotter, lineage)
     with new_snapshot(snapshotter, views, parent) as (key, rootfs):
+        reuse = CopyReuse(rootfs, snapshotter.upper_dir(key), context, previous_dir, previous)
         for action in op.actions:
-            apply_action(action, inputs, views, rootfs)
-    return commit_new(snapshotter, key)
+            apply_action(action, inputs, views, rootfs, reuse)
+    try:
+        # Unmounted: the links go straight into the new snapshot's own directory.
+        reuse.finish()
+        name = commit_new(snapshotter, key)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            snapshotter.remove(key)
+        raise
+    manifest = reuse.manifest()
+    if manifest is not None:
+        copies.remember(name, lineage, manifest)
+    return name
+
+
+def _copied_context(op: FileOp, inputs: Sequence[Result]) -> Path | None:
+    """The build context directory some copy action of `op` reads, if any."""
+    for action in op.actions:
+        if isinstance(action, CopyAction) and action.source_input is not None:
+            source = inputs[action.source_input]
+            if isinstance(source, ContextResult):
+                return source.directory
+    return None
+
+
+def _previous_copy(
+    copies: CopyManifests, snapshotter: Snapshotter, lineage: str
+) -> tuple[Path | None, dict[str, Stamp]]:
+    """The own-files directory and manifest of the latest committed result of
+    `lineage`, or (None, {}) when there is none."""
+    for snapshot in copies.latest(lineage):
+        if not snapshotter.exists(snapshot):
+            continue
+        files = copies.files_of(snapshot)
+        if files is None:
+            continue
+        try:
+            return snapshotter.tree_dir(snapshot), files
+        except StoreError:
+            continue
+    return None, {}
 
 
 def run_merge_op(inputs: Sequence[Result], snapshotter: Snapshotter, views: BuildViews) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from strata.solver.copies import CopyManifests
 from strata.store.root import StateRoot
 
 
@@ -174,6 +175,7 @@ class CacheRecords:
         """Delete every row about these snapshot keys, inside the caller's transaction;
         return the layer blobs that were remembered for them."""
         digests: list[str] = []
+        keys = list(keys)
         for key in keys:
             db.execute("DELETE FROM solver_cache WHERE snapshot = ?", (key,))
             db.execute("DELETE FROM solver_checksums WHERE snapshot = ?", (key,))
@@ -182,6 +184,7 @@ class CacheRecords:
                 for r in db.execute("SELECT digest FROM solver_layers WHERE snapshot = ?", (key,))
             )
             db.execute("DELETE FROM solver_layers WHERE snapshot = ?", (key,))
+        CopyManifests.forget_snapshots_in(db, keys)
         return digests
 
     @staticmethod

@@ -63,6 +63,7 @@ from strata.solver.checksums import (
     keyed_by_content,
     requests_for,
 )
+from strata.solver.copies import CopyManifests
 from strata.solver.execop import ExecEnvironment, run_exec_op
 from strata.solver.explain import (
     compare_components,
@@ -165,6 +166,7 @@ class Solver:
         self.bus = bus
         self.settings = settings
         self.stats = SolveStats()
+        self.copies = CopyManifests(root)
         self._cancelled = threading.Event()
         self._signal: int | None = None
         self._solved: dict[str, Solved] = {}
@@ -501,7 +503,7 @@ class Solver:
                 keep_failed=self.settings.keep_failed,
             )
         elif isinstance(op, FileOp):
-            name = run_file_op(op, results, self.snapshotter, self.views)
+            name = run_file_op(op, results, self.snapshotter, self.views, self.copies)
         elif isinstance(op, MergeOp):
             name = run_merge_op(results, self.snapshotter, self.views)
         else:

@@ -67,6 +67,10 @@ blobs) still lands as one transaction.
     ├── blob_sources             BlobSources             registry/sources.py
     │     digest, source ("<domain>/<path>": a repository known to hold the blob), seen
     │                                                    PK (digest, source)
+    │
+    ├── copy_manifests           CopyManifests           solver/copies.py
+    │     snapshot PK ─▶ snapshots.key, lineage (op, parent, context), created,
+    │     files (zlib JSON: dest path ─▶ source stamp)      by lineage
     └── schema_migrations        migrate()               store/schema.py
           version PK, strata (the strata version that applied it), applied
 
@@ -106,7 +110,7 @@ from pathlib import Path
 
 from strata.errors import StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,7 @@ TABLES: tuple[Table, ...] = (
     Table("contenthash_usage", "DigestCache", "strata/worker/contenthash.py"),
     Table("registry_pulls", "PulledNames", "strata/registry/pull.py"),
     Table("blob_sources", "BlobSources", "strata/registry/sources.py"),
+    Table("copy_manifests", "CopyManifests", "strata/solver/copies.py"),
     Table("schema_migrations", "migrate", "strata/store/schema.py"),
 )
 
@@ -364,6 +369,25 @@ def _to_v4(db: sqlite3.Connection) -> None:
     )
 
 
+# -- version 5 -----------------------------------------------------------------------------
+
+_V5_COPY_MANIFESTS = (
+    """CREATE TABLE copy_manifests (
+    snapshot TEXT PRIMARY KEY,
+    lineage  TEXT NOT NULL,
+    created  REAL NOT NULL,
+    files    BLOB NOT NULL
+)""",
+    "CREATE INDEX copy_manifests_by_lineage ON copy_manifests(lineage)",
+)
+
+
+def _to_v5(db: sqlite3.Connection) -> None:
+    """What each context copy wrote from where, for incremental COPY (`solver.copies`)."""
+    for ddl in _V5_COPY_MANIFESTS:
+        db.execute(ddl)
+
+
 # -- migrations ------------------------------------------------------------------------------
 
 
@@ -381,6 +405,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "registry_pulls: names resolved at registries", _to_v2),
     Migration(3, "blob_sources: repositories known to hold a blob", _to_v3),
     Migration(4, "contenthash_usage: when context digests were made and used", _to_v4),
+    Migration(5, "copy_manifests: sources of context copies, for incremental COPY", _to_v5),
 )
 
 

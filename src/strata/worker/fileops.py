@@ -25,6 +25,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from strata.errors import StrataError
 from strata.worker.archive import extract_archive, is_archive
@@ -42,6 +43,9 @@ from strata.worker.context import (
     scan_tree,
 )
 from strata.worker.users import parse_group, parse_passwd
+
+if TYPE_CHECKING:
+    from strata.worker.reuse import CopyReuse
 
 DEFAULT_DIR_MODE = 0o755
 
@@ -105,10 +109,16 @@ def copy(
     dest: str,
     *,
     options: CopyOptions = CopyOptions(),
+    reuse: CopyReuse | None = None,
+    reuse_sources: bool = False,
 ) -> None:
-    """Copy each source (in order) from the tree at `src_root` to `dest` in `dest_root`."""
+    """Copy each source (in order) from the tree at `src_root` to `dest` in `dest_root`.
+
+    With `reuse` (an incremental copy, `strata.worker.reuse`), every write is reported to
+    it, and when `reuse_sources` (the sources are the build context it follows) a regular
+    file unchanged since the previous copy is left for it to link instead of written."""
     for source in sources:
-        _Copier(src_root, dest_root, options).copy_source(source, dest)
+        _Copier(src_root, dest_root, options, reuse, reuse_sources).copy_source(source, dest)
 
 
 @dataclass
@@ -116,6 +126,8 @@ class _Copier:
     src_root: Path
     dest_root: Path
     options: CopyOptions
+    reuse: CopyReuse | None = None
+    reuse_sources: bool = False
     links: dict[tuple[int, int], Path] = field(default_factory=dict)
 
     def copy_source(self, source: str, dest: str) -> None:
@@ -148,7 +160,9 @@ class _Copier:
         host, st = lookup_source(self.src_root, path, follow_final=True, ignore=opts.ignore)
         if not stat.S_ISREG(st.st_mode) or not is_archive(host):
             return False
-        target = make_dirs(self.dest_root, clean_path(dest), DEFAULT_DIR_MODE, opts.chown, None)
+        target = self.make_dirs(clean_path(dest), DEFAULT_DIR_MODE, None)
+        if self.reuse is not None:
+            self.reuse.poison()
         extract_archive(host, target, chown=opts.chown)
         return True
 
@@ -157,7 +171,7 @@ class _Copier:
         dest_abs = clean_path(dest)
         ensure = dest_abs if _names_directory(dest) else clean_path(dest_abs + "/..")
         parent_mode = opts.chmod.parent_mode if opts.chmod else DEFAULT_DIR_MODE
-        make_dirs(self.dest_root, ensure, parent_mode, opts.chown, opts.timestamp_ns)
+        self.make_dirs(ensure, parent_mode, opts.timestamp_ns)
 
         src_host, src_st = lookup_source(
             self.src_root, path, follow_final=opts.follow_symlinks, ignore=opts.ignore
@@ -166,7 +180,7 @@ class _Copier:
         try:
             dest_st: os.stat_result | None = os.stat(dest_host)
         except (FileNotFoundError, NotADirectoryError):
-            dest_st = None
+            dest_st = self.reuse.pending_stat(dest_host) if self.reuse is not None else None
         src_is_dir = stat.S_ISDIR(src_st.st_mode)
         dest_is_dir = dest_st is not None and stat.S_ISDIR(dest_st.st_mode)
         target = dest_host
@@ -177,13 +191,7 @@ class _Copier:
         # A directory copied by contents onto a missing path becomes that path.
         into_new_dir = opts.dir_contents_only and src_is_dir and dest_st is None
         parent = target if into_new_dir else target.parent
-        make_dirs(
-            self.dest_root,
-            "/" + rel_to_root(self.dest_root, parent),
-            parent_mode,
-            opts.chown,
-            opts.timestamp_ns,
-        )
+        self.make_dirs("/" + rel_to_root(self.dest_root, parent), parent_mode, opts.timestamp_ns)
         tree = scan_tree(
             src_host,
             src_st,
@@ -197,26 +205,63 @@ class _Copier:
     def shown(self, host: Path) -> str:
         return "/" + rel_to_root(self.dest_root, host)
 
+    def make_dirs(self, path: str, mode: int, timestamp_ns: int | None) -> Path:
+        """`make_dirs` in the destination; a file an incremental copy has yet to link
+        counts as the file it will be (`mkdir`ing through it fails as it would)."""
+        if self.reuse is not None:
+            blocked = self.reuse.pending_in(resolve_in_root(self.dest_root, clean_path(path)))
+            if blocked is not None:
+                raise StrataError(f"mkdir {blocked}: not a directory")
+        return make_dirs(self.dest_root, path, mode, self.options.chown, timestamp_ns)
+
     def copy_node(self, node: TreeNode, target: Path, *, top: bool) -> None:
+        reuse = self.reuse
+        pending = False
         try:
             existing: os.stat_result | None = os.lstat(target)
         except FileNotFoundError:
             existing = None
+            if reuse is not None:
+                # A file left for the incremental copy to link is there, as it would be.
+                existing = reuse.pending_stat(target)
+                pending = existing is not None
         if node.is_dir:
             self.copy_dir(node, target, existing, top=top)
             return
         if existing is not None:
             if stat.S_ISDIR(existing.st_mode):
                 raise StrataError(f"cannot replace to directory {self.shown(target)} with file")
-            target.unlink()
+            if pending:
+                assert reuse is not None
+                reuse.cancel(target)
+            else:
+                target.unlink()
         mode = node.st.st_mode
+        if reuse is not None and not (self.reuse_sources and stat.S_ISREG(mode)):
+            reuse.touched(target)
         if stat.S_ISREG(mode):
             inode = (node.st.st_dev, node.st.st_ino)
             if node.st.st_nlink > 1 and inode in self.links:
-                os.link(self.links[inode], target, follow_symlinks=False)
+                first = self.links[inode]
+                if (
+                    reuse is not None
+                    and self.reuse_sources
+                    and reuse.link_deferred(first, target, node.path, node.st)
+                ):
+                    return  # will be linked with `first`, whose metadata it shares
+                os.link(first, target, follow_symlinks=False)
+                if reuse is not None and self.reuse_sources:
+                    reuse.wrote(target, node.path, node.st)
             else:
                 if node.st.st_nlink > 1:
                     self.links[inode] = target
+                if reuse is not None and self.reuse_sources:
+                    mtime = self.options.timestamp_ns
+                    if reuse.defer(
+                        target, node.path, node.st, node.st.st_mtime_ns if mtime is None else mtime
+                    ):
+                        return
+                    reuse.wrote(target, node.path, node.st)
                 copy_file_content(node.path, target)
         elif stat.S_ISLNK(mode):
             os.symlink(os.readlink(node.path), target)
@@ -243,6 +288,10 @@ class _Copier:
             # The top directory keeps its owner and mode; only its times follow the
             # source (fsutil copy.go restores the timestamp after adding children).
             self.apply_times(node, target)
+        else:
+            return
+        if self.reuse is not None:
+            self.reuse.times_set(target)
 
     def apply_metadata(self, node: TreeNode, target: Path) -> None:
         opts = self.options

@@ -65,6 +65,12 @@ class StoredSnapshotter:
             raise StoreError(f"snapshot {name} is not committed")
         return self.store.dir_of(info.id) / self.diff_subdir
 
+    def tree_dir(self, name: str) -> Path:
+        info = self.store.get(name)
+        if info.kind != "committed":
+            raise StoreError(f"snapshot {name} is not committed")
+        return self.store.dir_of(info.id) / "fs"
+
     def stat(self, key: str) -> SnapshotInfo:
         return self.store.get(key)
 

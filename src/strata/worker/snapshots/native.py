@@ -156,7 +156,17 @@ class _DiffWriter:
             os.link(self.links[ident], dst)
             return
         if stat.S_ISREG(mode):
-            shutil.copyfile(src, dst, follow_symlinks=False)
+            # `fs` and `diff` are both this snapshot's, immutable once it is committed:
+            # the diff shares the tree's file rather than holding a second copy (so a
+            # COPY of a big context is written once, and an incremental one not at all).
+            try:
+                os.link(src, dst, follow_symlinks=False)
+            except OSError:
+                shutil.copyfile(src, dst, follow_symlinks=False)
+            else:
+                if st.st_nlink > 1:
+                    self.links[ident] = dst
+                return
         elif stat.S_ISLNK(mode):
             os.symlink(os.readlink(src), dst)
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):

@@ -116,6 +116,13 @@ class Snapshotter(Protocol):
         is written from. Refuses anything not committed."""
         ...
 
+    def tree_dir(self, name: str) -> Path:
+        """The directory holding committed snapshot `name`'s own entries at their paths:
+        its upper dir (overlay: only its layer's entries) or its whole tree (native).
+        To read or hard-link from (an incremental COPY), never to write. Refuses
+        anything not committed."""
+        ...
+
     def stat(self, key: str) -> SnapshotInfo:
         """What the metadata knows of `key` (a key or a name)."""
         ...
