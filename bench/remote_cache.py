@@ -37,7 +37,7 @@ DOCKERFILE = """\
 FROM busybox:bench
 ARG INDEX
 COPY packages.txt /packages.txt
-RUN --mount=type=cache,target=/cache \\
+RUN --network=host --mount=type=cache,target=/cache \\
     for p in $(cat /packages.txt); do \\
       [ -f /cache/$p ] || wget -q -O /cache/$p "$INDEX/$p" || exit 1; \\
     done
@@ -113,7 +113,12 @@ def main() -> int:
                     "local", (("dest", dest), ("mode", "max"), ("cache-mounts", attribute))
                 )
                 build(
-                    BuildRequest(context=laptop_project, build_args=build_args, cache_to=(spec,)),
+                    BuildRequest(
+                        context=laptop_project,
+                        build_args=build_args,
+                        cache_to=(spec,),
+                        allow=("network.host",),
+                    ),
                     root=laptop,
                 )
         finally:
@@ -127,7 +132,10 @@ def main() -> int:
             try:
                 build(
                     BuildRequest(
-                        context=runner_project, build_args=build_args, cache_from=(source,)
+                        context=runner_project,
+                        build_args=build_args,
+                        cache_from=(source,),
+                        allow=("network.host",),
                     ),
                     root=runner,
                 )

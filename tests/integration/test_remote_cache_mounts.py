@@ -25,7 +25,7 @@ DOCKERFILE = f"""\
 FROM {BUSYBOX_IMAGE}
 ARG INDEX
 COPY packages.txt /packages.txt
-RUN --mount=type=cache,target=/cache \\
+RUN --network=host --mount=type=cache,target=/cache \\
     for p in $(cat /packages.txt); do \\
       [ -f /cache/$p ] || wget -q -O /cache/$p "$INDEX/$p" || exit 1; \\
     done && ls /cache | wc -l > /installed
@@ -93,6 +93,8 @@ def test_one_added_package_is_the_only_download_on_a_fresh_root(
     build(
         laptop,
         project,
+        "--allow",
+        "network.host",
         "--build-arg",
         arg,
         "--cache-to",
@@ -116,6 +118,8 @@ def test_one_added_package_is_the_only_download_on_a_fresh_root(
     build(
         runner,
         other,
+        "--allow",
+        "network.host",
         "--build-arg",
         arg,
         "--cache-from",
@@ -139,6 +143,8 @@ def test_an_unchanged_mount_is_the_same_blob(
         build(
             root,
             project,
+            "--allow",
+            "network.host",
             "--build-arg",
             arg,
             "--cache-to",
@@ -160,6 +166,8 @@ def test_max_size_leaves_a_large_mount_out_with_a_warning(
     log = build(
         root,
         project,
+        "--allow",
+        "network.host",
         "--build-arg",
         f"INDEX={packages.url}",
         "--cache-to",

@@ -125,7 +125,8 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--root",
-    type=click.Path(file_okay=False, path_type=Path),
+    # Not checked here: strata's own check says whose root it is and what to do.
+    type=click.Path(file_okay=False, readable=False, path_type=Path),
     default=None,
     help="State root directory (default: $STRATA_ROOT, /var/lib/strata for root).",
 )
