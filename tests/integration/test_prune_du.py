@@ -31,11 +31,11 @@ from strata.gc.usage import (
     UsageRecord,
     cache_mount_description,
     disk_usage,
-    remember_cache_mount,
 )
 from strata.solver.records import CacheRecords
 from strata.store.cachemounts import CacheMounts
 from strata.store.root import StateRoot
+from strata.store.usage import remember_cache_mount
 from strata.worker.snapshots.factory import open_snapshotter
 from strata.worker.snapshots.snapshotter import Snapshotter
 from tests.integration.guide_fixtures import (
