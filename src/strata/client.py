@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from strata.export.load import LoadedImage
     from strata.progress.bus import ProgressBus
     from strata.registry.hosts import RegistryConfig
+    from strata.store.check import CheckReport, ProblemCallback
     from strata.store.images import ImageRecord, ImageStore, Removal
     from strata.store.prune import PruneReport, RemovedCallback, WaitCallback
     from strata.store.reference import Reference
@@ -401,9 +402,7 @@ class Client:
         writer = write_oci_archive if format == "oci" else write_docker_archive
         writer(store.content, entries, dest)
 
-    def load(
-        self, source: BinaryIO | Path, *, source_name: str | None = None
-    ) -> list[LoadedImage]:
+    def load(self, source: BinaryIO | Path, *, source_name: str | None = None) -> list[LoadedImage]:
         """`docker load`: the images of a docker-archive or OCI layout, from a stream, a
         tar file or an OCI layout directory; each with its name and the ID it replaced."""
         from strata.export.load import load_archive, load_oci_layout_dir
@@ -447,6 +446,17 @@ class Client:
             on_wait=on_wait,
             on_removed=on_removed,
         )
+
+    def check(
+        self, *, repair: bool = False, on_problem: ProblemCallback | None = None
+    ) -> CheckReport:
+        """`strata check`: verify every blob's digest and size, the snapshots' rows, the
+        cache records and the images' blobs; with `repair`, drop corrupt blobs (the next
+        load, import or pull replaces them) and records that name missing snapshots.
+        `on_problem` hears of each problem as it is found (`strata.store.check`)."""
+        from strata.store.check import check
+
+        return check(self.state, repair=repair, on_problem=on_problem)
 
     def disk_usage(self, *, filters: Sequence[str] = ()) -> list[UsageRecord]:
         """`docker buildx du`: the build cache's records, oldest first, those `filters`

@@ -39,6 +39,10 @@ LAZY_COMMANDS: Mapping[str, LazyCommand] = {
         "strata.cli.build",
         "Build an image from a Dockerfile and a context (a directory, or - for stdin).",
     ),
+    "check": LazyCommand(
+        "strata.cli.check",
+        "Verify the state root: blobs, snapshots, cache records and images.",
+    ),
     "du": LazyCommand("strata.cli.cache", "Disk usage of the build cache."),
     "images": LazyCommand("strata.cli.images", "List images."),
     "import": LazyCommand(
