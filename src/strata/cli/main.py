@@ -11,17 +11,37 @@ paragraph of the command's own help (a unit test holds them together).
 
 from __future__ import annotations
 
-import importlib
+import os
+import signal
 import sys
-from collections.abc import Mapping
-from gettext import gettext as _
-from pathlib import Path
-from typing import NamedTuple
 
-import click
 
-import strata
-from strata.errors import StrataError
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    """Ctrl-C before `main` runs (imports take ~0.1 s): exit as `main` would, quietly.
+    `os._exit`, since a KeyboardInterrupt raised here would stop an import halfway."""
+    try:
+        os.write(2, b"ERROR: interrupted\n")
+    finally:
+        os._exit(130)
+
+
+# Installed before the imports below, and only when this process is the `strata`
+# command (not a program or a test importing this module): `main` puts Python's own
+# handler back as it starts.
+if os.path.basename(sys.argv[0]) == "strata":
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import contextlib  # noqa: E402 - after the Ctrl-C guard above
+import importlib  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+from gettext import gettext as _  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import NamedTuple  # noqa: E402
+
+import click  # noqa: E402
+
+import strata  # noqa: E402
+from strata.errors import StrataError  # noqa: E402
 
 SNAPSHOTTERS = ("auto", "overlay", "native")
 SNAPSHOTTER_ENV = "STRATA_SNAPSHOTTER"
@@ -144,25 +164,55 @@ def cli(ctx: click.Context, root: Path | None, snapshotter: str, config: Path | 
 
 
 def main() -> None:
-    """Console entry point: user errors print one message and exit non-zero."""
+    """Console entry point: user errors print one message and exit non-zero, and so do
+    faults of the machine (a full disk, a damaged metadata.db: `strata.faults`); Ctrl-C
+    at any moment exits 130 without a traceback."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = _run()
+    except KeyboardInterrupt:
+        # Also one raised while an error below was being printed.
+        code = _interrupted()
+    # What follows is the interpreter's shutdown (thread joins, atexit): a late Ctrl-C
+    # must not turn a finished command into a traceback or a death by SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
+def _run() -> int:
     try:
         # Without standalone mode click returns `ctx.exit(n)`'s code instead of exiting.
         result = cli.main(standalone_mode=False)
-        if isinstance(result, int):
-            sys.exit(result)
-    except click.exceptions.Abort:
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Abort as exc:
+        # click turns a KeyboardInterrupt into Abort (core.py `Command.main`).
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            return _interrupted()
         click.echo("Aborted!", err=True)
-        sys.exit(1)
+        return 1
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except StrataError as exc:
         from strata.cli.report import print_error
 
         print_error(exc)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+        return exc.exit_code
+    except Exception as exc:
+        from strata.faults import fault_error
+
+        fault = fault_error(exc)
+        if fault is None:
+            raise  # a bug: loud
+        click.echo(f"ERROR: {fault.message}", err=True)
+        return fault.exit_code
+
+
+def _interrupted() -> int:
+    """Ctrl-C: ignore any further one, say so, exit 130 as a shell reports SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
         click.echo("ERROR: interrupted", err=True)
-        sys.exit(130)
+    return 130

@@ -37,6 +37,7 @@ from strata.errors import (
     StepProcessError,
     StrataError,
 )
+from strata.faults import is_out_of_space, space_error
 from strata.fsutil import copy_tree
 from strata.image.oci import descriptor
 from strata.plan.ops import (
@@ -263,6 +264,16 @@ class Solver:
                 shown = self._vertex_message(vertex, exc)
                 self.bus.vertex_error(vertex.digest, shown, name=vertex.name or None)
             raise self._located(vertex, exc) from None
+        except OSError as exc:
+            # A full disk while a step writes its snapshot or a layer: one line
+            # naming the file, at the step (strata.faults); the step's active snapshot
+            # is already removed by whoever made it.
+            if not is_out_of_space(exc):
+                raise
+            fault = space_error(exc, str(exc.filename or f"the result of {vertex.name}"))
+            if self.bus is not None:
+                self.bus.vertex_error(vertex.digest, fault.message, name=vertex.name or None)
+            raise self._located(vertex, fault) from exc
 
     def _vertex_message(self, vertex: Vertex, exc: StrataError) -> str:
         """The error as the failing vertex shows it. A missing source is the checksum

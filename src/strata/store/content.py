@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from strata.errors import StoreError
+from strata.faults import is_out_of_space, space_error
 from strata.image.compress import open_decompressed, read_decompressed
 from strata.image.oci import Compression, check_digest, is_digest, layer_media_type
 from strata.solver.records import CacheRecords
@@ -277,10 +278,17 @@ class ContentStore:
                 raise StoreError(f"digest mismatch: expected {expected}, got {digest}")
             blob.digest = digest
             blob.created = self._place(tmp_path, digest, blob.size, hold)
-        except BaseException:
-            fh.close()
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                fh.close()  # flushing the buffer may fail again on a full disk
             with contextlib.suppress(FileNotFoundError):
                 tmp_path.unlink()
+            if is_out_of_space(exc):
+                what = expected or "a blob"
+                raise space_error(
+                    exc,
+                    f"{what} into the content store of {self.root.path} (after {blob.size} bytes)",
+                ) from exc
             raise
 
     def ingest_bytes(
