@@ -11,37 +11,19 @@ paragraph of the command's own help (a unit test holds them together).
 
 from __future__ import annotations
 
-import os
+import contextlib
+import importlib
 import signal
 import sys
+from collections.abc import Mapping
+from gettext import gettext as _
+from pathlib import Path
+from typing import NamedTuple
 
+import click
 
-def _interrupted_while_starting(signum: int, frame: object) -> None:
-    """Ctrl-C before `main` runs (imports take ~0.1 s): exit as `main` would, quietly.
-    `os._exit`, since a KeyboardInterrupt raised here would stop an import halfway."""
-    try:
-        os.write(2, b"ERROR: interrupted\n")
-    finally:
-        os._exit(130)
-
-
-# Installed before the imports below, and only when this process is the `strata`
-# command (not a program or a test importing this module): `main` puts Python's own
-# handler back as it starts.
-if os.path.basename(sys.argv[0]) == "strata":
-    signal.signal(signal.SIGINT, _interrupted_while_starting)
-
-import contextlib  # noqa: E402 - after the Ctrl-C guard above
-import importlib  # noqa: E402
-from collections.abc import Mapping  # noqa: E402
-from gettext import gettext as _  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import NamedTuple  # noqa: E402
-
-import click  # noqa: E402
-
-import strata  # noqa: E402
-from strata.errors import StrataError  # noqa: E402
+import strata
+from strata.errors import StrataError
 
 SNAPSHOTTERS = ("auto", "overlay", "native")
 SNAPSHOTTER_ENV = "STRATA_SNAPSHOTTER"
