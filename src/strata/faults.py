@@ -10,7 +10,9 @@ calls `fault_error` as a backstop for whatever escapes them.
 SQLite reports its own full disk as `SQLITE_FULL` ("database or disk is full", an
 `OperationalError`) and a damaged file as `SQLITE_NOTADB` ("file is not a database")
 or `SQLITE_CORRUPT` ("database disk image is malformed"), both `DatabaseError`s
-(sqlite3.c `sqlite3ErrStr`). This module imports no sqlite3: the backstop runs in the
+(sqlite3.c `sqlite3ErrStr`). In WAL mode a full disk may also surface as
+`SQLITE_IOERR` ("disk I/O error": the -shm or -wal file cannot grow), which is told
+apart from a failing disk by the space left. This module imports no sqlite3: the backstop runs in the
 CLI, which must stay quick to start, so SQLite errors are recognised by their class
 names and messages.
 """
@@ -18,6 +20,7 @@ names and messages.
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 from strata.errors import StoreError
@@ -25,6 +28,8 @@ from strata.errors import StoreError
 SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _SQLITE_FULL = "database or disk is full"
 _SQLITE_DAMAGED = ("file is not a database", "malformed")
+_SQLITE_IOERR = "disk I/O error"
+FULL_BELOW_BYTES = 1 << 20
 
 
 def is_out_of_space(exc: BaseException) -> bool:
@@ -38,7 +43,7 @@ def space_error(exc: BaseException, writing: str, *, needed: int | None = None) 
     """`no space left on device writing <what>` (with the size needed when known)."""
     reason = "disk quota exceeded" if getattr(exc, "errno", None) == errno.EDQUOT else None
     reason = reason or "no space left on device"
-    need = f" ({_size(needed)} needed)" if needed else ""
+    need = f" ({human_bytes(needed)} needed)" if needed else ""
     return StoreError(f"{reason} writing {writing}{need}; free some space and try again")
 
 
@@ -62,6 +67,13 @@ def database_fault(exc: BaseException, path: Path | str | None) -> StoreError | 
         return space_error(exc, f"the metadata database {path or 'metadata.db'}")
     if any(marker in text for marker in _SQLITE_DAMAGED):
         return damaged_database_error(exc, path)
+    if _SQLITE_IOERR in text:
+        # In WAL mode a full disk often shows as an I/O error instead (the -shm file
+        # cannot grow): tell them apart by the space left where the database lives.
+        where = f"the metadata database {path or 'metadata.db'}"
+        if path is not None and _nearly_full(Path(path).parent):
+            return space_error(exc, where)
+        return StoreError(f"cannot read or write {where}: {text}")
     return None
 
 
@@ -73,11 +85,21 @@ def fault_error(exc: BaseException) -> StoreError | None:
     return database_fault(exc, None)
 
 
+def _nearly_full(directory: Path) -> bool:
+    """Less than a megabyte left for this process on `directory`'s file system."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < FULL_BELOW_BYTES
+
+
 def _is_sqlite(exc: BaseException) -> bool:
     return type(exc).__module__ == "sqlite3"
 
 
-def _size(n: int) -> str:
+def human_bytes(n: int) -> str:
+    """`512 B`, `21.0 MiB`: sizes in fault messages."""
     if n < 1024:
         return f"{n} B"
     value = float(n)

@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from strata.errors import StoreError
-from strata.faults import is_out_of_space, space_error
+from strata.faults import human_bytes, is_out_of_space, space_error
 from strata.image.compress import open_decompressed, read_decompressed
 from strata.image.oci import Compression, check_digest, is_digest, layer_media_type
 from strata.solver.records import CacheRecords
@@ -287,7 +287,7 @@ class ContentStore:
                 what = expected or "a blob"
                 raise space_error(
                     exc,
-                    f"{what} into the content store of {self.root.path} (after {blob.size} bytes)",
+                    f"{what} into the content store of {self.root.path} (after {human_bytes(blob.size)})",
                 ) from exc
             raise
 
