@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from typing import Any, BinaryIO, Literal, cast
 import click
 
 from strata.api import ZERO_TIME, ImageDetails, parse_name
+from strata.atomicfile import atomic_write
 from strata.cli.context import client
 from strata.cli.report import print_error
 from strata.errors import StoreError, StrataError, UsageError
@@ -260,16 +260,13 @@ def save_command(
         client(ctx).save(images, sys.stdout.buffer, format=archive_format)
         sys.stdout.buffer.flush()
         return
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    # Written beside `output` and renamed over it when complete; a killed save's
+    # temporary file is deleted by the next save into that directory.
     try:
-        with open(tmp, "wb") as fh:
+        with atomic_write(output) as fh:
             client(ctx).save(images, fh, format=archive_format)
-        os.rename(tmp, output)
     except OSError as exc:
         raise StoreError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 @click.command("load")

@@ -452,6 +452,26 @@ class Solver:
     def _operation(self, vertex: Vertex, inputs: Sequence[Solved]) -> Solved:
         input_keys = self._input_keys(vertex, inputs)
         key, components = cache_key_for(vertex, input_keys)
+        if vertex.no_cache:
+            return self._keyed_operation(vertex, inputs, input_keys, key, components)
+        # "Look up, else run and record" holds the key's lock, so identical steps of
+        # concurrent builds on this root run once: the others wait, then find the
+        # record (BuildKit merges equal vertices of concurrent solves, solver/jobs.go).
+        with self.root.lock(step_lock_name(key), poll=self._stop_waiting):
+            return self._keyed_operation(vertex, inputs, input_keys, key, components)
+
+    def _stop_waiting(self) -> None:
+        if self._cancelled.is_set():
+            raise Interrupted(signal_number=self._signal or 2)
+
+    def _keyed_operation(
+        self,
+        vertex: Vertex,
+        inputs: Sequence[Solved],
+        input_keys: list[InputKey],
+        key: str,
+        components: dict[str, Any],
+    ) -> Solved:
         components["name"] = vertex.name
         step_id = self._step_id(vertex)
         if not vertex.no_cache:
@@ -550,6 +570,16 @@ class Solver:
     def _log(self, vertex: Vertex, stream: str, line: bytes) -> None:
         if self.bus is not None:
             self.bus.log(vertex.digest, STDERR if stream == "stderr" else STDOUT, line)
+
+
+STEP_LOCK_STRIPES = 3
+"""Hex digits of a cache key that name its step lock: 4,096 lock files at most, and
+two different steps share one (and wait for each other) rarely."""
+
+
+def step_lock_name(key: str) -> str:
+    """The lock a step with cache key `key` runs under (`StateRoot.lock`)."""
+    return "step-" + key.removeprefix("sha256:")[:STEP_LOCK_STRIPES]
 
 
 def _unique_inputs(vertex: Vertex) -> list[Vertex]:

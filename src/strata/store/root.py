@@ -38,7 +38,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,6 +50,7 @@ BUSY_TIMEOUT_SECONDS = 60.0
 STAGING_PREFIX = ".new-"
 TRASH_PREFIX = ".removed-"
 STAGING_GRACE_SECONDS = 60.0
+LOCK_POLL_SECONDS = 0.05
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 METADATA_SUFFIXES = ("", "-wal", "-shm", "-journal")
@@ -167,11 +168,27 @@ class StateRoot:
     # -- locks ------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
-        """An advisory lock across processes and threads, held for the `with` block."""
+    def lock(
+        self, name: str, *, shared: bool = False, poll: Callable[[], None] | None = None
+    ) -> Iterator[None]:
+        """An advisory lock across processes and threads, held for the `with` block.
+
+        With `poll`, waiting is a loop that calls it every `LOCK_POLL_SECONDS`, so a
+        waiter can give up (`poll` raises) instead of blocking in the kernel until the
+        holder is done."""
         safe = name.replace("/", "_")
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         with _open_lock_file(self.locks_dir / f"{safe}.lock") as fh:
-            fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            if poll is None:
+                fcntl.flock(fh, mode)
+            else:
+                while True:
+                    try:
+                        fcntl.flock(fh, mode | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        poll()
+                        time.sleep(LOCK_POLL_SECONDS)
             try:
                 yield
             finally:
