@@ -150,6 +150,20 @@ def test_a_layer_export_that_fills_the_disk_is_one_message_naming_the_store(
     assert_usable(small_root, tmp_path)
 
 
+def test_a_cache_mount_that_fills_the_disk_fails_its_step_and_prune_frees_it(
+    small_root: Path, tmp_path: Path
+) -> None:
+    project = write_project(
+        tmp_path / "cache",
+        f"FROM {BUSYBOX_IMAGE}\n"
+        "RUN --mount=type=cache,target=/c head -c 80000000 /dev/urandom > /c/big\n",
+    )
+    line = one_error(strata(small_root, "build", str(project)))
+    assert "did not complete successfully" in line
+    strata(small_root, "prune", "--all", "--force", check=True)
+    assert_usable(small_root, tmp_path)
+
+
 def test_an_output_file_that_fills_the_disk_is_one_message_and_removed(
     build_root: Path, small_fs: Path, tmp_path: Path
 ) -> None:
