@@ -103,3 +103,15 @@ def test_check_reports_and_repairs_a_corrupt_blob_but_keeps_its_holders(
     assert store.ref_count(digest) == 1  # the image holds it again once it comes back
     store.ingest_bytes(data)
     assert check(root).problems == ()
+
+
+def test_chunks_yield_the_blob_and_check_it_at_the_end(root: StateRoot) -> None:
+    store = ContentStore(root)
+    data = b"upload body " * 500
+    digest = store.ingest_bytes(data)
+    with store.open_verified(digest) as blob:
+        assert b"".join(blob.chunks(1000)) == data
+    corrupt(store, digest)
+    with pytest.raises(StoreError, match="is corrupt"), store.open_verified(digest) as blob:
+        for _ in blob.chunks(1000):
+            pass

@@ -160,6 +160,11 @@ class VerifiedBlob:
     def readable(self) -> bool:
         return True
 
+    def chunks(self, size: int = COPY_CHUNK) -> Iterator[bytes]:
+        """The bytes in chunks (an HTTP upload body); the last step checks the digest."""
+        while chunk := self.read(size):
+            yield chunk
+
     def verify(self) -> None:
         """Read the rest (normally nothing) and check the digest of all the bytes."""
         while self.read(COPY_CHUNK):
