@@ -80,7 +80,7 @@ def database_fault(exc: BaseException, path: Path | str | None) -> StoreError | 
 def fault_error(exc: BaseException) -> StoreError | None:
     """The backstop: a one-line StoreError for a fault that escaped its layer, or None."""
     if isinstance(exc, OSError) and exc.errno in SPACE_ERRNOS:
-        target = exc.filename if exc.filename is not None else "to disk"
+        target = exc.filename if exc.filename is not None else "the output"
         return space_error(exc, str(target))
     return database_fault(exc, None)
 
