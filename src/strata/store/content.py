@@ -142,6 +142,7 @@ class VerifiedBlob:
         self.image = image
         self.size = 0
         self._checked = False
+        self._failed = False
 
     def read(self, size: int | None = -1) -> bytes:
         data = self._fh.read(-1 if size is None else size)
@@ -176,6 +177,7 @@ class VerifiedBlob:
             return
         actual = "sha256:" + self._hash.hexdigest()
         if actual != self.digest:
+            self._failed = True
             raise corrupt_blob_error(self.digest, actual, self.image)
         self._checked = True
 
@@ -191,8 +193,11 @@ class VerifiedBlob:
         try:
             if exc is None:
                 self.verify()
-            elif isinstance(exc, Exception) and not self._fh.closed:
-                # The corruption error replaces (and chains) the consumer's own.
+            elif isinstance(exc, StoreError | ValueError | EOFError) and not self._failed:
+                # What bad bytes make a consumer raise (a decompressor's error, a tar
+                # entry of the wrong size): the corruption error, if that is what it
+                # was, replaces (and chains) it. Not for OSError: a full or closed
+                # output is no reason to read the rest of a large blob.
                 self.verify()
         finally:
             self.close()
