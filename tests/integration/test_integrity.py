@@ -126,3 +126,30 @@ def test_check_drops_records_of_a_snapshot_whose_files_are_gone(
     out = tmp_path / "out"
     strata(build_root, "build", "-o", str(out), str(project), check=True)
     assert (out / "greeting").read_text() == "hello\n"
+
+
+def test_a_missing_layer_blob_is_named_reported_and_restored_by_load(
+    build_root: Path, tmp_path: Path
+) -> None:
+    project = write_project(tmp_path / "app", APP)
+    strata(build_root, "build", "-t", "app:1", str(project), check=True)
+    good = tmp_path / "good.tar"
+    strata(build_root, "save", "--format", "oci", "-o", str(good), "app:1", check=True)
+    digest = top_layer(build_root, "app:1")
+    blob = build_root / "blobs" / "sha256" / digest.removeprefix("sha256:")
+    blob.unlink()
+
+    for fmt in ("oci", "docker"):
+        run = strata(build_root, "save", "--format", fmt, "-o", str(tmp_path / "x.tar"), "app:1")
+        lines = error_lines(run.stderr)
+        assert run.returncode == 1 and len(lines) == 1, lines
+        assert digest in lines[0] and "app:1" in lines[0] and "missing" in lines[0]
+
+    found = strata(build_root, "check")
+    assert found.returncode == 1
+    assert f"missing-blob: {digest}" in found.stdout.decode()
+    assert f"image-incomplete: app:1: lacks blob {digest}" in found.stdout.decode()
+    strata(build_root, "check", "--repair")
+    strata(build_root, "load", "-i", str(good), check=True)
+    assert "no problems" in strata(build_root, "check", check=True).stdout.decode()
+    strata(build_root, "save", "-o", str(tmp_path / "x.tar"), "app:1", check=True)

@@ -90,12 +90,10 @@ def write_oci_archive(content: ContentStore, entries: Sequence[ExportEntry], out
     tar.add_dir("blobs")
     tar.add_dir("blobs/sha256")
     for digest, label in layout_blobs_of(entries):
-        size = content.info(digest).size
         # Hashed as it streams: a corrupt blob fails here, named (store/content.py).
         with content.open_verified(digest, image=label) as fh:
-            tar.add_stream(
-                f"blobs/sha256/{digest.removeprefix('sha256:')}", size, cast(BinaryIO, fh)
-            )
+            name = f"blobs/sha256/{digest.removeprefix('sha256:')}"
+            tar.add_stream(name, fh.stored_size, cast(BinaryIO, fh))
     tar.close()
 
 

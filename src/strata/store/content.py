@@ -161,6 +161,11 @@ class VerifiedBlob:
     def readable(self) -> bool:
         return True
 
+    @property
+    def stored_size(self) -> int:
+        """The size of the file as stored (what a descriptor or tar header announces)."""
+        return os.fstat(self._fh.fileno()).st_size
+
     def chunks(self, size: int = COPY_CHUNK) -> Iterator[bytes]:
         """The bytes in chunks (an HTTP upload body); the last step checks the digest."""
         while chunk := self.read(size):
@@ -438,7 +443,13 @@ class ContentStore:
         raises a StoreError naming the blob, `image` and `strata check --repair` if
         they differ; an error inside the block from bytes that fail that check (a
         decompressor choking on them) becomes the same StoreError."""
-        fh = self.open(digest)
+        try:
+            fh = open(self.path(digest), "rb")  # noqa: SIM115 - VerifiedBlob closes it
+        except FileNotFoundError:
+            of_image = f" of image {image}" if image else ""
+            raise StoreError(
+                f"blob {digest}{of_image} is missing from the content store; {REPAIR_HINT}"
+            ) from None
         return VerifiedBlob(fh, digest, image=image)
 
     def read_bytes(self, digest: str, *, limit: int = 64 << 20, image: str | None = None) -> bytes:
