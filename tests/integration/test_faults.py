@@ -263,9 +263,9 @@ def test_ctrl_c_at_random_moments_exits_130_without_a_traceback(
     ]
     for args, times, longest in commands:
         for _ in range(times):
-            # From 50 ms: before that the interpreter itself is still starting, before
-            # any of strata's code runs (see strata/_startup.py).
-            delay = moments.uniform(0.05, longest)
+            # From 120 ms: in the first ~20 ms the interpreter itself is still starting,
+            # before any of strata's code runs (see strata/_startup.py).
+            delay = moments.uniform(0.12, longest)
             run = interrupt_at(build_root, args, delay)
             what = f"strata {args[0]} interrupted after {delay:.3f}s (seed {seed})"
             err = run.stderr.decode()
