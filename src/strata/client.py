@@ -448,15 +448,20 @@ class Client:
         )
 
     def check(
-        self, *, repair: bool = False, on_problem: ProblemCallback | None = None
+        self,
+        *,
+        repair: bool = False,
+        on_problem: ProblemCallback | None = None,
+        on_wait: WaitCallback | None = None,
     ) -> CheckReport:
         """`strata check`: verify every blob's digest and size, the snapshots' rows, the
         cache records and the images' blobs; with `repair`, drop corrupt blobs (the next
         load, import or pull replaces them) and records that name missing snapshots.
-        `on_problem` hears of each problem as it is found (`strata.store.check`)."""
+        `on_problem` hears of each problem as it is found (`strata.store.check`); a
+        repair waits for running builds, telling `on_wait`."""
         from strata.store.check import check
 
-        return check(self.state, repair=repair, on_problem=on_problem)
+        return check(self.state, repair=repair, on_problem=on_problem, on_wait=on_wait)
 
     def disk_usage(self, *, filters: Sequence[str] = ()) -> list[UsageRecord]:
         """`docker buildx du`: the build cache's records, oldest first, those `filters`

@@ -28,7 +28,10 @@ def check_command(ctx: click.Context, repair: bool) -> None:
     def show(problem: Problem) -> None:
         click.echo(str(problem))
 
-    report = client(ctx).check(repair=repair, on_problem=show)
+    def waiting(message: str) -> None:
+        click.echo(message, err=True)
+
+    report = client(ctx).check(repair=repair, on_problem=show, on_wait=waiting)
     left = sum(1 for p in report.problems if not p.repaired)
     repaired = len(report.problems) - left
     summary = (

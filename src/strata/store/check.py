@@ -83,13 +83,19 @@ class CheckReport:
 
 
 ProblemCallback = Callable[[Problem], None]
+WAITING_MESSAGE = "waiting for running builds to finish before repairing"
 
 
 def check(
-    root: StateRoot, *, repair: bool = False, on_problem: ProblemCallback | None = None
+    root: StateRoot,
+    *,
+    repair: bool = False,
+    on_problem: ProblemCallback | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> CheckReport:
     """Check the state root (see the module docstring); with `repair`, fix what can be.
-    `on_problem` hears of each problem as it is found."""
+    `on_problem` hears of each problem as it is found; `on_wait` is told when a repair
+    waits for running builds."""
     found: list[Problem] = []
 
     def note(problem: Problem) -> None:
@@ -99,7 +105,12 @@ def check(
 
     with contextlib.ExitStack() as stack:
         if repair:
-            stack.enter_context(exclusive_cache_access(root, wait=True))
+
+            def waiting(_: str) -> None:
+                if on_wait is not None:
+                    on_wait(WAITING_MESSAGE)
+
+            stack.enter_context(exclusive_cache_access(root, wait=True, on_wait=waiting))
         content = ContentStore(root)
         blobs = _check_blobs(content, repair, note)
         snapshots, records = _check_snapshots(root, repair, note)
