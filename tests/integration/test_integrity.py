@@ -115,6 +115,12 @@ def test_check_drops_records_of_a_snapshot_whose_files_are_gone(
     )
     shutil.rmtree(numbered[-1])  # the RUN step's snapshot, the last one made
 
+    more = write_project(tmp_path / "more", APP + "RUN cat /greeting > /again\n")
+    failed = strata(build_root, "build", str(more))
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr.decode()
+    last = failed.stderr.decode().strip().splitlines()[-1]
+    assert "snapshot(s) are missing" in last and "strata check --repair" in last
+
     found = strata(build_root, "check")
     assert found.returncode == 1
     assert "missing-snapshot" in found.stdout.decode()

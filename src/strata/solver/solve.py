@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import contextlib
+import errno
 import threading
 import time
 import uuid
@@ -35,6 +36,7 @@ from strata.errors import (
     Interrupted,
     SourceNotFoundError,
     StepProcessError,
+    StoreError,
     StrataError,
 )
 from strata.faults import is_out_of_space, space_error
@@ -265,15 +267,31 @@ class Solver:
                 self.bus.vertex_error(vertex.digest, shown, name=vertex.name or None)
             raise self._located(vertex, exc) from None
         except OSError as exc:
-            # A full disk while a step writes its snapshot or a layer: one line
-            # naming the file, at the step (strata.faults); the step's active snapshot
-            # is already removed by whoever made it.
-            if not is_out_of_space(exc):
+            # A fault of the machine, not a bug: one line at the step. The step's
+            # active snapshot is already removed by whoever made it.
+            fault = self._fault(vertex, exc)
+            if fault is None:
                 raise
-            fault = space_error(exc, str(exc.filename or f"the result of {vertex.name}"))
             if self.bus is not None:
                 self.bus.vertex_error(vertex.digest, fault.message, name=vertex.name or None)
             raise self._located(vertex, fault) from exc
+
+    def _fault(self, vertex: Vertex, exc: OSError) -> StoreError | None:
+        """A full disk while a step writes (naming the file, `strata.faults`), or a
+        snapshot whose files someone deleted (a mount finds no directory); else None."""
+        if is_out_of_space(exc):
+            return space_error(exc, str(exc.filename or f"the result of {vertex.name}"))
+        if exc.errno == errno.ENOENT:
+            from strata.store.check import missing_snapshot_files
+
+            missing = missing_snapshot_files(self.root)
+            if missing:
+                return StoreError(
+                    f"the files of {len(missing)} snapshot(s) are missing from the state"
+                    f" root {self.root.path} (first: {missing[0]}); run `strata check"
+                    " --repair`, then build again"
+                )
+        return None
 
     def _vertex_message(self, vertex: Vertex, exc: StrataError) -> str:
         """The error as the failing vertex shows it. A missing source is the checksum

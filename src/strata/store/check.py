@@ -144,6 +144,16 @@ def _check_blobs(content: ContentStore, repair: bool, note: ProblemCallback) -> 
     return len(stored)
 
 
+def missing_snapshot_files(root: StateRoot) -> list[str]:
+    """Keys of committed snapshots whose directory is gone (oldest first): what a build
+    that fails to mount them is told to repair."""
+    return [
+        row.key
+        for row in snapshot_rows(root.connect())
+        if row.kind == "committed" and not (root.snapshots_dir / str(row.id)).is_dir()
+    ]
+
+
 def _check_snapshots(root: StateRoot, repair: bool, note: ProblemCallback) -> tuple[int, int]:
     db = root.connect()
     rows = snapshot_rows(db)
