@@ -17,10 +17,14 @@ their API): `import strata` loads only the errors, and the first use of, say,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from strata._startup import guard_command_start
 
-from strata._lazy import lazy_exports
-from strata.errors import (
+guard_command_start()  # first: a Ctrl-C while the command imports exits 130 quietly
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+from strata._lazy import lazy_exports  # noqa: E402
+from strata.errors import (  # noqa: E402
     BuildError,
     DockerfileError,
     ExecError,

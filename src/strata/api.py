@@ -59,8 +59,11 @@ if TYPE_CHECKING:
     Root = Path | str | StateRoot | None
 
     # The helpers the CLI parses and prints with (flag values, filters, Go's text forms).
+    from strata.atomicfile import atomic_write
     from strata.checkcall import check_json, render_check
     from strata.export.outputs import parse_outputs
+    from strata.faults import fault_error
+    from strata.gc.check import CheckReport, Problem
     from strata.gc.prune import parse_filters, parse_size
     from strata.gotext import format_rfc3339_nano, go_quote
     from strata.imagefilters import PRUNE_KEYS, parse_image_filters
@@ -83,6 +86,7 @@ __all__ = [
     "BuildRequest",
     "BuildResult",
     "CacheSpec",
+    "CheckReport",
     "Client",
     "DebugSession",
     "DebugShell",
@@ -95,6 +99,7 @@ __all__ = [
     "NetworkMode",
     "OnError",
     "OutputSpec",
+    "Problem",
     "PruneReport",
     "PullResult",
     "Removal",
@@ -105,11 +110,13 @@ __all__ = [
     "SnapshotterName",
     "UsageRecord",
     "Volume",
+    "atomic_write",
     "build",
     "check_json",
     "decode_dockerfile_text",
     "default_root",
     "disk_usage",
+    "fault_error",
     "format_rfc3339_nano",
     "go_quote",
     "import_image",
@@ -162,6 +169,10 @@ _LAZY = {
     "server_address": "strata.registry.login",
     "require_privileges": "strata.privileges",
     "parse_filters": "strata.gc.prune",
+    "atomic_write": "strata.atomicfile",
+    "Problem": "strata.gc.check",
+    "CheckReport": "strata.gc.check",
+    "fault_error": "strata.faults",
     "parse_size": "strata.gc.prune",
     "parse_outputs": "strata.export.outputs",
     "parse_cache_specs": "strata.remotecache.spec",

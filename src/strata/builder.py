@@ -50,6 +50,7 @@ from strata.export.image_variant import (
 from strata.export.local import export_local, export_tar
 from strata.export.oci_layout import write_oci_archive, write_oci_layout_dir
 from strata.export.outputs import ImageOptions, OutputSpec, with_build_annotations
+from strata.faults import is_out_of_space, space_error
 from strata.gc.prune import (
     auto_gc,
     build_lease,
@@ -806,8 +807,16 @@ class _Build:
         path = Path(output.dest)
         if path.parent != Path(""):
             path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh:
-            yield fh
+        try:
+            with open(path, "wb") as fh:
+                yield fh
+        except OSError as exc:
+            # A full disk: one line naming the file, and no half-written archive left.
+            if not is_out_of_space(exc):
+                raise
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise space_error(exc, str(path)) from exc
 
 
 def build(

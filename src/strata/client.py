@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from strata.checkcall import CheckResult
     from strata.export.docker_archive import ExportEntry
     from strata.export.load import LoadedImage
+    from strata.gc.check import CheckReport, ProblemCallback
     from strata.gc.prune import PruneReport, RemovedCallback, WaitCallback
     from strata.gc.usage import UsageRecord
     from strata.imagefilters import ImageFilters
@@ -347,8 +348,8 @@ class Client:
             on_removed=on_removed,
         )
 
-    def check(self, request: BuildRequest) -> CheckResult:
-        """`docker buildx build --call=check`: the lint findings of `request`'s target,
+    def lint(self, request: BuildRequest) -> CheckResult:
+        """`docker buildx build --call=check` (`--check`): the lint findings of `request`'s target,
         its Dockerfile planned as a build would plan it (base images resolved), nothing
         run or stored."""
         from strata import builder
@@ -710,9 +711,7 @@ class Client:
         writer = write_oci_archive if format == "oci" else write_docker_archive
         writer(store.content, entries, dest)
 
-    def load(
-        self, source: BinaryIO | Path, *, source_name: str | None = None
-    ) -> list[LoadedImage]:
+    def load(self, source: BinaryIO | Path, *, source_name: str | None = None) -> list[LoadedImage]:
         """`docker load`: the images of a docker-archive or OCI layout, from a stream, a
         tar file or an OCI layout directory; each with its name and the ID it replaced."""
         from strata.export.load import load_archive, load_oci_layout_dir
@@ -756,6 +755,22 @@ class Client:
             on_wait=on_wait,
             on_removed=on_removed,
         )
+
+    def check(
+        self,
+        *,
+        repair: bool = False,
+        on_problem: ProblemCallback | None = None,
+        on_wait: WaitCallback | None = None,
+    ) -> CheckReport:
+        """`strata check`: verify every blob's digest and size, the snapshots' rows, the
+        cache records and the images' blobs; with `repair`, drop corrupt blobs (the next
+        load, import or pull replaces them) and records that name missing snapshots.
+        `on_problem` hears of each problem as it is found (`strata.gc.check`); a
+        repair waits for running builds, telling `on_wait`."""
+        from strata.gc.check import check
+
+        return check(self.state, repair=repair, on_problem=on_problem, on_wait=on_wait)
 
     def disk_usage(self, *, filters: Sequence[str] = ()) -> list[UsageRecord]:
         """`docker buildx du`: the build cache's records, oldest first, those `filters`

@@ -565,7 +565,7 @@ def _run_check(builder: Client, request: BuildRequest, call: CallRequest) -> int
     """`--call=check`: the findings on stdout as buildx prints them; exit 1 when any."""
     from strata.api import check_json, render_check
 
-    result = builder.check(request)
+    result = builder.lint(request)
     if call.json_format:
         click.echo(json.dumps(check_json(result), indent=2))
     else:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
 import click
 
-from strata.api import ZERO_TIME, ImageDetails, parse_name
+from strata.api import ZERO_TIME, ImageDetails, atomic_write, parse_name
 from strata.api import format_rfc3339_nano as go_rfc3339
 from strata.cli.context import client
 from strata.cli.gotemplate import parse_format, parse_template, render_items
@@ -359,19 +358,13 @@ def save_command(
         client(ctx).save(images, sys.stdout.buffer, format=archive_format)
         sys.stdout.buffer.flush()
         return
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    # Written beside `output` and renamed over it when complete; a killed save's
+    # temporary file is deleted by the next save into that directory.
     try:
-        with open(tmp, "wb") as fh:
+        with atomic_write(output) as fh:
             client(ctx).save(images, fh, format=archive_format)
-        os.rename(tmp, output)
     except OSError as exc:
-        where = output.parent if exc.filename == str(tmp) else output
-        raise StoreError(f"cannot write {output}: {where}: {exc.strerror or exc}") from None
-    finally:
-        # The cleanup's own failure (nothing to remove on a read-only file system)
-        # must not replace the error that matters.
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        raise StoreError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 @click.command("load")

@@ -11,7 +11,9 @@ paragraph of the command's own help (a unit test holds them together).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
 import sys
 from collections.abc import Mapping
 from gettext import gettext as _
@@ -44,6 +46,10 @@ LAZY_COMMANDS: Mapping[str, LazyCommand] = {
     ),
     "buildx": LazyCommand(
         "strata.cli.docker_aliases", "Docker buildx's spellings (buildx build, du, prune)."
+    ),
+    "check": LazyCommand(
+        "strata.cli.check",
+        "Verify the state root: blobs, snapshots, cache records and images.",
     ),
     "du": LazyCommand("strata.cli.cache", "Disk usage of the build cache."),
     "history": LazyCommand("strata.cli.history", "Show the history of an image."),
@@ -163,25 +169,55 @@ def cli(ctx: click.Context, root: Path | None, snapshotter: str, config: Path | 
 
 
 def main() -> None:
-    """Console entry point: user errors print one message and exit non-zero."""
+    """Console entry point: user errors print one message and exit non-zero, and so do
+    faults of the machine (a full disk, a damaged metadata.db: `strata.faults`); Ctrl-C
+    at any moment exits 130 without a traceback."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = _run()
+    except KeyboardInterrupt:
+        # Also one raised while an error below was being printed.
+        code = _interrupted()
+    # What follows is the interpreter's shutdown (thread joins, atexit): a late Ctrl-C
+    # must not turn a finished command into a traceback or a death by SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
+def _run() -> int:
     try:
         # Without standalone mode click returns `ctx.exit(n)`'s code instead of exiting.
         result = cli.main(standalone_mode=False)
-        if isinstance(result, int):
-            sys.exit(result)
-    except click.exceptions.Abort:
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Abort as exc:
+        # click turns a KeyboardInterrupt into Abort (core.py `Command.main`).
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            return _interrupted()
         click.echo("Aborted!", err=True)
-        sys.exit(1)
+        return 1
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except StrataError as exc:
         from strata.cli.report import print_error
 
         print_error(exc)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+        return exc.exit_code
+    except Exception as exc:
+        from strata.api import fault_error
+
+        fault = fault_error(exc)
+        if fault is None:
+            raise  # a bug: loud
+        click.echo(f"ERROR: {fault.message}", err=True)
+        return fault.exit_code
+
+
+def _interrupted() -> int:
+    """Ctrl-C: ignore any further one, say so, exit 130 as a shell reports SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
         click.echo("ERROR: interrupted", err=True)
-        sys.exit(130)
+    return 130

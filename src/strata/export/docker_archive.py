@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from strata.errors import StoreError
 from strata.image.compress import open_decompressed
@@ -32,6 +32,13 @@ class ExportEntry:
 
     image: Image
     names: Sequence[Reference] = field(default_factory=tuple)
+
+    @property
+    def label(self) -> str:
+        """How errors name the image: its first name, else its short ID."""
+        if self.names:
+            return self.names[0].familiar()
+        return self.image.id.removeprefix("sha256:")[:12]
 
 
 def write_docker_archive(
@@ -57,13 +64,15 @@ def write_docker_archive(
                     f"layer {layer.digest} holds {record.diff_id}, config says {layer.diff_id}"
                 )
             tar.add_dir(hex_id)
-            with content.open(layer.digest) as raw:
-                stream, _ = open_decompressed(raw)
+            # Hashed as it streams: a corrupt blob fails here, named (store/content.py).
+            with content.open_verified(layer.digest, image=entry.label) as raw:
+                stream, _ = open_decompressed(cast(BinaryIO, raw))
                 tar.add_stream(path, record.uncompressed_size, stream)
         config_path = entry.image.config_digest.removeprefix("sha256:") + ".json"
         if config_path not in written:
             written.add(config_path)
-            tar.add_bytes(config_path, content.read_bytes(entry.image.config_digest))
+            config = content.read_bytes(entry.image.config_digest, image=entry.label)
+            tar.add_bytes(config_path, config)
         tags = [n.familiar() for n in entry.names if n.tag is not None]
         manifest.append({"Config": config_path, "RepoTags": tags or None, "Layers": layer_paths})
         for name in entry.names:

@@ -18,7 +18,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from strata.errors import StoreError
 from strata.export.docker_archive import ExportEntry
@@ -61,14 +61,21 @@ def layout_index(content: ContentStore, entries: Sequence[ExportEntry]) -> Index
 
 def layout_blobs(entries: Sequence[ExportEntry]) -> list[str]:
     """Every blob the layout holds, each once, in a fixed order."""
-    seen: dict[str, None] = {}
+    return [digest for digest, _ in layout_blobs_of(entries)]
+
+
+def layout_blobs_of(entries: Sequence[ExportEntry]) -> list[tuple[str, str]]:
+    """`layout_blobs`, each with the image (`ExportEntry.label`) that first names it."""
+    seen: dict[str, str] = {}
     for entry in entries:
         image = entry.image
-        seen[image.manifest_digest] = None
-        seen[image.config_digest] = None
-        for layer in image.layers:
-            seen[layer.digest] = None
-    return list(seen)
+        for digest in (
+            image.manifest_digest,
+            image.config_digest,
+            *(layer.digest for layer in image.layers),
+        ):
+            seen.setdefault(digest, entry.label)
+    return list(seen.items())
 
 
 def _json_bytes(value: object) -> bytes:
@@ -82,10 +89,11 @@ def write_oci_archive(content: ContentStore, entries: Sequence[ExportEntry], out
     tar.add_bytes("index.json", _json_bytes(layout_index(content, entries)))
     tar.add_dir("blobs")
     tar.add_dir("blobs/sha256")
-    for digest in layout_blobs(entries):
-        size = content.info(digest).size
-        with content.open(digest) as fh:
-            tar.add_stream(f"blobs/sha256/{digest.removeprefix('sha256:')}", size, fh)
+    for digest, label in layout_blobs_of(entries):
+        # Hashed as it streams: a corrupt blob fails here, named (store/content.py).
+        with content.open_verified(digest, image=label) as fh:
+            name = f"blobs/sha256/{digest.removeprefix('sha256:')}"
+            tar.add_stream(name, fh.stored_size, cast(BinaryIO, fh))
     tar.close()
 
 
@@ -95,10 +103,10 @@ def write_oci_layout_dir(content: ContentStore, entries: Sequence[ExportEntry], 
         raise StoreError(f"{dest}: exists and is not an empty directory")
     blobs = dest / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
-    for digest in layout_blobs(entries):
+    for digest, label in layout_blobs_of(entries):
         target = blobs / digest.removeprefix("sha256:")
-        with content.open(digest) as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+        with content.open_verified(digest, image=label) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(cast(BinaryIO, src), dst, 1 << 20)
     (dest / "oci-layout").write_bytes(_json_bytes({"imageLayoutVersion": OCI_LAYOUT_VERSION}))
     index_tmp = dest / ".index.json.tmp"
     index_tmp.write_bytes(_json_bytes(layout_index(content, entries)))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import contextlib
+import errno
 import threading
 import time
 import uuid
@@ -36,8 +37,10 @@ from strata.errors import (
     Interrupted,
     SourceNotFoundError,
     StepProcessError,
+    StoreError,
     StrataError,
 )
+from strata.faults import is_out_of_space, space_error
 from strata.fsutil import copy_tree
 from strata.image.oci import descriptor
 from strata.plan.ops import (
@@ -280,6 +283,32 @@ class Solver:
                 shown = self._vertex_message(vertex, exc)
                 self.bus.vertex_error(vertex.digest, shown, name=vertex.name or None)
             raise self._located(vertex, exc) from None
+        except OSError as exc:
+            # A fault of the machine, not a bug: one line at the step. The step's
+            # active snapshot is already removed by whoever made it.
+            fault = self._fault(vertex, exc)
+            if fault is None:
+                raise
+            if self.bus is not None:
+                self.bus.vertex_error(vertex.digest, fault.message, name=vertex.name or None)
+            raise self._located(vertex, fault) from exc
+
+    def _fault(self, vertex: Vertex, exc: OSError) -> StoreError | None:
+        """A full disk while a step writes (naming the file, `strata.faults`), or a
+        snapshot whose files someone deleted (a mount finds no directory); else None."""
+        if is_out_of_space(exc):
+            return space_error(exc, str(exc.filename or f"the result of {vertex.name}"))
+        if exc.errno == errno.ENOENT:
+            from strata.worker.snapshots.storage import missing_snapshot_files
+
+            missing = missing_snapshot_files(self.root)
+            if missing:
+                return StoreError(
+                    f"the files of {len(missing)} snapshot(s) are missing from the state"
+                    f" root {self.root.path} (first: {missing[0]}); run `strata check"
+                    " --repair`, then build again"
+                )
+        return None
 
     def _vertex_message(self, vertex: Vertex, exc: StrataError) -> str:
         """The error as the failing vertex shows it. A missing source is the checksum
@@ -466,6 +495,26 @@ class Solver:
     def _operation(self, vertex: Vertex, inputs: Sequence[Solved]) -> Solved:
         input_keys = self._input_keys(vertex, inputs)
         key, components = cache_key_for(vertex, input_keys)
+        if vertex.no_cache:
+            return self._keyed_operation(vertex, inputs, input_keys, key, components)
+        # "Look up, else run and record" holds the key's lock, so identical steps of
+        # concurrent builds on this root run once: the others wait, then find the
+        # record (BuildKit merges equal vertices of concurrent solves, solver/jobs.go).
+        with self.root.lock(step_lock_name(key), poll=self._stop_waiting):
+            return self._keyed_operation(vertex, inputs, input_keys, key, components)
+
+    def _stop_waiting(self) -> None:
+        if self._cancelled.is_set():
+            raise Interrupted(signal_number=self._signal or 2)
+
+    def _keyed_operation(
+        self,
+        vertex: Vertex,
+        inputs: Sequence[Solved],
+        input_keys: list[InputKey],
+        key: str,
+        components: dict[str, Any],
+    ) -> Solved:
         components["name"] = vertex.name
         step_id = self._step_id(vertex)
         if not vertex.no_cache:
@@ -681,6 +730,16 @@ class _Lazy:
             if not self.made:
                 self._unpack()
                 self.made = True
+
+
+STEP_LOCK_STRIPES = 3
+"""Hex digits of a cache key that name its step lock: 4,096 lock files at most, and
+two different steps share one (and wait for each other) rarely."""
+
+
+def step_lock_name(key: str) -> str:
+    """The lock a step with cache key `key` runs under (`StateRoot.lock`)."""
+    return "step-" + key.removeprefix("sha256:")[:STEP_LOCK_STRIPES]
 
 
 def _unique_inputs(vertex: Vertex) -> list[Vertex]:

@@ -4,8 +4,13 @@ A blob is streamed into this process's tmp space, hashed on the way, checked aga
 the digest the caller expected, fsynced and renamed into `blobs/sha256/<hex>`. The
 rename is atomic, so a blob file is always complete; a process killed mid-write
 leaves only tmp files, which the next `StateRoot.open` reaps. Two writers of the same
-content both succeed: the second finds the blob present (or renames identical bytes
-over it) and drops its copy.
+content both succeed: the second renames its identical bytes over the first's. So
+importing, loading or pulling a blob whose stored file is corrupt (its bytes no longer
+match its name) replaces that file with the good bytes.
+
+Reading for an export, a save or a push goes through `open_verified`, which hashes
+while the bytes stream out and fails at the end, naming the blob, the image and the
+repair command, if they are not the blob's (no second pass over the file).
 
 Metadata (SQLite, tables `content_*`, owned by `ContentStore`; see `store/schema.py`):
 
@@ -50,6 +55,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
 from strata.errors import StoreError
+from strata.faults import human_bytes, is_out_of_space, space_error
 from strata.image.compress import open_decompressed, read_decompressed
 from strata.image.oci import Compression, check_digest, is_digest, layer_media_type
 from strata.store.root import StateRoot
@@ -113,6 +119,100 @@ class BlobWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         return "sha256:" + self._hash.hexdigest()
+
+
+REPAIR_HINT = "run `strata check --repair`, then load, import or pull the image again"
+
+
+def corrupt_blob_error(digest: str, actual: str, image: str | None) -> StoreError:
+    """The one line a blob that fails its digest check gives: which blob, of which image,
+    what it hashes to, and how to repair it."""
+    of_image = f" of image {image}" if image else ""
+    return StoreError(
+        f"blob {digest}{of_image} is corrupt (its content hashes to {actual}); {REPAIR_HINT}"
+    )
+
+
+class VerifiedBlob:
+    """A stored blob's file, hashed as it is read (see `ContentStore.open_verified`).
+
+    `read` returns the file's bytes; the read that finds the end checks the digest.
+    `verify()` reads what is left and checks; leaving the `with` block calls it, so a
+    consumer that stops at a known size (a tar entry) is still checked. An exception
+    raised inside the block is replaced by the corruption error when the bytes turn
+    out to be wrong, since it was most likely caused by them."""
+
+    def __init__(self, fh: BinaryIO, digest: str, *, image: str | None = None) -> None:
+        self._fh = fh
+        self._hash = hashlib.sha256()
+        self.digest = digest
+        self.image = image
+        self.size = 0
+        self._checked = False
+        self._failed = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._fh.read(-1 if size is None else size)
+        if data:
+            self._hash.update(data)
+            self.size += len(data)
+        elif size != 0:
+            self._check()
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def stored_size(self) -> int:
+        """The size of the file as stored (what a descriptor or tar header announces)."""
+        return os.fstat(self._fh.fileno()).st_size
+
+    def chunks(self, size: int = COPY_CHUNK) -> Iterator[bytes]:
+        """The bytes in chunks (an HTTP upload body); the last step checks the digest."""
+        while chunk := self.read(size):
+            yield chunk
+
+    def verify(self) -> None:
+        """Read the rest (normally nothing) and check the digest of all the bytes."""
+        while self.read(COPY_CHUNK):
+            pass
+        self._check()
+
+    def _check(self) -> None:
+        if self._checked:
+            return
+        actual = "sha256:" + self._hash.hexdigest()
+        if actual != self.digest:
+            self._failed = True
+            raise corrupt_blob_error(self.digest, actual, self.image)
+        self._checked = True
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> VerifiedBlob:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        try:
+            if exc is None:
+                self.verify()
+            elif isinstance(exc, StoreError | ValueError | EOFError) and not self._failed:
+                # What bad bytes make a consumer raise (a decompressor's error, a tar
+                # entry of the wrong size): the corruption error, if that is what it
+                # was, replaces (and chains) it. Not for OSError: a full or closed
+                # output is no reason to read the rest of a large blob.
+                self.verify()
+        finally:
+            self.close()
 
 
 class PartialBlob:
@@ -200,10 +300,17 @@ class ContentStore:
                 raise StoreError(f"digest mismatch: expected {expected}, got {digest}")
             blob.digest = digest
             blob.created = self._place(tmp_path, digest, blob.size, hold)
-        except BaseException:
-            fh.close()
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                fh.close()  # flushing the buffer may fail again on a full disk
             with contextlib.suppress(FileNotFoundError):
                 tmp_path.unlink()
+            if is_out_of_space(exc):
+                what = expected or "a blob"
+                raise space_error(
+                    exc,
+                    f"{what} into the content store of {self.root.path} (after {human_bytes(blob.size)})",
+                ) from exc
             raise
 
     def ingest_bytes(
@@ -229,17 +336,14 @@ class ContentStore:
         final = self.path(digest)
         now = time.time()
         with self.root.transaction() as db:
-            if final.exists():
-                tmp_path.unlink()
-                # Fresh again for grace-based sweeps: someone wants this blob now.
-                with contextlib.suppress(OSError):
-                    os.utime(final)
-                created = False
-            else:
-                os.chmod(tmp_path, 0o444)
-                os.rename(tmp_path, final)
-                _fsync_dir(final.parent)
-                created = True
+            # The new bytes were hashed on the way in, so they are the blob's true
+            # content; the file already there may not be (a flipped bit, a truncated
+            # write by another tool). Renaming over it costs no read and leaves a
+            # correct blob either way; a reader holding the old file keeps its inode.
+            created = not final.exists()
+            os.chmod(tmp_path, 0o444)
+            os.rename(tmp_path, final)
+            _fsync_dir(final.parent)
             db.execute(
                 "INSERT INTO content_blobs(digest, size, created, last_used) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(digest) DO UPDATE SET last_used = excluded.last_used",
@@ -338,15 +442,63 @@ class ContentStore:
         except FileNotFoundError:
             raise StoreError(f"blob {digest} not found in the content store") from None
 
-    def read_bytes(self, digest: str, *, limit: int = 64 << 20) -> bytes:
+    def open_verified(self, digest: str, *, image: str | None = None) -> VerifiedBlob:
+        """Blob `digest` for streaming out (export, save, push), hashed as it is read.
+
+        Use it as a context manager: reading to the end, or leaving the block cleanly,
+        checks the bytes against `digest` (reading whatever the consumer left) and
+        raises a StoreError naming the blob, `image` and `strata check --repair` if
+        they differ; an error inside the block from bytes that fail that check (a
+        decompressor choking on them) becomes the same StoreError."""
+        try:
+            fh = open(self.path(digest), "rb")  # noqa: SIM115 - VerifiedBlob closes it
+        except FileNotFoundError:
+            of_image = f" of image {image}" if image else ""
+            raise StoreError(
+                f"blob {digest}{of_image} is missing from the content store; {REPAIR_HINT}"
+            ) from None
+        return VerifiedBlob(fh, digest, image=image)
+
+    def read_bytes(self, digest: str, *, limit: int = 64 << 20, image: str | None = None) -> bytes:
         """A small blob (manifest, config) whole, its digest checked."""
         with self.open(digest) as fh:
             data = fh.read(limit + 1)
         if len(data) > limit:
             raise StoreError(f"blob {digest} is larger than {limit} bytes")
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-            raise StoreError(f"blob {digest} is corrupt: its content has another digest")
+        actual = "sha256:" + hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            raise corrupt_blob_error(digest, actual, image)
         return data
+
+    def hash_blob(self, digest: str) -> BlobInfo:
+        """The digest and size the stored file of `digest` really has (one read)."""
+        h = hashlib.sha256()
+        size = 0
+        with self.open(digest) as fh:
+            while chunk := fh.read(COPY_CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+        return BlobInfo("sha256:" + h.hexdigest(), size)
+
+    def stored_digests(self) -> list[str]:
+        """Every blob file in the store, by digest (names that are not digests skipped)."""
+        return sorted(
+            f"sha256:{name}"
+            for name in os.listdir(self.root.blobs_dir)
+            if is_digest(f"sha256:{name}")
+        )
+
+    def recorded_sizes(self) -> dict[str, int]:
+        """digest -> size, as recorded when each blob was stored (for `strata check`)."""
+        rows = self.root.connect().execute("SELECT digest, size FROM content_blobs")
+        return {str(d): int(s) for d, s in rows.fetchall()}
+
+    def drop_bad(self, digest: str) -> bool:
+        """Delete a blob's file and records but keep who holds it, so that the image it
+        belongs to still holds it once a load, import or pull brings the good bytes
+        back (`strata check --repair`). True if the file was there."""
+        with self.root.transaction() as db:
+            return self._delete_locked(db, digest)
 
     def info(self, digest: str) -> BlobInfo:
         try:
@@ -531,9 +683,16 @@ class ContentStore:
         with self.open(digest) as raw:
             stream, kind = open_decompressed(raw)
             if kind != "none":  # a plain tar is its own diff_id: no need to read it
-                while chunk := read_decompressed(stream, COPY_CHUNK):
-                    tar_hash.update(chunk)
-                    size += len(chunk)
+                try:
+                    while chunk := read_decompressed(stream, COPY_CHUNK):
+                        tar_hash.update(chunk)
+                        size += len(chunk)
+                except StoreError:
+                    # Most likely bytes that are not the blob's: say so, by name.
+                    actual = self.hash_blob(digest).digest
+                    if actual != digest:
+                        raise corrupt_blob_error(digest, actual, None) from None
+                    raise
             else:
                 size = self.info(digest).size
         compression: Compression = "none" if kind == "none" else kind  # type: ignore[assignment]

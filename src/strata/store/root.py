@@ -38,17 +38,19 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from strata.errors import StoreError
+from strata.faults import database_fault, is_out_of_space, space_error
 from strata.store.schema import migrate
 
 BUSY_TIMEOUT_SECONDS = 60.0
 STAGING_PREFIX = ".new-"
 TRASH_PREFIX = ".removed-"
 STAGING_GRACE_SECONDS = 60.0
+LOCK_POLL_SECONDS = 0.05
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 METADATA_SUFFIXES = ("", "-wal", "-shm", "-journal")
@@ -81,6 +83,8 @@ class StateRoot:
         try:
             root.make_private()
         except OSError as exc:
+            if is_out_of_space(exc):
+                raise space_error(exc, f"the state root {root.path}") from exc
             raise StoreError(f"cannot use state root {root.path}: {exc.strerror}") from exc
         root.reap_stale()
         migrate(root.connect(), root.path)
@@ -126,34 +130,65 @@ class StateRoot:
                 timeout=BUSY_TIMEOUT_SECONDS,
                 isolation_level=None,
                 check_same_thread=True,
+                factory=_Metadata,
             )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            conn.db_path = self.db_path
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except BaseException:
+                conn.close()
+                raise
             self._local.conn = conn
         return conn
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE): all of it lands, or none of it."""
+        """One write transaction (BEGIN IMMEDIATE): all of it lands, or none of it.
+
+        A full disk or a damaged database is a one-line StoreError (`strata.faults`),
+        whether it strikes a statement in the block or the COMMIT; the rollback after
+        it may itself fail (SQLite may have rolled back already), which changes nothing."""
         conn = self.connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error, StoreError):
+                conn.execute("ROLLBACK")
             raise
-        else:
+        try:
             conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error, StoreError):
+                conn.execute("ROLLBACK")
+            raise
 
     # -- locks ------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
-        """An advisory lock across processes and threads, held for the `with` block."""
+    def lock(
+        self, name: str, *, shared: bool = False, poll: Callable[[], None] | None = None
+    ) -> Iterator[None]:
+        """An advisory lock across processes and threads, held for the `with` block.
+
+        With `poll`, waiting is a loop that calls it every `LOCK_POLL_SECONDS`, so a
+        waiter can give up (`poll` raises) instead of blocking in the kernel until the
+        holder is done."""
         safe = name.replace("/", "_")
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         with _open_lock_file(self.locks_dir / f"{safe}.lock") as fh:
-            fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            if poll is None:
+                fcntl.flock(fh, mode)
+            else:
+                while True:
+                    try:
+                        fcntl.flock(fh, mode | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        poll()
+                        time.sleep(LOCK_POLL_SECONDS)
             try:
                 yield
             finally:
@@ -248,6 +283,32 @@ class StateRoot:
             if _owner_alive(entry):
                 continue
             reap_directory(entry)
+
+
+class _Metadata(sqlite3.Connection):
+    """metadata.db's connection: a statement that fails for a full disk or a damaged
+    file raises a one-line StoreError naming the file (`strata.faults`); any other
+    SQLite error (a constraint, a lock timeout) is raised as is."""
+
+    db_path: Path | None = None
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            fault = database_fault(exc, self.db_path)
+            if fault is None:
+                raise
+            raise fault from exc
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.Error as exc:
+            fault = database_fault(exc, self.db_path)
+            if fault is None:
+                raise
+            raise fault from exc
 
 
 def _set_mode(path: Path, mode: int) -> None:

@@ -274,3 +274,12 @@ def snapshot_keys_and_ids_in(db: sqlite3.Connection) -> tuple[set[str], set[int]
     """The keys and the ids of every snapshot."""
     rows = db.execute("SELECT key, id FROM snapshots").fetchall()
     return {str(r[0]) for r in rows}, {int(r[1]) for r in rows}
+
+def missing_snapshot_files(root: StateRoot) -> list[str]:
+    """Keys of committed snapshots whose directory is gone (oldest first): what a build
+    that fails to mount them is told to repair."""
+    return [
+        row.key
+        for row in snapshot_rows(root.connect())
+        if row.kind == "committed" and not (root.snapshots_dir / str(row.id)).is_dir()
+    ]
