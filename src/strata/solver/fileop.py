@@ -1,14 +1,9 @@
-"""Running a FileOp (COPY, ADD, WORKDIR, heredoc files) and a MergeOp (COPY --link).
+"""Running a FileOp (COPY, ADD, WORKDIR, heredoc files); `FileRunner` is its runner.
 
 A FileOp prepares a snapshot on its base (scratch when `base` is None), mounts it, applies
 its actions in order with `strata.worker.fileops`, and commits. `--chown` names are
 resolved in the destination's own /etc/passwd and /etc/group, as BuildKit's
 `solver/llbsolver/ops/user_linux.go` does, after earlier actions of the op ran.
-
-A MergeOp lays the linked copy's files onto its base as a layer of their own: the
-linked FileOp ran on scratch, so its tree holds exactly the copied files, and they
-replace what the base has at their paths as an image layer would (a directory over a
-symlink included) rather than being written through it.
 """
 
 from __future__ import annotations
@@ -29,6 +24,7 @@ from strata.plan.ops import (
     RmAction,
 )
 from strata.solver.results import ContextResult, Result, SnapshotResult, parent_snapshot
+from strata.solver.runner import CacheMap, Outcome, Step, operation_cache_map
 from strata.solver.views import BuildViews
 from strata.worker import fileops
 from strata.worker.chmod import parse_chmod
@@ -151,12 +147,17 @@ def run_file_op(
     return commit_new(snapshotter, key)
 
 
-def run_merge_op(inputs: Sequence[Result], snapshotter: Snapshotter, views: BuildViews) -> str:
-    """inputs[0]'s tree with inputs[1]'s files copied on top, as a snapshot of its own."""
-    base, linked = inputs[0], inputs[1]
-    if not isinstance(base, SnapshotResult) or not isinstance(linked, SnapshotResult):
-        raise TypeError("a MergeOp reads snapshots")
-    with new_snapshot(snapshotter, views, base.name) as (key, rootfs):
-        if linked.name is not None:
-            fileops.lay_tree(views.snapshot_tree(linked), rootfs)
-    return commit_new(snapshotter, key)
+class FileRunner:
+    """Runs a `FileOp` for the solver; keyed over its inputs like every operation."""
+
+    def __init__(self, snapshotter: Snapshotter, views: BuildViews) -> None:
+        self.snapshotter = snapshotter
+        self.views = views
+
+    def cache_map(self, step: Step) -> CacheMap:
+        return operation_cache_map(step)
+
+    def run(self, step: Step, cache: CacheMap) -> Outcome:
+        op = step.vertex.op
+        assert isinstance(op, FileOp)
+        return Outcome(SnapshotResult(run_file_op(op, step.results, self.snapshotter, self.views)))
