@@ -129,16 +129,13 @@ class Solver:
         base_layers: BaseLayers | None = None,
         remote: RemoteCache | None = None,
     ) -> None:
+        # What the scheduler itself uses; the rest goes to the op runners below.
         self.root = root
         self.remote = remote
-        self.base_layers = base_layers
         self.snapshotter = snapshotter
         self.executor = executor
         self.records = records
-        self.images = images
-        self.views = views
         self.checksums = checksums
-        self.context = context
         self.bus = bus
         self.settings = settings
         self.stats = SolveStats()
