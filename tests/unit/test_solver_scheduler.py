@@ -14,7 +14,7 @@ from strata.plan.ops import FileOp, MkdirAction, Vertex
 from strata.progress.null import NullBus
 from strata.solver.records import CacheRecords
 from strata.solver.results import SnapshotResult
-from strata.solver.runner import CacheMap, OpRunner, Outcome, Step, operation_cache_map
+from strata.solver.runner import CacheMap, OperationRunner, OpRunner, Outcome, Step
 from strata.solver.solve import SolveContext, Solver
 from strata.store.root import StateRoot
 
@@ -33,14 +33,13 @@ class RecordingBus(NullBus):
         self.events.append(("cached", name or ""))
 
 
-class CountingRunner:
+class CountingRunner(OperationRunner):
     """Any op kind: keyed as an operation, "run" by naming a new snapshot."""
 
     def __init__(self) -> None:
+        none: Any = None
+        super().__init__(none, none)
         self.ran: list[str] = []
-
-    def cache_map(self, step: Step) -> CacheMap:
-        return operation_cache_map(step)
 
     def run(self, step: Step, cache: CacheMap) -> Outcome:
         self.ran.append(step.vertex.name)

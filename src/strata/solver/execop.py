@@ -28,7 +28,7 @@ from strata.solver.failed import FailedContainer
 from strata.solver.keys import InputKey, combined_checksum
 from strata.solver.remote import RemoteCache
 from strata.solver.results import ContextResult, Result, SnapshotResult, parent_snapshot
-from strata.solver.runner import CacheMap, Outcome, Step, operation_cache_map
+from strata.solver.runner import CacheMap, OperationRunner, Outcome, Step
 from strata.solver.views import BuildViews
 from strata.store.cachemounts import base_key_for
 from strata.store.root import StateRoot
@@ -228,8 +228,8 @@ def run_exec_op(
         raise
 
 
-class ExecRunner:
-    """Runs an `ExecOp` (RUN) for the solver; keyed over its inputs like every operation."""
+class ExecRunner(OperationRunner):
+    """Runs an `ExecOp` (RUN) for the solver."""
 
     def __init__(
         self,
@@ -242,16 +242,12 @@ class ExecRunner:
         keep_failed: bool,
         remote: RemoteCache | None,
     ) -> None:
+        super().__init__(snapshotter, views)
         self.root = root
-        self.snapshotter = snapshotter
         self.executor = executor
-        self.views = views
         self.env = env
         self.keep_failed = keep_failed
         self.remote = remote
-
-    def cache_map(self, step: Step) -> CacheMap:
-        return operation_cache_map(step)
 
     def run(self, step: Step, cache: CacheMap) -> Outcome:
         op = step.vertex.op

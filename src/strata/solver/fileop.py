@@ -24,7 +24,7 @@ from strata.plan.ops import (
     RmAction,
 )
 from strata.solver.results import ContextResult, Result, SnapshotResult, parent_snapshot
-from strata.solver.runner import CacheMap, Outcome, Step, operation_cache_map
+from strata.solver.runner import CacheMap, OperationRunner, Outcome, Step
 from strata.solver.views import BuildViews
 from strata.worker import fileops
 from strata.worker.chmod import parse_chmod
@@ -147,15 +147,8 @@ def run_file_op(
     return commit_new(snapshotter, key)
 
 
-class FileRunner:
-    """Runs a `FileOp` for the solver; keyed over its inputs like every operation."""
-
-    def __init__(self, snapshotter: Snapshotter, views: BuildViews) -> None:
-        self.snapshotter = snapshotter
-        self.views = views
-
-    def cache_map(self, step: Step) -> CacheMap:
-        return operation_cache_map(step)
+class FileRunner(OperationRunner):
+    """Runs a `FileOp` for the solver."""
 
     def run(self, step: Step, cache: CacheMap) -> Outcome:
         op = step.vertex.op

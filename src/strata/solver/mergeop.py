@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from strata.solver.fileop import commit_new, new_snapshot
 from strata.solver.results import Result, SnapshotResult
-from strata.solver.runner import CacheMap, Outcome, Step, operation_cache_map
+from strata.solver.runner import CacheMap, OperationRunner, Outcome, Step
 from strata.solver.views import BuildViews
 from strata.worker import fileops
 from strata.worker.snapshots.snapshotter import Snapshotter
@@ -29,15 +29,8 @@ def run_merge_op(inputs: Sequence[Result], snapshotter: Snapshotter, views: Buil
     return commit_new(snapshotter, key)
 
 
-class MergeRunner:
-    """Runs a `MergeOp` for the solver; keyed over its inputs like every operation."""
-
-    def __init__(self, snapshotter: Snapshotter, views: BuildViews) -> None:
-        self.snapshotter = snapshotter
-        self.views = views
-
-    def cache_map(self, step: Step) -> CacheMap:
-        return operation_cache_map(step)
+class MergeRunner(OperationRunner):
+    """Runs a `MergeOp` for the solver."""
 
     def run(self, step: Step, cache: CacheMap) -> Outcome:
         return Outcome(SnapshotResult(run_merge_op(step.results, self.snapshotter, self.views)))

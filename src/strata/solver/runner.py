@@ -26,6 +26,8 @@ from typing import Any, Protocol
 from strata.plan.ops import Vertex
 from strata.solver.keys import InputKey, cache_key_for
 from strata.solver.results import Result
+from strata.solver.views import BuildViews
+from strata.worker.snapshots.snapshotter import Snapshotter
 
 
 class CachePolicy(enum.Enum):
@@ -107,9 +109,15 @@ class OpRunner(Protocol):
     def run(self, step: Step, cache: CacheMap) -> Outcome: ...
 
 
-def operation_cache_map(step: Step) -> CacheMap:
-    """The key of an operation over its inputs (`keys.cache_key_for`), shared by the
-    runners of RUN, COPY and COPY --link."""
-    key, components = cache_key_for(step.vertex, step.input_keys())
-    components["name"] = step.vertex.name
-    return CacheMap(key, components, CachePolicy.RECORDED)
+class OperationRunner:
+    """The base of the runners of operations (RUN, COPY, COPY --link): keyed over their
+    op and inputs (`keys.cache_key_for`), run on new snapshots; subclasses write `run`."""
+
+    def __init__(self, snapshotter: Snapshotter, views: BuildViews) -> None:
+        self.snapshotter = snapshotter
+        self.views = views
+
+    def cache_map(self, step: Step) -> CacheMap:
+        key, components = cache_key_for(step.vertex, step.input_keys())
+        components["name"] = step.vertex.name
+        return CacheMap(key, components, CachePolicy.RECORDED)
