@@ -72,6 +72,7 @@ from strata.plan.ops import ExecOp, Platform, Vertex
 from strata.plan.platforms import native_platform, parse_platform
 from strata.plan.result import BuildPlan, PlanWarning, ResolvedImage
 from strata.progress.bus import ProgressBus
+from strata.progress.null import NullBus
 from strata.progress.units import format_size
 from strata.registry.hosts import RegistryConfig
 from strata.registry.pull import ImagePuller
@@ -105,30 +106,25 @@ def _vertex_digest(label: str) -> str:
 class _Progress:
     """The internal (non-op) vertices of a build: loads and exports."""
 
-    def __init__(self, bus: ProgressBus | None) -> None:
+    def __init__(self, bus: ProgressBus) -> None:
         self.bus = bus
 
     @contextlib.contextmanager
     def vertex(self, name: str, key: str | None = None) -> Iterator[str]:
         digest = _vertex_digest(key or name)
-        if self.bus is not None:
-            self.bus.vertex_started(digest, name)
+        self.bus.vertex_started(digest, name)
         try:
             yield digest
         except StrataError as exc:
-            if self.bus is not None:
-                self.bus.vertex_error(digest, exc.message)
+            self.bus.vertex_error(digest, exc.message)
             raise
         except BaseException:
-            if self.bus is not None:
-                self.bus.vertex_canceled(digest)
+            self.bus.vertex_canceled(digest)
             raise
-        if self.bus is not None:
-            self.bus.vertex_done(digest)
+        self.bus.vertex_done(digest)
 
     def status(self, digest: str, text: str, *, done: bool = True) -> None:
-        if self.bus is not None:
-            self.bus.status(digest, text, done=done)
+        self.bus.status(digest, text, done=done)
 
 
 def _read_dockerfile(
@@ -263,7 +259,7 @@ class _Build:
         self,
         request: BuildRequest,
         root: StateRoot,
-        bus: ProgressBus | None,
+        bus: ProgressBus,
         stdout: BinaryIO | None,
         debug_shell: DebugShell | None = None,
         registry_config: RegistryConfig | None = None,
@@ -322,8 +318,7 @@ class _Build:
             pass
 
     def _warn_text(self, vertex: str, message: str) -> None:
-        if self.bus is not None:
-            self.bus.warn(vertex, message)
+        self.bus.warn(vertex, message)
 
     def run(self) -> BuildResult:
         request = self.request
@@ -457,9 +452,8 @@ class _Build:
 
     def _warn(self, vertex: str, warnings: Sequence[PlanWarning]) -> None:
         """Lint findings, on the Dockerfile's load vertex as BuildKit attaches them."""
-        if self.bus is not None:
-            for warning in warnings:
-                self.bus.warn(vertex, str(warning))
+        for warning in warnings:
+            self.bus.warn(vertex, str(warning))
 
     def _plan(
         self,
@@ -590,7 +584,7 @@ class _Build:
         layers = self._layers(top, snapshotter, vertex, store_compression(options.compression))
         if not needs_conversion(options):
             return layers
-        if options.rewrite_timestamp and plan.source_date_epoch is None and self.bus is not None:
+        if options.rewrite_timestamp and plan.source_date_epoch is None:
             self.bus.warn(vertex, "rewrite-timestamp needs SOURCE_DATE_EPOCH: times are kept")
         base = plan.base_image
         base_diff_ids = diff_ids_of(dict(base.config)) if base is not None else []
@@ -682,7 +676,7 @@ class _Build:
         bus = self.bus
 
         def blob_progress(event: BlobEvent) -> None:
-            if bus is None or event.state == "preparing":
+            if event.state == "preparing":
                 return
             bus.status(
                 vertex,
@@ -835,8 +829,10 @@ def build(
     (a `DebugSession`) before the build fails with that step's error."""
     # Read before building, so a bad `--gc-budget` fails before any work is done.
     budget = read_gc_budget(root, request.gc_budget)
+    # The edge of the engine: below here there is always a bus, a silent one if need be.
+    shown = bus if bus is not None else NullBus()
     try:
-        result = _Build(request, root, bus, stdout, debug_shell, registry_config).run()
+        result = _Build(request, root, shown, stdout, debug_shell, registry_config).run()
     except Interrupted:
         raise
     except StrataError:

@@ -55,11 +55,12 @@ def check(request: BuildRequest, root: StateRoot, registry_config: RegistryConfi
     from strata.dockerfile.directives import CHECK_BUILD_ARG, read_check_options
     from strata.dockerfile.ignore import find_ignore_file, read_ignore_patterns
     from strata.dockerfile.parser import parse
+    from strata.progress.null import NullBus
 
     if request.context is None or not request.context.is_dir():
         raise UsageError("--call=check needs a context directory", option="--call")
     context_dir = request.context.absolute()
-    run = builder._Build(request, root, None, None, registry_config=registry_config)
+    run = builder._Build(request, root, NullBus(), None, registry_config=registry_config)
     scratch = root.mkdtemp("check")
     try:
         text, df_path, shown = builder._read_dockerfile(request, context_dir, None)

@@ -2,6 +2,7 @@
 
 - `events`: the event records (BuildKit's SolveStatus shapes plus `CacheMiss`);
 - `bus`: `ProgressBus`, what the engine calls from any thread;
+- `null`: `NullBus`, the bus of a build nobody watches (the engine always has a bus);
 - `printers`: `make_printer(mode, stream)` for `--progress`;
 - `plain`, `tty`, `rawjson`, `quiet`: the printers (`trace` is their shared state);
 - `report`: `report_build_end(...)`, what follows the progress when a build ends;

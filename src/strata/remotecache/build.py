@@ -55,7 +55,7 @@ class BuildCaches:
         root: StateRoot,
         snapshotter: Snapshotter,
         records: CacheRecords,
-        bus: ProgressBus | None,
+        bus: ProgressBus,
         inline: bool = False,
         registry: RegistryClients | None = None,
     ) -> None:
@@ -201,28 +201,22 @@ class BuildCaches:
     @contextlib.contextmanager
     def _vertex(self, name: str) -> Iterator[str]:
         digest = _digest(name)
-        if self.bus is not None:
-            self.bus.vertex_started(digest, name)
+        self.bus.vertex_started(digest, name)
         try:
             yield digest
         except StrataError as exc:
-            if self.bus is not None:
-                self.bus.vertex_error(digest, exc.message)
+            self.bus.vertex_error(digest, exc.message)
             raise
         except BaseException:
-            if self.bus is not None:
-                self.bus.vertex_canceled(digest)
+            self.bus.vertex_canceled(digest)
             raise
-        if self.bus is not None:
-            self.bus.vertex_done(digest)
+        self.bus.vertex_done(digest)
 
     def _status(self, vertex: str, text: str, done: bool) -> None:
-        if self.bus is not None:
-            self.bus.status(vertex, text, done=done)
+        self.bus.status(vertex, text, done=done)
 
     def _warn(self, vertex: str, message: str) -> None:
-        if self.bus is not None:
-            self.bus.warn(vertex, message)
+        self.bus.warn(vertex, message)
 
 
 @contextlib.contextmanager

@@ -20,9 +20,9 @@ from strata.image.oci import Descriptor, compression_of_media_type
 from strata.remotecache.config import CacheEntry, CacheLayer
 from strata.remotecache.mounts import MountBlob, restore_cache_mount
 from strata.solver.explain import step_id_from_name
+from strata.solver.imagesource import root_layer_row
 from strata.solver.records import CacheRecords
 from strata.solver.remote import RemoteStep
-from strata.solver.sources import root_layer_row
 from strata.store.content import ContentStore
 from strata.store.root import StateRoot
 from strata.worker.snapshots.snapshotter import Snapshotter

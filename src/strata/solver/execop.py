@@ -6,6 +6,9 @@ from the executor), cache mounts through `CacheMounts` seeded from their `from` 
 tmpfs, secrets given with `--secret`, and ssh agents given with `--ssh`. The process's
 output goes to the progress bus line by line. A non-zero exit is BuildKit's
 `process "<argv>" did not complete successfully: exit code: <n>`.
+
+`ExecRunner` is the op's runner for the solver (`strata.solver.runner`); before the
+process runs it names new cache mounts for `du` and lets an imported cache restore them.
 """
 
 from __future__ import annotations
@@ -22,8 +25,14 @@ from strata.modes import NETWORK_MODES, NetworkMode, SecurityMode
 from strata.plan.ops import ExecMount, ExecOp, MountType
 from strata.sandbox import ResourceLimits, SandboxOptions
 from strata.solver.failed import FailedContainer
+from strata.solver.keys import InputKey, combined_checksum
+from strata.solver.remote import RemoteCache
 from strata.solver.results import ContextResult, Result, SnapshotResult, parent_snapshot
+from strata.solver.runner import CacheMap, OperationRunner, Outcome, Step
 from strata.solver.views import BuildViews
+from strata.store.cachemounts import base_key_for
+from strata.store.root import StateRoot
+from strata.store.usage import remember_cache_mount
 from strata.worker.context import resolve_in_root
 from strata.worker.executor import Executor, ProcessSpec
 from strata.worker.mounts import (
@@ -217,3 +226,82 @@ def run_exec_op(
         with contextlib.suppress(Exception):
             snapshotter.remove(key)
         raise
+
+
+class ExecRunner(OperationRunner):
+    """Runs an `ExecOp` (RUN) for the solver."""
+
+    def __init__(
+        self,
+        *,
+        root: StateRoot,
+        snapshotter: Snapshotter,
+        executor: Executor,
+        views: BuildViews,
+        env: ExecEnvironment,
+        keep_failed: bool,
+        remote: RemoteCache | None,
+    ) -> None:
+        super().__init__(snapshotter, views)
+        self.root = root
+        self.executor = executor
+        self.env = env
+        self.keep_failed = keep_failed
+        self.remote = remote
+
+    def run(self, step: Step, cache: CacheMap) -> Outcome:
+        op = step.vertex.op
+        assert isinstance(op, ExecOp)
+        self._describe_cache_mounts(op)
+        cache_keys = cache_mount_keys(op, step.input_keys())
+        self._seed_cache_mounts(op, cache_keys)
+        name = run_exec_op(
+            op,
+            step.results,
+            snapshotter=self.snapshotter,
+            executor=self.executor,
+            views=self.views,
+            env=self.env,
+            cache_base_keys=cache_keys,
+            on_output=step.log,
+            keep_failed=self.keep_failed,
+        )
+        return Outcome(SnapshotResult(name))
+
+    def _describe_cache_mounts(self, op: ExecOp) -> None:
+        """Tell `du` which RUN a new cache mount comes from. BuildKit names a cache when
+        it creates it (`cached mount <target> from exec <argv>`, solver/llbsolver/mounts/
+        mount.go `getRefCacheDir`), so a cache that already exists keeps its first name."""
+        caches = self.executor.cache_mounts
+        existing = set(caches.ids()) if caches is not None else set()
+        for mount in op.mounts[1:]:
+            if mount.type == MountType.CACHE and mount.cache_id not in existing:
+                remember_cache_mount(self.root, mount.cache_id, mount.target, op.args)
+
+    def _seed_cache_mounts(self, op: ExecOp, cache_keys: Mapping[int, str]) -> None:
+        """Let an imported cache restore the cache mounts this RUN is about to use."""
+        if self.remote is None:
+            return
+        for position, mount in enumerate(op.mounts):
+            if position == 0 or mount.type != MountType.CACHE:
+                continue
+            seed = Path("/") if mount.input is not None else None
+            mode = mount.mode if mount.mode is not None else 0o755
+            base = base_key_for(
+                cache_keys.get(position), seed, mount.uid or 0, mount.gid or 0, mode
+            )
+            self.remote.seed_cache_mount(mount.cache_id, base)
+
+
+def cache_mount_keys(op: ExecOp, input_keys: Sequence[InputKey]) -> dict[int, str]:
+    """For each cache mount seeded `from` an input, a stable name of that seed."""
+    by_index = {k.index: k for k in input_keys}
+    out: dict[int, str] = {}
+    for position, mount in enumerate(op.mounts):
+        if position == 0 or mount.input is None or mount.type.value != "cache":
+            continue
+        known = by_index.get(mount.input)
+        if known is None:
+            continue
+        out[position] = combined_checksum(known.checksums) if known.checksums else known.key
+    return out

@@ -1,14 +1,9 @@
-"""Running a FileOp (COPY, ADD, WORKDIR, heredoc files) and a MergeOp (COPY --link).
+"""Running a FileOp (COPY, ADD, WORKDIR, heredoc files); `FileRunner` is its runner.
 
 A FileOp prepares a snapshot on its base (scratch when `base` is None), mounts it, applies
 its actions in order with `strata.worker.fileops`, and commits. `--chown` names are
 resolved in the destination's own /etc/passwd and /etc/group, as BuildKit's
 `solver/llbsolver/ops/user_linux.go` does, after earlier actions of the op ran.
-
-A MergeOp lays the linked copy's files onto its base as a layer of their own: the
-linked FileOp ran on scratch, so its tree holds exactly the copied files, and they
-replace what the base has at their paths as an image layer would (a directory over a
-symlink included) rather than being written through it.
 """
 
 from __future__ import annotations
@@ -31,6 +26,7 @@ from strata.plan.ops import (
 )
 from strata.solver.copies import CopyManifests, lineage_of
 from strata.solver.results import ContextResult, Result, SnapshotResult, parent_snapshot
+from strata.solver.runner import CacheMap, OperationRunner, Outcome, Step
 from strata.solver.views import BuildViews
 from strata.worker import fileops
 from strata.worker.chmod import parse_chmod
@@ -238,12 +234,18 @@ def _previous_copy(
     return None, {}
 
 
-def run_merge_op(inputs: Sequence[Result], snapshotter: Snapshotter, views: BuildViews) -> str:
-    """inputs[0]'s tree with inputs[1]'s files copied on top, as a snapshot of its own."""
-    base, linked = inputs[0], inputs[1]
-    if not isinstance(base, SnapshotResult) or not isinstance(linked, SnapshotResult):
-        raise TypeError("a MergeOp reads snapshots")
-    with new_snapshot(snapshotter, views, base.name) as (key, rootfs):
-        if linked.name is not None:
-            fileops.lay_tree(views.snapshot_tree(linked), rootfs)
-    return commit_new(snapshotter, key)
+class FileRunner(OperationRunner):
+    """Runs a `FileOp` for the solver; a copy from the build context starts from the
+    previous result of the same copy (`copies`, see `run_file_op`)."""
+
+    def __init__(
+        self, snapshotter: Snapshotter, views: BuildViews, copies: CopyManifests | None = None
+    ) -> None:
+        super().__init__(snapshotter, views)
+        self.copies = copies
+
+    def run(self, step: Step, cache: CacheMap) -> Outcome:
+        op = step.vertex.op
+        assert isinstance(op, FileOp)
+        name = run_file_op(op, step.results, self.snapshotter, self.views, self.copies)
+        return Outcome(SnapshotResult(name))

@@ -3,13 +3,17 @@
 Only vertices reachable from the target exist here (the planner converted only the
 stages the target needs), and identical operations are one vertex (same digest), so
 each runs at most once. A vertex is started as soon as all its inputs are solved;
-independent vertices run in parallel on a small thread pool. For each vertex:
+independent vertices run in parallel on a small thread pool. The scheduler knows an op
+only through its runner (`strata.solver.runner.OpRunner`, one module per op kind, looked
+up by type in `strata.solver.runners`). For each vertex:
 
-1. its key is computed from its op and its inputs (`keys.cache_key_for`): the key of an
-   input the op builds on, or the content checksums of the paths it reads from one;
+1. its runner computes its key (`cache_map`); for an operation that is over its op and
+   its inputs (`keys.cache_key_for`): the key of an input the op builds on, or the
+   content checksums of the paths it reads from one;
 2. unless the vertex is forced (`--no-cache`), a cache record with that key whose
-   snapshot still exists is the result (printed `CACHED`);
-3. otherwise the op runs on the worker and its result is recorded under the key.
+   snapshot still exists is the result (printed `CACHED`), or an imported cache's;
+3. otherwise the runner runs the op on the worker and its result is recorded under the
+   key (the key's `CachePolicy` says which of these steps apply to a source).
 
 A forced vertex hands its dependents a fresh key, so whatever builds on it re-runs,
 while readers keyed by content may still hit (BuildKit `solver/edge.go`).
@@ -22,14 +26,12 @@ caller's signal handler calls `cancel` for SIGINT/SIGTERM.
 from __future__ import annotations
 
 import concurrent.futures as futures
-import contextlib
 import errno
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from strata.errors import (
@@ -41,33 +43,16 @@ from strata.errors import (
     StrataError,
 )
 from strata.faults import is_out_of_space, space_error
-from strata.fsutil import copy_tree
-from strata.image.oci import descriptor
-from strata.plan.ops import (
-    ContextSource,
-    ExecOp,
-    FileOp,
-    GitSource,
-    HttpSource,
-    ImageSource,
-    MergeOp,
-    MountType,
-    SourceLocation,
-    Vertex,
-    post_order,
-    sha256_json,
-)
+from strata.plan.ops import SourceLocation, Vertex, post_order
 from strata.progress.bus import ProgressBus
 from strata.progress.events import STDERR, STDOUT
-from strata.progress.units import format_size
 from strata.solver.checksums import (
     ChecksumCache,
     ChecksumRequest,
     keyed_by_content,
     requests_for,
 )
-from strata.solver.copies import CopyManifests
-from strata.solver.execop import ExecEnvironment, run_exec_op
+from strata.solver.execop import ExecEnvironment
 from strata.solver.explain import (
     compare_components,
     explain_miss,
@@ -76,27 +61,18 @@ from strata.solver.explain import (
     write_step,
 )
 from strata.solver.failed import discard_kept
-from strata.solver.fileop import run_file_op, run_merge_op
-from strata.solver.keys import (
-    InputKey,
-    cache_key_for,
-    combined_checksum,
-    forced_key,
-    image_source_key,
-    input_label,
-)
+from strata.solver.imagesource import BaseLayers
+from strata.solver.keys import InputKey, forced_key, input_label
 from strata.solver.records import CacheRecords, touch_record
 from strata.solver.remote import CacheResult, RemoteCache, RemoteHit
 from strata.solver.results import ContextResult, Result, SnapshotResult
-from strata.solver.sources import BaseLayers, fetch_source, image_chain, unpack_base_image
+from strata.solver.runner import CacheMap, CachePolicy, OpRunner
+from strata.solver.runners import RunnerServices, op_runners
 from strata.solver.views import BuildViews
-from strata.store.cachemounts import base_key_for
-from strata.store.images import ImageLayer, ImageStore
+from strata.store.images import ImageStore
 from strata.store.root import StateRoot
-from strata.store.usage import remember_cache_mount
 from strata.worker.executor import Executor
 from strata.worker.snapshots.snapshotter import Snapshotter
-from strata.worker.unpack import FetchLayers, LayerRef
 
 POLL_SECONDS = 0.2
 
@@ -151,25 +127,21 @@ class Solver:
         views: BuildViews,
         checksums: ChecksumCache,
         context: ContextResult | None,
-        bus: ProgressBus | None,
+        bus: ProgressBus,
         settings: SolveContext,
         base_layers: BaseLayers | None = None,
         remote: RemoteCache | None = None,
     ) -> None:
+        # What the scheduler itself uses; the rest goes to the op runners below.
         self.root = root
         self.remote = remote
-        self.base_layers = base_layers
         self.snapshotter = snapshotter
         self.executor = executor
         self.records = records
-        self.images = images
-        self.views = views
         self.checksums = checksums
-        self.context = context
         self.bus = bus
         self.settings = settings
         self.stats = SolveStats()
-        self.copies = CopyManifests(root)
         self._cancelled = threading.Event()
         self._signal: int | None = None
         self._solved: dict[str, Solved] = {}
@@ -179,6 +151,22 @@ class Solver:
         self.cache_results: list[CacheResult] = []
         # Results not unpacked yet (remote hits, lazy bases), by snapshot name.
         self._lazy: dict[str, _Lazy] = {}
+        self._runners = op_runners(
+            RunnerServices(
+                root=root,
+                snapshotter=snapshotter,
+                executor=executor,
+                records=records,
+                images=images,
+                views=views,
+                checksums=checksums,
+                context=context,
+                exec_env=settings.exec_env,
+                keep_failed=settings.keep_failed,
+                base_layers=base_layers,
+                remote=remote,
+            )
+        )
 
     # -- control ------------------------------------------------------------------------
 
@@ -261,27 +249,19 @@ class Solver:
     def _solve_vertex(self, vertex: Vertex, inputs: Sequence[Solved]) -> Solved:
         if self._cancelled.is_set():
             raise Interrupted(signal_number=self._signal or 2)
-        op = vertex.op
         try:
-            if isinstance(op, ImageSource):
-                return self._image_source(vertex, op)
-            if isinstance(op, ContextSource):
-                return self._context_source(vertex, op)
-            if isinstance(op, HttpSource | GitSource):
-                return self._fetched_source(vertex, op)
-            return self._operation(vertex, inputs)
+            return self._run_step(_Step(self, vertex, inputs))
         except Interrupted:
-            if self.bus is not None and vertex.name:
+            if vertex.name:
                 self.bus.vertex_canceled(vertex.digest)
             raise
         except StrataError as exc:
             if self._cancelled.is_set() and not isinstance(exc, BuildError):
-                if self.bus is not None and vertex.name:
+                if vertex.name:
                     self.bus.vertex_canceled(vertex.digest)
                 raise Interrupted(signal_number=self._signal or 2) from exc
-            if self.bus is not None:
-                shown = self._vertex_message(vertex, exc)
-                self.bus.vertex_error(vertex.digest, shown, name=vertex.name or None)
+            shown = self._vertex_message(vertex, exc)
+            self.bus.vertex_error(vertex.digest, shown, name=vertex.name or None)
             raise self._located(vertex, exc) from None
         except OSError as exc:
             # A fault of the machine, not a bug: one line at the step. The step's
@@ -289,8 +269,7 @@ class Solver:
             fault = self._fault(vertex, exc)
             if fault is None:
                 raise
-            if self.bus is not None:
-                self.bus.vertex_error(vertex.digest, fault.message, name=vertex.name or None)
+            self.bus.vertex_error(vertex.digest, fault.message, name=vertex.name or None)
             raise self._located(vertex, fault) from exc
 
     def _fault(self, vertex: Vertex, exc: OSError) -> StoreError | None:
@@ -308,6 +287,87 @@ class Solver:
                     f" root {self.root.path} (first: {missing[0]}); run `strata check"
                     " --repair`, then build again"
                 )
+        return None
+
+    def _run_step(self, step: _Step) -> Solved:
+        """Key the vertex with its runner; take a stored result for the key or run it,
+        as the key's `CachePolicy` says (the same for every op kind).
+
+        For a recorded step, "look up, else run and record" holds the key's lock, so
+        identical steps of concurrent builds on this root run once: the others wait,
+        then find the record (BuildKit merges equal vertices of concurrent solves,
+        `solver/jobs.go`)."""
+        runner: OpRunner = self._runners[type(step.vertex.op)]
+        cache = runner.cache_map(step)
+        if cache.policy is not CachePolicy.RECORDED or step.vertex.no_cache:
+            return self._keyed_step(step, runner, cache)
+        with self.root.lock(step_lock_name(cache.key), poll=self._stop_waiting):
+            return self._keyed_step(step, runner, cache)
+
+    def _stop_waiting(self) -> None:
+        if self._cancelled.is_set():
+            raise Interrupted(signal_number=self._signal or 2)
+
+    def _keyed_step(self, step: _Step, runner: OpRunner, cache: CacheMap) -> Solved:
+        vertex = step.vertex
+        key, components, policy = cache.key, cache.components, cache.policy
+        step_id = self._step_id(vertex) if policy is CachePolicy.RECORDED else None
+        hit = self._stored(vertex, cache, step_id)
+        if hit is not None:
+            return hit
+        step.started()
+        if policy is CachePolicy.RECORDED:
+            self._explain(vertex, step_id, components)
+        for result in step.results:
+            self.materialize(result)
+        outcome = runner.run(step, cache)
+        result = outcome.result
+        if outcome.unpack is not None:
+            assert isinstance(result, SnapshotResult) and result.name is not None
+            self._add_lazy(result.name, _Lazy(outcome.unpack))
+        if policy is not CachePolicy.RUNNER:
+            assert isinstance(result, SnapshotResult)
+            kind = type(vertex.op).__name__
+            self.records.put(
+                key, result.name, kind=kind, description=vertex.name, components=components
+            )
+            self._note(vertex, key, components, result.name)
+            self._remember(step_id, key, components)
+        if outcome.cached:
+            self._cached(vertex)
+        else:
+            self._done(vertex)
+        forced = policy is CachePolicy.RECORDED and vertex.no_cache
+        dependent = forced_key(key, uuid.uuid4().hex) if forced else key
+        return Solved(result, key, dependent, cached=outcome.cached)
+
+    def _stored(self, vertex: Vertex, cache: CacheMap, step_id: str | None) -> Solved | None:
+        """The result already stored under the key, here or in an imported cache."""
+        key, components = cache.key, cache.components
+        if cache.policy is CachePolicy.CONTENT:
+            stored = self.records.stored_result(key)
+            if stored is not None and stored[0] and self.snapshotter.exists(stored[0]):
+                # Fetched again, but what came is what is stored: BuildKit computes a
+                # source's key before deciding to run it, and the vertex ends CACHED.
+                self.records.touch(key)
+                self._note(vertex, key, components, stored[0])
+                self._cached(vertex)
+                return Solved(SnapshotResult(stored[0]), key, key, cached=True)
+            return None
+        if cache.policy is not CachePolicy.RECORDED or vertex.no_cache:
+            return None
+        stored = self.records.stored_result(key)
+        if stored is not None and (stored[0] is None or self.snapshotter.exists(stored[0])):
+            self._record_hit(step_id, key, components)
+            self._note(vertex, key, components, stored[0])
+            self._cached(vertex)
+            return Solved(SnapshotResult(stored[0]), key, key, cached=True)
+        hit = self.remote.lookup(key) if self.remote is not None else None
+        if hit is not None:
+            self._remote_hit(vertex, key, components, hit)
+            self._record_hit(step_id, key, components)
+            self._cached(vertex)
+            return Solved(SnapshotResult(hit.snapshot), key, key, cached=True)
         return None
 
     def _vertex_message(self, vertex: Vertex, exc: StrataError) -> str:
@@ -358,121 +418,18 @@ class Solver:
             (self.stats.cached if cached else self.stats.ran).append(vertex.name or vertex.digest)
 
     def _started(self, vertex: Vertex) -> None:
-        if self.bus is not None and vertex.name:
+        if vertex.name:
             self.bus.vertex_started(vertex.digest, vertex.name, [i.digest for i in vertex.inputs])
 
     def _done(self, vertex: Vertex) -> None:
-        if self.bus is not None and vertex.name:
+        if vertex.name:
             self.bus.vertex_done(vertex.digest)
         self._count(vertex, cached=False)
 
     def _cached(self, vertex: Vertex) -> None:
-        if self.bus is not None and vertex.name:
+        if vertex.name:
             self.bus.vertex_cached(vertex.digest, vertex.name, [i.digest for i in vertex.inputs])
         self._count(vertex, cached=True)
-
-    def _image_source(self, vertex: Vertex, op: ImageSource) -> Solved:
-        image = self.images.image(op.manifest_digest)
-        chain = image_chain(image)
-        key, _components = image_source_key(op, chain[-1] if chain else None)
-        # The image is resolved for its cache key on every build, so even a CACHED FROM
-        # shows `resolve ... done` first (BuildKit source/containerimage/pull.go).
-        self._started(vertex)
-        if self.bus is not None and vertex.name:
-            self.bus.status(vertex.digest, f"resolve {op.ref}@{op.manifest_digest}", done=True)
-        fetch = self._layer_fetcher(vertex, op)
-        if self.remote is not None and chain and not self.snapshotter.exists(chain[-1]):
-            # With a remote cache the steps on this base may all hit: unpack it (and
-            # download its layers) only when something needs its files.
-            def unpack() -> None:
-                unpack_base_image(self.root, self.snapshotter, self.records, image, fetch)
-
-            self._add_lazy(chain[-1], _Lazy(unpack))
-            self._cached(vertex)
-            return Solved(SnapshotResult(chain[-1]), key, key, cached=True)
-        # Whether the chain was all there is checked (before unpacking) by
-        # `unpack_base_image`, not a second time here.
-        top, present = unpack_base_image(self.root, self.snapshotter, self.records, image, fetch)
-        if present:
-            self._cached(vertex)
-        else:
-            self._done(vertex)
-        return Solved(SnapshotResult(top), key, key, cached=present)
-
-    def _layer_fetcher(self, vertex: Vertex, op: ImageSource) -> FetchLayers | None:
-        """Downloads of a lazily pulled base's layers, shown on its FROM vertex as
-        BuildKit shows them (`sha256:<digest> 1.05MB / 3.40MB 0.2s done`)."""
-        base_layers = self.base_layers
-        if base_layers is None:
-            return None
-        bus = self.bus if vertex.name else None
-
-        def progress(digest: str, done: int, total: int) -> None:
-            if bus is not None:
-                bus.status(vertex.digest, digest, current=done, total=total, done=0 < total <= done)
-
-        def fetch(layers: Sequence[LayerRef]) -> None:
-            wanted = [
-                descriptor(layer.media_type, layer.digest, layer.size)
-                for layer in layers
-                if isinstance(layer, ImageLayer)
-            ]
-            base_layers.fetch_layers(op.ref, wanted, progress)
-
-        return fetch
-
-    def _context_source(self, vertex: Vertex, op: ContextSource) -> Solved:
-        if self.context is None:
-            raise BuildError(f"build context {op.name!r} was not provided")
-        key = sha256_json({"context": op.name, "include": op.include, "exclude": op.exclude})
-        self._started(vertex)
-        # Hash everything the build reads from the context now: this is what BuildKit's
-        # client transfers, and the bytes actually read are what changed since last time.
-        for user in self._users.get(vertex.digest, []):
-            for index, item in enumerate(user.inputs):
-                if item.digest == vertex.digest and index in keyed_by_content(user):
-                    for request in requests_for(user, index):
-                        # A missing path is reported by the step that reads it.
-                        with contextlib.suppress(SourceNotFoundError):
-                            self.checksums.checksum(self.context, request)
-        if self.bus is not None:
-            size = format_size(self.checksums.context_stats.bytes_read)
-            self.bus.status(vertex.digest, f"transferring context: {size}", done=True)
-        self._done(vertex)
-        return Solved(self.context, key, key, cached=False)
-
-    def _fetched_source(self, vertex: Vertex, op: HttpSource | GitSource) -> Solved:
-        self._started(vertex)
-        staging = self.views.new_dir("fetch")
-        fetched_key, tree = fetch_source(op, staging)
-        key, components = cache_key_for(vertex, [])
-        key = sha256_json({"op": key, "fetched": fetched_key})
-        components["fetched"] = fetched_key
-        stored = self.records.stored_result(key)
-        if stored is not None and stored[0] and self.snapshotter.exists(stored[0]):
-            # Fetched again, but what came is what is stored: BuildKit computes a
-            # source's key before deciding to run it, and the vertex ends CACHED.
-            self.records.touch(key)
-            self._note(vertex, key, components, stored[0])
-            self._cached(vertex)
-            return Solved(SnapshotResult(stored[0]), key, key, cached=True)
-        name = self._snapshot_of_tree(tree)
-        self.records.put(
-            key, name, kind=type(op).__name__, description=vertex.name, components=components
-        )
-        self._note(vertex, key, components, name)
-        self._done(vertex)
-        return Solved(SnapshotResult(name), key, key, cached=False)
-
-    def _snapshot_of_tree(self, tree: object) -> str:
-        from pathlib import Path
-
-        from strata.solver.fileop import commit_new, new_snapshot
-
-        assert isinstance(tree, Path)
-        with new_snapshot(self.snapshotter, self.views, None) as (key, rootfs):
-            copy_tree(tree, rootfs)
-        return commit_new(self.snapshotter, key)
 
     def _input_keys(self, vertex: Vertex, inputs: Sequence[Solved]) -> list[InputKey]:
         content = keyed_by_content(vertex)
@@ -491,80 +448,6 @@ class Solver:
                     InputKey(index, input_label(vertex, index, ()), key=solved.dependent_key)
                 )
         return keys
-
-    def _operation(self, vertex: Vertex, inputs: Sequence[Solved]) -> Solved:
-        input_keys = self._input_keys(vertex, inputs)
-        key, components = cache_key_for(vertex, input_keys)
-        if vertex.no_cache:
-            return self._keyed_operation(vertex, inputs, input_keys, key, components)
-        # "Look up, else run and record" holds the key's lock, so identical steps of
-        # concurrent builds on this root run once: the others wait, then find the
-        # record (BuildKit merges equal vertices of concurrent solves, solver/jobs.go).
-        with self.root.lock(step_lock_name(key), poll=self._stop_waiting):
-            return self._keyed_operation(vertex, inputs, input_keys, key, components)
-
-    def _stop_waiting(self) -> None:
-        if self._cancelled.is_set():
-            raise Interrupted(signal_number=self._signal or 2)
-
-    def _keyed_operation(
-        self,
-        vertex: Vertex,
-        inputs: Sequence[Solved],
-        input_keys: list[InputKey],
-        key: str,
-        components: dict[str, Any],
-    ) -> Solved:
-        components["name"] = vertex.name
-        step_id = self._step_id(vertex)
-        if not vertex.no_cache:
-            stored = self.records.stored_result(key)
-            if stored is not None and (stored[0] is None or self.snapshotter.exists(stored[0])):
-                self._record_hit(step_id, key, components)
-                self._note(vertex, key, components, stored[0])
-                self._cached(vertex)
-                return Solved(SnapshotResult(stored[0]), key, key, cached=True)
-            hit = self.remote.lookup(key) if self.remote is not None else None
-            if hit is not None:
-                self._remote_hit(vertex, key, components, hit)
-                self._record_hit(step_id, key, components)
-                self._cached(vertex)
-                return Solved(SnapshotResult(hit.snapshot), key, key, cached=True)
-        self._started(vertex)
-        self._explain(vertex, step_id, components)
-        results = [s.result for s in inputs]
-        for result in results:
-            self.materialize(result)
-        op = vertex.op
-        if isinstance(op, ExecOp):
-            self._describe_cache_mounts(op)
-            cache_keys = self._cache_mount_keys(op, input_keys)
-            self._seed_cache_mounts(op, cache_keys)
-            name = run_exec_op(
-                op,
-                results,
-                snapshotter=self.snapshotter,
-                executor=self.executor,
-                views=self.views,
-                env=self.settings.exec_env,
-                cache_base_keys=cache_keys,
-                on_output=lambda stream, line: self._log(vertex, stream, line),
-                keep_failed=self.settings.keep_failed,
-            )
-        elif isinstance(op, FileOp):
-            name = run_file_op(op, results, self.snapshotter, self.views, self.copies)
-        elif isinstance(op, MergeOp):
-            name = run_merge_op(results, self.snapshotter, self.views)
-        else:
-            raise TypeError(f"solver: unknown op {type(op).__name__}")
-        self.records.put(
-            key, name, kind=type(op).__name__, description=vertex.name, components=components
-        )
-        self._note(vertex, key, components, name)
-        self._remember(step_id, key, components)
-        self._done(vertex)
-        dependent = forced_key(key, uuid.uuid4().hex) if vertex.no_cache else key
-        return Solved(SnapshotResult(name), key, dependent, cached=False)
 
     # -- lazy results (remote cache hits, bases under a remote cache) ----------------------
 
@@ -636,7 +519,7 @@ class Solver:
 
     def _explain(self, vertex: Vertex, step_id: str | None, components: dict[str, Any]) -> None:
         """Say why a step runs (`cache miss: ...`) when an earlier build of it is known."""
-        if step_id is None or self.bus is None:
+        if step_id is None:
             return
         reasons = explain_miss(
             self.root,
@@ -674,46 +557,50 @@ class Solver:
         if step_id is not None:
             remember_step(self.root, step_id, key, components)
 
-    def _describe_cache_mounts(self, op: ExecOp) -> None:
-        """Tell `du` which RUN a new cache mount comes from. BuildKit names a cache when
-        it creates it (`cached mount <target> from exec <argv>`, solver/llbsolver/mounts/
-        mount.go `getRefCacheDir`), so a cache that already exists keeps its first name."""
-        caches = self.executor.cache_mounts
-        existing = set(caches.ids()) if caches is not None else set()
-        for mount in op.mounts[1:]:
-            if mount.type == MountType.CACHE and mount.cache_id not in existing:
-                remember_cache_mount(self.root, mount.cache_id, mount.target, op.args)
-
-    def _seed_cache_mounts(self, op: ExecOp, cache_keys: Mapping[int, str]) -> None:
-        """Let an imported cache restore the cache mounts this RUN is about to use."""
-        if self.remote is None:
-            return
-        for position, mount in enumerate(op.mounts):
-            if position == 0 or mount.type != MountType.CACHE:
-                continue
-            seed = Path("/") if mount.input is not None else None
-            mode = mount.mode if mount.mode is not None else 0o755
-            base = base_key_for(
-                cache_keys.get(position), seed, mount.uid or 0, mount.gid or 0, mode
-            )
-            self.remote.seed_cache_mount(mount.cache_id, base)
-
-    def _cache_mount_keys(self, op: ExecOp, input_keys: Sequence[InputKey]) -> dict[int, str]:
-        """For each cache mount seeded `from` an input, a stable name of that seed."""
-        by_index = {k.index: k for k in input_keys}
-        out: dict[int, str] = {}
-        for position, mount in enumerate(op.mounts):
-            if position == 0 or mount.input is None or mount.type.value != "cache":
-                continue
-            known = by_index.get(mount.input)
-            if known is None:
-                continue
-            out[position] = combined_checksum(known.checksums) if known.checksums else known.key
-        return out
-
     def _log(self, vertex: Vertex, stream: str, line: bytes) -> None:
-        if self.bus is not None:
-            self.bus.log(vertex.digest, STDERR if stream == "stderr" else STDOUT, line)
+        self.bus.log(vertex.digest, STDERR if stream == "stderr" else STDOUT, line)
+
+
+class _Step:
+    """One vertex being solved, as its runner sees it (`strata.solver.runner.Step`)."""
+
+    def __init__(self, solver: Solver, vertex: Vertex, inputs: Sequence[Solved]) -> None:
+        self._solver = solver
+        self._vertex = vertex
+        self._inputs = inputs
+        self._input_keys: list[InputKey] | None = None
+        self._started = False
+
+    @property
+    def vertex(self) -> Vertex:
+        return self._vertex
+
+    @property
+    def results(self) -> Sequence[Result]:
+        return [solved.result for solved in self._inputs]
+
+    @property
+    def users(self) -> Sequence[Vertex]:
+        return self._solver._users.get(self._vertex.digest, [])
+
+    def input_keys(self) -> Sequence[InputKey]:
+        if self._input_keys is None:
+            self._input_keys = self._solver._input_keys(self._vertex, self._inputs)
+        return self._input_keys
+
+    def started(self) -> None:
+        if not self._started:
+            self._started = True
+            self._solver._started(self._vertex)
+
+    def status(self, id: str, *, current: int = 0, total: int = 0, done: bool = False) -> None:
+        if self._vertex.name:  # an unnamed vertex is not shown
+            self._solver.bus.status(
+                self._vertex.digest, id, current=current, total=total, done=done
+            )
+
+    def log(self, stream: str, line: bytes) -> None:
+        self._solver._log(self._vertex, stream, line)
 
 
 class _Lazy:
