@@ -601,7 +601,17 @@ def _podman(work: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     runroot = Path(tempfile.gettempdir()) / f"pm-{abs(hash(str(work))) % 10**8}"
     try:
         return subprocess.run(
-            ["podman", "--root", str(work / "storage"), "--runroot", str(runroot), *args],
+            # vfs: no overlay mounts left behind by a container that could not start.
+            [
+                "podman",
+                "--root",
+                str(work / "storage"),
+                "--runroot",
+                str(runroot),
+                "--storage-driver",
+                "vfs",
+                *args,
+            ],
             capture_output=True,
             env=env,
             timeout=300,

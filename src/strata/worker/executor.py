@@ -344,6 +344,25 @@ def _write_all(fd: int, data: bytes) -> None:
             view = view[os.write(fd, view) :]
 
 
+def without_runtime_report(log_path: Path, sink: OutputCallback) -> OutputCallback:
+    """`sink` for the runtime's stderr, less the runtime's own report of a failure
+    (see `pass_stderr_through`): a build step's log shows what its process wrote, not
+    runc's `container process is already dead` when a cancelled step's container was
+    killed as it started."""
+
+    def copy(stream: str, chunk: bytes, at: float) -> None:
+        try:
+            logged = os.stat(log_path).st_size > 0
+        except OSError:
+            logged = False
+        error = _runtime_error(log_path) if logged else None
+        kept = _without_runtime_report(chunk, error)
+        if kept:
+            sink(stream, kept, at)
+
+    return copy
+
+
 def pass_stderr_through(log_path: Path, target_fd: int = 2) -> OutputCallback:
     """A sink that copies the runtime's stderr to `target_fd` as it comes, except the
     runtime's own report of a failure to start the container.
@@ -703,7 +722,11 @@ class Executor:
         # Without a consumer, stdout goes straight to ours; stderr still passes through
         # us so the runtime's copy of its own start-up error can be left out.
         stdout_sink = on_output
-        stderr_sink = on_output if on_output is not None else pass_stderr_through(log_path)
+        stderr_sink = (
+            without_runtime_report(log_path, on_output)
+            if on_output is not None
+            else pass_stderr_through(log_path)
+        )
         with self._signals(cid, forward_signals) as received:
             proc = subprocess.Popen(
                 cmd,
