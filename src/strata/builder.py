@@ -11,7 +11,6 @@ SIGTERM cancel the build: containers are killed, mounts undone, `Interrupted` ra
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import shutil
 import signal
 import threading
@@ -72,6 +71,7 @@ from strata.plan.ops import ExecOp, Platform, Vertex
 from strata.plan.platforms import native_platform, parse_platform
 from strata.plan.result import BuildPlan, PlanWarning, ResolvedImage
 from strata.progress.bus import ProgressBus
+from strata.progress.internal import internal_vertex
 from strata.progress.null import NullBus
 from strata.progress.units import format_size
 from strata.registry.hosts import RegistryConfig
@@ -99,29 +99,14 @@ from strata.worker.snapshots.factory import open_snapshotter
 from strata.worker.snapshots.snapshotter import Snapshotter
 
 
-def _vertex_digest(label: str) -> str:
-    return "sha256:" + hashlib.sha256(label.encode()).hexdigest()
-
-
 class _Progress:
     """The internal (non-op) vertices of a build: loads and exports."""
 
     def __init__(self, bus: ProgressBus) -> None:
         self.bus = bus
 
-    @contextlib.contextmanager
-    def vertex(self, name: str, key: str | None = None) -> Iterator[str]:
-        digest = _vertex_digest(key or name)
-        self.bus.vertex_started(digest, name)
-        try:
-            yield digest
-        except StrataError as exc:
-            self.bus.vertex_error(digest, exc.message)
-            raise
-        except BaseException:
-            self.bus.vertex_canceled(digest)
-            raise
-        self.bus.vertex_done(digest)
+    def vertex(self, name: str, key: str | None = None) -> contextlib.AbstractContextManager[str]:
+        return internal_vertex(self.bus, name, key)
 
     def status(self, digest: str, text: str, *, done: bool = True) -> None:
         self.bus.status(digest, text, done=done)

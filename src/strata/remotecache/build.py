@@ -10,13 +10,13 @@ Export failures fail the build unless the cache says `ignore-error=true`, as Bui
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 
 from strata.errors import StoreError, StrataError
 from strata.image.oci import Descriptor
 from strata.plan.ops import Vertex
 from strata.progress.bus import ProgressBus
+from strata.progress.internal import internal_vertex
 from strata.remotecache.exporter import (
     cache_entries,
     prepare_cache,
@@ -198,19 +198,8 @@ class BuildCaches:
 
     # -- progress ------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _vertex(self, name: str) -> Iterator[str]:
-        digest = _digest(name)
-        self.bus.vertex_started(digest, name)
-        try:
-            yield digest
-        except StrataError as exc:
-            self.bus.vertex_error(digest, exc.message)
-            raise
-        except BaseException:
-            self.bus.vertex_canceled(digest)
-            raise
-        self.bus.vertex_done(digest)
+    def _vertex(self, name: str) -> contextlib.AbstractContextManager[str]:
+        return internal_vertex(self.bus, name)
 
     def _status(self, vertex: str, text: str, done: bool) -> None:
         self.bus.status(vertex, text, done=done)
@@ -228,7 +217,3 @@ def _os_errors(spec: CacheSpec) -> Iterator[None]:
         raise StoreError(
             f"failed to export cache to {spec.describe()}: {exc.strerror or exc}"
         ) from None
-
-
-def _digest(label: str) -> str:
-    return "sha256:" + hashlib.sha256(label.encode()).hexdigest()
