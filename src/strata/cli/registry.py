@@ -30,7 +30,8 @@ def pull_command(ctx: click.Context, name: str, platform: str | None, quiet: boo
 
     ref = parse_name(name)
     shown_tag = ref.digest or ref.tag or "latest"
-    path = ref.familiar_name if ref.domain != "docker.io" else ref.path
+    # docker prints the repository path without its registry: `1: Pulling from app/base`.
+    path = ref.path
     if not quiet:
         click.echo(f"{shown_tag}: Pulling from {path}")
     completed: set[str] = set()
