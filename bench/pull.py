@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,8 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from strata.devtools.localregistry import LocalRegistry
 
 MIB = 1 << 20
 ROUNDS = 3
@@ -138,29 +139,6 @@ def make_oci_layout(dest: Path, total: int) -> int:
     return sum(int(str(layer["size"])) for layer in layers) + len(config) + len(manifest)
 
 
-def start_registry(work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    config = work / "registry.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log:\n  level: info\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {work / 'storage'}\n"
-        "http:\n  addr: 127.0.0.1:0\n"
-    )
-    log_path = work / "registry.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - kept open for the server's life
-    server = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        match = re.search(r"listening on (127\.0\.0\.1:\d+)", log_path.read_text(errors="replace"))
-        if match:
-            return server, match[1]
-        if server.poll() is not None:
-            break
-        time.sleep(0.05)
-    server.kill()
-    raise SystemExit(f"docker-registry did not start:\n{log_path.read_text(errors='replace')}")
-
-
 def main() -> None:
     for tool in ("docker-registry", "skopeo"):
         if shutil.which(tool) is None:
@@ -169,7 +147,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="strata-bench-pull-", dir="/var/tmp") as tmp:
         work = Path(tmp)
         blob_bytes = make_oci_layout(work / "layout", size_mib * MIB)
-        server, host = start_registry(work)
+        server = LocalRegistry(work / "registry").start()
+        host = server.address
         try:
             image = f"{host}/bench:1"
             layout = f"oci:{work / 'layout'}:bench"
@@ -193,8 +172,7 @@ def main() -> None:
                 )
                 shutil.rmtree(out)
         finally:
-            server.terminate()
-            server.wait(10)
+            server.stop()
         strata_s, strata_rss = min(strata_runs)
         skopeo_s, skopeo_rss = min(skopeo_runs)
         print(f"{'tool':<34}{'seconds':>9}{'MB/s':>8}{'peak RSS':>10}")
