@@ -68,8 +68,6 @@ class Resolved:
     config: dict[str, Any]
     # Where its blobs can be fetched from ("" for an image that never came from one).
     source: str
-    # True when no registry was asked.
-    local: bool
 
 
 @dataclass(frozen=True)
@@ -221,7 +219,7 @@ class ImagePuller:
         if ref.digest is not None:
             manifest = self._stored_manifest(ref.digest, platform)
             if manifest is not None:
-                return self._resolved(ref, manifest, source=ref.name, local=True, digest=ref.digest)
+                return self._resolved(ref, manifest, source=ref.name, digest=ref.digest)
             return None
         name = str(ref)
         stored = self.images.get(name)
@@ -232,13 +230,11 @@ class ImagePuller:
             stored is None or stored in self.names.manifests(name)
         )
         if stored is not None and (not pulled or pulled_too):
-            return self._resolved(ref, stored, source=ref.name if pulled else "", local=True)
+            return self._resolved(ref, stored, source=ref.name if pulled else "")
         if pulled_too:
             remembered = self.names.get(name, platform)
             if remembered is not None and self._has_documents(remembered[1]):
-                return self._resolved(
-                    ref, remembered[1], source=ref.name, local=True, digest=remembered[0]
-                )
+                return self._resolved(ref, remembered[1], source=ref.name, digest=remembered[0])
         return None
 
     def _from_registry(self, ref: Reference, platform: Platform) -> Resolved:
@@ -257,7 +253,7 @@ class ImagePuller:
                     self._documents(head["digest"], stored),
                 )
             self._remember_sources(ref.name, stored)
-            return self._resolved(ref, stored, source=ref.name, local=False, digest=head["digest"])
+            return self._resolved(ref, stored, source=ref.name, digest=head["digest"])
         pulled = client.resolve_image(ref, platform)
         blobs: list[str] = []
         if pulled.index is not None:
@@ -273,7 +269,7 @@ class ImagePuller:
             self.names.remember(str(ref), platform, pulled.digest, pulled.manifest_digest, blobs)
         self._remember_sources(pulled.source, pulled.manifest_digest)
         return self._resolved(
-            ref, pulled.manifest_digest, source=pulled.source, local=False, digest=pulled.digest
+            ref, pulled.manifest_digest, source=pulled.source, digest=pulled.digest
         )
 
     def _remember_sources(self, source: str, manifest_digest: str) -> None:
@@ -291,7 +287,6 @@ class ImagePuller:
         manifest_digest: str,
         *,
         source: str,
-        local: bool,
         digest: str | None = None,
     ) -> Resolved:
         manifest = parse_manifest(
@@ -307,7 +302,6 @@ class ImagePuller:
             manifest["config"]["digest"],
             config,
             source,
-            local,
         )
 
     def _stored_manifest(self, digest: str, platform: Platform) -> str | None:
@@ -406,4 +400,3 @@ class ImagePuller:
             return self.images.resolve(manifest_digest)
         except StoreError:
             return None
-
